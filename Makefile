@@ -1,0 +1,37 @@
+# Two commands: `make run` starts everything, `make test` runs the whole suite.
+# Both create the virtual environment on first use; nothing else needs installing.
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed-stamp
+UNITS := libs/events services/gateway services/agents services/workspace services/archive launcher
+MANIFESTS := pyproject.toml $(addsuffix /pyproject.toml,$(UNITS))
+
+.PHONY: run test lint format bench clean
+
+$(STAMP): $(MANIFESTS)
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade "pip>=25.1"
+	$(PY) -m pip install --quiet $(addprefix -e ,$(UNITS)) --group dev
+	touch $@
+
+run: $(STAMP)
+	$(PY) -m orchestrator.launcher
+
+lint: $(STAMP)
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/mypy libs/events/src services/gateway/src services/agents/src services/workspace/src services/archive/src launcher/src
+
+test: $(STAMP) lint
+	$(PY) -m pytest
+
+format: $(STAMP)
+	$(VENV)/bin/ruff format .
+	$(VENV)/bin/ruff check --fix .
+
+bench: $(STAMP)
+	$(PY) -m bench
+
+clean:
+	rm -rf $(VENV) .orchestrator .mypy_cache .ruff_cache .pytest_cache

@@ -1,0 +1,91 @@
+"""``make run``: an embedded NATS server, the four services, the gateway at :8100.
+
+Ctrl-C (or SIGTERM) stops the services first, so they drain into a live NATS, then NATS.
+"""
+
+from __future__ import annotations
+
+import signal
+import sys
+import time
+from types import FrameType
+
+import httpx
+
+from .nats_server import NatsServer, NatsServerError
+from .settings import LauncherSettings
+from .supervisor import SERVICES, ServiceProcess, stop_all
+
+
+def main() -> int:
+    settings = LauncherSettings()
+    data_dir = settings.data_dir.resolve()
+    logs = data_dir / "logs"
+    logs.mkdir(parents=True, exist_ok=True)
+
+    stopping = False
+
+    def on_signal(signum: int, frame: FrameType | None) -> None:
+        nonlocal stopping
+        stopping = True
+
+    signal.signal(signal.SIGINT, on_signal)
+    signal.signal(signal.SIGTERM, on_signal)
+
+    nats: NatsServer | None = None
+    if settings.nats_url:
+        nats_url = settings.nats_url
+        print(f"using NATS at {nats_url}")
+    else:
+        nats = NatsServer(
+            store_dir=data_dir / "nats",
+            port=settings.nats_port,
+            monitor_port=settings.nats_monitor_port,
+            log_file=logs / "nats-server.log",
+        )
+        try:
+            nats.start()
+        except NatsServerError as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 1
+        nats_url = nats.url
+        print(f"embedded NATS at {nats_url} (store {nats.store_dir})")
+
+    env = {
+        "NATS_URL": nats_url,
+        "DATA_DIR": str(data_dir),
+        "GATEWAY_HOST": settings.gateway_host,
+        "GATEWAY_PORT": str(settings.gateway_port),
+    }
+    processes = [
+        ServiceProcess(name, env, log_file=logs / f"{name}.log").start() for name in SERVICES
+    ]
+    base = f"http://{settings.gateway_host}:{settings.gateway_port}"
+    try:
+        ready = False
+        while not stopping:
+            dead = [p.service for p in processes if not p.running()]
+            if dead:
+                print(f"error: {', '.join(dead)} exited; see {logs}", file=sys.stderr)
+                return 1
+            if not ready and _healthy(base):
+                ready = True
+                print(f"Orchestrator is up at {base} (logs in {logs}); Ctrl-C stops it")
+            time.sleep(0.2)
+        print("stopping")
+        return 0
+    finally:
+        stop_all(processes)
+        if nats is not None:
+            nats.stop()
+
+
+def _healthy(base: str) -> bool:
+    try:
+        return httpx.get(f"{base}/api/health", timeout=1.0).status_code == 200
+    except httpx.HTTPError:
+        return False
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,25 @@
+"""Settings of ``make run``: where data lives and whether to embed a NATS server."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class LauncherSettings(BaseSettings):
+    model_config = SettingsConfigDict(extra="ignore", frozen=True)
+
+    data_dir: Path = Field(
+        default=Path(".orchestrator"), description="NATS store, logs and service data"
+    )
+    nats_url: str | None = Field(
+        default=None, description="use this NATS (or cluster) instead of starting one"
+    )
+    nats_port: int = Field(default=4222, ge=1, le=65535, description="embedded NATS client port")
+    nats_monitor_port: int = Field(
+        default=8222, ge=1, le=65535, description="embedded NATS monitoring port (loopback)"
+    )
+    gateway_host: str = Field(default="127.0.0.1", description="gateway bind address")
+    gateway_port: int = Field(default=8100, ge=1, le=65535, description="gateway port")

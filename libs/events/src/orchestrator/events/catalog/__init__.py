@@ -1,0 +1,103 @@
+"""The event catalog: every event the system records, as one discriminated union."""
+
+from __future__ import annotations
+
+from typing import Annotated, get_args
+
+from pydantic import Field, TypeAdapter
+
+from .base import Event, Record
+from .executions import (
+    ExecutionFinished,
+    ExecutionOutput,
+    ExecutionRejected,
+    ExecutionRequested,
+    ExecutionStarted,
+    ExecutionStopRequested,
+)
+from .settings import SettingsChanged
+from .tasks import (
+    ROLE_AGENT,
+    STAGE_AGENT,
+    STAGES,
+    AgentName,
+    FileRef,
+    Stage,
+    StageCompleted,
+    StageFailed,
+    StageStarted,
+    TaskCancelled,
+    TaskCompleted,
+    TaskFailed,
+    TaskRetried,
+    TaskSubmitted,
+    Usage,
+    ValidationFailed,
+)
+from .workspace import FileDeleted, FileWritten, ResetRequested, WorkspaceArchived
+
+AnyEvent = Annotated[
+    TaskSubmitted
+    | StageStarted
+    | StageCompleted
+    | ValidationFailed
+    | StageFailed
+    | TaskCompleted
+    | TaskFailed
+    | TaskCancelled
+    | TaskRetried
+    | FileWritten
+    | FileDeleted
+    | WorkspaceArchived
+    | ResetRequested
+    | ExecutionRequested
+    | ExecutionStarted
+    | ExecutionOutput
+    | ExecutionFinished
+    | ExecutionRejected
+    | ExecutionStopRequested
+    | SettingsChanged,
+    Field(discriminator="type"),
+]
+
+EVENT_TYPES: dict[str, type[Event]] = {
+    cls.model_fields["type"].default: cls for cls in get_args(get_args(AnyEvent)[0])
+}
+"""Each event class by its ``type`` name, derived from the union so the two never disagree."""
+
+event_adapter: TypeAdapter[AnyEvent] = TypeAdapter(AnyEvent)
+
+__all__ = [
+    "EVENT_TYPES",
+    "ROLE_AGENT",
+    "STAGES",
+    "STAGE_AGENT",
+    "AgentName",
+    "AnyEvent",
+    "Event",
+    "ExecutionFinished",
+    "ExecutionOutput",
+    "ExecutionRejected",
+    "ExecutionRequested",
+    "ExecutionStarted",
+    "ExecutionStopRequested",
+    "FileDeleted",
+    "FileRef",
+    "FileWritten",
+    "Record",
+    "ResetRequested",
+    "SettingsChanged",
+    "Stage",
+    "StageCompleted",
+    "StageFailed",
+    "StageStarted",
+    "TaskCancelled",
+    "TaskCompleted",
+    "TaskFailed",
+    "TaskRetried",
+    "TaskSubmitted",
+    "Usage",
+    "ValidationFailed",
+    "WorkspaceArchived",
+    "event_adapter",
+]

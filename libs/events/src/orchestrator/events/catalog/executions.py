@@ -1,0 +1,53 @@
+"""Events of one run of a workspace file; subject ``events.exec.<execution_id>``."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from .base import Event
+
+
+class ExecutionRequested(Event):
+    type: Literal["ExecutionRequested"] = "ExecutionRequested"
+    execution_id: str
+    path: str
+
+
+class ExecutionStarted(Event):
+    type: Literal["ExecutionStarted"] = "ExecutionStarted"
+    execution_id: str
+    path: str
+    command: str
+    pid: int
+    port: int | None = None
+    sandbox: tuple[str, ...] = ()
+
+
+class ExecutionOutput(Event):
+    """A batch of output lines, in order; ``first_line`` numbers the first of them."""
+
+    type: Literal["ExecutionOutput"] = "ExecutionOutput"
+    execution_id: str
+    first_line: int
+    lines: tuple[str, ...]
+
+
+class ExecutionFinished(Event):
+    type: Literal["ExecutionFinished"] = "ExecutionFinished"
+    execution_id: str
+    status: Literal["completed", "failed", "stopped", "timed_out"]
+    exit_code: int | None
+    duration_s: float
+    truncated: bool = False
+
+
+class ExecutionRejected(Event):
+    type: Literal["ExecutionRejected"] = "ExecutionRejected"
+    execution_id: str
+    code: str
+    message: str
+
+
+class ExecutionStopRequested(Event):
+    type: Literal["ExecutionStopRequested"] = "ExecutionStopRequested"
+    execution_id: str

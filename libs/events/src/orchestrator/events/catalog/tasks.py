@@ -1,0 +1,123 @@
+"""Events of a task's life; subject ``events.task.<task_id>``.
+
+``TaskSubmitted → StageStarted → StageCompleted → … → TaskCompleted``, or
+``StageFailed → TaskFailed``, or ``TaskCancelled``; ``ValidationFailed`` sends the work back to
+implementation for another round; ``TaskRetried`` restarts a failed task from its failed stage.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import Field
+
+from .base import Event, Record
+
+Stage = Literal["analysis", "implementation", "validation", "integration"]
+AgentName = Literal["claude", "codex", "claude2", "ide"]
+
+STAGES: tuple[Stage, ...] = ("analysis", "implementation", "validation", "integration")
+STAGE_AGENT: dict[Stage, AgentName] = {
+    "analysis": "claude",
+    "implementation": "codex",
+    "validation": "claude2",
+    "integration": "ide",
+}
+ROLE_AGENT: dict[str, AgentName] = {
+    "analyst": "claude",
+    "implementer": "codex",
+    "validator": "claude2",
+    "integrator": "ide",
+}
+
+
+class Usage(Record):
+    input_tokens: int = 0
+    output_tokens: int = 0
+    cost_usd: float = 0.0
+
+
+class FileRef(Record):
+    """A file by content: its workspace-relative path and the sha256 of its bytes."""
+
+    path: str
+    digest: str
+    size: int
+
+
+class TaskSubmitted(Event):
+    type: Literal["TaskSubmitted"] = "TaskSubmitted"
+    task_id: str
+    requirement: str
+    priority: int
+    metadata: dict[str, Any] = Field(default_factory=dict)
+    agents: dict[str, AgentName] = Field(default_factory=lambda: dict(ROLE_AGENT))
+    idempotency_key: str | None = None
+
+
+class StageStarted(Event):
+    type: Literal["StageStarted"] = "StageStarted"
+    task_id: str
+    stage: Stage
+    agent: AgentName
+    round: int = 1
+    provider: str | None = None
+    model: str | None = None
+
+
+class StageCompleted(Event):
+    type: Literal["StageCompleted"] = "StageCompleted"
+    task_id: str
+    stage: Stage
+    agent: AgentName
+    round: int = 1
+    summary: str
+    detail: dict[str, Any] = Field(default_factory=dict)
+    files: tuple[FileRef, ...] = ()
+    usage: Usage = Usage()
+
+
+class ValidationFailed(Event):
+    """Validation found problems; implementation runs again with the findings."""
+
+    type: Literal["ValidationFailed"] = "ValidationFailed"
+    task_id: str
+    round: int
+    findings: tuple[str, ...]
+    usage: Usage = Usage()
+
+
+class StageFailed(Event):
+    type: Literal["StageFailed"] = "StageFailed"
+    task_id: str
+    stage: Stage
+    agent: AgentName
+    round: int = 1
+    code: str
+    message: str
+
+
+class TaskCompleted(Event):
+    type: Literal["TaskCompleted"] = "TaskCompleted"
+    task_id: str
+    files: tuple[FileRef, ...] = ()
+
+
+class TaskFailed(Event):
+    type: Literal["TaskFailed"] = "TaskFailed"
+    task_id: str
+    stage: Stage
+    code: str
+    message: str
+
+
+class TaskCancelled(Event):
+    type: Literal["TaskCancelled"] = "TaskCancelled"
+    task_id: str
+    reason: str = "cancelled by client"
+
+
+class TaskRetried(Event):
+    type: Literal["TaskRetried"] = "TaskRetried"
+    task_id: str
+    stage: Stage

@@ -1,0 +1,111 @@
+"""Connecting to NATS and provisioning the streams, buckets and stores every service relies on.
+
+Provisioning is idempotent: every service calls it at start with the same layout, so any service
+can come up first, on an empty server or on a cluster that already has everything.
+"""
+
+from __future__ import annotations
+
+import logging
+
+import nats
+from nats.aio.client import Client as NATS
+from nats.js import JetStreamContext, api
+from nats.js.errors import BadRequestError, BucketNotFoundError, NotFoundError
+from nats.js.kv import KeyValue
+from nats.js.object_store import ObjectStore
+
+from . import subjects
+from .settings import NatsSettings
+
+log = logging.getLogger(__name__)
+
+STREAM_NAME_IN_USE = 10058
+
+
+async def connect(settings: NatsSettings, name: str) -> NATS:
+    """Connect with unlimited reconnects: a service outlives any NATS restart."""
+
+    async def on_error(exc: Exception) -> None:
+        log.warning("nats: %r", exc)
+
+    async def on_disconnect() -> None:
+        log.warning("nats: disconnected")
+
+    async def on_reconnect() -> None:
+        log.info("nats: reconnected")
+
+    return await nats.connect(
+        servers=settings.servers,
+        name=name,
+        max_reconnect_attempts=-1,
+        reconnect_time_wait=0.5,
+        connect_timeout=5,
+        allow_reconnect=True,
+        error_cb=on_error,
+        disconnected_cb=on_disconnect,
+        reconnected_cb=on_reconnect,
+    )
+
+
+def stream_configs(settings: NatsSettings) -> list[api.StreamConfig]:
+    return [
+        api.StreamConfig(
+            name=subjects.EVENTS_STREAM,
+            subjects=[subjects.EVENTS_ALL],
+            storage=api.StorageType.FILE,
+            num_replicas=settings.nats_replicas,
+            duplicate_window=settings.nats_duplicate_window,
+            max_msg_size=settings.nats_max_msg_size,
+            deny_delete=True,
+            allow_direct=True,
+        ),
+        api.StreamConfig(
+            name=subjects.DEAD_LETTER_STREAM,
+            subjects=[subjects.DEAD_LETTER_ALL],
+            storage=api.StorageType.FILE,
+            num_replicas=settings.nats_replicas,
+            duplicate_window=settings.nats_duplicate_window,
+        ),
+    ]
+
+
+async def provision(js: JetStreamContext, settings: NatsSettings) -> None:
+    for config in stream_configs(settings):
+        try:
+            await js.stream_info(config.name or "")
+        except NotFoundError:
+            try:
+                await js.add_stream(config)
+            except BadRequestError as exc:
+                if exc.err_code != STREAM_NAME_IN_USE:  # another service won the race
+                    raise
+            log.info("created stream %s", config.name)
+    await files_store(js, settings)
+    await settings_bucket(js, settings)
+
+
+async def files_store(js: JetStreamContext, settings: NatsSettings) -> ObjectStore:
+    try:
+        return await js.object_store(subjects.FILES_BUCKET)
+    except (BucketNotFoundError, NotFoundError):
+        return await js.create_object_store(
+            subjects.FILES_BUCKET,
+            config=api.ObjectStoreConfig(
+                storage=api.StorageType.FILE, replicas=settings.nats_replicas
+            ),
+        )
+
+
+async def settings_bucket(js: JetStreamContext, settings: NatsSettings) -> KeyValue:
+    try:
+        return await js.key_value(subjects.SETTINGS_BUCKET)
+    except (BucketNotFoundError, NotFoundError):
+        return await js.create_key_value(
+            config=api.KeyValueConfig(
+                bucket=subjects.SETTINGS_BUCKET,
+                history=5,
+                storage=api.StorageType.FILE,
+                replicas=settings.nats_replicas,
+            )
+        )

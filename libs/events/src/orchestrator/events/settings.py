@@ -1,0 +1,35 @@
+"""Settings every service shares: how to reach NATS and how to lay out the streams."""
+
+from __future__ import annotations
+
+from pydantic import Field, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class NatsSettings(BaseSettings):
+    """``NATS_URL`` (one URL or a comma-separated cluster list) and stream layout.
+
+    Typed and validated at start: a bad value stops the service with a clear message instead of
+    failing later.
+    """
+
+    model_config = SettingsConfigDict(extra="ignore", frozen=True)
+
+    nats_url: str = Field(default="nats://127.0.0.1:4222", description="NATS server URL(s)")
+    nats_replicas: int = Field(default=1, ge=1, le=5, description="replicas of each stream")
+    nats_duplicate_window: float = Field(
+        default=120.0, gt=0, description="seconds the server de-duplicates by message id"
+    )
+    nats_max_msg_size: int = Field(default=1024 * 1024, ge=1024, description="largest event")
+
+    @field_validator("nats_url")
+    @classmethod
+    def _urls(cls, value: str) -> str:
+        for url in value.split(","):
+            if not url.strip().startswith(("nats://", "tls://", "ws://", "wss://")):
+                raise ValueError(f"not a NATS URL: {url.strip()!r}")
+        return value
+
+    @property
+    def servers(self) -> list[str]:
+        return [url.strip() for url in self.nats_url.split(",") if url.strip()]

@@ -1,0 +1,218 @@
+"""Appending events to JetStream and reading them back.
+
+``append`` is the one write path. It carries the event id as ``Nats-Msg-Id`` so the server drops
+a duplicate inside its window, and optionally ``Nats-Expected-Last-Subject-Sequence`` for
+optimistic concurrency. Transient failures (no responders during an election or a restart, a
+timed-out request whose ack was lost) are retried here and only here, with the same event id, so
+a retry can never store an event twice. A stale expected sequence is a
+:class:`ConcurrencyConflict` unless the conflicting message is our own earlier attempt, in which
+case the append succeeded and we return its sequence.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager, suppress
+
+import nats.errors
+from nats.js import JetStreamContext, api
+from nats.js.errors import APIError, NotFoundError
+
+from . import subjects
+from .catalog import Event
+from .envelope import MSG_ID, Envelope, RecordedEvent, decode, encode, new_id
+from .errors import AppendFailed, ConcurrencyConflict, UndecodableEvent
+
+log = logging.getLogger(__name__)
+
+EXPECTED_LAST_SUBJECT_SEQ = "Nats-Expected-Last-Subject-Sequence"
+WRONG_LAST_SEQUENCE = {10071, 10164}
+RETRYABLE_API = {10158, 10163}  # message id in flight; per-subject check unavailable
+READ_BATCH = 512
+
+
+class EventStore:
+    """The event stream: append with optimistic concurrency, read a subject filter back."""
+
+    def __init__(
+        self,
+        js: JetStreamContext,
+        *,
+        stream: str = subjects.EVENTS_STREAM,
+        retry_for: float = 30.0,
+        request_timeout: float = 5.0,
+    ) -> None:
+        self.js = js
+        self.stream = stream
+        self.retry_for = retry_for
+        self.request_timeout = request_timeout
+
+    async def append(
+        self,
+        subject: str,
+        event: Event,
+        *,
+        expected_last_seq: int | None = None,
+        event_id: str | None = None,
+        correlation_id: str | None = None,
+        causation_id: str | None = None,
+    ) -> int:
+        """Append ``event`` to ``subject``; return its stream sequence.
+
+        ``expected_last_seq`` (0: the subject must be empty) guards against a concurrent writer;
+        ``event_id`` makes the append idempotent: appending the same id again returns the
+        sequence of the stored event.
+        """
+        envelope = Envelope.wrap(
+            event, event_id=event_id, correlation_id=correlation_id, causation_id=causation_id
+        )
+        return await self.append_envelope(subject, envelope, expected_last_seq=expected_last_seq)
+
+    async def append_envelope(
+        self, subject: str, envelope: Envelope, *, expected_last_seq: int | None = None
+    ) -> int:
+        body, headers = encode(envelope)
+        if expected_last_seq is not None:
+            headers[EXPECTED_LAST_SUBJECT_SEQ] = str(expected_last_seq)
+        deadline = time.monotonic() + self.retry_for
+        delay = 0.05
+        while True:
+            try:
+                ack = await self.js.publish(
+                    subject,
+                    body,
+                    timeout=self.request_timeout,
+                    stream=self.stream,
+                    headers=dict(headers),
+                )
+                return int(ack.seq)
+            except APIError as exc:
+                if exc.err_code in WRONG_LAST_SEQUENCE and expected_last_seq is not None:
+                    seq = await self._find_own(subject, envelope.id, after=expected_last_seq)
+                    if seq is not None:
+                        return seq
+                    raise ConcurrencyConflict(
+                        subject, expected_last_seq, exc.description or ""
+                    ) from exc
+                if exc.err_code not in RETRYABLE_API and not _is_unavailable(exc):
+                    raise AppendFailed(f"{subject}: {exc}") from exc
+                error: Exception = exc
+            except (nats.errors.TimeoutError, nats.errors.NoRespondersError) as exc:
+                error = exc
+            except (
+                nats.errors.ConnectionClosedError,
+                nats.errors.ConnectionReconnectingError,
+            ) as e:
+                error = e
+            except nats.js.errors.NoStreamResponseError as exc:
+                error = exc
+            if time.monotonic() + delay > deadline:
+                raise AppendFailed(f"{subject}: gave up after {self.retry_for:.0f}s: {error!r}")
+            log.warning("append to %s failed (%r); retrying", subject, error)
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 1.0)
+
+    async def _find_own(self, subject: str, event_id: str, *, after: int) -> int | None:
+        """The sequence of our own event on ``subject`` past ``after``, if an earlier try stored it.
+
+        On a single node the server checks the expected sequence before de-duplicating, so a
+        retry after a lost ack sees a conflict caused by its own first attempt.
+        """
+        try:
+            last = await self.js.get_last_msg(self.stream, subject)
+        except NotFoundError:
+            return None
+        if last.headers and last.headers.get(MSG_ID) == event_id:
+            return int(last.seq or 0)
+        async for seq, headers, _ in self._raw(subject, start_seq=after + 1, headers_only=True):
+            if headers.get(MSG_ID) == event_id:
+                return seq
+        return None
+
+    async def last_seq(self, subject: str) -> int:
+        """The stream sequence of the last event on ``subject``, 0 when there is none."""
+        try:
+            msg = await self.js.get_last_msg(self.stream, subject)
+        except NotFoundError:
+            return 0
+        return int(msg.seq or 0)
+
+    async def read(self, subject_filter: str, *, start_seq: int = 1) -> list[RecordedEvent]:
+        """Every decodable event matching ``subject_filter`` from ``start_seq`` to now."""
+        events: list[RecordedEvent] = []
+        async for seq, headers, data, subject in self._raw_full(subject_filter, start_seq):
+            try:
+                events.append(decode(data, headers, subject, seq))
+            except UndecodableEvent as exc:
+                log.error("skipping event: %s", exc)
+        return events
+
+    async def load(self, subject: str) -> tuple[list[RecordedEvent], int]:
+        """An aggregate's events and its version (the sequence to expect on the next append)."""
+        events = await self.read(subject)
+        return events, events[-1].seq if events else 0
+
+    async def _raw(
+        self, subject_filter: str, *, start_seq: int, headers_only: bool = False
+    ) -> AsyncIterator[tuple[int, dict[str, str], bytes]]:
+        async for seq, headers, data, _ in self._raw_full(subject_filter, start_seq, headers_only):
+            yield seq, headers, data
+
+    async def _raw_full(
+        self, subject_filter: str, start_seq: int, headers_only: bool = False
+    ) -> AsyncIterator[tuple[int, dict[str, str], bytes, str]]:
+        """Read to the current end with a short-lived pull consumer, then stop."""
+        async with ephemeral_reader(
+            self.js, self.stream, subject_filter, start_seq, headers_only=headers_only
+        ) as sub:
+            pending = int((await sub.consumer_info()).num_pending or 0)
+            while pending > 0:
+                try:
+                    msgs = await sub.fetch(min(READ_BATCH, pending), timeout=self.request_timeout)
+                except nats.errors.TimeoutError:
+                    break
+                for msg in msgs:
+                    meta = msg.metadata
+                    pending = int(meta.num_pending)
+                    yield int(meta.sequence.stream), dict(msg.headers or {}), msg.data, msg.subject
+
+
+@asynccontextmanager
+async def ephemeral_reader(
+    js: JetStreamContext,
+    stream: str,
+    subject_filter: str,
+    start_seq: int,
+    *,
+    headers_only: bool = False,
+    inactive_threshold: float = 30.0,
+) -> AsyncIterator[JetStreamContext.PullSubscription]:
+    """A no-ack pull consumer from ``start_seq``, deleted on exit (or by the server when idle)."""
+    name = new_id("read")
+    config = api.ConsumerConfig(
+        name=name,
+        deliver_policy=api.DeliverPolicy.BY_START_SEQUENCE,
+        opt_start_seq=max(start_seq, 1),
+        ack_policy=api.AckPolicy.NONE,
+        filter_subject=subject_filter,
+        inactive_threshold=inactive_threshold,
+        mem_storage=True,
+        num_replicas=1,
+        headers_only=headers_only or None,
+    )
+    await js.add_consumer(stream, config)
+    sub = await js.pull_subscribe_bind(name, stream=stream)
+    try:
+        yield sub
+    finally:
+        with suppress(Exception):
+            await sub.unsubscribe()
+        with suppress(Exception):
+            await js.delete_consumer(stream, name)
+
+
+def _is_unavailable(exc: APIError) -> bool:
+    return exc.code == 503

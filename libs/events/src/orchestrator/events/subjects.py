@@ -1,0 +1,87 @@
+"""Every NATS name the system uses: streams, subjects, consumers, buckets.
+
+Nothing else in the code base spells a subject by hand, so a reader can see the whole
+wire layout here and a rename is one edit.
+"""
+
+from __future__ import annotations
+
+import re
+
+EVENTS_STREAM = "EVENTS"
+"""The domain event stream: the source of truth for every state in the system."""
+EVENTS_ALL = "events.>"
+
+DEAD_LETTER_STREAM = "DEADLETTER"
+DEAD_LETTER_ALL = "deadletter.>"
+
+FILES_BUCKET = "files"
+"""Object store holding file contents, one object per sha256 digest."""
+SETTINGS_BUCKET = "settings"
+"""Key-value bucket holding settings; the only place API keys are kept."""
+
+TASK_ALL = "events.task.>"
+WORKSPACE = "events.workspace"
+EXEC_ALL = "events.exec.>"
+ARCHIVE_ALL = "events.archive.>"
+RESET_ALL = "events.reset.>"
+SETTINGS = "events.settings"
+
+_TOKEN = re.compile(r"^[A-Za-z0-9_-]{1,128}$")
+
+
+def _token(value: str) -> str:
+    """Refuse anything that would change a subject's shape (dots, wildcards, spaces)."""
+    if not _TOKEN.fullmatch(value):
+        raise ValueError(f"not a valid subject token: {value!r}")
+    return value
+
+
+def task(task_id: str) -> str:
+    return f"events.task.{_token(task_id)}"
+
+
+def execution(execution_id: str) -> str:
+    return f"events.exec.{_token(execution_id)}"
+
+
+def archive(name: str) -> str:
+    return f"events.archive.{_token(name)}"
+
+
+def reset(request_id: str) -> str:
+    return f"events.reset.{_token(request_id)}"
+
+
+def dead_letter(durable: str) -> str:
+    return f"deadletter.{_token(durable)}"
+
+
+def max_deliveries_advisory(stream: str, durable: str) -> str:
+    return f"$JS.EVENT.ADVISORY.CONSUMER.MAX_DELIVERIES.{stream}.{durable}"
+
+
+# Core NATS (not persisted): high-rate signals nobody needs to see again after a reconnect.
+def heartbeat(service: str) -> str:
+    return f"live.health.{_token(service)}"
+
+
+HEARTBEAT_ALL = "live.health.*"
+
+
+def model_output(task_id: str) -> str:
+    """Model tokens as they stream, relayed to WebSocket clients."""
+    return f"live.output.{_token(task_id)}"
+
+
+MODEL_OUTPUT_ALL = "live.output.*"
+
+# Durable consumer names, one per service that hands out work.
+AGENTS_DURABLE = "agents"
+WORKSPACE_DURABLE = "workspace"
+WORKSPACE_EXEC_DURABLE = "workspace-exec"
+ARCHIVE_DURABLE = "archive"
+
+
+def token_of(subject: str, index: int) -> str:
+    return subject.split(".")[index]

@@ -1,0 +1,318 @@
+"""Handing out work: a durable pull consumer shared by every replica of a service.
+
+Each message is acknowledged only after its handler returned, i.e. after the effect was recorded.
+While a handler runs (an LLM call can take minutes) the worker tells the server it is still in
+progress, so the message is not redelivered to another replica. A handler that raises gets the
+message back after a backoff; on the last attempt the message is written to the dead-letter stream
+and terminated, so one poison message never blocks the ones behind it. A process killed mid-message
+simply never acks: after ``ack_wait`` the server redelivers it. If a message exhausts its attempts
+without anyone getting to record why (the process died each time), the server's max-deliveries
+advisory puts it in the dead-letter stream all the same.
+
+Messages are fetched ahead up to ``prefetch`` and started in ``order_key`` order (stream order by
+default) with at most ``max_concurrency`` running at once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import heapq
+import itertools
+import json
+import logging
+from collections.abc import Awaitable, Callable
+from contextlib import suppress
+from dataclasses import dataclass, field
+from typing import Any
+
+import nats.errors
+from nats.aio.client import Client as NATS
+from nats.aio.msg import Msg
+from nats.js import JetStreamContext, api
+from nats.js.errors import APIError
+
+from . import subjects
+from .envelope import RecordedEvent, decode
+from .errors import UndecodableEvent
+
+log = logging.getLogger(__name__)
+
+
+class PermanentFailure(Exception):
+    """Raised by a handler when retrying cannot help: dead-letter the message now."""
+
+
+@dataclass(frozen=True)
+class WorkerConfig:
+    durable: str
+    filter_subjects: tuple[str, ...]
+    max_deliver: int = 5
+    ack_wait: float = 30.0
+    backoff: tuple[float, ...] = (0.5, 2.0, 5.0, 15.0)
+    max_concurrency: int = 4
+    prefetch: int | None = None
+    deliver_policy: api.DeliverPolicy = api.DeliverPolicy.ALL
+    max_ack_pending: int = 1000
+
+    @property
+    def progress_every(self) -> float:
+        return max(self.ack_wait / 3, 0.1)
+
+    @property
+    def prefetch_limit(self) -> int:
+        return self.prefetch or self.max_concurrency * 4
+
+
+@dataclass
+class Delivery:
+    """What a handler knows about the delivery it is working on."""
+
+    msg: Msg
+    attempt: int
+    max_deliver: int
+
+    @property
+    def is_last_attempt(self) -> bool:
+        return self.attempt >= self.max_deliver
+
+    async def progress(self) -> None:
+        with suppress(Exception):
+            await self.msg.in_progress()
+
+
+Handler = Callable[[RecordedEvent, Delivery], Awaitable[None]]
+OrderKey = Callable[[RecordedEvent], Any]
+
+
+@dataclass(order=True)
+class _Queued:
+    key: Any
+    tie: int
+    msg: Msg = field(compare=False)
+    recorded: RecordedEvent = field(compare=False)
+
+
+class Worker:
+    def __init__(
+        self,
+        nc: NATS,
+        js: JetStreamContext,
+        config: WorkerConfig,
+        handler: Handler,
+        *,
+        stream: str = subjects.EVENTS_STREAM,
+        order_key: OrderKey | None = None,
+    ) -> None:
+        self.nc = nc
+        self.js = js
+        self.config = config
+        self.stream = stream
+        self._handler = handler
+        self._order_key = order_key or (lambda r: r.seq)
+        self._queue: list[_Queued] = []
+        self._tie = itertools.count()
+        self._running: dict[asyncio.Task[None], Msg] = {}
+        self._slot_free = asyncio.Event()
+        self._stopping = asyncio.Event()
+        self._tasks: list[asyncio.Task[None]] = []
+        self._advisory_sub: Any = None
+
+    @property
+    def queued(self) -> int:
+        return len(self._queue)
+
+    @property
+    def running(self) -> int:
+        return len(self._running)
+
+    async def provision(self) -> None:
+        cfg = self.config
+        await self.js.add_consumer(
+            self.stream,
+            api.ConsumerConfig(
+                durable_name=cfg.durable,
+                filter_subjects=list(cfg.filter_subjects),
+                ack_policy=api.AckPolicy.EXPLICIT,
+                ack_wait=cfg.ack_wait,
+                max_deliver=cfg.max_deliver,
+                max_ack_pending=cfg.max_ack_pending,
+                deliver_policy=cfg.deliver_policy,
+            ),
+        )
+
+    async def start(self) -> None:
+        await self.provision()
+        self._advisory_sub = await self.nc.subscribe(
+            subjects.max_deliveries_advisory(self.stream, self.config.durable),
+            cb=self._on_max_deliveries,
+        )
+        self._tasks = [
+            asyncio.create_task(self._fetch_loop(), name=f"{self.config.durable} fetch"),
+            asyncio.create_task(self._progress_loop(), name=f"{self.config.durable} progress"),
+        ]
+
+    async def stop(self, grace: float = 10.0) -> None:
+        """Stop taking work, let running handlers finish (up to ``grace``), hand back the rest."""
+        self._stopping.set()
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            with suppress(asyncio.CancelledError):
+                await task
+        while self._queue:
+            queued = heapq.heappop(self._queue)
+            with suppress(Exception):
+                await queued.msg.nak()
+        if self._running:
+            _, pending = await asyncio.wait(list(self._running), timeout=grace)
+            for task in pending:
+                task.cancel()
+            for task in pending:
+                with suppress(asyncio.CancelledError, Exception):
+                    await task
+        if self._advisory_sub is not None:
+            with suppress(Exception):
+                await self._advisory_sub.unsubscribe()
+
+    async def _fetch_loop(self) -> None:
+        sub = await self.js.pull_subscribe_bind(self.config.durable, stream=self.stream)
+        delay = 0.1
+        while not self._stopping.is_set():
+            room = self.config.prefetch_limit - len(self._queue) - len(self._running)
+            if room <= 0:
+                self._slot_free.clear()
+                await self._slot_free.wait()
+                continue
+            try:
+                msgs = await sub.fetch(room, timeout=1.0, heartbeat=0.25)
+            except nats.errors.TimeoutError:
+                continue
+            except (APIError, nats.errors.Error) as exc:
+                log.warning("%s: fetch failed (%r); retrying", self.config.durable, exc)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 2.0)
+                with suppress(Exception):
+                    sub = await self.js.pull_subscribe_bind(self.config.durable, stream=self.stream)
+                continue
+            delay = 0.1
+            for msg in msgs:
+                await self._enqueue(msg)
+            self._dispatch()
+
+    async def _enqueue(self, msg: Msg) -> None:
+        meta = msg.metadata
+        try:
+            recorded = decode(msg.data, dict(msg.headers or {}), msg.subject, meta.sequence.stream)
+        except UndecodableEvent as exc:
+            log.error("%s: dead-lettering undecodable message: %s", self.config.durable, exc)
+            await self._dead_letter(msg, meta.num_delivered, f"undecodable: {exc.reason}")
+            return
+        try:
+            key = self._order_key(recorded)
+        except Exception:
+            log.exception("%s: order key failed; using stream order", self.config.durable)
+            key = recorded.seq
+        heapq.heappush(self._queue, _Queued(key, next(self._tie), msg, recorded))
+
+    def _dispatch(self) -> None:
+        while self._queue and len(self._running) < self.config.max_concurrency:
+            queued = heapq.heappop(self._queue)
+            task = asyncio.create_task(self._handle(queued.msg, queued.recorded))
+            self._running[task] = queued.msg
+            task.add_done_callback(self._finished)
+
+    def _finished(self, task: asyncio.Task[None]) -> None:
+        self._running.pop(task, None)
+        self._slot_free.set()
+        if not self._stopping.is_set():
+            self._dispatch()
+
+    async def _handle(self, msg: Msg, recorded: RecordedEvent) -> None:
+        attempt = msg.metadata.num_delivered
+        delivery = Delivery(msg, attempt, self.config.max_deliver)
+        try:
+            await self._handler(recorded, delivery)
+        except asyncio.CancelledError:
+            with suppress(Exception):
+                await msg.nak()
+            raise
+        except PermanentFailure as exc:
+            await self._dead_letter(msg, attempt, f"permanent failure: {exc}")
+        except Exception as exc:
+            if delivery.is_last_attempt:
+                log.exception("%s: giving up on %s", self.config.durable, recorded.subject)
+                await self._dead_letter(msg, attempt, repr(exc))
+            else:
+                log.warning(
+                    "%s: attempt %d on %s#%d failed: %r",
+                    self.config.durable,
+                    attempt,
+                    recorded.subject,
+                    recorded.seq,
+                    exc,
+                )
+                backoff = self.config.backoff
+                delay = backoff[min(attempt - 1, len(backoff) - 1)] if backoff else 0
+                with suppress(Exception):
+                    await msg.nak(delay=delay)
+        else:
+            with suppress(Exception):
+                await msg.ack_sync()
+
+    async def _progress_loop(self) -> None:
+        while True:
+            await asyncio.sleep(self.config.progress_every)
+            for msg in [*self._running.values(), *(q.msg for q in self._queue)]:
+                with suppress(Exception):
+                    await msg.in_progress()
+
+    async def _dead_letter(self, msg: Msg, attempts: int, reason: str) -> None:
+        meta = msg.metadata
+        await self._record_dead_letter(
+            stream_seq=meta.sequence.stream,
+            subject=msg.subject,
+            attempts=attempts,
+            reason=reason,
+            data=msg.data.decode(errors="replace"),
+        )
+        with suppress(Exception):
+            await msg.term()
+
+    async def _on_max_deliveries(self, advisory: Msg) -> None:
+        try:
+            body = json.loads(advisory.data)
+            seq = int(body["stream_seq"])
+            original = await self.js.get_msg(self.stream, seq)
+        except Exception:
+            log.exception("%s: unreadable max-deliveries advisory", self.config.durable)
+            return
+        await self._record_dead_letter(
+            stream_seq=seq,
+            subject=original.subject or "",
+            attempts=int(body.get("deliveries", self.config.max_deliver)),
+            reason="max deliveries reached without a recorded outcome",
+            data=(original.data or b"").decode(errors="replace"),
+        )
+
+    async def _record_dead_letter(
+        self, *, stream_seq: int, subject: str, attempts: int, reason: str, data: str
+    ) -> None:
+        entry = {
+            "durable": self.config.durable,
+            "stream": self.stream,
+            "stream_seq": stream_seq,
+            "subject": subject,
+            "attempts": attempts,
+            "reason": reason,
+            "data": data,
+        }
+        try:
+            await self.js.publish(
+                subjects.dead_letter(self.config.durable),
+                json.dumps(entry).encode(),
+                headers={"Nats-Msg-Id": f"dl-{self.config.durable}-{self.stream}-{stream_seq}"},
+            )
+        except Exception:
+            log.exception(
+                "%s: could not record dead letter for #%d", self.config.durable, stream_seq
+            )

@@ -1,0 +1,42 @@
+"""The FastAPI application: routers, error envelope, security middleware, lifecycle."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+
+from . import errors
+from .backbone import Gateway
+from .routes import health
+from .settings import GatewaySettings
+
+
+def create_app(settings: GatewaySettings | None = None) -> FastAPI:
+    settings = settings or GatewaySettings()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        gateway = await Gateway.open(settings)
+        app.state.gateway = gateway
+        try:
+            yield
+        finally:
+            await gateway.close()
+
+    app = FastAPI(
+        title="Orchestrator",
+        version="0.1.0",
+        description="Turns a plain-language requirement into working code with four AI agents.",
+        lifespan=lifespan,
+        responses={
+            400: {"model": errors.ErrorResponse, "description": "Invalid request"},
+            500: {"model": errors.ErrorResponse, "description": "Internal error"},
+        },
+    )
+    app.state.settings = settings
+    errors.install(app)
+    for module in (health,):
+        app.include_router(module.router)
+    return app

@@ -1,0 +1,191 @@
+"""The contract's error envelope, and the translation of every failure into it.
+
+    ApiError(code, message, status, details)     raised by routes and dependencies
+    ├── NotFound        TASK_NOT_FOUND, FILE_NOT_FOUND, ARCHIVE_NOT_FOUND, EXECUTION_NOT_FOUND, …
+    └── (codes)         INVALID_REQUEST, WORKSPACE_ERROR, EXECUTION_FAILED, API_KEY_MISSING,
+                        AGENT_UNAVAILABLE, RATE_LIMITED, UNAUTHORIZED, FORBIDDEN, …
+
+Every response that is not a success is ``{"error": {"code", "message", "details"}}``; FastAPI's
+own validation errors, unknown routes, wrong methods and unexpected exceptions included. No stack
+trace ever reaches a client: unexpected exceptions are logged with their traceback and answered
+with ``INTERNAL_ERROR``.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+log = logging.getLogger(__name__)
+
+INVALID_REQUEST = "INVALID_REQUEST"
+AGENT_UNAVAILABLE = "AGENT_UNAVAILABLE"
+TASK_NOT_FOUND = "TASK_NOT_FOUND"
+WORKSPACE_ERROR = "WORKSPACE_ERROR"
+API_KEY_MISSING = "API_KEY_MISSING"
+EXECUTION_FAILED = "EXECUTION_FAILED"
+# Added where the contract has no fitting code.
+NOT_FOUND = "NOT_FOUND"
+FILE_NOT_FOUND = "FILE_NOT_FOUND"
+ARCHIVE_NOT_FOUND = "ARCHIVE_NOT_FOUND"
+EXECUTION_NOT_FOUND = "EXECUTION_NOT_FOUND"
+METHOD_NOT_ALLOWED = "METHOD_NOT_ALLOWED"
+PAYLOAD_TOO_LARGE = "PAYLOAD_TOO_LARGE"
+UNSUPPORTED_MEDIA_TYPE = "UNSUPPORTED_MEDIA_TYPE"
+RATE_LIMITED = "RATE_LIMITED"
+UNAUTHORIZED = "UNAUTHORIZED"
+FORBIDDEN = "FORBIDDEN"
+CONFLICT = "CONFLICT"
+SERVICE_UNAVAILABLE = "SERVICE_UNAVAILABLE"
+INTERNAL_ERROR = "INTERNAL_ERROR"
+
+_STATUS_CODES = {
+    400: INVALID_REQUEST,
+    401: UNAUTHORIZED,
+    403: FORBIDDEN,
+    404: NOT_FOUND,
+    405: METHOD_NOT_ALLOWED,
+    409: CONFLICT,
+    413: PAYLOAD_TOO_LARGE,
+    415: UNSUPPORTED_MEDIA_TYPE,
+    422: INVALID_REQUEST,
+    429: RATE_LIMITED,
+    503: SERVICE_UNAVAILABLE,
+}
+
+
+class ErrorBody(BaseModel):
+    code: str
+    message: str
+    details: dict[str, Any] = {}
+
+
+class ErrorResponse(BaseModel):
+    """The envelope of every error response."""
+
+    error: ErrorBody
+
+
+class ApiError(Exception):
+    def __init__(
+        self,
+        code: str,
+        message: str,
+        status: int = 400,
+        details: dict[str, Any] | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+        self.status = status
+        self.details = details or {}
+        self.headers = headers
+
+
+class NotFound(ApiError):
+    def __init__(self, code: str, message: str, **details: Any) -> None:
+        super().__init__(code, message, 404, details)
+
+
+def envelope(
+    code: str,
+    message: str,
+    status: int,
+    details: dict[str, Any] | None = None,
+    headers: dict[str, str] | None = None,
+) -> JSONResponse:
+    body = ErrorResponse(error=ErrorBody(code=code, message=message, details=details or {}))
+    return JSONResponse(body.model_dump(), status_code=status, headers=headers)
+
+
+def _type_name(value: Any) -> str:
+    if value is None:
+        return "null"
+    return {
+        str: "string",
+        bool: "boolean",
+        int: "integer",
+        float: "number",
+        list: "array",
+        dict: "object",
+    }.get(type(value), type(value).__name__)
+
+
+_EXPECTED = {
+    "missing": None,
+    "string_type": "string",
+    "int_type": "integer",
+    "int_parsing": "integer",
+    "bool_type": "boolean",
+    "bool_parsing": "boolean",
+    "dict_type": "object",
+    "model_type": "object",
+    "list_type": "array",
+    "float_type": "number",
+    "json_invalid": "valid JSON",
+}
+
+
+def validation_details(exc: RequestValidationError) -> tuple[str, dict[str, Any]]:
+    """The first problem as a message, and details with ``field``, ``expected``, ``received``."""
+    errors = exc.errors()
+    if not errors:
+        return "Invalid request", {}
+    first = errors[0]
+    loc = [str(part) for part in first.get("loc", ()) if part not in ("body", "query", "path")]
+    field = ".".join(loc) or "body"
+    kind = first.get("type", "")
+    received = first.get("input")
+    ctx = first.get("ctx") or {}
+    expected = _EXPECTED.get(kind) or ctx.get("expected") or first.get("msg", "")
+    if kind == "missing":
+        message = f"Missing required field: {field}"
+        expected = "string" if field == "requirement" else "a value"
+        received_name = "null"
+    else:
+        message = f"Invalid value for {field}: {first.get('msg', 'invalid')}"
+        received_name = _type_name(received) if kind.endswith("_type") else repr(received)[:100]
+    details: dict[str, Any] = {"field": field, "expected": str(expected), "received": received_name}
+    if len(errors) > 1:
+        details["errors"] = [
+            {
+                "field": ".".join(
+                    str(p) for p in e.get("loc", ()) if p not in ("body", "query", "path")
+                ),
+                "message": e.get("msg", ""),
+            }
+            for e in errors[:20]
+        ]
+    return message, details
+
+
+def install(app: FastAPI) -> None:
+    @app.exception_handler(ApiError)
+    async def _api_error(request: Request, exc: ApiError) -> JSONResponse:
+        return envelope(exc.code, exc.message, exc.status, exc.details, exc.headers)
+
+    @app.exception_handler(RequestValidationError)
+    async def _validation(request: Request, exc: RequestValidationError) -> JSONResponse:
+        message, details = validation_details(exc)
+        return envelope(INVALID_REQUEST, message, 400, details)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        code = _STATUS_CODES.get(exc.status_code, INVALID_REQUEST)
+        message = {
+            404: f"No route for {request.method} {request.url.path}",
+            405: f"Method {request.method} not allowed on {request.url.path}",
+        }.get(exc.status_code, str(exc.detail))
+        return envelope(code, message, exc.status_code, headers=getattr(exc, "headers", None))
+
+    @app.exception_handler(Exception)
+    async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
+        log.exception("unhandled error on %s %s", request.method, request.url.path)
+        return envelope(INTERNAL_ERROR, "Internal server error", 500)

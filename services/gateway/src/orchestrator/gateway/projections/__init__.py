@@ -1,0 +1,43 @@
+"""Read models the gateway answers from, each rebuilt from the event stream.
+
+One :class:`~orchestrator.events.Follower` on ``events.>`` feeds every read model in stream
+order, then the live hub, so a WebSocket client never sees an event before a REST read reflects it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from orchestrator.events import RecordedEvent
+
+from . import archives, executions, tasks, workspace
+from .archives import ArchivesView
+from .executions import ExecutionsView
+from .tasks import TaskBoard
+from .workspace import WorkspaceView
+
+
+@dataclass
+class ReadModels:
+    tasks: TaskBoard = field(default_factory=TaskBoard)
+    workspace: WorkspaceView = field(default_factory=WorkspaceView)
+    executions: ExecutionsView = field(default_factory=ExecutionsView)
+    archives: ArchivesView = field(default_factory=ArchivesView)
+
+    def apply(self, recorded: RecordedEvent) -> None:
+        self.tasks.apply(recorded)
+        self.workspace.apply(recorded)
+        self.executions.apply(recorded)
+        self.archives.apply(recorded)
+
+
+def ws_messages(recorded: RecordedEvent) -> list[dict[str, Any]]:
+    """The WebSocket frames an event becomes: a pure function of the event, so a replay for a
+    reconnecting client sends exactly what the live feed sent."""
+    return [
+        *tasks.ws_messages(recorded),
+        *executions.ws_messages(recorded),
+        *workspace.ws_messages(recorded),
+        *archives.ws_messages(recorded),
+    ]

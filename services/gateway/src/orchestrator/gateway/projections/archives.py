@@ -1,0 +1,16 @@
+"""Read model of archives, rebuilt from the event stream (to be filled in)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from orchestrator.events import RecordedEvent
+
+
+class ArchivesView:
+    def apply(self, recorded: RecordedEvent) -> None:
+        return None
+
+
+def ws_messages(recorded: RecordedEvent) -> list[dict[str, Any]]:
+    return []

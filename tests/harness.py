@@ -1,0 +1,119 @@
+"""The real system, started for a test: a nats-server on free ports and service processes.
+
+Nothing here is a fake: the same launcher code ``make run`` uses starts the same binaries and
+modules, each in its own temporary directory, so tests can kill, restart and race them.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import httpx
+
+from orchestrator.launcher.nats_server import NatsServer, free_port
+from orchestrator.launcher.supervisor import ServiceProcess
+
+
+@dataclass
+class System:
+    root: Path
+    env: dict[str, str] = field(default_factory=dict)
+    nats: NatsServer | None = None
+    gateway_port: int = field(default_factory=free_port)
+    processes: list[ServiceProcess] = field(default_factory=list)
+
+    @property
+    def data_dir(self) -> Path:
+        return self.root / "data"
+
+    @property
+    def logs(self) -> Path:
+        path = self.root / "logs"
+        path.mkdir(parents=True, exist_ok=True)
+        return path
+
+    @property
+    def base_url(self) -> str:
+        return f"http://127.0.0.1:{self.gateway_port}"
+
+    @property
+    def ws_url(self) -> str:
+        return f"ws://127.0.0.1:{self.gateway_port}"
+
+    def start_nats(self) -> NatsServer:
+        if self.nats is None:
+            self.nats = NatsServer(
+                store_dir=self.root / "nats",
+                port=free_port(),
+                monitor_port=free_port(),
+                log_file=self.logs / "nats-server.log",
+            )
+        self.nats.start()
+        return self.nats
+
+    def service_env(self, **extra: str) -> dict[str, str]:
+        assert self.nats is not None, "start_nats() first"
+        return {
+            "NATS_URL": self.nats.url,
+            "DATA_DIR": str(self.data_dir),
+            "GATEWAY_HOST": "127.0.0.1",
+            "GATEWAY_PORT": str(self.gateway_port),
+            "LOG_LEVEL": "INFO",
+            **self.env,
+            **extra,
+        }
+
+    def start(self, service: str, *, log_name: str | None = None, **env: str) -> ServiceProcess:
+        name = log_name or service
+        process = ServiceProcess(
+            service, self.service_env(**env), log_file=self.logs / f"{name}.log"
+        ).start()
+        self.processes.append(process)
+        return process
+
+    def start_all(
+        self, services: Iterable[str] = ("gateway", "agents", "workspace", "archive"), **env: str
+    ) -> dict[str, ServiceProcess]:
+        started = {service: self.start(service, **env) for service in services}
+        self.wait_ready(started)
+        return started
+
+    def wait_ready(self, started: dict[str, ServiceProcess], timeout: float = 30.0) -> None:
+        """Wait until the gateway reports every started service up."""
+        wanted = set(started)
+        deadline = time.monotonic() + timeout
+        last: object = None
+        while time.monotonic() < deadline:
+            for name, process in started.items():
+                if not process.running():
+                    raise RuntimeError(f"{name} exited:\n{self.log(name)}")
+            if "gateway" not in wanted:
+                time.sleep(0.5)
+                return
+            try:
+                last = httpx.get(f"{self.base_url}/api/health", timeout=2).json()
+                services = last["services"]  # type: ignore[index]
+                if all(services[s]["status"] == "up" for s in wanted):
+                    return
+            except (httpx.HTTPError, KeyError, ValueError):
+                pass
+            time.sleep(0.1)
+        raise TimeoutError(f"system not ready: {last}\n{self.all_logs()}")
+
+    def log(self, name: str) -> str:
+        path = self.logs / f"{name}.log"
+        return path.read_text(errors="replace")[-4000:] if path.exists() else ""
+
+    def all_logs(self) -> str:
+        return "\n".join(
+            f"== {p.name}\n{self.log(p.stem)}" for p in sorted(self.logs.glob("*.log"))
+        )
+
+    def stop(self) -> None:
+        for process in reversed(self.processes):
+            process.stop(timeout=10)
+        if self.nats is not None:
+            self.nats.stop()
