@@ -9,7 +9,20 @@ from fastapi import FastAPI
 
 from . import errors
 from .backbone import Gateway
-from .routes import health
+from .routes import (
+    agents,
+    archive,
+    executions,
+    health,
+    project,
+    requirements,
+    tasks,
+    workspace,
+    ws,
+)
+from .routes import (
+    settings as settings_routes,
+)
 from .settings import GatewaySettings
 
 
@@ -37,6 +50,17 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
     )
     app.state.settings = settings
     errors.install(app)
-    for module in (health,):
+    for module in (
+        requirements,
+        tasks,
+        agents,
+        workspace,
+        executions,
+        project,
+        archive,
+        settings_routes,
+        health,
+        ws,
+    ):
         app.include_router(module.router)
     return app
