@@ -7,8 +7,9 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 
-from . import errors
+from . import errors, ratelimit
 from .backbone import Gateway
+from .ratelimit import RateLimitMiddleware
 from .routes import (
     agents,
     archive,
@@ -23,6 +24,7 @@ from .routes import (
 from .routes import (
     settings as settings_routes,
 )
+from .security import LocalhostGuard
 from .settings import GatewaySettings
 
 
@@ -63,4 +65,8 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
         ws,
     ):
         app.include_router(module.router)
+    errors.document(app, lambda method, path: ratelimit.category(method, path) is not None)
+    # Added last = outermost: a refused Host/Origin/token never reaches a rate-limit budget.
+    app.add_middleware(RateLimitMiddleware, settings=settings)
+    app.add_middleware(LocalhostGuard, settings=settings)
     return app

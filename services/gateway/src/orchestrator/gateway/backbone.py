@@ -28,6 +28,7 @@ from .health_monitor import HealthMonitor
 from .live import LiveHub
 from .projections import ReadModels, ws_messages
 from .settings import GatewaySettings
+from .system_health import SystemHealthBroadcaster
 
 log = logging.getLogger(__name__)
 
@@ -76,6 +77,11 @@ class Gateway:
         heartbeat.start()
         self._background.append(heartbeat)
         await self.follower.wait_caught_up(timeout=60)
+        system_health = SystemHealthBroadcaster(
+            self.hub.publish, lambda: self.models.tasks, self.settings.health_interval
+        )
+        system_health.start()
+        self._background.append(system_health)
 
     def _apply(self, recorded: RecordedEvent) -> None:
         self.models.apply(recorded)

@@ -14,10 +14,12 @@ with ``INTERNAL_ERROR``.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
+from fastapi.openapi.utils import get_openapi
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 from starlette.exceptions import HTTPException as StarletteHTTPException
@@ -133,25 +135,57 @@ _EXPECTED = {
 }
 
 
+# Field names whose values are secrets: an error about them never echoes the value back.
+_SECRET_MARKERS = ("key", "token", "secret", "password", "authorization")
+
+# What a missing field was expected to be, for the fields the contract's requests name.
+_MISSING_EXPECTED = {
+    "requirement": "string",
+    "priority": "integer",
+    "metadata": "object",
+    "default_priority": "integer",
+    "auto_save": "boolean",
+}
+
+
+def _is_secret(field: str) -> bool:
+    return any(marker in field.lower() for marker in _SECRET_MARKERS)
+
+
 def validation_details(exc: RequestValidationError) -> tuple[str, dict[str, Any]]:
     """The first problem as a message, and details with ``field``, ``expected``, ``received``."""
     errors = exc.errors()
     if not errors:
         return "Invalid request", {}
     first = errors[0]
-    loc = [str(part) for part in first.get("loc", ()) if part not in ("body", "query", "path")]
-    field = ".".join(loc) or "body"
     kind = first.get("type", "")
+    if kind == "json_invalid":
+        return "Request body is not valid JSON", {
+            "field": "body",
+            "expected": "valid JSON",
+            "received": "invalid JSON",
+        }
+    loc = [
+        str(part)
+        for part in first.get("loc", ())
+        if part not in ("body", "query", "path", "header")
+    ]
+    field = ".".join(loc) or "body"
     received = first.get("input")
     ctx = first.get("ctx") or {}
     expected = _EXPECTED.get(kind) or ctx.get("expected") or first.get("msg", "")
     if kind == "missing":
         message = f"Missing required field: {field}"
-        expected = "string" if field == "requirement" else "a value"
+        expected = _MISSING_EXPECTED.get(loc[-1] if loc else field, "a value")
         received_name = "null"
     else:
         message = f"Invalid value for {field}: {first.get('msg', 'invalid')}"
-        received_name = _type_name(received) if kind.endswith("_type") else repr(received)[:100]
+        if _is_secret(field):
+            received_name = _type_name(received) if received is None else "[redacted]"
+        elif kind.endswith("_type"):
+            received_name = _type_name(received)
+        else:
+            received_name = repr(received)[:100]
     details: dict[str, Any] = {"field": field, "expected": str(expected), "received": received_name}
     if len(errors) > 1:
         details["errors"] = [
@@ -189,3 +223,93 @@ def install(app: FastAPI) -> None:
     async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
         log.exception("unhandled error on %s %s", request.method, request.url.path)
         return envelope(INTERNAL_ERROR, "Internal server error", 500)
+
+
+_DESCRIPTIONS = {
+    400: "Invalid request (INVALID_REQUEST)",
+    401: "Missing or invalid bearer token (UNAUTHORIZED), when GATEWAY_TOKEN is set",
+    403: "Host or Origin not allowed (FORBIDDEN)",
+    404: "Not found (TASK_NOT_FOUND, FILE_NOT_FOUND, ARCHIVE_NOT_FOUND, ...)",
+    409: "Conflict with the current state (CONFLICT)",
+    413: "Request body too large (PAYLOAD_TOO_LARGE)",
+    415: "Request body is not application/json (UNSUPPORTED_MEDIA_TYPE)",
+    429: "Rate limit exceeded (RATE_LIMITED); see Retry-After",
+    500: "Internal error (INTERNAL_ERROR); no details are given",
+    503: "A service or NATS did not answer in time",
+}
+_EVERYWHERE = (400, 401, 403, 500, 503)
+_WITH_BODY = (413, 415)
+
+
+def document(app: FastAPI, limited: Callable[[str, str], bool]) -> None:
+    """Describe every error response of every operation in the OpenAPI document.
+
+    FastAPI documents a 422 it never sends here (validation errors are 400s in the envelope):
+    that entry is replaced; the statuses any route can answer (the security middleware's, 500,
+    503) are added everywhere, 404 where the path names a resource, 413/415 where a body is
+    accepted, 429 where ``limited(method, path)`` says a rate limit applies.
+    """
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema:
+            return app.openapi_schema
+        schema = get_openapi(
+            title=app.title,
+            version=app.version,
+            description=app.description,
+            routes=app.routes,
+        )
+        components = schema.setdefault("components", {}).setdefault("schemas", {})
+        components.update(
+            ErrorResponse.model_json_schema(ref_template="#/components/schemas/{model}").pop(
+                "$defs", {}
+            )
+        )
+        components["ErrorResponse"] = ErrorResponse.model_json_schema(
+            ref_template="#/components/schemas/{model}"
+        )
+        components["ErrorResponse"].pop("$defs", None)
+        for name in ("HTTPValidationError", "ValidationError"):
+            components.pop(name, None)
+        ref = {"$ref": "#/components/schemas/ErrorResponse"}
+        for path, operations in schema.get("paths", {}).items():
+            for method, operation in operations.items():
+                responses = operation.setdefault("responses", {})
+                responses.pop("422", None)
+                statuses = set(_EVERYWHERE)
+                if "{" in path:
+                    statuses.add(404)
+                if method.upper() in ("POST", "PUT", "PATCH", "DELETE"):
+                    statuses.update(_WITH_BODY)
+                if limited(method.upper(), path):
+                    statuses.add(429)
+                for status in sorted(statuses):
+                    responses.setdefault(
+                        str(status),
+                        {
+                            "description": _DESCRIPTIONS[status],
+                            "content": {"application/json": {"schema": ref}},
+                        },
+                    )
+                if "429" in responses:
+                    responses["429"].setdefault(
+                        "headers",
+                        {
+                            "Retry-After": {
+                                "description": "seconds until a request would be accepted",
+                                "schema": {"type": "integer"},
+                            }
+                        },
+                    )
+        app.openapi_schema = schema
+        return schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
+
+
+def responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
+    """Route-level ``responses=`` entries for errors a route raises itself."""
+    return {
+        status: {"model": ErrorResponse, "description": _DESCRIPTIONS.get(status, "Error")}
+        for status in statuses
+    }
