@@ -14,6 +14,7 @@ import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import httpx
 
@@ -124,7 +125,7 @@ class NatsServer:
         self.stop()
         raise NatsServerError(f"nats-server not healthy after {timeout:.0f}s")
 
-    def varz(self) -> dict[str, object]:
+    def varz(self) -> dict[str, Any]:
         return dict(httpx.get(f"{self.monitor_url}/varz", timeout=2.0).json())
 
     @property

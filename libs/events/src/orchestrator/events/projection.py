@@ -18,7 +18,7 @@ import nats.errors
 from nats.js import JetStreamContext
 
 from . import subjects
-from .envelope import RecordedEvent, decode
+from .envelope import RecordedEvent, decode, new_id
 from .errors import UndecodableEvent
 from .store import ephemeral_reader
 
@@ -50,6 +50,8 @@ class Follower:
         self._caught_up = asyncio.Event()
         self._advanced = asyncio.Condition()
         self._task: asyncio.Task[None] | None = None
+        self.consumer_name: str | None = None
+        """The server-side consumer currently feeding this follower (a new one after a rebuild)."""
 
     async def start(self) -> None:
         self._task = asyncio.create_task(self._run(), name=f"follow {self.subject_filter}")
@@ -95,12 +97,14 @@ class Follower:
                 delay = 0.1
 
     async def _consume(self) -> None:
+        self.consumer_name = new_id("follow")
         async with ephemeral_reader(
             self.js,
             self.stream,
             self.subject_filter,
             self.last_seq + 1,
             inactive_threshold=max(30.0, self._poll_timeout * 5),
+            name=self.consumer_name,
         ) as sub:
             if int((await sub.consumer_info()).num_pending or 0) == 0:
                 self._caught_up.set()

@@ -189,9 +189,10 @@ async def ephemeral_reader(
     *,
     headers_only: bool = False,
     inactive_threshold: float = 30.0,
+    name: str | None = None,
 ) -> AsyncIterator[JetStreamContext.PullSubscription]:
     """A no-ack pull consumer from ``start_seq``, deleted on exit (or by the server when idle)."""
-    name = new_id("read")
+    name = name or new_id("read")
     config = api.ConsumerConfig(
         name=name,
         deliver_policy=api.DeliverPolicy.BY_START_SEQUENCE,
