@@ -2,15 +2,76 @@
 
 from __future__ import annotations
 
+import logging
+import sys
+from typing import Any
+
+from pydantic import ValidationError
+
+from orchestrator.events import EventStore, subjects
+from orchestrator.events.connection import files_store
 from orchestrator.events.health import HeartbeatPublisher
 from orchestrator.events.service import Runtime, Stop
+from orchestrator.events.worker import Worker, WorkerConfig
+
+from .executions import Executions
+from .integration_handler import IntegrationHandler
+from .materialiser import Materialiser
+from .sandbox.probe import probe
+from .settings import WorkspaceSettings
+
+log = logging.getLogger(__name__)
 
 
 async def start(runtime: Runtime) -> Stop:
-    heartbeat = HeartbeatPublisher(runtime.nc, "workspace", runtime.instance)
+    try:
+        settings = WorkspaceSettings()
+    except ValidationError as exc:
+        sys.exit(f"workspace: invalid settings:\n{exc}")
+    store = EventStore(runtime.js)
+    files = await files_store(runtime.js, runtime.nats)
+    profile = probe(settings)
+
+    materialiser = Materialiser(runtime.js, files, store, settings.workspace_dir)
+    await materialiser.start()
+
+    integration = Worker(
+        runtime.nc,
+        runtime.js,
+        WorkerConfig(durable=subjects.WORKSPACE_DURABLE, filter_subjects=(subjects.TASK_ALL,)),
+        IntegrationHandler(store, files),
+    )
+    executions = Executions(settings, profile, store, materialiser, runtime.instance)
+    await executions.start()
+    exec_worker = Worker(
+        runtime.nc,
+        runtime.js,
+        WorkerConfig(
+            durable=subjects.WORKSPACE_EXEC_DURABLE,
+            filter_subjects=(subjects.EXEC_ALL,),
+            max_concurrency=16,
+        ),
+        executions.handle,
+    )
+    await integration.start()
+    await exec_worker.start()
+
+    def details() -> dict[str, Any]:
+        return {
+            "sandbox": profile.report(),
+            "workspace_version": materialiser.state.version,
+            "files": len(materialiser.state.files),
+            "executions_running": executions.running,
+        }
+
+    heartbeat = HeartbeatPublisher(runtime.nc, "workspace", runtime.instance, details)
     heartbeat.start()
 
     async def stop() -> None:
+        await exec_worker.stop(grace=2)
+        await executions.stop()
+        await integration.stop()
+        await materialiser.stop()
         await heartbeat.stop()
 
     return stop

@@ -1,4 +1,8 @@
-"""Events of one run of a workspace file; subject ``events.exec.<execution_id>``."""
+"""Events of one run of a workspace file; subject ``events.exec.<execution_id>``.
+
+``ExecutionRequested`` (gateway) -> ``ExecutionStarted`` | ``ExecutionRejected`` (workspace) ->
+``ExecutionOutput``* -> ``ExecutionFinished``. ``ExecutionStopRequested`` (gateway) stops a run.
+"""
 
 from __future__ import annotations
 
@@ -21,6 +25,11 @@ class ExecutionStarted(Event):
     pid: int
     port: int | None = None
     sandbox: tuple[str, ...] = ()
+    kind: str = "script"
+    preview_url: str | None = None
+    """Where the user reaches a web server the run started (a relay into its sandbox)."""
+    instance: str | None = None
+    """The workspace service instance running it: it alone can stop it."""
 
 
 class ExecutionOutput(Event):
@@ -39,6 +48,7 @@ class ExecutionFinished(Event):
     exit_code: int | None
     duration_s: float
     truncated: bool = False
+    reason: str | None = None
 
 
 class ExecutionRejected(Event):

@@ -1,0 +1,223 @@
+"""Executions on this replica: start requested runs, stop them on request, stop all on exit.
+
+``ExecutionRequested`` arrives through the durable "workspace-exec" consumer (one replica takes
+it); the replica that started a run is the only one that can stop it, so stop requests are read
+by every replica from a follower of ``events.exec.>`` and acted on where the run lives.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from contextlib import suppress
+from pathlib import Path
+
+from orchestrator.events import ConcurrencyConflict, EventStore, Follower, RecordedEvent, subjects
+from orchestrator.events.catalog import (
+    ExecutionFinished,
+    ExecutionRejected,
+    ExecutionRequested,
+    ExecutionStarted,
+    ExecutionStopRequested,
+)
+from orchestrator.events.files import UnsafePath, inspect_file, safe_relative_path
+from orchestrator.events.worker import Delivery
+
+from . import disk
+from .materialiser import Materialiser
+from .run import Run
+from .sandbox.profile import SandboxProfile
+from .settings import WorkspaceSettings
+
+log = logging.getLogger(__name__)
+
+FILE_NOT_FOUND = "FILE_NOT_FOUND"
+EXECUTION_FAILED = "EXECUTION_FAILED"
+INVALID_REQUEST = "INVALID_REQUEST"
+
+
+class Rejection(Exception):
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+
+
+class Executions:
+    def __init__(
+        self,
+        settings: WorkspaceSettings,
+        profile: SandboxProfile,
+        store: EventStore,
+        materialiser: Materialiser,
+        instance: str,
+    ) -> None:
+        self.settings = settings
+        self.profile = profile
+        self.store = store
+        self.materialiser = materialiser
+        self.instance = instance
+        self.runs: dict[str, Run] = {}
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._stop_requested: set[str] = set()
+        self._closing = False
+        self._stops: Follower | None = None
+
+    @property
+    def running(self) -> int:
+        return len(self.runs)
+
+    async def start(self) -> None:
+        info = await self.store.js.stream_info(subjects.EVENTS_STREAM)
+        start = int(info.state.last_seq or 0) + 1
+        self._stops = Follower(
+            self.store.js, subjects.EXEC_ALL, self._on_exec_event, start_seq=start, poll_timeout=1.0
+        )
+        await self._stops.start()
+
+    def _on_exec_event(self, recorded: RecordedEvent) -> None:
+        event = recorded.event
+        if isinstance(event, ExecutionStopRequested):
+            self._stop_requested.add(event.execution_id)
+            run = self.runs.get(event.execution_id)
+            if run is not None:
+                run.stop("stop requested")
+
+    async def handle(self, recorded: RecordedEvent, delivery: Delivery) -> None:
+        event = recorded.event
+        if not isinstance(event, ExecutionRequested) or self._closing:
+            return
+        subject = recorded.subject
+        events, version = await self.store.load(subject)
+        if any(
+            isinstance(e.event, ExecutionStarted | ExecutionRejected | ExecutionFinished)
+            for e in events
+        ):
+            return  # already decided (a redelivery)
+        if any(isinstance(e.event, ExecutionStopRequested) for e in events):
+            await self._reject(subject, event, version, EXECUTION_FAILED, "stopped before start")
+            return
+        try:
+            run = await self._prepare(event)
+            await run.start(self.materialiser.root)
+        except Rejection as exc:
+            await self._reject(subject, event, version, exc.code, exc.message)
+            return
+        except OSError as exc:
+            log.exception("%s could not start", event.execution_id)
+            await self._reject(subject, event, version, EXECUTION_FAILED, f"could not start: {exc}")
+            return
+        self.runs[event.execution_id] = run
+        started = ExecutionStarted(
+            execution_id=event.execution_id,
+            path=run.path,
+            command=run.runnable.command or "",
+            pid=run.pid,
+            port=run.runnable.port,
+            sandbox=self.profile.active,
+            kind=run.runnable.kind,
+            preview_url=run.preview_url,
+            instance=self.instance,
+        )
+        try:
+            await self.store.append(subject, started, expected_last_seq=version)
+        except ConcurrencyConflict:
+            # Someone decided first (a stop, or another replica after a redelivery).
+            run.stop("superseded")
+            events, _ = await self.store.load(subject)
+            if not any(isinstance(e.event, ExecutionStarted) for e in events):
+                await self.store.append(
+                    subject,
+                    ExecutionRejected(
+                        execution_id=event.execution_id,
+                        code=EXECUTION_FAILED,
+                        message="stopped before start",
+                    ),
+                )
+            self._supervise(run, record=False)
+            return
+        if event.execution_id in self._stop_requested:
+            run.stop("stop requested")
+        log.info("%s started: %s (pid %d)", event.execution_id, started.command, run.pid)
+        self._supervise(run, record=True)
+
+    async def _prepare(self, event: ExecutionRequested) -> Run:
+        try:
+            path = safe_relative_path(event.path.removeprefix("workspace/"))
+        except UnsafePath as exc:
+            raise Rejection(INVALID_REQUEST, f"invalid path: {exc}") from exc
+        try:
+            await self.materialiser.wait_current()
+        except TimeoutError as exc:
+            raise Rejection(EXECUTION_FAILED, "the workspace is not up to date yet") from exc
+        if path not in self.materialiser.state.files:
+            raise Rejection(FILE_NOT_FOUND, f"no such file in the workspace: {path}")
+        if not self.profile.can_run:
+            raise Rejection(
+                EXECUTION_FAILED,
+                "no sandbox is available on this machine and weak mode is off "
+                "(install bubblewrap, or set SANDBOX_ALLOW_WEAK=true)",
+            )
+        if len(self.runs) >= self.settings.exec_max_concurrent:
+            raise Rejection(EXECUTION_FAILED, "too many executions running; stop one first")
+        content = await asyncio.to_thread(_read_regular, self.materialiser.root, path)
+        if content is None:
+            raise Rejection(FILE_NOT_FOUND, f"no such file in the workspace: {path}")
+        runnable = inspect_file(path, content)
+        if not runnable.runnable:
+            raise Rejection(EXECUTION_FAILED, f"{path} is not runnable")
+        return Run(
+            execution_id=event.execution_id,
+            path=path,
+            runnable=runnable,
+            settings=self.settings,
+            profile=self.profile,
+            store=self.store,
+        )
+
+    async def _reject(
+        self, subject: str, event: ExecutionRequested, version: int, code: str, message: str
+    ) -> None:
+        log.info("%s rejected: %s %s", event.execution_id, code, message)
+        with suppress(ConcurrencyConflict):
+            await self.store.append(
+                subject,
+                ExecutionRejected(execution_id=event.execution_id, code=code, message=message),
+                expected_last_seq=version,
+            )
+
+    def _supervise(self, run: Run, *, record: bool) -> None:
+        async def supervise() -> None:
+            try:
+                finished = await run.supervise(record=record)
+                log.info(
+                    "%s %s (exit %s, %.1fs)",
+                    run.execution_id,
+                    finished.status,
+                    finished.exit_code,
+                    finished.duration_s,
+                )
+            except Exception:
+                log.exception("%s: supervision failed", run.execution_id)
+            finally:
+                self.runs.pop(run.execution_id, None)
+
+        task = asyncio.create_task(supervise(), name=f"run {run.execution_id}")
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def stop(self) -> None:
+        """Stop every run (recording why) before the service exits."""
+        self._closing = True
+        if self._stops is not None:
+            await self._stops.stop()
+        for run in list(self.runs.values()):
+            run.stop("workspace service stopping")
+        if self._tasks:
+            await asyncio.wait(list(self._tasks), timeout=15)
+
+
+def _read_regular(root: Path, path: str) -> bytes | None:
+    if disk.digest_on_disk(root, path) is None:
+        return None
+    return (root / path).read_bytes()

@@ -1,0 +1,328 @@
+"""One execution: snapshot the workspace, start the sandboxed process, stream its output as
+events, enforce its wall clock, stop it on request, and record how it finished.
+
+The process is started in a session of its own; killing that process group kills bubblewrap,
+whose ``--die-with-parent`` child then takes the whole PID namespace with it, so nothing the code
+forked (daemons included) survives a stop, a timeout or the service stopping.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import shutil
+import signal
+import socket
+import sys
+import time
+from contextlib import suppress
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from orchestrator.events import EventStore, subjects
+from orchestrator.events.catalog import ExecutionFinished, ExecutionOutput
+from orchestrator.events.files import Runnable
+
+from .output import OutputLimiter
+from .sandbox import command
+from .sandbox.probe import identity
+from .sandbox.profile import SandboxProfile
+from .settings import WorkspaceSettings
+
+log = logging.getLogger(__name__)
+
+MAX_BATCH_BYTES = 256 * 1024  # an output event stays well under the stream's message size
+
+
+@dataclass
+class Run:
+    execution_id: str
+    path: str
+    runnable: Runnable
+    settings: WorkspaceSettings
+    profile: SandboxProfile
+    store: EventStore
+    proc: asyncio.subprocess.Process | None = None
+    preview_url: str | None = None
+    started_at: float = 0.0
+    limiter: OutputLimiter = field(init=False)
+    _pending: list[str] = field(default_factory=list)
+    _next_line: int = 1
+    _stop: asyncio.Event = field(default_factory=asyncio.Event)
+    _stop_reason: str = "stopped"
+    _stage: Path | None = None
+    _relay: asyncio.subprocess.Process | None = None
+    _listener: socket.socket | None = None
+    _flush_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+
+    def __post_init__(self) -> None:
+        s = self.settings
+        self.limiter = OutputLimiter(
+            max_line=s.exec_max_line_chars,
+            max_bytes=s.exec_max_output_bytes,
+            max_lines=s.exec_max_output_lines,
+        )
+
+    @property
+    def is_server(self) -> bool:
+        return self.runnable.kind == "server"
+
+    @property
+    def lifetime(self) -> float:
+        s = self.settings
+        return s.exec_server_lifetime if self.is_server else s.exec_timeout
+
+    @property
+    def pid(self) -> int:
+        return self.proc.pid if self.proc else 0
+
+    def limits(self) -> command.Limits:
+        s = self.settings
+        return command.Limits(
+            cpu_seconds=s.sandbox_server_cpu_seconds if self.is_server else s.sandbox_cpu_seconds,
+            memory_bytes=s.sandbox_memory_bytes,
+            file_size_bytes=s.sandbox_file_size_bytes,
+            open_files=s.sandbox_open_files,
+            processes=s.sandbox_processes,
+            tmp_bytes=s.sandbox_tmp_bytes,
+        )
+
+    async def start(self, workspace_root: Path) -> None:
+        """Start the process (raises OSError when it cannot be started)."""
+        stage = self.profile.stage_root / self.execution_id
+        await asyncio.to_thread(_snapshot, workspace_root, stage)
+        self._stage = stage
+        bpf_fd = (
+            os.open(self.profile.seccomp_bpf, os.O_RDONLY | os.O_CLOEXEC)
+            if self.profile.seccomp_bpf
+            else None
+        )
+        try:
+            launch = command.build(
+                self.profile,
+                self.limits(),
+                stage=str(stage),
+                file_path=self.path,
+                command=self.runnable.command or "",
+                allow_network=self.settings.sandbox_allow_network,
+                seccomp_fd=bpf_fd,
+            )
+            who = identity(self.settings, self.profile.as_root)
+            self.started_at = time.monotonic()
+            self.proc = await asyncio.create_subprocess_exec(
+                *launch.argv,
+                env=launch.env,
+                cwd=launch.cwd,
+                stdin=asyncio.subprocess.DEVNULL,
+                stdout=asyncio.subprocess.PIPE,
+                stderr=asyncio.subprocess.STDOUT,
+                start_new_session=True,
+                pass_fds=(bpf_fd,) if bpf_fd is not None else (),
+                user=who.user,
+                group=who.group,
+                extra_groups=who.extra_groups,
+            )
+        finally:
+            if bpf_fd is not None:
+                os.close(bpf_fd)
+        if self.is_server and self.runnable.port:
+            await self._open_preview(self.runnable.port)
+
+    async def _open_preview(self, port: int) -> None:
+        host = self.settings.preview_host
+        if not self.profile.own_network:
+            # The server shares the host's network: it is reachable where it listens.
+            self.preview_url = f"http://{host}:{port}/"
+            return
+        listener = _bind(host, port)
+        self._listener = listener
+        child = await _sandbox_child(self.pid)
+        if child is None:
+            log.warning("%s: no sandbox process found for the preview relay", self.execution_id)
+            return
+        fd = listener.fileno()
+        self._relay = await asyncio.create_subprocess_exec(
+            sys.executable,
+            "-m",
+            "orchestrator.workspace.sandbox.relay",
+            "--pid",
+            str(child),
+            "--port",
+            str(port),
+            "--fd",
+            str(fd),
+            env={"PATH": "/usr/bin:/bin", "LANG": "C.UTF-8"},
+            pass_fds=(fd,),
+            stdin=asyncio.subprocess.DEVNULL,
+        )
+        self.preview_url = f"http://{host}:{listener.getsockname()[1]}/"
+
+    def stop(self, reason: str = "stopped") -> None:
+        self._stop_reason = reason
+        self._stop.set()
+
+    async def supervise(self, *, record: bool = True) -> ExecutionFinished:
+        """Run to the end; return the ExecutionFinished recorded (when ``record``)."""
+        assert self.proc is not None
+        reader = asyncio.create_task(self._read())
+        flusher = asyncio.create_task(self._flush_loop() if record else self._stop.wait())
+        try:
+            status, reason = await self._wait()
+            try:
+                await asyncio.wait_for(asyncio.shield(reader), 2.0)
+            except TimeoutError:
+                reader.cancel()
+            self._pending.extend(self.limiter.close())
+        finally:
+            flusher.cancel()
+            with suppress(asyncio.CancelledError):
+                await flusher
+            reader.cancel()
+            with suppress(asyncio.CancelledError):
+                await reader
+            await self._cleanup()
+        if record:
+            await self._flush(everything=True)
+        finished = ExecutionFinished(
+            execution_id=self.execution_id,
+            status=status,
+            exit_code=self.proc.returncode,
+            duration_s=round(time.monotonic() - self.started_at, 3),
+            truncated=self.limiter.truncated,
+            reason=reason,
+        )
+        if record:
+            await self.store.append(
+                subjects.execution(self.execution_id),
+                finished,
+                event_id=f"{self.execution_id}-finished",
+            )
+        return finished
+
+    async def _wait(self) -> tuple[str, str | None]:
+        assert self.proc is not None
+        exited = asyncio.create_task(self.proc.wait())
+        stopped = asyncio.create_task(self._stop.wait())
+        try:
+            done, _ = await asyncio.wait(
+                {exited, stopped}, timeout=self.lifetime, return_when=asyncio.FIRST_COMPLETED
+            )
+        finally:
+            stopped.cancel()
+        if exited in done:
+            return ("completed" if self.proc.returncode == 0 else "failed"), None
+        if stopped in done:
+            status, reason = "stopped", self._stop_reason
+        else:
+            status, reason = "timed_out", f"wall clock of {self.lifetime:g}s exceeded"
+        await self._kill()
+        await exited
+        return status, reason
+
+    async def _kill(self) -> None:
+        assert self.proc is not None
+        pgid = self.proc.pid
+        if self.profile.mode != "bubblewrap":
+            with suppress(ProcessLookupError, PermissionError):
+                os.killpg(pgid, signal.SIGTERM)
+            with suppress(TimeoutError):
+                await asyncio.wait_for(self.proc.wait(), self.settings.exec_kill_grace)
+        # bwrap dies, its --die-with-parent child takes the whole PID namespace with it.
+        with suppress(ProcessLookupError, PermissionError):
+            os.killpg(pgid, signal.SIGKILL)
+
+    async def _read(self) -> None:
+        assert self.proc is not None and self.proc.stdout is not None
+        while chunk := await self.proc.stdout.read(65536):
+            self._pending.extend(self.limiter.feed(chunk))
+
+    async def _flush_loop(self) -> None:
+        while True:
+            await asyncio.sleep(self.settings.exec_batch_interval)
+            await self._flush(everything=False)
+
+    async def _flush(self, *, everything: bool) -> None:
+        async with self._flush_lock:
+            while self._pending:
+                batch: list[str] = []
+                size = 0
+                while self._pending and len(batch) < self.settings.exec_batch_lines:
+                    line_size = len(self._pending[0].encode()) + 16
+                    if batch and size + line_size > MAX_BATCH_BYTES:
+                        break
+                    batch.append(self._pending.pop(0))
+                    size += line_size
+                first = self._next_line
+                await self.store.append(
+                    subjects.execution(self.execution_id),
+                    ExecutionOutput(
+                        execution_id=self.execution_id, first_line=first, lines=tuple(batch)
+                    ),
+                    event_id=f"{self.execution_id}-out-{first}",
+                )
+                self._next_line += len(batch)
+                if not everything:
+                    break
+
+    async def _cleanup(self) -> None:
+        if self._relay is not None and self._relay.returncode is None:
+            with suppress(ProcessLookupError):
+                self._relay.kill()
+            await self._relay.wait()
+        if self._listener is not None:
+            self._listener.close()
+        if self._stage is not None:
+            await asyncio.to_thread(shutil.rmtree, self._stage, True)
+
+
+def _snapshot(root: Path, stage: Path) -> None:
+    """A copy of the workspace for this run alone: the code sees the files as they were when it
+    started, and nothing it could do touches the materialised workspace."""
+    if stage.exists():
+        shutil.rmtree(stage)
+    shutil.copytree(root, stage, symlinks=True)
+    stage.chmod(0o755)
+    for dirpath, dirnames, filenames in os.walk(stage):
+        for name in dirnames:
+            # readable by the sandbox uid, which only ever sees it read-only
+            os.chmod(os.path.join(dirpath, name), 0o755, follow_symlinks=False)  # noqa: S103
+        for name in filenames:
+            path = os.path.join(dirpath, name)
+            if not os.path.islink(path):
+                os.chmod(path, 0o644)
+
+
+def _bind(host: str, port: int) -> socket.socket:
+    """A listening socket on ``port`` if free, else on any free port."""
+    for candidate in (port, 0):
+        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind((host, candidate))
+        except OSError:
+            sock.close()
+            continue
+        sock.listen(64)
+        sock.set_inheritable(True)
+        return sock
+    raise OSError(f"no port to listen on at {host}")
+
+
+async def _sandbox_child(pid: int, timeout: float = 5.0) -> int | None:
+    """The first child of bubblewrap: it lives in the sandbox's namespaces."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        with suppress(OSError):
+            children = _children(pid)
+            if children:
+                child = int(children[0])
+                if os.readlink(f"/proc/{child}/ns/net") != os.readlink("/proc/self/ns/net"):
+                    return child
+        await asyncio.sleep(0.02)
+    return None
+
+
+def _children(pid: int) -> list[str]:
+    with open(f"/proc/{pid}/task/{pid}/children") as f:
+        return f.read().split()
