@@ -1,16 +1,127 @@
-"""Read model of workspace, rebuilt from the event stream (to be filled in)."""
+"""Read model of the workspace's files, rebuilt from ``events.workspace``.
+
+After ``WorkspaceArchived`` the workspace is empty; a restored file comes back as a new
+``FileWritten``. File contents are never held here: they are read from the object store by digest.
+"""
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import PurePosixPath
 from typing import Any
 
 from orchestrator.events import RecordedEvent
+from orchestrator.events.catalog import FileDeleted, FileWritten, WorkspaceArchived
+from orchestrator.events.files import Runnable, UnsafePath, safe_relative_path
+
+API_PREFIX = "workspace/"
 
 
+@dataclass(frozen=True)
+class WorkspaceFile:
+    path: str  # relative to the workspace: "implementation/hello_world.py"
+    digest: str
+    size: int
+    created: datetime
+    task_id: str | None
+    source: str
+
+    @property
+    def name(self) -> str:
+        return PurePosixPath(self.path).name
+
+    @property
+    def api_path(self) -> str:
+        return API_PREFIX + self.path
+
+
+class AmbiguousName(Exception):
+    def __init__(self, name: str, candidates: list[str]) -> None:
+        super().__init__(name)
+        self.candidates = candidates
+
+
+@dataclass
 class WorkspaceView:
+    files: dict[str, WorkspaceFile] = field(default_factory=dict)
+    version: int = 0
+    metadata: dict[str, Runnable] = field(default_factory=dict)
+    """Runnable metadata by content digest: contents never change under a digest."""
+
     def apply(self, recorded: RecordedEvent) -> None:
-        return None
+        event = recorded.event
+        if isinstance(event, FileWritten):
+            try:
+                path = safe_relative_path(event.path)
+            except UnsafePath:
+                return
+            self.files[path] = WorkspaceFile(
+                path=path,
+                digest=event.digest,
+                size=event.size,
+                created=recorded.envelope.occurred_at,
+                task_id=event.task_id,
+                source=event.source,
+            )
+        elif isinstance(event, FileDeleted):
+            self.files.pop(event.path, None)
+        elif isinstance(event, WorkspaceArchived):
+            self.files.clear()
+        else:
+            return
+        self.version = recorded.seq
+
+    def listing(self) -> list[WorkspaceFile]:
+        return [self.files[p] for p in sorted(self.files)]
+
+    def resolve(self, raw: str) -> WorkspaceFile | None:
+        """The file ``raw`` names: a workspace path (with or without the ``workspace/`` prefix)
+        or a bare file name that is unique. :class:`UnsafePath` for a traversal attempt,
+        :class:`AmbiguousName` when a bare name matches several files."""
+        path = safe_relative_path(raw)
+        if path in self.files:
+            return self.files[path]
+        if path.startswith(API_PREFIX) and path[len(API_PREFIX) :] in self.files:
+            return self.files[path[len(API_PREFIX) :]]
+        if "/" in path:
+            return None
+        matches = [f for f in self.files.values() if f.name == path]
+        if len(matches) > 1:
+            raise AmbiguousName(path, sorted(f.api_path for f in matches))
+        return matches[0] if matches else None
 
 
 def ws_messages(recorded: RecordedEvent) -> list[dict[str, Any]]:
+    event = recorded.event
+    at = recorded.envelope.occurred_at.isoformat()
+    if isinstance(event, FileWritten):
+        return [
+            {
+                "type": "workspace_update",
+                "action": "written",
+                "path": API_PREFIX + event.path,
+                "size": event.size,
+                "source": event.source,
+                "timestamp": at,
+            }
+        ]
+    if isinstance(event, FileDeleted):
+        return [
+            {
+                "type": "workspace_update",
+                "action": "deleted",
+                "path": API_PREFIX + event.path,
+                "timestamp": at,
+            }
+        ]
+    if isinstance(event, WorkspaceArchived):
+        return [
+            {
+                "type": "workspace_update",
+                "action": "archived",
+                "archive_name": event.archive_name,
+                "timestamp": at,
+            }
+        ]
     return []
