@@ -6,6 +6,7 @@ from typing import Annotated, get_args
 
 from pydantic import Field, TypeAdapter
 
+from .archives import ArchiveMaterialised
 from .base import Event, Record
 from .executions import (
     ExecutionFinished,
@@ -56,7 +57,8 @@ AnyEvent = Annotated[
     | ExecutionFinished
     | ExecutionRejected
     | ExecutionStopRequested
-    | SettingsChanged,
+    | SettingsChanged
+    | ArchiveMaterialised,
     Field(discriminator="type"),
 ]
 
@@ -74,6 +76,7 @@ __all__ = [
     "STAGE_AGENT",
     "AgentName",
     "AnyEvent",
+    "ArchiveMaterialised",
     "Event",
     "ExecutionFinished",
     "ExecutionOutput",
