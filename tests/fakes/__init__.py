@@ -1,5 +1,27 @@
 """Fakes at the edge of the world: the LLM providers' HTTP APIs, served on loopback."""
 
-from .fake_llm import ANTHROPIC, OPENAI, Error, FakeLLM, Hang, RecordedRequest, Text, ToolCall
+from .fake_llm import (
+    ANTHROPIC,
+    OPENAI,
+    Error,
+    FakeLLM,
+    Hang,
+    RecordedRequest,
+    Reply,
+    Responder,
+    Text,
+    ToolCall,
+)
 
-__all__ = ["ANTHROPIC", "OPENAI", "Error", "FakeLLM", "Hang", "RecordedRequest", "Text", "ToolCall"]
+__all__ = [
+    "ANTHROPIC",
+    "OPENAI",
+    "Error",
+    "FakeLLM",
+    "Hang",
+    "RecordedRequest",
+    "Reply",
+    "Responder",
+    "Text",
+    "ToolCall",
+]

@@ -2,15 +2,82 @@
 
 from __future__ import annotations
 
+import asyncio
+from contextlib import suppress
+from typing import Any
+
+from orchestrator.events import EventStore, subjects
+from orchestrator.events.connection import files_store, settings_bucket
 from orchestrator.events.health import HeartbeatPublisher
 from orchestrator.events.service import Runtime, Stop
+from orchestrator.events.worker import Worker, WorkerConfig
+
+from .domain import LLM_STAGES
+from .pipeline import Pipeline
+from .providers import Clients
+from .settings import AgentsSettings
+from .settings_source import SettingsSource
+from .stages import Stages
 
 
-async def start(runtime: Runtime) -> Stop:
-    heartbeat = HeartbeatPublisher(runtime.nc, "agents", runtime.instance)
+async def start(runtime: Runtime, settings: AgentsSettings | None = None) -> Stop:
+    settings = settings or AgentsSettings()
+    source = SettingsSource(await settings_bucket(runtime.js, runtime.nats), settings)
+    await source.refresh()
+    clients = Clients(settings)
+    pipeline = Pipeline(
+        nc=runtime.nc,
+        store=EventStore(runtime.js),
+        stages=Stages(await files_store(runtime.js, runtime.nats)),
+        clients=clients,
+        source=source,
+        settings=settings,
+        instance=runtime.instance,
+    )
+    worker = Worker(
+        runtime.nc,
+        runtime.js,
+        WorkerConfig(
+            durable=subjects.AGENTS_DURABLE,
+            filter_subjects=(subjects.TASK_ALL,),
+            max_concurrency=settings.agents_max_concurrency,
+            prefetch=settings.agents_prefetch,
+            ack_wait=settings.agents_ack_wait,
+            max_ack_pending=max(1000, settings.agents_prefetch * 4),
+        ),
+        pipeline.handle,
+        order_key=pipeline.order_key,
+    )
+
+    def details() -> dict[str, Any]:
+        return {
+            "agents": {agent: source.resolve(agent).public() for agent in _agents()},
+            "running": worker.running,
+            "queued": worker.queued,
+            "max_concurrency": settings.agents_max_concurrency,
+        }
+
+    await pipeline.listen_for_cancels()
+    await worker.start()
+    refresher = asyncio.create_task(source.run(), name="agents settings refresh")
+    heartbeat = HeartbeatPublisher(
+        runtime.nc, "agents", runtime.instance, details, settings.agents_heartbeat_interval
+    )
     heartbeat.start()
 
     async def stop() -> None:
         await heartbeat.stop()
+        refresher.cancel()
+        with suppress(asyncio.CancelledError):
+            await refresher
+        await worker.stop(grace=5.0)
+        await pipeline.stop_listening()
+        await clients.close()
 
     return stop
+
+
+def _agents() -> list[str]:
+    from orchestrator.events.catalog import STAGE_AGENT
+
+    return [STAGE_AGENT[stage] for stage in LLM_STAGES]

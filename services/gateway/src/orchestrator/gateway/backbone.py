@@ -7,6 +7,7 @@ nothing connects at import time, so tests build as many gateways as they like.
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import os
 import socket
@@ -82,6 +83,7 @@ class Gateway:
         )
         system_health.start()
         self._background.append(system_health)
+        self._background.append(await ModelOutputRelay.start(self.nc, self.hub))
 
     def _apply(self, recorded: RecordedEvent) -> None:
         self.models.apply(recorded)
@@ -109,6 +111,29 @@ class Gateway:
             await self.health.stop()
         with suppress(asyncio.CancelledError, Exception):
             await self.nc.drain()
+
+
+class ModelOutputRelay:
+    """Model tokens (core NATS ``live.output.*``, not persisted) to WebSocket clients."""
+
+    def __init__(self, sub: Any) -> None:
+        self._sub = sub
+
+    @classmethod
+    async def start(cls, nc: NATS, hub: LiveHub) -> ModelOutputRelay:
+        async def relay(msg: Any) -> None:
+            try:
+                data = json.loads(msg.data)
+            except ValueError:
+                return
+            if isinstance(data, dict):
+                hub.publish({**data, "type": "model_output"})
+
+        return cls(await nc.subscribe(subjects.MODEL_OUTPUT_ALL, cb=relay))
+
+    async def stop(self) -> None:
+        with suppress(Exception):
+            await self._sub.unsubscribe()
 
 
 def get_gateway(request: Request) -> Gateway:

@@ -63,6 +63,8 @@ class StageStarted(Event):
     round: int = 1
     provider: str | None = None
     model: str | None = None
+    worker: str | None = None
+    """The service instance that ran it (a replica id), for operators; never a secret."""
 
 
 class StageCompleted(Event):

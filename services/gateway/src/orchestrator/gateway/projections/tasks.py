@@ -1,16 +1,369 @@
-"""Read model of tasks, rebuilt from the event stream (to be filled in)."""
+"""Read models of tasks and agents, rebuilt from the task events; and the frames they become.
+
+Everything here is a function of the events alone (times are the events' ``occurred_at``, order
+is stream order), so two gateways, or one gateway before and after a restart, answer byte for
+byte the same.
+"""
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
 from orchestrator.events import RecordedEvent
+from orchestrator.events.catalog import (
+    ROLE_AGENT,
+    STAGE_AGENT,
+    STAGES,
+    FileRef,
+    StageCompleted,
+    StageFailed,
+    StageStarted,
+    TaskCancelled,
+    TaskCompleted,
+    TaskFailed,
+    TaskRetried,
+    TaskSubmitted,
+    Usage,
+    ValidationFailed,
+)
+
+PROGRESS_AT_START = {"analysis": 0, "implementation": 25, "validation": 50, "integration": 75}
+PROGRESS_AT_END = {"analysis": 25, "implementation": 50, "validation": 75, "integration": 100}
+TERMINAL = frozenset({"completed", "failed", "cancelled"})
+SPECIALIZATION = {
+    "claude": "Strategic analysis and architecture",
+    "codex": "Code generation and implementation",
+    "claude2": "Code review and validation",
+    "ide": "Workspace integration and runnable setup",
+}
+
+
+def timestamp(moment: datetime) -> str:
+    return moment.isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def _usage(usage: Usage) -> dict[str, Any]:
+    return {
+        "input_tokens": usage.input_tokens,
+        "output_tokens": usage.output_tokens,
+        "cost_usd": usage.cost_usd,
+    }
+
+
+def _files(files: tuple[FileRef, ...]) -> list[dict[str, Any]]:
+    return [{"path": f.path, "digest": f.digest, "size": f.size} for f in files]
+
+
+@dataclass
+class TaskView:
+    id: str
+    requirement: str
+    priority: int
+    metadata: dict[str, Any]
+    agents: dict[str, str]
+    created_at: str
+    submitted_seq: int
+    status: str = "created"
+    updated_at: str = ""
+    version: int = 0
+    stage: str | None = None
+    agent: str | None = None
+    round: int = 1
+    progress: int = 0
+    results: dict[str, str] = field(default_factory=lambda: dict.fromkeys(STAGES, ""))
+    files: tuple[FileRef, ...] = ()
+    usage: dict[str, Usage] = field(default_factory=dict)
+    history: list[dict[str, Any]] = field(default_factory=list)
+    validation_rounds: list[dict[str, Any]] = field(default_factory=list)
+    error: dict[str, Any] | None = None
+
+    def add_usage(self, stage: str, usage: Usage) -> None:
+        before = self.usage.get(stage, Usage())
+        self.usage[stage] = Usage(
+            input_tokens=before.input_tokens + usage.input_tokens,
+            output_tokens=before.output_tokens + usage.output_tokens,
+            cost_usd=round(before.cost_usd + usage.cost_usd, 6),
+        )
+
+    def to_json(self) -> dict[str, Any]:
+        total = sum(u.cost_usd for u in self.usage.values())
+        return {
+            "id": self.id,
+            "task_id": self.id,
+            "requirement": self.requirement,
+            "status": self.status,
+            "priority": self.priority,
+            "created_at": self.created_at,
+            "updated_at": self.updated_at,
+            "agents": dict(self.agents),
+            "results": dict(self.results),
+            "progress": self.progress,
+            "stage": self.stage,
+            "agent": self.agent,
+            "round": self.round,
+            "files": _files(self.files),
+            "usage": {stage: _usage(u) for stage, u in self.usage.items()},
+            "cost_usd": round(total, 6),
+            "tokens": {
+                "input": sum(u.input_tokens for u in self.usage.values()),
+                "output": sum(u.output_tokens for u in self.usage.values()),
+            },
+            "stages": [dict(h) for h in self.history],
+            "validation_rounds": [dict(v) for v in self.validation_rounds],
+            "error": dict(self.error) if self.error else None,
+            "metadata": dict(self.metadata),
+            "event_seq": self.version,
+        }
+
+
+@dataclass
+class AgentView:
+    name: str
+    running: dict[str, int] = field(default_factory=dict)
+    """Tasks this agent is working on, by the sequence at which it started each."""
+    last_activity: str | None = None
+    provider: str | None = None
+    model: str | None = None
+    stages_completed: int = 0
+    stages_failed: int = 0
+
+    def to_json(self) -> dict[str, Any]:
+        current = max(self.running, key=lambda t: self.running[t]) if self.running else None
+        return {
+            "status": "active" if self.running else "idle",
+            "current_task": current,
+            "specialization": SPECIALIZATION[self.name],
+            "last_activity": self.last_activity,
+            "running_tasks": sorted(self.running, key=lambda t: self.running[t]),
+            "provider": self.provider,
+            "model": self.model,
+            "stages_completed": self.stages_completed,
+            "stages_failed": self.stages_failed,
+        }
 
 
 class TaskBoard:
-    def apply(self, recorded: RecordedEvent) -> None:
-        return None
+    def __init__(self) -> None:
+        self.tasks: dict[str, TaskView] = {}
+        self.agents: dict[str, AgentView] = {name: AgentView(name) for name in SPECIALIZATION}
+
+    # -- queries -----------------------------------------------------------------------------
+
+    def get(self, task_id: str) -> TaskView | None:
+        return self.tasks.get(task_id)
+
+    def list(self, status: str | None = None) -> list[dict[str, Any]]:
+        return [t.to_json() for t in self.tasks.values() if status is None or t.status == status]
+
+    def agents_report(self) -> dict[str, Any]:
+        return {name: view.to_json() for name, view in self.agents.items()}
+
+    def active_count(self) -> int:
+        """Tasks being worked on."""
+        return sum(1 for t in self.tasks.values() if t.status == "in_progress")
+
+    def queue_length(self) -> int:
+        """Tasks submitted and not yet started."""
+        return sum(1 for t in self.tasks.values() if t.status == "created")
+
+    # -- the fold ----------------------------------------------------------------------------
+
+    def apply(self, recorded: RecordedEvent) -> None:  # noqa: PLR0912, PLR0915 - one branch per event
+        event = recorded.event
+        at = timestamp(recorded.envelope.occurred_at)
+        if isinstance(event, TaskSubmitted):
+            if event.task_id in self.tasks:
+                return
+            self.tasks[event.task_id] = TaskView(
+                id=event.task_id,
+                requirement=event.requirement,
+                priority=event.priority,
+                metadata=dict(event.metadata),
+                agents=dict(event.agents),
+                created_at=at,
+                submitted_seq=recorded.seq,
+                updated_at=at,
+                version=recorded.seq,
+            )
+            return
+        task_id = getattr(event, "task_id", None)
+        if not isinstance(task_id, str) or not recorded.subject.startswith("events.task."):
+            return
+        task = self.tasks.get(task_id)
+        if task is None:
+            return
+        task.version = recorded.seq
+        task.updated_at = at
+        if isinstance(event, StageStarted):
+            if task.status not in TERMINAL:
+                task.status = "in_progress"
+            task.stage, task.agent, task.round = event.stage, event.agent, event.round
+            task.progress = PROGRESS_AT_START[event.stage]
+            task.history.append(
+                {
+                    "stage": event.stage,
+                    "agent": event.agent,
+                    "round": event.round,
+                    "status": "running",
+                    "provider": event.provider,
+                    "model": event.model,
+                    "started_at": at,
+                    "finished_at": None,
+                }
+            )
+            agent = self.agents.get(event.agent)
+            if agent is not None:
+                agent.running[task_id] = recorded.seq
+                agent.last_activity = at
+                agent.provider = event.provider or agent.provider
+                agent.model = event.model or agent.model
+        elif isinstance(event, StageCompleted):
+            task.results[event.stage] = event.summary
+            task.progress = PROGRESS_AT_END[event.stage]
+            task.add_usage(event.stage, event.usage)
+            if event.files and event.stage in ("implementation", "integration"):
+                task.files = event.files
+            self._finish(task, event.stage, "completed", at)
+            self._agent_done(event.agent, task_id, at, ok=True)
+        elif isinstance(event, ValidationFailed):
+            task.add_usage("validation", event.usage)
+            task.validation_rounds.append({"round": event.round, "findings": list(event.findings)})
+            task.progress = PROGRESS_AT_START["implementation"]
+            task.results["implementation"] = ""
+            self._finish(task, "validation", "rejected", at)
+            self._agent_done(STAGE_AGENT["validation"], task_id, at, ok=True)
+        elif isinstance(event, StageFailed):
+            self._finish(task, event.stage, "failed", at)
+            self._agent_done(event.agent, task_id, at, ok=False)
+            task.error = {"code": event.code, "message": event.message, "stage": event.stage}
+        elif isinstance(event, TaskFailed):
+            task.status = "failed"
+            task.error = {"code": event.code, "message": event.message, "stage": event.stage}
+            self._release(task_id, at)
+        elif isinstance(event, TaskRetried):
+            task.status = "in_progress"
+            task.error = None
+            task.stage = event.stage
+            task.agent = STAGE_AGENT[event.stage]
+            task.progress = PROGRESS_AT_START[event.stage]
+        elif isinstance(event, TaskCancelled):
+            task.status = "cancelled"
+            for entry in task.history:
+                if entry["status"] == "running":
+                    entry["status"], entry["finished_at"] = "cancelled", at
+            self._release(task_id, at)
+        elif isinstance(event, TaskCompleted):
+            task.status = "completed"
+            task.progress = 100
+            if event.files:
+                task.files = event.files
+            self._release(task_id, at)
+
+    def _finish(self, task: TaskView, stage: str, status: str, at: str) -> None:
+        for entry in reversed(task.history):
+            if entry["stage"] == stage and entry["status"] == "running":
+                entry["status"], entry["finished_at"] = status, at
+                return
+
+    def _agent_done(self, name: str, task_id: str, at: str, *, ok: bool) -> None:
+        agent = self.agents.get(name)
+        if agent is None:
+            return
+        agent.running.pop(task_id, None)
+        agent.last_activity = at
+        if ok:
+            agent.stages_completed += 1
+        else:
+            agent.stages_failed += 1
+
+    def _release(self, task_id: str, at: str) -> None:
+        for agent in self.agents.values():
+            if agent.running.pop(task_id, None) is not None:
+                agent.last_activity = at
 
 
-def ws_messages(recorded: RecordedEvent) -> list[dict[str, Any]]:
+def ws_messages(recorded: RecordedEvent) -> list[dict[str, Any]]:  # noqa: PLR0911 - one per event
+    """``task_update`` and ``agent_status`` frames of one task event (a pure function of it)."""
+    event = recorded.event
+    at = timestamp(recorded.envelope.occurred_at)
+
+    def update(**fields: Any) -> dict[str, Any]:
+        return {"type": "task_update", "task_id": event.task_id, **fields, "timestamp": at}  # type: ignore[attr-defined]
+
+    def agent(name: str, status: str, task: str | None) -> dict[str, Any]:
+        return {
+            "type": "agent_status",
+            "agent": name,
+            "status": status,
+            "current_task": task,
+            "timestamp": at,
+        }
+
+    if isinstance(event, TaskSubmitted):
+        return [update(status="created", agent=None, stage=None, progress=0)]
+    if isinstance(event, StageStarted):
+        return [
+            update(
+                status="in_progress",
+                agent=event.agent,
+                stage=event.stage,
+                progress=PROGRESS_AT_START[event.stage],
+                round=event.round,
+            ),
+            agent(event.agent, "active", event.task_id),
+        ]
+    if isinstance(event, StageCompleted):
+        return [
+            update(
+                status="in_progress",
+                agent=event.agent,
+                stage=event.stage,
+                progress=PROGRESS_AT_END[event.stage],
+                round=event.round,
+                summary=event.summary,
+            ),
+            agent(event.agent, "idle", None),
+        ]
+    if isinstance(event, ValidationFailed):
+        return [
+            update(
+                status="in_progress",
+                agent=STAGE_AGENT["validation"],
+                stage="validation",
+                progress=PROGRESS_AT_START["implementation"],
+                round=event.round,
+                findings=list(event.findings),
+            ),
+            agent(STAGE_AGENT["validation"], "idle", None),
+        ]
+    if isinstance(event, StageFailed):
+        return [agent(event.agent, "idle", None)]
+    if isinstance(event, TaskFailed):
+        return [
+            update(
+                status="failed",
+                agent=STAGE_AGENT[event.stage],
+                stage=event.stage,
+                progress=PROGRESS_AT_START[event.stage],
+                error={"code": event.code, "message": event.message},
+            )
+        ]
+    if isinstance(event, TaskRetried):
+        return [
+            update(
+                status="in_progress",
+                agent=STAGE_AGENT[event.stage],
+                stage=event.stage,
+                progress=PROGRESS_AT_START[event.stage],
+            )
+        ]
+    if isinstance(event, TaskCancelled):
+        return [update(status="cancelled", agent=None, stage=None, progress=None)]
+    if isinstance(event, TaskCompleted):
+        return [update(status="completed", agent="ide", stage="integration", progress=100)]
     return []
+
+
+__all__ = ["ROLE_AGENT", "TaskBoard", "TaskView", "ws_messages"]

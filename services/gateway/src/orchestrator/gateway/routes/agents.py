@@ -1,7 +1,16 @@
-"""Routes of the agents resource (to be filled in)."""
+"""``GET /api/agents``: each agent's status, current task and last activity, from the events."""
 
 from __future__ import annotations
 
+from typing import Any
+
 from fastapi import APIRouter
 
-router = APIRouter()
+from ..backbone import GatewayDep
+
+router = APIRouter(tags=["agents"])
+
+
+@router.get("/api/agents", summary="Get agent status")
+async def agents(gateway: GatewayDep) -> dict[str, Any]:
+    return {"agents": gateway.models.tasks.agents_report()}

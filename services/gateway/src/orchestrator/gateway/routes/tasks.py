@@ -1,7 +1,131 @@
-"""Routes of the tasks resource (to be filled in)."""
+"""Tasks: list, read, history, cancel, retry. Reads come from the task board projection."""
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+from typing import Annotated, Any
 
-router = APIRouter()
+from fastapi import APIRouter, Query
+
+from orchestrator.events import ConcurrencyConflict, subjects
+from orchestrator.events.catalog import TaskCancelled, TaskRetried
+from orchestrator.events.catalog.base import Event
+
+from .. import errors
+from ..backbone import Gateway, GatewayDep
+from ..projections.tasks import TERMINAL, TaskView, timestamp
+
+router = APIRouter(tags=["tasks"])
+
+STATUSES = ("created", "in_progress", "completed", "failed", "cancelled")
+CONTROL_ATTEMPTS = 5
+
+
+def _not_found(task_id: str) -> errors.NotFound:
+    return errors.NotFound(
+        errors.TASK_NOT_FOUND, f"Task {task_id} does not exist", task_id=task_id[:200]
+    )
+
+
+def _subject(task_id: str) -> str:
+    try:
+        return subjects.task(task_id)
+    except ValueError:
+        raise _not_found(task_id) from None
+
+
+def _task(gateway: Gateway, task_id: str) -> TaskView:
+    _subject(task_id)
+    task = gateway.models.tasks.get(task_id)
+    if task is None:
+        raise _not_found(task_id)
+    return task
+
+
+@router.get("/api/tasks", summary="Get all tasks")
+async def list_tasks(
+    gateway: GatewayDep,
+    status: Annotated[str | None, Query(pattern="^(" + "|".join(STATUSES) + ")$")] = None,
+) -> dict[str, Any]:
+    return {"tasks": gateway.models.tasks.list(status)}
+
+
+@router.get("/api/tasks/{task_id}", summary="Get task by ID")
+async def get_task(task_id: str, gateway: GatewayDep) -> dict[str, Any]:
+    return _task(gateway, task_id).to_json()
+
+
+@router.get("/api/tasks/{task_id}/events", summary="The task's full event history")
+async def task_events(task_id: str, gateway: GatewayDep) -> dict[str, Any]:
+    events = await gateway.store.read(_subject(task_id))
+    if not events:
+        raise _not_found(task_id)
+    return {
+        "task_id": task_id,
+        "events": [
+            {
+                "seq": r.seq,
+                "id": r.id,
+                "type": r.envelope.type,
+                "occurred_at": timestamp(r.envelope.occurred_at),
+                "correlation_id": r.envelope.correlation_id,
+                "causation_id": r.envelope.causation_id,
+                "schema_version": r.envelope.schema_version,
+                "data": r.event.model_dump(mode="json"),
+            }
+            for r in events
+        ],
+    }
+
+
+async def _control(gateway: Gateway, task_id: str, make: Any) -> TaskView:
+    """Append what ``make(task)`` returns, expecting the task's version; re-decide on a race."""
+    subject = _subject(task_id)
+    for _ in range(CONTROL_ATTEMPTS):
+        task = _task(gateway, task_id)
+        event: Event | None = make(task)
+        if event is None:
+            return task
+        try:
+            seq = await gateway.store.append(
+                subject, event, expected_last_seq=task.version, correlation_id=task_id
+            )
+        except ConcurrencyConflict:
+            await gateway.caught_up_to(await gateway.store.last_seq(subject))
+            continue
+        await gateway.caught_up_to(seq)
+        return _task(gateway, task_id)
+    raise errors.ApiError(errors.CONFLICT, "The task kept changing; try again", 409)
+
+
+@router.post("/api/tasks/{task_id}/cancel", summary="Cancel a task")
+async def cancel_task(task_id: str, gateway: GatewayDep) -> dict[str, Any]:
+    def make(task: TaskView) -> Event | None:
+        if task.status == "cancelled":
+            return None
+        if task.status in TERMINAL:
+            raise errors.ApiError(
+                errors.CONFLICT,
+                f"Task {task_id} is {task.status} and cannot be cancelled",
+                409,
+                {"task_id": task_id, "status": task.status},
+            )
+        return TaskCancelled(task_id=task_id)
+
+    task = await _control(gateway, task_id, make)
+    return {"task_id": task_id, "status": task.status}
+
+
+@router.post("/api/tasks/{task_id}/retry", summary="Retry a failed task from its failed stage")
+async def retry_task(task_id: str, gateway: GatewayDep) -> dict[str, Any]:
+    def make(task: TaskView) -> Event | None:
+        if task.status != "failed" or not task.error:
+            raise errors.ApiError(
+                errors.CONFLICT,
+                f"Task {task_id} is {task.status}; only a failed task can be retried",
+                409,
+                {"task_id": task_id, "status": task.status},
+            )
+        return TaskRetried(task_id=task_id, stage=task.error["stage"])
+
+    task = await _control(gateway, task_id, make)
+    return {"task_id": task_id, "status": task.status, "stage": task.stage}

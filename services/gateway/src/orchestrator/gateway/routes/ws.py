@@ -1,7 +1,94 @@
-"""Routes of the ws resource (to be filled in)."""
+"""``/ws``: every live frame (task updates, agent status, model output, execution output, health).
+
+``?since=<event_seq>`` first replays, from the stream, every frame of the events after that
+sequence, then continues live with no gap and no repeat: the client is subscribed to the hub
+before the replay is read, and a live frame whose ``event_seq`` the replay already sent is
+dropped. Frames that do not come from a persisted event (model output, health) carry no
+``event_seq`` and are not replayed.
+"""
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+import asyncio
+import json
+import logging
+from contextlib import suppress
+from typing import Any
+
+from fastapi import APIRouter, WebSocket, WebSocketDisconnect
+
+from orchestrator.events import subjects
+
+from .. import security
+from ..backbone import Gateway
+from ..live import Subscriber
+from ..projections import ws_messages
+
+log = logging.getLogger(__name__)
 
 router = APIRouter()
+
+
+def _since(websocket: WebSocket) -> int | None:
+    raw = websocket.query_params.get("since")
+    if raw is None or raw == "":
+        return None
+    try:
+        value = int(raw)
+    except ValueError:
+        return -1
+    return value if value >= 0 else -1
+
+
+@router.websocket("/ws")
+async def live(websocket: WebSocket) -> None:
+    if not await security.authorize_websocket(websocket):
+        return
+    gateway: Gateway = websocket.app.state.gateway
+    since = _since(websocket)
+    subscriber = gateway.hub.subscribe()
+    try:
+        await websocket.accept()
+        if since == -1:
+            await websocket.close(code=1008, reason="since must be a non-negative integer")
+            return
+        sender = asyncio.create_task(_send(websocket, gateway, subscriber, since))
+        receiver = asyncio.create_task(_receive(websocket))
+        done, pending = await asyncio.wait({sender, receiver}, return_when=asyncio.FIRST_COMPLETED)
+        for task in pending:
+            task.cancel()
+            with suppress(asyncio.CancelledError, Exception):
+                await task
+        for task in done:
+            with suppress(WebSocketDisconnect, RuntimeError):
+                task.result()
+    finally:
+        gateway.hub.unsubscribe(subscriber)
+
+
+async def _send(
+    websocket: WebSocket, gateway: Gateway, subscriber: Subscriber, since: int | None
+) -> None:
+    sent_up_to = 0
+    if since is not None:
+        for recorded in await gateway.store.read(subjects.EVENTS_ALL, start_seq=since + 1):
+            for frame in ws_messages(recorded):
+                await websocket.send_text(json.dumps({**frame, "event_seq": recorded.seq}))
+            sent_up_to = recorded.seq
+    while True:
+        live: dict[str, Any] | None = await subscriber.queue.get()
+        if live is None or (subscriber.overflowed and subscriber.queue.empty()):
+            await websocket.close(code=1013, reason="too slow: reconnect with ?since=")
+            return
+        seq = live.get("event_seq")
+        if isinstance(seq, int) and seq <= sent_up_to:
+            continue
+        await websocket.send_text(json.dumps(live))
+
+
+async def _receive(websocket: WebSocket) -> None:
+    """Drain client messages (answering pings) until the client goes away."""
+    while True:
+        message = await websocket.receive_text()
+        if message.strip() in ("ping", '{"type":"ping"}', '{"type": "ping"}'):
+            await websocket.send_text(json.dumps({"type": "pong"}))

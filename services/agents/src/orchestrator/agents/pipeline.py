@@ -1,0 +1,286 @@
+"""The agents service's work handler: one task message in, at most one step recorded.
+
+For a message that can make a step due (see :mod:`.domain`), load the task, decide, and run the
+stage it names: append ``StageStarted`` (expecting the version loaded), call the model, append
+the outcome (expecting ``StageStarted``'s sequence). A conflict on either append means another
+writer moved the task on (a cancel, another replica): the message is acknowledged and nothing
+else happens. A model that stays unavailable after the SDK's retries is a recorded
+``StageFailed``, not a redelivery: exactly one layer retries.
+
+Cancellation: every replica listens to task subjects on core NATS; a ``TaskCancelled`` for a task
+whose stage runs here cancels that asyncio task, which closes the model's HTTP stream.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from contextlib import suppress
+from typing import Any
+
+from nats.aio.client import Client as NATS
+from nats.aio.msg import Msg
+
+from orchestrator.events import ConcurrencyConflict, EventStore, RecordedEvent, subjects
+from orchestrator.events.catalog import (
+    STAGE_AGENT,
+    StageCompleted,
+    StageFailed,
+    StageStarted,
+    TaskFailed,
+    TaskSubmitted,
+    ValidationFailed,
+)
+from orchestrator.events.catalog.base import Event
+from orchestrator.events.envelope import TYPE_HEADER
+from orchestrator.events.worker import Delivery
+
+from .domain import TRIGGER_TYPES, FailTask, RunStage, TaskState, decide, fold, validation_outcome
+from .providers import Clients, ModelError
+from .settings import AgentsSettings
+from .settings_source import SettingsSource
+from .stages import Rejected, StageResult, Stages
+
+log = logging.getLogger(__name__)
+
+API_KEY_MISSING = "API_KEY_MISSING"
+VALIDATION_FAILED = "VALIDATION_FAILED"
+INTERNAL_ERROR = "INTERNAL_ERROR"
+
+
+class Pipeline:
+    def __init__(
+        self,
+        *,
+        nc: NATS,
+        store: EventStore,
+        stages: Stages,
+        clients: Clients,
+        source: SettingsSource,
+        settings: AgentsSettings,
+        instance: str,
+    ) -> None:
+        self.nc = nc
+        self.store = store
+        self.stages = stages
+        self.clients = clients
+        self.source = source
+        self.settings = settings
+        self.instance = instance
+        self.running: dict[str, asyncio.Task[Any]] = {}
+        self._priorities: dict[str, tuple[int, int]] = {}
+        self._cancel_sub: Any = None
+
+    # -- scheduling --------------------------------------------------------------------------
+
+    def order_key(self, recorded: RecordedEvent) -> tuple[int, int, int, int]:
+        """Cheap messages first, then higher priority, then earlier submission (FCFS)."""
+        event = recorded.event
+        if isinstance(event, TaskSubmitted):
+            self._priorities[event.task_id] = (event.priority, recorded.seq)
+        kind = recorded.envelope.type
+        if kind not in TRIGGER_TYPES or kind == "StageFailed":
+            return (0, 0, 0, recorded.seq)
+        task_id = str(getattr(event, "task_id", ""))
+        priority, submitted = self._priorities.get(task_id, (5, recorded.seq))
+        return (1, -priority, submitted, recorded.seq)
+
+    # -- cancellation ------------------------------------------------------------------------
+
+    async def listen_for_cancels(self) -> None:
+        self._cancel_sub = await self.nc.subscribe(subjects.TASK_ALL, cb=self._on_task_message)
+
+    async def stop_listening(self) -> None:
+        if self._cancel_sub is not None:
+            with suppress(Exception):
+                await self._cancel_sub.unsubscribe()
+
+    async def _on_task_message(self, msg: Msg) -> None:
+        if (msg.headers or {}).get(TYPE_HEADER) != "TaskCancelled":
+            return
+        task_id = subjects.token_of(msg.subject, 2)
+        job = self.running.get(task_id)
+        if job is not None and not job.done():
+            log.info("task %s cancelled: abandoning its model call", task_id)
+            job.cancel()
+
+    # -- the handler -------------------------------------------------------------------------
+
+    async def handle(self, recorded: RecordedEvent, delivery: Delivery) -> None:
+        if recorded.envelope.type not in TRIGGER_TYPES:
+            return
+        task_id = str(getattr(recorded.event, "task_id", ""))
+        if not task_id:
+            return
+        subject = subjects.task(task_id)
+        events, _ = await self.store.load(subject)
+        state = fold(events)
+        self._priorities[task_id] = (state.priority, state.submitted_seq)
+        decision = decide(state, recorded.seq)
+        if isinstance(decision, FailTask):
+            failure = decision.failure
+            await self._append(
+                state,
+                TaskFailed(
+                    task_id=task_id,
+                    stage=failure.stage,
+                    code=failure.code,
+                    message=failure.message,
+                ),
+                state.version,
+                recorded,
+            )
+        elif isinstance(decision, RunStage):
+            await self._run(state, decision, recorded, delivery)
+
+    async def _append(
+        self, state: TaskState, event: Event, expected: int, cause: RecordedEvent
+    ) -> int | None:
+        try:
+            return await self.store.append(
+                subjects.task(state.task_id),
+                event,
+                expected_last_seq=expected,
+                correlation_id=state.task_id,
+                causation_id=cause.id,
+            )
+        except ConcurrencyConflict:
+            log.info("task %s moved on (%s not recorded)", state.task_id, type(event).__name__)
+            return None
+
+    async def _run(
+        self, state: TaskState, step: RunStage, cause: RecordedEvent, delivery: Delivery
+    ) -> None:
+        await self.source.refresh()
+        agent = STAGE_AGENT[step.stage]
+        resolved = self.source.resolve(agent)
+        started_seq = await self._append(
+            state,
+            StageStarted(
+                task_id=state.task_id,
+                stage=step.stage,
+                agent=agent,
+                round=step.round,
+                provider=resolved.provider,
+                model=resolved.model,
+                worker=self.instance,
+            ),
+            state.version,
+            cause,
+        )
+        if started_seq is None:
+            return
+        outcome: StageResult | Rejected | StageFailed
+        if not resolved.key_configured:
+            outcome = self._failed(
+                state,
+                step,
+                API_KEY_MISSING,
+                f"no API key configured for {resolved.provider} (agent {agent})",
+            )
+        else:
+            job = asyncio.create_task(self._call(state, step, resolved, delivery))
+            self.running[state.task_id] = job
+            try:
+                outcome = await job
+            except asyncio.CancelledError:
+                current = asyncio.current_task()
+                if current is not None and current.cancelling():
+                    raise  # the service is stopping: leave the message for redelivery
+                return  # the task was cancelled; nothing more to record
+            finally:
+                self.running.pop(state.task_id, None)
+        await self._record(state, step, outcome, started_seq, cause)
+
+    async def _call(
+        self, state: TaskState, step: RunStage, resolved: Any, delivery: Delivery
+    ) -> StageResult | Rejected | StageFailed:
+        model = self.clients.model_for(resolved)
+        publish = self._publisher(state.task_id, resolved.agent, step)
+        try:
+            if step.stage == "analysis":
+                return await self.stages.analysis(state, model, resolved, publish)
+            if step.stage == "implementation":
+                return await self.stages.implementation(state, step.round, model, resolved, publish)
+            return await self.stages.validation(state, model, resolved, publish)
+        except ModelError as exc:
+            log.warning("task %s %s failed: %s", state.task_id, step.stage, exc.message)
+            return self._failed(state, step, exc.code, exc.message)
+        except Exception as exc:
+            if not delivery.is_last_attempt:
+                raise
+            log.exception("task %s %s: giving up", state.task_id, step.stage)
+            return self._failed(
+                state, step, INTERNAL_ERROR, f"internal error: {type(exc).__name__}"
+            )
+
+    def _failed(self, state: TaskState, step: RunStage, code: str, message: str) -> StageFailed:
+        return StageFailed(
+            task_id=state.task_id,
+            stage=step.stage,
+            agent=STAGE_AGENT[step.stage],
+            round=step.round,
+            code=code,
+            message=message,
+        )
+
+    async def _record(
+        self,
+        state: TaskState,
+        step: RunStage,
+        outcome: StageResult | Rejected | StageFailed,
+        started_seq: int,
+        cause: RecordedEvent,
+    ) -> None:
+        event: Event
+        if isinstance(outcome, StageFailed):
+            event = outcome
+        elif isinstance(outcome, Rejected):
+            verdict = validation_outcome(False, state, self.settings.agents_max_rounds)
+            if verdict == "retry":
+                event = ValidationFailed(
+                    task_id=state.task_id,
+                    round=step.round,
+                    findings=outcome.findings,
+                    usage=outcome.usage,
+                )
+            else:
+                event = self._failed(
+                    state,
+                    step,
+                    VALIDATION_FAILED,
+                    f"validation failed after {step.round} round(s): "
+                    + "; ".join(outcome.findings)[:2000],
+                )
+        else:
+            event = StageCompleted(
+                task_id=state.task_id,
+                stage=step.stage,
+                agent=STAGE_AGENT[step.stage],
+                round=step.round,
+                summary=outcome.summary,
+                detail=outcome.detail,
+                files=outcome.files,
+                usage=outcome.usage,
+            )
+        await self._append(state, event, started_seq, cause)
+
+    def _publisher(self, task_id: str, agent: str, step: RunStage) -> Any:
+        subject = subjects.model_output(task_id)
+        enabled = self.settings.agents_stream_output
+
+        async def publish(text: str) -> None:
+            if not enabled:
+                return
+            frame = {
+                "task_id": task_id,
+                "agent": agent,
+                "stage": step.stage,
+                "round": step.round,
+                "text": text,
+            }
+            with suppress(Exception):
+                await self.nc.publish(subject, json.dumps(frame).encode())
+
+        return publish

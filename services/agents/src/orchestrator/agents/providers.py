@@ -1,0 +1,265 @@
+"""Which provider serves each agent, and the adapters that call it through the official SDKs.
+
+Resolution (pure): the settings document's per-agent entry, then its per-provider key, then the
+environment (``ANTHROPIC_*`` / ``OPENAI_*``), then the agent's defaults.
+
+Retries belong to the SDK alone (``max_retries`` with its own backoff and ``retry-after``
+handling, every call bounded by ``timeout``); a call that still fails raises :class:`ModelError`,
+and the stage records the failure instead of being retried by the work queue.
+Errors never carry the provider's message text: an authentication error may echo part of a key.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+import anthropic
+import openai
+from pydantic import SecretStr
+
+from orchestrator.events.config import Provider, StoredSettings
+
+from .settings import AgentsSettings
+
+DEFAULT_PROVIDER: dict[str, Provider] = {
+    "claude": "anthropic",
+    "codex": "openai",
+    "claude2": "anthropic",
+}
+
+OnText = Callable[[str], Awaitable[None]]
+
+
+@dataclass(frozen=True)
+class ResolvedProvider:
+    agent: str
+    provider: Provider
+    model: str
+    base_url: str | None
+    api_key: SecretStr | None
+
+    @property
+    def key_configured(self) -> bool:
+        # A local OpenAI-compatible server usually needs no key at all.
+        return self.api_key is not None or self.provider == "openai_compatible"
+
+    def public(self) -> dict[str, Any]:
+        """What may be shown anywhere: everything but the key."""
+        return {
+            "provider": self.provider,
+            "model": self.model,
+            "base_url": self.base_url,
+            "key_configured": self.key_configured,
+        }
+
+
+def _secret(value: str | None) -> SecretStr | None:
+    return SecretStr(value) if value else None
+
+
+def resolve(agent: str, stored: StoredSettings, env: AgentsSettings) -> ResolvedProvider:
+    entry = stored.agents.get(agent)
+    provider: Provider = (entry.provider if entry else None) or DEFAULT_PROVIDER[agent]
+    default_model = {
+        "claude": env.agents_claude_model,
+        "codex": env.agents_codex_model,
+        "claude2": env.agents_claude2_model,
+    }[agent]
+    model = (entry.model if entry else None) or default_model
+    if provider == "anthropic":
+        key = _secret(stored.anthropic_api_key) or env.anthropic_api_key
+        base_url = env.anthropic_base_url
+    else:
+        key = _secret(stored.openai_api_key) or env.openai_api_key
+        base_url = env.openai_base_url
+    if entry is not None and entry.api_key:
+        key = SecretStr(entry.api_key)
+    if entry is not None and entry.base_url:
+        base_url = entry.base_url
+    return ResolvedProvider(agent, provider, model, base_url, key)
+
+
+@dataclass(frozen=True)
+class Completion:
+    text: str
+    input_tokens: int
+    output_tokens: int
+
+
+class ModelError(Exception):
+    """A model call failed for good (after the SDK's retries). ``code`` is the contract's."""
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+
+
+class ChatModel(Protocol):
+    async def complete(
+        self, system: str, user: str, schema_name: str, schema: dict[str, Any], on_text: OnText
+    ) -> Completion: ...
+
+
+class AnthropicChat:
+    def __init__(self, client: anthropic.AsyncAnthropic, model: str, max_tokens: int) -> None:
+        self.client = client
+        self.model = model
+        self.max_tokens = max_tokens
+
+    async def complete(
+        self, system: str, user: str, schema_name: str, schema: dict[str, Any], on_text: OnText
+    ) -> Completion:
+        try:
+            async with self.client.messages.stream(
+                model=self.model,
+                max_tokens=self.max_tokens,
+                system=system,
+                messages=[{"role": "user", "content": user}],
+                output_config={"format": {"type": "json_schema", "schema": schema}},
+            ) as stream:
+                async for text in stream.text_stream:
+                    await on_text(text)
+                final = await stream.get_final_message()
+        except anthropic.APIStatusError as exc:
+            raise _status_error("anthropic", exc.status_code, _error_type(exc.body)) from None
+        except anthropic.APITimeoutError:
+            raise ModelError("AGENT_UNAVAILABLE", "anthropic: the call timed out") from None
+        except anthropic.APIConnectionError:
+            raise ModelError("AGENT_UNAVAILABLE", "anthropic: cannot connect") from None
+        text = "".join(block.text for block in final.content if block.type == "text")
+        return Completion(text, final.usage.input_tokens, final.usage.output_tokens)
+
+
+class OpenAIChat:
+    def __init__(
+        self, client: openai.AsyncOpenAI, model: str, max_tokens: int, provider: str
+    ) -> None:
+        self.client = client
+        self.model = model
+        self.max_tokens = max_tokens
+        self.provider = provider
+
+    async def complete(
+        self, system: str, user: str, schema_name: str, schema: dict[str, Any], on_text: OnText
+    ) -> Completion:
+        parts: list[str] = []
+        usage = None
+        try:
+            stream = await self.client.chat.completions.create(
+                model=self.model,
+                messages=[
+                    {"role": "system", "content": system},
+                    {"role": "user", "content": user},
+                ],
+                stream=True,
+                stream_options={"include_usage": True},
+                max_completion_tokens=self.max_tokens,
+                response_format={
+                    "type": "json_schema",
+                    "json_schema": {"name": schema_name, "schema": schema, "strict": True},
+                },
+            )
+            async with stream:
+                async for chunk in stream:
+                    if chunk.usage is not None:
+                        usage = chunk.usage
+                    for choice in chunk.choices:
+                        if choice.delta.content:
+                            parts.append(choice.delta.content)
+                            await on_text(choice.delta.content)
+        except openai.APIStatusError as exc:
+            raise _status_error(self.provider, exc.status_code, _error_type(exc.body)) from None
+        except openai.APITimeoutError:
+            raise ModelError("AGENT_UNAVAILABLE", f"{self.provider}: the call timed out") from None
+        except openai.APIConnectionError:
+            raise ModelError("AGENT_UNAVAILABLE", f"{self.provider}: cannot connect") from None
+        return Completion(
+            "".join(parts),
+            usage.prompt_tokens if usage else 0,
+            usage.completion_tokens if usage else 0,
+        )
+
+
+def _error_type(body: object) -> str | None:
+    if isinstance(body, dict):
+        inner = body.get("error", body)
+        if isinstance(inner, dict):
+            kind = inner.get("type") or inner.get("code")
+            return str(kind) if kind else None
+    return None
+
+
+def _status_error(provider: str, status: int, kind: str | None) -> ModelError:
+    suffix = f" {kind}" if kind else ""
+    if status in (401, 403):
+        return ModelError(
+            "AGENT_UNAVAILABLE",
+            f"{provider} rejected the API key (HTTP {status}{suffix}): check the key in settings",
+        )
+    return ModelError(
+        "AGENT_UNAVAILABLE", f"{provider} is unavailable (HTTP {status}{suffix}) after retries"
+    )
+
+
+class Clients:
+    """SDK clients by (provider, base URL, key), reused so connections are pooled."""
+
+    def __init__(self, settings: AgentsSettings) -> None:
+        self.settings = settings
+        self._anthropic: dict[tuple[str | None, str], anthropic.AsyncAnthropic] = {}
+        self._openai: dict[tuple[str | None, str], openai.AsyncOpenAI] = {}
+
+    def model_for(self, resolved: ResolvedProvider) -> ChatModel:
+        s = self.settings
+        key = resolved.api_key.get_secret_value() if resolved.api_key else ""
+        cache_key = (resolved.base_url, key)
+        if resolved.provider == "anthropic":
+            client = self._anthropic.get(cache_key)
+            if client is None:
+                client = anthropic.AsyncAnthropic(
+                    api_key=key,
+                    base_url=resolved.base_url,
+                    max_retries=s.agents_llm_max_retries,
+                    timeout=s.agents_llm_timeout,
+                )
+                self._anthropic[cache_key] = client
+            return AnthropicChat(client, resolved.model, s.agents_max_tokens)
+        oa = self._openai.get(cache_key)
+        if oa is None:
+            oa = openai.AsyncOpenAI(
+                api_key=key or "not-needed",
+                base_url=resolved.base_url,
+                max_retries=s.agents_llm_max_retries,
+                timeout=s.agents_llm_timeout,
+            )
+            self._openai[cache_key] = oa
+        return OpenAIChat(oa, resolved.model, s.agents_max_tokens, resolved.provider)
+
+    async def close(self) -> None:
+        for a in self._anthropic.values():
+            await a.close()
+        for o in self._openai.values():
+            await o.close()
+
+
+def parse_json(text: str) -> dict[str, Any] | None:
+    """The JSON object in a model's answer, tolerating a code fence around it."""
+    body = text.strip()
+    if body.startswith("```"):
+        body = body.split("\n", 1)[1] if "\n" in body else ""
+        body = body.rsplit("```", 1)[0]
+    try:
+        value = json.loads(body)
+    except ValueError:
+        start, end = body.find("{"), body.rfind("}")
+        if start < 0 or end <= start:
+            return None
+        try:
+            value = json.loads(body[start : end + 1])
+        except ValueError:
+            return None
+    return value if isinstance(value, dict) else None

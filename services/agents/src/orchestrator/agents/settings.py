@@ -1,0 +1,65 @@
+"""Agents service settings, from environment variables; bad values stop the service at start.
+
+The provider keys and base URLs are read from the SDKs' own variables (``ANTHROPIC_API_KEY``,
+``ANTHROPIC_BASE_URL``, ``OPENAI_API_KEY``, ``OPENAI_BASE_URL``) so an existing setup just works;
+the settings document in the key-value store, when it names a key or a base URL, wins.
+"""
+
+from __future__ import annotations
+
+from pydantic import AliasChoices, Field, SecretStr
+from pydantic_settings import SettingsConfigDict
+
+from orchestrator.events.settings import NatsSettings
+
+
+class AgentsSettings(NatsSettings):
+    model_config = SettingsConfigDict(extra="ignore", frozen=True)
+
+    anthropic_api_key: SecretStr | None = Field(
+        default=None, validation_alias=AliasChoices("ANTHROPIC_API_KEY", "anthropic_api_key")
+    )
+    anthropic_base_url: str | None = Field(
+        default=None, validation_alias=AliasChoices("ANTHROPIC_BASE_URL", "anthropic_base_url")
+    )
+    openai_api_key: SecretStr | None = Field(
+        default=None, validation_alias=AliasChoices("OPENAI_API_KEY", "openai_api_key")
+    )
+    openai_base_url: str | None = Field(
+        default=None, validation_alias=AliasChoices("OPENAI_BASE_URL", "openai_base_url")
+    )
+
+    agents_max_concurrency: int = Field(
+        default=4, ge=1, le=256, description="stages one replica runs at once"
+    )
+    agents_prefetch: int = Field(
+        default=256,
+        ge=1,
+        description="messages a replica holds to order by priority (more = fairer under load)",
+    )
+    agents_max_rounds: int = Field(
+        default=3, ge=1, le=20, description="implementation rounds before validation gives up"
+    )
+    agents_llm_timeout: float = Field(
+        default=300.0, gt=0, description="seconds one model call may take"
+    )
+    agents_llm_max_retries: int = Field(
+        default=2,
+        ge=0,
+        le=10,
+        description="retries of a failed model call, done by the SDK (the only retrying layer)",
+    )
+    agents_max_tokens: int = Field(default=8192, ge=256, description="max output tokens per call")
+    agents_ack_wait: float = Field(
+        default=30.0, gt=0, description="seconds before a silent replica's work is redelivered"
+    )
+    agents_settings_refresh: float = Field(
+        default=1.0, gt=0, description="seconds between re-reads of the settings document"
+    )
+    agents_heartbeat_interval: float = Field(default=2.0, gt=0)
+    agents_claude_model: str = "claude-sonnet-4-5"
+    agents_codex_model: str = "gpt-4.1"
+    agents_claude2_model: str = "claude-sonnet-4-5"
+    agents_stream_output: bool = Field(
+        default=True, description="stream model tokens to live.output.<task_id> while they arrive"
+    )

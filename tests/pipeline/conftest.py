@@ -1,0 +1,170 @@
+"""The pipeline under test: real nats-server, real gateway/agents/workspace processes, the real
+SDKs talking to the fake LLM server on loopback."""
+
+from __future__ import annotations
+
+import json
+import re
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from tests.fakes import FakeLLM, RecordedRequest, Reply, Text
+from tests.harness import System
+
+TASK_RE = re.compile(r"Task: (task_[0-9a-f]+)")
+STAGE_RE = re.compile(r"Stage: (analysis|implementation|validation)")
+
+PLAN = {
+    "summary": "A script that prints hello world.",
+    "requirements": ["print hello world"],
+    "design": "One Python file.",
+    "files": [{"path": "hello_world.py", "purpose": "the program"}],
+    "run_command": "python hello_world.py",
+}
+GOOD_FILES = {
+    "summary": "wrote the script",
+    "files": [{"path": "hello_world.py", "content": "print('Hello, World!')\n"}],
+}
+BROKEN_FILES = {
+    "summary": "wrote the script",
+    "files": [{"path": "hello_world.py", "content": "print('Hello, World!'\n"}],
+}
+REVIEW_OK = {"passed": True, "summary": "looks right", "findings": []}
+
+
+def task_of(request: RecordedRequest) -> str | None:
+    match = TASK_RE.search(request.text)
+    return match.group(1) if match else None
+
+
+def stage_of(request: RecordedRequest) -> str | None:
+    match = STAGE_RE.search(request.text)
+    return match.group(1) if match else None
+
+
+def answer(stage: str | None, **kwargs: Any) -> Text:
+    body = {"analysis": PLAN, "implementation": GOOD_FILES, "validation": REVIEW_OK}
+    return Text(json.dumps(body.get(stage or "", {})), **kwargs)
+
+
+def happy(request: RecordedRequest) -> Reply:
+    return answer(stage_of(request))
+
+
+def calls(fake: FakeLLM, task_id: str, stage: str | None = None) -> list[RecordedRequest]:
+    return [
+        r
+        for r in fake.requests
+        if task_of(r) == task_id and (stage is None or stage_of(r) == stage)
+    ]
+
+
+@pytest.fixture
+def fake() -> Iterator[FakeLLM]:
+    with FakeLLM() as server:
+        server.anthropic.responder = happy
+        server.openai.responder = happy
+        yield server
+
+
+FAST_ENV = {
+    "RATE_LIMIT_REQUIREMENTS": "100000",
+    "AGENTS_ACK_WAIT": "3",
+    "AGENTS_LLM_MAX_RETRIES": "1",
+    "AGENTS_LLM_TIMEOUT": "20",
+    "AGENTS_HEARTBEAT_INTERVAL": "0.5",
+    "AGENTS_SETTINGS_REFRESH": "0.5",
+    "HEALTH_INTERVAL": "1",
+}
+
+
+@pytest.fixture
+def pipeline(system: System, fake: FakeLLM) -> System:
+    """The system's env points at the fake; start services with ``system.start_all(...)``."""
+    system.env.update({**fake.env(), **FAST_ENV})
+    return system
+
+
+class Api:
+    def __init__(self, system: System) -> None:
+        self.system = system
+        self.http = httpx.Client(base_url=system.base_url, timeout=15)
+
+    def submit(self, requirement: str = "print hello world", **body: Any) -> dict[str, Any]:
+        response = self.http.post("/api/requirements", json={"requirement": requirement, **body})
+        assert response.status_code == 200, response.text
+        data: dict[str, Any] = response.json()
+        return data
+
+    def task(self, task_id: str) -> dict[str, Any]:
+        response = self.http.get(f"/api/tasks/{task_id}")
+        assert response.status_code == 200, response.text
+        data: dict[str, Any] = response.json()
+        return data
+
+    def events(self, task_id: str) -> list[dict[str, Any]]:
+        data = self.http.get(f"/api/tasks/{task_id}/events").json()
+        events: list[dict[str, Any]] = data["events"]
+        return events
+
+    def types(self, task_id: str) -> list[str]:
+        return [e["type"] for e in self.events(task_id)]
+
+    def wait(
+        self,
+        task_id: str,
+        until: Callable[[dict[str, Any]], bool] = lambda t: t["status"] == "completed",
+        timeout: float = 60.0,
+    ) -> dict[str, Any]:
+        deadline = time.monotonic() + timeout
+        task: dict[str, Any] = {}
+        while time.monotonic() < deadline:
+            response = self.http.get(f"/api/tasks/{task_id}")
+            if response.status_code == 200:
+                task = response.json()
+                if until(task):
+                    return task
+            time.sleep(0.1)
+        raise AssertionError(
+            f"task never reached the state: {json.dumps(task, indent=1)}\n"
+            f"events: {self.types(task_id)}\n{self.system.all_logs()}"
+        )
+
+    def wait_events(
+        self, task_id: str, until: Callable[[list[str]], bool], timeout: float = 60.0
+    ) -> list[str]:
+        deadline = time.monotonic() + timeout
+        types: list[str] = []
+        while time.monotonic() < deadline:
+            response = self.http.get(f"/api/tasks/{task_id}/events")
+            if response.status_code == 200:
+                types = [e["type"] for e in response.json()["events"]]
+                if until(types):
+                    return types
+            time.sleep(0.1)
+        raise AssertionError(f"events never matched: {types}\n{self.system.all_logs()}")
+
+
+@pytest.fixture
+def api(pipeline: System) -> Iterator[Api]:
+    client = Api(pipeline)
+    yield client
+    client.http.close()
+
+
+def wait_for(predicate: Callable[[], bool], timeout: float = 30.0, what: str = "") -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return
+        time.sleep(0.05)
+    raise AssertionError(f"timed out waiting for {what or predicate}")
+
+
+def workspace_file(system: System, relative: str) -> Path:
+    return system.data_dir / "workspace" / relative

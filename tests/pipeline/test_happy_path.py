@@ -1,0 +1,129 @@
+"""A requirement goes all the way: four stages, files in the workspace, every update live."""
+
+from __future__ import annotations
+
+import json
+import threading
+from typing import Any
+
+import websocket
+
+from tests.fakes import ANTHROPIC, OPENAI, FakeLLM
+from tests.harness import System
+
+from .conftest import Api, calls, wait_for, workspace_file
+
+
+def collect_frames(
+    url: str, frames: list[dict[str, Any]], stop: threading.Event
+) -> threading.Thread:
+    ws = websocket.create_connection(url, timeout=30)
+
+    def run() -> None:
+        ws.settimeout(0.2)
+        while not stop.is_set():
+            try:
+                raw = ws.recv()
+            except websocket.WebSocketTimeoutException:
+                continue
+            except websocket.WebSocketException:
+                return
+            frames.append(json.loads(raw))
+        ws.close()
+
+    thread = threading.Thread(target=run, daemon=True)
+    thread.start()
+    return thread
+
+
+def test_requirement_completes_with_four_stages_files_and_live_updates(
+    pipeline: System, api: Api, fake: FakeLLM
+) -> None:
+    pipeline.start_all(("gateway", "agents", "workspace"))
+    frames: list[dict[str, Any]] = []
+    stop = threading.Event()
+    thread = collect_frames(f"{pipeline.ws_url}/ws", frames, stop)
+
+    submitted = api.submit("print hello world", priority=7, metadata={"user_id": "u1"})
+    assert submitted["status"] == "created"
+    assert submitted["agents_assigned"] == ["claude", "codex", "claude2", "ide"]
+    assert submitted["estimated_completion"]
+    task_id = submitted["task_id"]
+
+    task = api.wait(task_id)
+    assert task["progress"] == 100 and task["priority"] == 7
+    assert all(
+        task["results"][stage]
+        for stage in ("analysis", "implementation", "validation", "integration")
+    )
+    assert task["results"]["analysis"] == "A script that prints hello world."
+    assert [f["path"] for f in task["files"]] == ["implementation/hello_world.py"]
+    assert set(task["usage"]) >= {"analysis", "implementation", "validation"}
+    assert task["usage"]["analysis"]["input_tokens"] > 0
+    assert task["cost_usd"] > 0
+    assert task["agents"] == {
+        "analyst": "claude",
+        "implementer": "codex",
+        "validator": "claude2",
+        "integrator": "ide",
+    }
+    on_disk = workspace_file(pipeline, "implementation/hello_world.py")
+    wait_for(on_disk.exists, what=str(on_disk))
+    assert on_disk.read_text() == "print('Hello, World!')\n"
+
+    types = api.types(task_id)
+    assert types[0] == "TaskSubmitted" and types[-1] == "TaskCompleted"
+    for stage in ("analysis", "implementation", "validation", "integration"):
+        assert (
+            sum(
+                1
+                for e in api.events(task_id)
+                if e["type"] == "StageCompleted" and e["data"]["stage"] == stage
+            )
+            == 1
+        )
+
+    # One model call per model stage, each with the key from the environment.
+    assert len(calls(fake, task_id, "analysis")) == 1
+    assert len(calls(fake, task_id, "implementation")) == 1
+    assert len(calls(fake, task_id, "validation")) == 1
+    assert {r.api_key for r in fake.requests_to(ANTHROPIC)} == {"sk-ant-test"}
+    assert {r.api_key for r in fake.requests_to(OPENAI)} == {"sk-test"}
+    assert all(r.stream for r in fake.requests)
+
+    # The WebSocket saw every task_update, in stream order, ending in completed.
+    wait_for(
+        lambda: any(
+            f.get("type") == "task_update" and f.get("status") == "completed" for f in frames
+        ),
+        what="completed frame",
+    )
+    stop.set()
+    thread.join(5)
+    updates = [f for f in frames if f.get("type") == "task_update" and f["task_id"] == task_id]
+    seqs = [f["event_seq"] for f in updates]
+    assert seqs == sorted(seqs) and len(seqs) == len(set(seqs))
+    statuses = [(f["status"], f["stage"], f["progress"]) for f in updates]
+    assert statuses == [
+        ("created", None, 0),
+        ("in_progress", "analysis", 0),
+        ("in_progress", "analysis", 25),
+        ("in_progress", "implementation", 25),
+        ("in_progress", "implementation", 50),
+        ("in_progress", "validation", 50),
+        ("in_progress", "validation", 75),
+        ("in_progress", "integration", 75),
+        ("in_progress", "integration", 100),
+        ("completed", "integration", 100),
+    ]
+    task_events = [e for e in api.events(task_id)]
+    expected_seqs = [e["seq"] for e in task_events if e["type"] not in ("StageFailed",)]
+    assert seqs == expected_seqs
+    assert any(f.get("type") == "agent_status" and f["agent"] == "codex" for f in frames)
+    outputs = [f for f in frames if f.get("type") == "model_output" and f["task_id"] == task_id]
+    assert {f["stage"] for f in outputs} == {"analysis", "implementation", "validation"}
+
+    agents = api.http.get("/api/agents").json()["agents"]
+    assert set(agents) == {"claude", "codex", "claude2", "ide"}
+    assert agents["codex"]["status"] == "idle" and agents["codex"]["last_activity"]
+    assert agents["claude"]["specialization"] == "Strategic analysis and architecture"
