@@ -1,16 +1,78 @@
-"""The archive service's composition root: build every adapter from the runtime, start, stop."""
+"""The archive service's composition root: build every adapter from the runtime, start, stop.
+
+Two parts: a durable worker on ``events.reset.>`` that turns each ``ResetRequested`` into one
+``WorkspaceArchived`` (shared by every replica), and a follower of ``events.workspace`` that
+materialises every archive on this replica's disk.
+"""
 
 from __future__ import annotations
 
+from typing import Any
+
+from orchestrator.events import (
+    EventStore,
+    Follower,
+    RecordedEvent,
+    Worker,
+    WorkerConfig,
+    subjects,
+)
+from orchestrator.events.connection import files_store
 from orchestrator.events.health import HeartbeatPublisher
 from orchestrator.events.service import Runtime, Stop
 
+from .domain import WorkspaceState
+from .materialise import ArchiveMaterialiser
+from .reset import ResetHandler, WorkspaceTracker
+from .settings import ArchiveSettings
 
-async def start(runtime: Runtime) -> Stop:
-    heartbeat = HeartbeatPublisher(runtime.nc, "archive", runtime.instance)
+
+async def start(runtime: Runtime, settings: ArchiveSettings | None = None) -> Stop:
+    settings = settings or ArchiveSettings()
+    store = EventStore(runtime.js)
+    materialiser = ArchiveMaterialiser(
+        settings.archive_root, await files_store(runtime.js, runtime.nats)
+    )
+    state = WorkspaceState()
+
+    async def apply(recorded: RecordedEvent) -> None:
+        state.apply(recorded)
+        await materialiser.apply(recorded)
+
+    follower = Follower(runtime.js, subjects.WORKSPACE, apply)
+    await follower.start()
+    tracker = WorkspaceTracker(store, follower, state)
+    worker = Worker(
+        runtime.nc,
+        runtime.js,
+        WorkerConfig(
+            durable=subjects.ARCHIVE_DURABLE,
+            filter_subjects=(subjects.RESET_ALL,),
+            max_concurrency=1,
+            max_deliver=10,
+            ack_wait=5.0,  # a reset takes milliseconds; a lost delivery comes back quickly
+            backoff=(0.2, 0.5, 1.0, 2.0, 5.0),
+        ),
+        ResetHandler(store, tracker, materialiser, max_attempts=settings.archive_max_attempts),
+    )
+    await worker.start()
+
+    def details() -> dict[str, Any]:
+        return {
+            "archives_materialised": len(materialiser.archives),
+            "missing_files": len(materialiser.missing),
+            "running": worker.running,
+            "queued": worker.queued,
+            "projection_seq": follower.last_seq,
+            "workspace_files": len(state.files),
+        }
+
+    heartbeat = HeartbeatPublisher(runtime.nc, "archive", runtime.instance, details)
     heartbeat.start()
 
     async def stop() -> None:
         await heartbeat.stop()
+        await worker.stop()
+        await follower.stop()
 
     return stop

@@ -24,6 +24,8 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from orchestrator.events import ConcurrencyConflict, EventsError
+
 log = logging.getLogger(__name__)
 
 INVALID_REQUEST = "INVALID_REQUEST"
@@ -218,6 +220,21 @@ def install(app: FastAPI) -> None:
             405: f"Method {request.method} not allowed on {request.url.path}",
         }.get(exc.status_code, str(exc.detail))
         return envelope(code, message, exc.status_code, headers=getattr(exc, "headers", None))
+
+    @app.exception_handler(ConcurrencyConflict)
+    async def _conflict(request: Request, exc: ConcurrencyConflict) -> JSONResponse:
+        return envelope(CONFLICT, "The resource changed meanwhile; retry", 409)
+
+    @app.exception_handler(EventsError)
+    async def _backbone(request: Request, exc: EventsError) -> JSONResponse:
+        # NATS did not take a write or answer a read in time: the client may retry.
+        log.warning("event backbone error on %s %s: %r", request.method, request.url.path, exc)
+        return envelope(SERVICE_UNAVAILABLE, "The event store is unavailable; retry shortly", 503)
+
+    @app.exception_handler(TimeoutError)
+    async def _timeout(request: Request, exc: TimeoutError) -> JSONResponse:
+        log.warning("timed out on %s %s", request.method, request.url.path)
+        return envelope(SERVICE_UNAVAILABLE, "A service did not answer in time; retry shortly", 503)
 
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
