@@ -100,14 +100,19 @@ async def eventually(
     raise AssertionError(f"timed out waiting for {what or check}: last={last!r}")
 
 
-def listed(system: System) -> dict[str, dict[str, Any]]:
-    body = httpx.get(f"{system.base_url}/api/workspace/files", timeout=10).json()
+async def api(system: System, method: str, path: str, **kwargs: Any) -> httpx.Response:
+    async with httpx.AsyncClient(base_url=system.base_url, timeout=30) as client:
+        return await client.request(method, path, **kwargs)
+
+
+async def listed(system: System) -> dict[str, dict[str, Any]]:
+    body = (await api(system, "GET", "/api/workspace/files")).json()
     return {f["path"]: f for f in body["files"]}
 
 
 async def wait_listed(system: System, api_path: str, digest: str) -> dict[str, Any]:
-    def check() -> dict[str, Any] | None:
-        entry = listed(system).get(api_path)
+    async def check() -> dict[str, Any] | None:
+        entry = (await listed(system)).get(api_path)
         return entry if entry and entry["digest"] == digest else None
 
     result: dict[str, Any] = await eventually(check, what=f"{api_path} listed")
