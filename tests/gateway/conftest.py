@@ -11,7 +11,7 @@ from tests.harness import System
 
 @pytest.fixture(scope="module")
 def gateway_system(tmp_path_factory: pytest.TempPathFactory) -> Iterator[System]:
-    system = System(root=tmp_path_factory.mktemp("gateway"))
+    system = System(root=tmp_path_factory.mktemp("gateway"), env={"HEALTH_INTERVAL": "0.5"})
     system.start_nats()
     try:
         system.start_all(("gateway",))
