@@ -121,3 +121,60 @@ async def wait_listed(system: System, api_path: str, digest: str) -> dict[str, A
 
 def workspace_dir(system: System, data_dir: Path | None = None) -> Path:
     return (data_dir or system.data_dir) / "workspace"
+
+
+FINAL = {"completed", "failed", "stopped", "timed_out", "rejected"}
+
+
+async def start_run(system: System, js: JetStreamContext, path: str, content: bytes) -> Any:
+    """Write ``path`` into the workspace, wait until it is listed, run it; the run's answer."""
+    digest = await write_file(js, path, content)
+    await wait_listed(system, "workspace/" + path, digest)
+    response = await api(system, "POST", f"/api/workspace/run/{path}")
+    assert response.status_code == 200, response.text
+    return response.json()
+
+
+async def wait_finished(system: System, execution_id: str, timeout: float = 60) -> Any:
+    async def check() -> Any:
+        body = (await api(system, "GET", f"/api/workspace/executions/{execution_id}")).json()
+        return body if body["status"] in FINAL else None
+
+    return await eventually(check, timeout=timeout, interval=0.2, what=f"{execution_id} finished")
+
+
+async def collect_stream(url: str, timeout: float = 60) -> list[dict[str, Any]]:
+    """Every frame of an execution stream until the server closes it."""
+    import json
+
+    import websockets
+
+    frames: list[dict[str, Any]] = []
+    async with asyncio.timeout(timeout), websockets.connect(url, max_size=None) as ws:
+        async for message in ws:
+            frames.append(json.loads(message))
+    return frames
+
+
+async def run_output(system: System, execution_id: str) -> tuple[list[str], dict[str, Any]]:
+    """The output lines and the final frame of a run, from its stream."""
+    frames = await collect_stream(f"{system.ws_url}/ws/execution/{execution_id}")
+    lines = [f["output"] for f in frames if f["type"] == "execution_output"]
+    final = frames[-1] if frames else {}
+    return lines, final
+
+
+def sandbox_processes(uid: int = 61000) -> list[int]:
+    """Processes still running as the sandbox uid."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            status = (entry / "status").read_text()
+        except OSError:
+            continue
+        for line in status.splitlines():
+            if line.startswith("Uid:") and int(line.split()[1]) == uid:
+                found.append(int(entry.name))
+    return found
