@@ -59,6 +59,7 @@ class Text:
     delay: float = 0.0  # seconds before the response starts
     chunk_delay: float = 0.0  # seconds between streamed chunks
     chunk_size: int = 16  # characters per streamed delta
+    gate: threading.Event | None = None  # hold the response until the test sets it
 
 
 @dataclass(frozen=True)
@@ -337,6 +338,11 @@ class FakeLLM:
             return wire.error(Error(500, "hung request released"))
         if reply.delay:
             await asyncio.sleep(reply.delay)
+        gate = getattr(reply, "gate", None)
+        if gate is not None:
+            # A threading.Event (set from the test's thread), waited on without blocking the loop.
+            while not gate.is_set() and self._server is not None:
+                await asyncio.to_thread(gate.wait, 0.25)
         if isinstance(reply, Error):
             return wire.error(reply)
         if not recorded.stream:

@@ -7,7 +7,7 @@ the settings document in the key-value store, when it names a key or a base URL,
 
 from __future__ import annotations
 
-from pydantic import AliasChoices, Field, SecretStr
+from pydantic import AliasChoices, Field, SecretStr, field_validator
 from pydantic_settings import SettingsConfigDict
 
 from orchestrator.events.settings import NatsSettings
@@ -29,13 +29,26 @@ class AgentsSettings(NatsSettings):
         default=None, validation_alias=AliasChoices("OPENAI_BASE_URL", "openai_base_url")
     )
 
+    @field_validator(
+        "anthropic_api_key",
+        "openai_api_key",
+        "anthropic_base_url",
+        "openai_base_url",
+        mode="before",
+    )
+    @classmethod
+    def _empty_is_unset(cls, value: object) -> object:
+        # ``ANTHROPIC_API_KEY=`` (set but empty) means no key, as it does for the SDKs.
+        return None if value == "" else value
+
     agents_max_concurrency: int = Field(
         default=4, ge=1, le=256, description="stages one replica runs at once"
     )
     agents_prefetch: int = Field(
-        default=256,
+        default=64,
         ge=1,
-        description="messages a replica holds to order by priority (more = fairer under load)",
+        description="messages a replica fetches ahead and orders by priority; more orders a "
+        "longer queue, fewer leaves more for other replicas",
     )
     agents_max_rounds: int = Field(
         default=3, ge=1, le=20, description="implementation rounds before validation gives up"

@@ -1,0 +1,172 @@
+"""The agents' pure logic: state from events, the next step, checks, paths, providers. No NATS."""
+
+from __future__ import annotations
+
+from pydantic import SecretStr
+
+from orchestrator.agents.checks import run_checks
+from orchestrator.agents.domain import FailTask, RunStage, decide, fold, validation_outcome
+from orchestrator.agents.pricing import cost_usd
+from orchestrator.agents.providers import parse_json, resolve
+from orchestrator.agents.settings import AgentsSettings
+from orchestrator.agents.stages import safe_path
+from orchestrator.events import Envelope, RecordedEvent
+from orchestrator.events.catalog import (
+    Event,
+    StageCompleted,
+    StageFailed,
+    StageStarted,
+    TaskCancelled,
+    TaskRetried,
+    TaskSubmitted,
+    ValidationFailed,
+)
+from orchestrator.events.config import AgentProvider, StoredSettings
+
+T = "task_1"
+
+
+def history(*events: Event) -> list[RecordedEvent]:
+    return [
+        RecordedEvent(envelope=Envelope.wrap(e), subject=f"events.task.{T}", seq=i + 1)
+        for i, e in enumerate(events)
+    ]
+
+
+SUBMITTED = TaskSubmitted(task_id=T, requirement="r", priority=5)
+
+
+def done(stage: str, round_: int = 1) -> StageCompleted:
+    agent = {"analysis": "claude", "implementation": "codex", "validation": "claude2"}[stage]
+    return StageCompleted(task_id=T, stage=stage, agent=agent, round=round_, summary=stage)  # type: ignore[arg-type]
+
+
+def test_only_the_message_that_made_a_step_due_runs_it() -> None:
+    events = history(SUBMITTED)
+    assert decide(fold(events), 1) == RunStage("analysis", 1)
+    events = history(SUBMITTED, StageStarted(task_id=T, stage="analysis", agent="claude"))
+    state = fold(events)
+    assert decide(state, 2) is None  # StageStarted is noise
+    assert decide(state, 1) == RunStage("analysis", 1)  # redelivered after a crash: run again
+
+
+def test_a_completed_stage_is_never_due_again() -> None:
+    events = history(
+        SUBMITTED,
+        StageStarted(task_id=T, stage="analysis", agent="claude"),
+        done("analysis"),
+    )
+    state = fold(events)
+    assert decide(state, 1) is None  # TaskSubmitted redelivered: analysis is done
+    assert decide(state, 3) == RunStage("implementation", 1)
+
+
+def test_validation_failure_sends_work_back_for_another_round() -> None:
+    events = history(
+        SUBMITTED,
+        done("analysis"),
+        done("implementation"),
+        ValidationFailed(task_id=T, round=1, findings=("x.py:1: SyntaxError",)),
+    )
+    state = fold(events)
+    assert decide(state, 4) == RunStage("implementation", 2)
+    assert state.findings == ("x.py:1: SyntaxError",)
+    assert state.last_implementation is not None
+    assert validation_outcome(False, state, max_rounds=3) == "retry"
+    assert validation_outcome(False, state, max_rounds=2) == "exhausted"
+    assert validation_outcome(True, state, max_rounds=1) == "passed"
+
+
+def test_after_validation_the_integration_is_not_ours() -> None:
+    state = fold(history(SUBMITTED, done("analysis"), done("implementation"), done("validation")))
+    assert state.due == ("integration", 1)
+    assert decide(state, 4) is None
+
+
+def test_cancelled_task_runs_nothing() -> None:
+    state = fold(history(SUBMITTED, TaskCancelled(task_id=T)))
+    assert decide(state, 1) is None
+
+
+def test_stage_failure_becomes_task_failure_then_retry_restarts_that_stage() -> None:
+    failed = StageFailed(
+        task_id=T, stage="implementation", agent="codex", code="AGENT_UNAVAILABLE", message="down"
+    )
+    state = fold(history(SUBMITTED, done("analysis"), failed))
+    assert decide(state, 3) == FailTask(failed)
+    from orchestrator.events.catalog import TaskFailed
+
+    state = fold(
+        history(
+            SUBMITTED,
+            done("analysis"),
+            failed,
+            TaskFailed(task_id=T, stage="implementation", code="AGENT_UNAVAILABLE", message="down"),
+            TaskRetried(task_id=T, stage="implementation"),
+        )
+    )
+    assert decide(state, 3) is None
+    assert decide(state, 5) == RunStage("implementation", 1)
+    assert "analysis" in state.completed
+
+
+def test_checks_compile_python_and_parse_json() -> None:
+    report = run_checks(
+        {"a.py": b"print(1)\n", "b.py": b"def f(:\n", "c.json": b"{", "d.txt": b"ok"}
+    )
+    assert not report.passed
+    assert any(f.startswith("b.py:1: SyntaxError") for f in report.findings)
+    assert any(f.startswith("c.json: invalid JSON") for f in report.findings)
+    assert report.compiled == 1 and report.checked == 4
+    assert run_checks({"a.py": b"x = 1\n"}).passed
+    assert not run_checks({}).passed
+
+
+def test_paths_cannot_escape_the_project() -> None:
+    assert safe_path("./app/main.py") == "app/main.py"
+    assert safe_path("a\\b.py") == "a/b.py"
+    for bad in ("/etc/passwd", "../x.py", "a/../../x", "", "C:/x.py", "."):
+        assert safe_path(bad) is None, bad
+
+
+def test_provider_resolution_prefers_the_settings_document_over_the_environment() -> None:
+    env = AgentsSettings(
+        ANTHROPIC_API_KEY="env-a", OPENAI_API_KEY="env-o", OPENAI_BASE_URL="http://env/v1"
+    )
+    plain = resolve("codex", StoredSettings(), env)
+    assert (plain.provider, plain.api_key, plain.base_url) == (
+        "openai",
+        SecretStr("env-o"),
+        "http://env/v1",
+    )
+    stored = StoredSettings(
+        anthropic_api_key="kv-a",
+        agents={
+            "codex": AgentProvider(
+                provider="openai_compatible", model="llama", base_url="http://local/v1"
+            )
+        },
+    )
+    claude = resolve("claude", stored, env)
+    assert claude.api_key is not None and claude.api_key.get_secret_value() == "kv-a"
+    codex = resolve("codex", stored, env)
+    assert (codex.provider, codex.model, codex.base_url) == (
+        "openai_compatible",
+        "llama",
+        "http://local/v1",
+    )
+    assert "env-o" not in str(codex.public()) and codex.public()["key_configured"] is True
+    nokey = resolve("claude", StoredSettings(), AgentsSettings(ANTHROPIC_API_KEY=""))
+    assert nokey.key_configured is False
+
+
+def test_json_answers_are_read_through_code_fences() -> None:
+    assert parse_json('```json\n{"a": 1}\n```') == {"a": 1}
+    assert parse_json('Sure: {"a": 2} done') == {"a": 2}
+    assert parse_json("no json") is None
+
+
+def test_cost_is_priced_by_model_prefix() -> None:
+    assert cost_usd("claude-sonnet-4-5", 1_000_000, 0) == 3.0
+    assert cost_usd("gpt-4.1-mini", 0, 1_000_000) == 1.6
+    assert cost_usd("local-llama", 10, 10) == 0.0
