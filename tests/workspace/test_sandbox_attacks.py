@@ -1,0 +1,155 @@
+"""The attack battery, run as executed code through the real API: each attack is contained and
+the service stays healthy. The scripts live in ``attacks/``; each prints ``BLOCKED ...`` for a
+contained attempt and ``LEAK ...`` for one that got through."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any
+
+from nats.js import JetStreamContext
+
+from tests.harness import System
+
+from .conftest import (
+    CANARY,
+    api,
+    eventually,
+    run_output,
+    sandbox_processes,
+    start_run,
+    wait_finished,
+    workspace_dir,
+)
+
+ATTACKS = Path(__file__).parent / "attacks"
+REPO = Path(__file__).resolve().parents[2]
+
+
+def attack(system: System, name: str) -> bytes:
+    assert system.nats is not None
+    text = (ATTACKS / name).read_text()
+    for key, value in {
+        "__DATA_DIR__": str(system.data_dir),
+        "__REPO__": str(REPO),
+        "__CANARY__": CANARY,
+        "__GATEWAY_PORT__": str(system.gateway_port),
+        "__NATS_PORT__": system.nats.url.rsplit(":", 1)[1],
+    }.items():
+        text = text.replace(key, value)
+    return text.encode()
+
+
+async def run_attack(
+    system: System, js: JetStreamContext, name: str, timeout: float = 60
+) -> tuple[list[str], dict[str, Any], dict[str, Any]]:
+    body = await start_run(system, js, f"implementation/{name}", attack(system, name))
+    record = await wait_finished(system, body["execution_id"], timeout=timeout)
+    lines, final = await run_output(system, body["execution_id"])
+    assert not [line for line in lines if "LEAK" in line], lines
+    assert CANARY not in "\n".join(lines)
+    return lines, final, record
+
+
+async def assert_service_unharmed(system: System, js: JetStreamContext) -> None:
+    await eventually(lambda: not sandbox_processes(), timeout=15, what="no sandbox process left")
+    health = (await api(system, "GET", "/api/health")).json()
+    assert health["services"]["workspace"]["status"] == "up"
+    body = await start_run(
+        system, js, "implementation/still_ok.py", b'if __name__ == "__main__":\n    print("ok")\n'
+    )
+    record = await wait_finished(system, body["execution_id"])
+    assert record["status"] == "completed"
+
+
+async def test_reading_outside_the_workspace_finds_nothing(
+    ws_system: System, wjs: JetStreamContext
+) -> None:
+    lines, final, _ = await run_attack(ws_system, wjs, "read_outside.py")
+    blocked = [line for line in lines if line.startswith("BLOCKED read")]
+    assert len(blocked) == 8, lines
+    assert any(line.startswith("BLOCKED write workspace") for line in lines), lines
+    visible = next(line for line in lines if line.startswith("visible root:"))
+    assert "root" not in visible.split(":", 1)[1] and "home" not in visible
+    uid_line = next(line for line in lines if line.startswith("uid"))
+    assert uid_line != "uid 0 euid 0"
+    assert final["exit_code"] == 0
+    assert not (workspace_dir(ws_system) / "implementation/written.txt").exists()
+
+
+async def test_the_servers_environment_is_unreachable_through_proc(
+    ws_system: System, wjs: JetStreamContext
+) -> None:
+    lines, final, _ = await run_attack(ws_system, wjs, "proc_environ.py")
+    env_keys = next(line for line in lines if line.startswith("env keys:"))
+    assert "API_KEY" not in env_keys and "NATS_URL" not in env_keys
+    assert any(line.startswith("BLOCKED ptrace") for line in lines), lines
+    assert any(line.startswith("BLOCKED unshare") for line in lines), lines
+    assert lines[-1] == "done" and final["exit_code"] == 0
+
+
+async def test_connecting_out_fails(ws_system: System, wjs: JetStreamContext) -> None:
+    lines, final, _ = await run_attack(ws_system, wjs, "connect_out.py")
+    assert sum(line.startswith("BLOCKED tcp") for line in lines) == 4, lines
+    assert any(line.startswith("BLOCKED udp") for line in lines), lines
+    assert any(line.startswith("BLOCKED dns") for line in lines), lines
+    assert final["exit_code"] == 0
+
+
+async def test_a_fork_bomb_is_capped_and_cleaned_up(
+    ws_system: System, wjs: JetStreamContext
+) -> None:
+    started = time.monotonic()
+    lines, _final, record = await run_attack(ws_system, wjs, "fork_bomb.py")
+    forked = next(line for line in lines if line.startswith("forked"))
+    count = int(forked.split()[1])
+    assert count < 48, forked  # SANDBOX_PROCESSES=48 in these tests
+    assert "BlockingIOError" in forked or "OSError" in forked, forked
+    assert record["status"] == "timed_out"  # it sleeps past EXEC_TIMEOUT=10
+    assert time.monotonic() - started < 40
+    await assert_service_unharmed(ws_system, wjs)
+
+
+async def test_a_memory_hog_gets_memory_errors(ws_system: System, wjs: JetStreamContext) -> None:
+    lines, final, _ = await run_attack(ws_system, wjs, "memory_hog.py")
+    assert lines[0] == "BLOCKED MemoryError", lines
+    assert lines[1].startswith("BLOCKED MemoryError after"), lines
+    assert final["exit_code"] == 0
+
+
+async def test_a_cpu_loop_is_killed_by_its_cpu_limit(
+    ws_system: System, wjs: JetStreamContext
+) -> None:
+    lines, _final, record = await run_attack(ws_system, wjs, "cpu_loop.py")
+    assert lines[:1] == ["spinning"]
+    assert record["status"] == "failed"  # killed by RLIMIT_CPU=3 before EXEC_TIMEOUT=10
+    assert record["exit_code"] != 0
+    assert record["duration_s"] < 9
+    await assert_service_unharmed(ws_system, wjs)
+
+
+async def test_a_process_ignoring_sigterm_and_its_daemon_are_stopped(
+    ws_system: System, wjs: JetStreamContext
+) -> None:
+    body = await start_run(
+        ws_system, wjs, "implementation/ignore_sigterm.py", attack(ws_system, "ignore_sigterm.py")
+    )
+    await eventually(
+        lambda: len(sandbox_processes()) >= 2, timeout=15, what="the daemon to be running"
+    )
+    stopped = await api(ws_system, "POST", f"/api/workspace/executions/{body['execution_id']}/stop")
+    assert stopped.json()["status"] == "stopped"
+    lines, final = await run_output(ws_system, body["execution_id"])
+    assert lines == ["ready"]
+    assert final["status"] == "stopped"
+    await assert_service_unharmed(ws_system, wjs)
+
+
+async def test_planted_symlinks_lead_nowhere(ws_system: System, wjs: JetStreamContext) -> None:
+    lines, final, _ = await run_attack(ws_system, wjs, "symlink_escape.py")
+    assert sum(line.startswith("BLOCKED plant") for line in lines) == 3, lines
+    assert any(line.startswith("BLOCKED read through /tmp link") for line in lines), lines
+    root = workspace_dir(ws_system)
+    assert not [p for p in root.rglob("*") if p.is_symlink()]
+    assert final["exit_code"] == 0
