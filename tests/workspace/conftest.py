@@ -60,6 +60,17 @@ async def wjs(ws_system: System) -> AsyncIterator[JetStreamContext]:
 
 
 @pytest.fixture
+async def wjs_fn(system: System) -> AsyncIterator[JetStreamContext]:
+    """A JetStream client on the test's own (function-scoped) ``system``."""
+    assert system.nats is not None
+    client: NATS = await nats.connect(system.nats.url)
+    js = client.jetstream(timeout=10)
+    await provision(js, NatsSettings())
+    yield js
+    await client.close()
+
+
+@pytest.fixture
 def wstore(wjs: JetStreamContext) -> EventStore:
     return EventStore(wjs)
 

@@ -20,6 +20,7 @@ from orchestrator.events.catalog import (
     ExecutionStarted,
     ExecutionStopRequested,
 )
+from orchestrator.events.envelope import utcnow
 from orchestrator.events.files import UnsafePath, inspect_file, safe_relative_path
 from orchestrator.events.worker import Delivery
 
@@ -68,12 +69,41 @@ class Executions:
         return len(self.runs)
 
     async def start(self) -> None:
+        await self._close_orphans()
         info = await self.store.js.stream_info(subjects.EVENTS_STREAM)
         start = int(info.state.last_seq or 0) + 1
         self._stops = Follower(
             self.store.js, subjects.EXEC_ALL, self._on_exec_event, start_seq=start, poll_timeout=1.0
         )
         await self._stops.start()
+
+    async def _close_orphans(self) -> None:
+        """Record the end of runs whose service instance on this host died without recording it
+        (SIGKILL, power loss): bubblewrap's --die-with-parent already killed their processes."""
+        started: dict[str, ExecutionStarted] = {}
+        for recorded in await self.store.read(subjects.EXEC_ALL):
+            event = recorded.event
+            if isinstance(event, ExecutionStarted):
+                started[event.execution_id] = event
+            elif isinstance(event, ExecutionFinished | ExecutionRejected):
+                started.pop(event.execution_id, None)
+        for execution_id, event in started.items():
+            if event.instance is None or not _instance_gone(event.instance, self.instance):
+                continue
+            log.warning(
+                "%s was left running by %s; recording its end", execution_id, event.instance
+            )
+            await self.store.append(
+                subjects.execution(execution_id),
+                ExecutionFinished(
+                    execution_id=execution_id,
+                    status="failed",
+                    exit_code=None,
+                    duration_s=0.0,
+                    reason=f"the workspace service running it ({event.instance}) died",
+                ),
+                event_id=f"{execution_id}-finished",
+            )
 
     def _on_exec_event(self, recorded: RecordedEvent) -> None:
         event = recorded.event
@@ -94,8 +124,9 @@ class Executions:
             for e in events
         ):
             return  # already decided (a redelivery)
-        if any(isinstance(e.event, ExecutionStopRequested) for e in events):
-            await self._reject(subject, event, version, EXECUTION_FAILED, "stopped before start")
+        refusal = self._refusal(recorded, events)
+        if refusal is not None:
+            await self._reject(subject, event, version, EXECUTION_FAILED, refusal)
             return
         try:
             run = await self._prepare(event)
@@ -140,6 +171,14 @@ class Executions:
             run.stop("stop requested")
         log.info("%s started: %s (pid %d)", event.execution_id, started.command, run.pid)
         self._supervise(run, record=True)
+
+    def _refusal(self, recorded: RecordedEvent, events: list[RecordedEvent]) -> str | None:
+        age = (utcnow() - recorded.envelope.occurred_at).total_seconds()
+        if age > self.settings.exec_request_ttl:
+            return "request expired before a workspace service took it"
+        if any(isinstance(e.event, ExecutionStopRequested) for e in events):
+            return "stopped before start"
+        return None
 
     async def _prepare(self, event: ExecutionRequested) -> Run:
         try:
@@ -215,6 +254,19 @@ class Executions:
             run.stop("workspace service stopping")
         if self._tasks:
             await asyncio.wait(list(self._tasks), timeout=15)
+
+
+def _instance_gone(instance: str, me: str) -> bool:
+    """Whether ``instance`` ("workspace-<host>-<pid>") ran on this host and is no longer alive."""
+    prefix, _, pid = instance.rpartition("-")
+    my_prefix = me.rpartition("-")[0]
+    if prefix != my_prefix or not pid.isdigit() or instance == me:
+        return False
+    try:
+        with open(f"/proc/{pid}/cmdline", "rb") as f:
+            return b"orchestrator.workspace" not in f.read()
+    except OSError:
+        return True
 
 
 def _read_regular(root: Path, path: str) -> bytes | None:

@@ -26,6 +26,7 @@ class WorkspaceSettings(NatsSettings):
         description="run code even when no isolation layer (bubblewrap) works: rlimits, a "
         "separate uid and a scrubbed environment only. Off: such runs are refused.",
     )
+    sandbox_bwrap: str = Field(default="bwrap", description="the bubblewrap executable")
     sandbox_uid: int = Field(default=61000, ge=1, description="uid executed code runs as (root)")
     sandbox_gid: int = Field(default=61000, ge=1, description="gid executed code runs as (root)")
     sandbox_python: str = Field(
@@ -59,6 +60,9 @@ class WorkspaceSettings(NatsSettings):
     exec_max_line_chars: int = Field(default=4096, ge=80, description="longer lines are cut")
     exec_batch_interval: float = Field(default=0.08, gt=0, description="output batching, seconds")
     exec_batch_lines: int = Field(default=200, ge=1, description="lines per output event at most")
+    exec_request_ttl: float = Field(
+        default=120.0, gt=0, description="a run request older than this is refused, not started"
+    )
     exec_max_concurrent: int = Field(default=4, ge=1, description="runs at once per replica")
     preview_host: str = Field(default="127.0.0.1", description="where web previews listen")
 

@@ -92,7 +92,7 @@ def build(
     folder = str(PurePosixPath(file_path).parent)
     folder = "" if folder == "." else folder
     code = program(command, profile)
-    limit = prlimit(limits, per_uid=profile.as_root)
+    limit = prlimit(limits, per_uid=profile.as_root) if profile.rlimits else []
     if profile.mode != "bubblewrap":
         cwd = f"{stage}/{folder}" if folder else stage
         return Launch([*limit, *code], base_env(profile, home=cwd), cwd, seccomp=False)
@@ -100,7 +100,7 @@ def build(
     env = base_env(profile, home="/tmp")  # noqa: S108 (the sandbox's own tmpfs)
     argv = [
         *limit,
-        "bwrap",
+        profile.bwrap,
         "--ro-bind", "/usr", "/usr",
         "--symlink", "usr/bin", "/bin",
         "--symlink", "usr/sbin", "/sbin",

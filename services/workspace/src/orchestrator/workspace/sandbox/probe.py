@@ -134,8 +134,9 @@ def probe(settings: WorkspaceSettings) -> SandboxProfile:  # noqa: PLR0912, PLR0
     disable_userns = True
     bwrap_ok = False
     seccomp_ok = False
-    if shutil.which("bwrap") is None:
-        notes["bubblewrap"] = "bwrap not installed (apt-get install bubblewrap)"
+    bwrap = shutil.which(settings.sandbox_bwrap)
+    if bwrap is None:
+        notes["bubblewrap"] = f"{settings.sandbox_bwrap} not found (apt-get install bubblewrap)"
     else:
         for disable in (True, False):
             candidate = SandboxProfile(
@@ -145,6 +146,8 @@ def probe(settings: WorkspaceSettings) -> SandboxProfile:  # noqa: PLR0912, PLR0
                 disable_userns=disable,
                 site_packages=site_packages,
                 python=python,
+                bwrap=bwrap,
+                rlimits=layers["rlimits"],
             )
             launch = command.build(
                 candidate,
@@ -172,6 +175,8 @@ def probe(settings: WorkspaceSettings) -> SandboxProfile:  # noqa: PLR0912, PLR0
                         disable_userns=disable_userns,
                         site_packages=site_packages,
                         python=python,
+                        bwrap=bwrap,
+                        rlimits=layers["rlimits"],
                     )
                     launch = command.build(
                         candidate,
@@ -221,6 +226,8 @@ def probe(settings: WorkspaceSettings) -> SandboxProfile:  # noqa: PLR0912, PLR0
         disable_userns=disable_userns,
         site_packages=site_packages,
         python=python,
+        bwrap=bwrap or settings.sandbox_bwrap,
+        rlimits=layers["rlimits"],
         stage_root=stage_root,
         limits={
             "cpu_seconds": settings.sandbox_cpu_seconds,

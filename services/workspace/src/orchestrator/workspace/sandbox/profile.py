@@ -19,6 +19,8 @@ class SandboxProfile:
     disable_userns: bool = True
     site_packages: str | None = None
     python: str = "/usr/bin/python3"
+    bwrap: str = "bwrap"
+    rlimits: bool = True
     stage_root: Path = Path("/nonexistent")
     limits: dict[str, int | float] = field(default_factory=dict)
 

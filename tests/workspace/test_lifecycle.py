@@ -1,0 +1,131 @@
+"""The service's own lifecycle: stopping it (SIGTERM, as `make run` Ctrl-C does) or killing it
+leaves no sandboxed process and no preview port behind; a machine without isolation refuses to
+run code unless weak mode is chosen."""
+
+from __future__ import annotations
+
+import signal
+import socket
+from pathlib import Path
+
+from nats.js import JetStreamContext
+
+from tests.harness import System
+
+from .conftest import (
+    TEST_ENV,
+    api,
+    eventually,
+    sandbox_processes,
+    start_run,
+    wait_finished,
+    wait_listed,
+    write_file,
+)
+
+LONG = b"""import time
+
+if __name__ == "__main__":
+    print("tick", flush=True)
+    time.sleep(120)
+"""
+SERVER = b"""from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
+
+if __name__ == "__main__":
+    ThreadingHTTPServer(("127.0.0.1", 8000), SimpleHTTPRequestHandler).serve_forever()
+"""
+
+
+def listening(port: int) -> bool:
+    with socket.socket() as sock:
+        return sock.connect_ex(("127.0.0.1", port)) == 0
+
+
+def start(system: System, **env: str) -> None:
+    system.env.update(TEST_ENV)
+    system.start_all(("gateway", "workspace"), **env)
+
+
+async def test_sigterm_stops_every_run_records_it_and_frees_the_preview_port(
+    system: System, wjs_fn: JetStreamContext
+) -> None:
+    start(system)
+    script = await start_run(system, wjs_fn, "implementation/long.py", LONG)
+    server = await start_run(system, wjs_fn, "implementation/serve.py", SERVER)
+    assert server["port"] == 8000
+    port = int(server["preview_url"].rsplit(":", 1)[1].strip("/"))
+    await eventually(lambda: listening(port), timeout=20, what="preview listening")
+    assert sandbox_processes()
+
+    workspace = next(p for p in system.processes if p.service == "workspace")
+    workspace.terminate()
+    assert workspace.wait(20), "the workspace service did not stop on SIGTERM"
+    assert workspace.returncode() == 0
+
+    await eventually(lambda: not sandbox_processes(), timeout=10, what="sandbox processes gone")
+    assert not listening(port)
+    for body in (script, server):
+        record = await wait_finished(system, body["execution_id"], timeout=20)
+        assert record["status"] == "stopped"
+        assert record["reason"] == "workspace service stopping"
+
+
+async def test_a_killed_service_takes_its_runs_with_it_and_the_next_one_records_their_end(
+    system: System, wjs_fn: JetStreamContext
+) -> None:
+    start(system)
+    script = await start_run(system, wjs_fn, "implementation/long.py", LONG)
+    server = await start_run(system, wjs_fn, "implementation/serve.py", SERVER)
+    port = int(server["preview_url"].rsplit(":", 1)[1].strip("/"))
+    await eventually(lambda: listening(port), timeout=20, what="preview listening")
+
+    workspace = next(p for p in system.processes if p.service == "workspace")
+    assert workspace.pid is not None
+    import os
+
+    os.kill(workspace.pid, signal.SIGKILL)  # the process only, not its group: like an OOM kill
+    assert workspace.wait(10)
+
+    await eventually(lambda: not sandbox_processes(), timeout=10, what="sandbox processes gone")
+    await eventually(lambda: not listening(port), timeout=10, what="relay gone")
+
+    system.start("workspace", log_name="workspace-2")
+    for body in (script, server):
+        record = await wait_finished(system, body["execution_id"], timeout=30)
+        assert record["status"] == "failed"
+        assert "died" in record["reason"]
+
+
+async def test_without_isolation_runs_are_refused_unless_weak_mode_is_chosen(
+    system: System, wjs_fn: JetStreamContext, tmp_path: Path
+) -> None:
+    start(system, SANDBOX_BWRAP="/nonexistent/bwrap")
+    health = (await api(system, "GET", "/api/health")).json()
+    assert health["sandbox"]["mode"] == "refused"
+    assert health["sandbox"]["layers"]["bubblewrap"] is False
+    assert "not found" in health["sandbox"]["notes"]["bubblewrap"]
+    digest = await write_file(wjs_fn, "implementation/hi.py", b'print("hi")\n')
+    await wait_listed(system, "workspace/implementation/hi.py", digest)
+    refused = await api(system, "POST", "/api/workspace/run/hi.py")
+    assert refused.status_code == 400
+    assert refused.json()["error"]["code"] == "EXECUTION_FAILED"
+    assert "sandbox" in refused.json()["error"]["message"]
+
+    workspace = next(p for p in system.processes if p.service == "workspace")
+    workspace.stop()
+    system.start(
+        "workspace",
+        log_name="workspace-weak",
+        SANDBOX_BWRAP="/nonexistent/bwrap",
+        SANDBOX_ALLOW_WEAK="true",
+    )
+
+    async def weak() -> bool:
+        body = (await api(system, "GET", "/api/health")).json()
+        return body["sandbox"].get("mode") == "weak"
+
+    await eventually(weak, timeout=30, what="weak mode reported")
+    ran = await api(system, "POST", "/api/workspace/run/hi.py")
+    assert ran.status_code == 200, ran.text
+    record = await wait_finished(system, ran.json()["execution_id"])
+    assert record["status"] == "completed"
