@@ -255,7 +255,7 @@ _DESCRIPTIONS = {
     503: "A service or NATS did not answer in time",
 }
 _EVERYWHERE = (400, 401, 403, 500, 503)
-_WITH_BODY = (413, 415)
+_STATE_CHANGING = (409, 413, 415)
 
 
 def document(app: FastAPI, limited: Callable[[str, str], bool]) -> None:
@@ -263,8 +263,9 @@ def document(app: FastAPI, limited: Callable[[str, str], bool]) -> None:
 
     FastAPI documents a 422 it never sends here (validation errors are 400s in the envelope):
     that entry is replaced; the statuses any route can answer (the security middleware's, 500,
-    503) are added everywhere, 404 where the path names a resource, 413/415 where a body is
-    accepted, 429 where ``limited(method, path)`` says a rate limit applies.
+    503) are added everywhere, 404 where the path names a resource, 409/413/415 on state-changing
+    methods (a concurrent writer; a body too large or not JSON), 429 where
+    ``limited(method, path)`` says a rate limit applies.
     """
 
     def openapi() -> dict[str, Any]:
@@ -297,7 +298,7 @@ def document(app: FastAPI, limited: Callable[[str, str], bool]) -> None:
                 if "{" in path:
                     statuses.add(404)
                 if method.upper() in ("POST", "PUT", "PATCH", "DELETE"):
-                    statuses.update(_WITH_BODY)
+                    statuses.update(_STATE_CHANGING)
                 if limited(method.upper(), path):
                     statuses.add(429)
                 for status in sorted(statuses):
