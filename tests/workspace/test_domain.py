@@ -1,0 +1,212 @@
+"""Pure workspace-service logic, without NATS: output bounds, integration decisions, commands."""
+
+from __future__ import annotations
+
+from orchestrator.events import Envelope, RecordedEvent
+from orchestrator.events.catalog import (
+    Event,
+    FileRef,
+    StageCompleted,
+    StageFailed,
+    StageStarted,
+    TaskCancelled,
+    TaskCompleted,
+    TaskFailed,
+    TaskRetried,
+    TaskSubmitted,
+)
+from orchestrator.workspace import integration
+from orchestrator.workspace.output import CUT_MARK, OutputLimiter
+from orchestrator.workspace.sandbox import command
+from orchestrator.workspace.sandbox.profile import SandboxProfile
+
+# Output bounds
+
+
+def limiter(max_line: int = 10, max_bytes: int = 1000, max_lines: int = 100) -> OutputLimiter:
+    return OutputLimiter(max_line=max_line, max_bytes=max_bytes, max_lines=max_lines)
+
+
+def test_lines_split_across_chunks_come_out_whole_and_in_order() -> None:
+    out = limiter()
+    assert out.feed(b"ab") == []
+    assert out.feed(b"c\nde\r\nf") == ["abc", "de"]
+    assert out.close() == ["f"]
+    assert not out.truncated
+
+
+def test_a_line_without_newlines_is_cut_and_the_rest_dropped_until_its_end() -> None:
+    out = limiter(max_line=4)
+    lines = out.feed(b"x" * 10_000)
+    lines += out.feed(b"y" * 10_000 + b"\nok\n")
+    assert lines == ["xxxx" + CUT_MARK, "ok"]
+    assert out.truncated
+
+
+def test_binary_output_is_decoded_with_replacement() -> None:
+    out = limiter(max_line=100)
+    assert out.feed(b"\xff\x00abc\n") == ["\ufffd\x00abc"]
+
+
+def test_beyond_the_byte_budget_everything_is_counted_and_dropped() -> None:
+    out = limiter(max_line=100, max_bytes=50)
+    kept: list[str] = []
+    for _ in range(1000):
+        kept += out.feed(b"0123456789\n")
+    kept += out.close()
+    assert sum(len(k) + 1 for k in kept[:-1]) <= 55
+    assert kept[-1].startswith("[output truncated:")
+    assert out.truncated and out.dropped_bytes > 10_000
+
+
+def test_beyond_the_line_budget_lines_are_dropped() -> None:
+    out = limiter(max_lines=3)
+    kept = out.feed(b"\n" * 100)
+    assert kept == ["", "", ""]
+    assert out.truncated
+
+
+# Integration decisions
+
+
+def rec(seq: int, event: Event) -> RecordedEvent:
+    return RecordedEvent(envelope=Envelope.wrap(event), subject="events.task.t", seq=seq)
+
+
+FILES = (FileRef(path="app.py", digest="a" * 64, size=3),)
+
+
+def history(*extra: Event) -> list[RecordedEvent]:
+    events: list[Event] = [
+        TaskSubmitted(task_id="t", requirement="r", priority=5),
+        StageCompleted(task_id="t", stage="analysis", agent="claude", summary="s"),
+        StageCompleted(
+            task_id="t", stage="implementation", agent="codex", summary="s", files=FILES, round=2
+        ),
+        *extra,
+    ]
+    return [rec(i + 1, e) for i, e in enumerate(events)]
+
+
+VALIDATED = StageCompleted(task_id="t", stage="validation", agent="claude2", summary="ok")
+
+
+def test_nothing_to_do_before_validation_passed() -> None:
+    assert integration.decide(history()) is None
+
+
+def test_validation_passed_means_integrate_the_latest_implementation() -> None:
+    plan = integration.decide(history(VALIDATED))
+    assert plan is not None
+    assert (plan.task_id, plan.files, plan.started, plan.round) == ("t", FILES, False, 2)
+
+
+def test_an_interrupted_integration_resumes_without_starting_twice() -> None:
+    started = StageStarted(task_id="t", stage="integration", agent="ide")
+    plan = integration.decide(history(VALIDATED, started))
+    assert plan is not None and plan.started
+
+
+def test_a_recorded_stage_completion_only_needs_the_task_completion() -> None:
+    started = StageStarted(task_id="t", stage="integration", agent="ide")
+    done = StageCompleted(task_id="t", stage="integration", agent="ide", summary="s", files=FILES)
+    plan = integration.decide(history(VALIDATED, started, done))
+    assert plan is not None and plan.completed == FILES
+    assert integration.decide(history(VALIDATED, started, done, TaskCompleted(task_id="t"))) is None
+
+
+def test_cancelled_tasks_are_never_integrated() -> None:
+    assert integration.decide(history(VALIDATED, TaskCancelled(task_id="t"))) is None
+
+
+def test_a_retry_at_integration_after_a_failure_integrates_again() -> None:
+    failed = StageFailed(
+        task_id="t", stage="integration", agent="ide", code="WORKSPACE_ERROR", message="m"
+    )
+    task_failed = TaskFailed(task_id="t", stage="integration", code="WORKSPACE_ERROR", message="m")
+    assert integration.decide(history(VALIDATED, failed, task_failed)) is None
+    plan = integration.decide(
+        history(VALIDATED, failed, task_failed, TaskRetried(task_id="t", stage="integration"))
+    )
+    assert plan is not None and not plan.started
+
+
+def test_implementation_paths_land_under_implementation() -> None:
+    assert integration.workspace_path("app/main.py") == "implementation/app/main.py"
+    assert integration.workspace_path("./x.py") == "implementation/x.py"
+
+
+# Commands
+
+
+def profile(mode: str = "bubblewrap", as_root: bool = True) -> SandboxProfile:
+    return SandboxProfile(
+        mode=mode,  # type: ignore[arg-type]
+        as_root=as_root,
+        layers={},
+        site_packages="/venv/site",
+        python="/usr/bin/python3",
+    )
+
+
+LIMITS = command.Limits(
+    cpu_seconds=5,
+    memory_bytes=1 << 30,
+    file_size_bytes=1 << 20,
+    open_files=64,
+    processes=32,
+    tmp_bytes=1 << 24,
+)
+
+
+def test_the_sandboxed_command_confines_everything() -> None:
+    launch = command.build(
+        profile(),
+        LIMITS,
+        stage="/runs/exec_1",
+        file_path="implementation/app/main.py",
+        command="python main.py",
+        allow_network=False,
+        seccomp_fd=7,
+    )
+    argv = launch.argv
+    assert argv[0] == "prlimit" and "--nproc=32" in argv and "--cpu=5" in argv
+    assert argv[argv.index("--") + 1] == "bwrap"
+    joined = " ".join(argv)
+    assert "--ro-bind /runs/exec_1 /workspace" in joined
+    assert "--chdir /workspace/implementation/app" in joined
+    assert "--unshare-all" in argv and "--share-net" not in argv
+    assert "--die-with-parent" in argv and "--clearenv" in argv
+    assert "--seccomp 7" in joined
+    assert argv[-2:] == ["/usr/bin/python3", "main.py"]
+    assert set(launch.env) == {
+        "PATH",
+        "LANG",
+        "HOME",
+        "TMPDIR",
+        "PYTHONUNBUFFERED",
+        "PYTHONDONTWRITEBYTECODE",
+        "PYTHONPATH",
+    }
+
+
+def test_without_root_no_per_uid_process_limit_is_set() -> None:
+    launch = command.build(
+        profile(as_root=False),
+        LIMITS,
+        stage="/s",
+        file_path="a.py",
+        command="python -m pytest -q a.py",
+        allow_network=True,
+    )
+    assert not any(a.startswith("--nproc") for a in launch.argv)
+    assert "--share-net" in launch.argv
+    assert launch.argv[-7:] == [
+        "/usr/bin/python3",
+        "-m",
+        "pytest",
+        "-p",
+        "no:cacheprovider",
+        "-q",
+        "a.py",
+    ]
