@@ -23,7 +23,7 @@ from orchestrator.events.connection import files_store
 from orchestrator.events.settings import NatsSettings
 from tests.harness import System
 
-SERVICES = ("gateway", "archive")
+SERVICES = ("gateway", "archive", "workspace")
 
 
 async def write_file(js: JetStreamContext, store: EventStore, path: str, content: bytes) -> None:
@@ -130,11 +130,28 @@ async def test_reset_while_files_are_written_loses_and_duplicates_nothing(
         assert archives[0].files, "the files present before the first reset were archived"
 
         await wait_on_disk(system.data_dir, archives)
-        await check_archive_api(client, archives, store)
+        await wait_for_workspace(system.data_dir, set(current))
+        await check_archive_api(client, archives, store, system.data_dir)
+
+
+async def wait_for_workspace(root: Path, paths: set[str], timeout: float = 30) -> None:
+    """The workspace service's copy on disk holds exactly ``paths``, with their content."""
+    workspace = root / "workspace"
+    deadline = asyncio.get_running_loop().time() + timeout
+    while True:
+        on_disk = {p.relative_to(workspace).as_posix() for p in workspace.rglob("*") if p.is_file()}
+        if on_disk == paths and all((workspace / p).read_bytes() == content_of(p) for p in paths):
+            return
+        if asyncio.get_running_loop().time() > deadline:
+            raise AssertionError(f"workspace on disk {sorted(on_disk)} != {sorted(paths)}")
+        await asyncio.sleep(0.2)
 
 
 async def check_archive_api(
-    client: httpx.AsyncClient, archives: list[WorkspaceArchived], store: EventStore
+    client: httpx.AsyncClient,
+    archives: list[WorkspaceArchived],
+    store: EventStore,
+    root: Path,
 ) -> None:
     listing = (await client.get("/api/archive")).json()["archives"]
     by_name = {a["name"]: a for a in listing}
@@ -165,6 +182,12 @@ async def check_archive_api(
         ref.path,
         ref.digest,
     )
+
+    _, current = await workspace_fold(store)
+    assert current[ref.path] == ref.digest
+    await wait_for_workspace(root, set(current))
+    listed = (await client.get("/api/workspace/files")).json()["files"]
+    assert any(f["path"].endswith(ref.path) for f in listed), listed
 
     # By base name too, when it names one file.
     by_base = await client.post(
@@ -215,7 +238,8 @@ async def test_archives_survive_restart_of_every_service_and_empty_disk(
         archives, current = await workspace_fold(store)
         assert current == {}
         await wait_on_disk(system.data_dir, archives)
-        await check_archive_api(client, archives, store)
+        await wait_for_workspace(system.data_dir, set())
+        await check_archive_api(client, archives, store, system.data_dir)
 
 
 async def test_reset_of_an_empty_workspace_records_an_empty_archive(system: System) -> None:
