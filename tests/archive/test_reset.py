@@ -252,3 +252,28 @@ async def test_reset_of_an_empty_workspace_records_an_empty_archive(system: Syst
         assert (system.data_dir / "completed_archive" / name).is_dir()
         listing = (await client.get("/api/archive")).json()["archives"]
         assert [(a["name"], a["files"], a["size"]) for a in listing] == [(name, 0, "0B")]
+
+
+async def test_a_reset_accepted_while_the_archive_service_is_down_still_happens(
+    system: System, js: JetStreamContext, store: EventStore
+) -> None:
+    system.env["GATEWAY_REQUEST_TIMEOUT"] = "2"
+    system.start_all(("gateway",))
+    await write_file(js, store, "implementation/kept.py", content_of("implementation/kept.py"))
+    async with httpx.AsyncClient(base_url=system.base_url, timeout=60) as client:
+        reply = await client.post("/api/project/reset")
+        assert reply.status_code == 503
+        error = reply.json()["error"]
+        assert error["code"] == "WORKSPACE_ERROR"
+        request_id = error["details"]["request_id"]
+
+        system.start_all(("archive",))
+        deadline = asyncio.get_running_loop().time() + 30
+        while not (await client.get("/api/archive")).json()["archives"]:
+            assert asyncio.get_running_loop().time() < deadline, "the recorded reset never ran"
+            await asyncio.sleep(0.2)
+    archives, current = await workspace_fold(store)
+    assert [a.request_id for a in archives] == [request_id]
+    assert [ref.path for ref in archives[0].files] == ["implementation/kept.py"]
+    assert current == {}
+    await wait_on_disk(system.data_dir, archives)

@@ -212,3 +212,18 @@ def test_non_loopback_bind_without_token_is_refused_at_start() -> None:
     )
     assert result.returncode != 0
     assert "GATEWAY_TOKEN" in result.stderr
+
+
+def test_oversized_websocket_message_closes_the_socket(gateway_system: System) -> None:
+    ws = websocket.create_connection(f"{gateway_system.ws_url}/ws", timeout=10)
+    try:
+        ws.send("x" * (1024 * 1024 + 1))
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            opcode, data = ws.recv_data(control_frame=True)
+            if opcode == websocket.ABNF.OPCODE_CLOSE:
+                assert int.from_bytes(data[:2], "big") == 1009
+                return
+        raise AssertionError("socket not closed")
+    finally:
+        ws.close()

@@ -13,7 +13,7 @@ body), open WebSockets (CORS does not cover them), and with DNS rebinding even r
    needs a CORS preflight, which gets no permissive answer. An EMPTY body is allowed whatever its
    content type: ``requests.post(url)`` for reset/run/restore sends none.
 4. Bodies are capped at ``GATEWAY_MAX_BODY_BYTES`` (413), counted while reading, so a chunked body
-   without ``Content-Length`` is capped too.
+   without ``Content-Length`` is capped too; a larger WebSocket message closes the socket (1009).
 5. With ``GATEWAY_TOKEN`` set every route wants ``Authorization: Bearer <token>`` (401). A
    WebSocket client may send the header, or, as browsers cannot, the token as its first message
    (``{"type": "auth", "token": "..."}`` or the bare token); until that message arrives nothing the
@@ -43,6 +43,7 @@ log = logging.getLogger(__name__)
 BODY_METHODS = {"POST", "PUT", "PATCH", "DELETE"}
 JSON_TYPES = {"application/json"}
 WS_POLICY_VIOLATION = 1008
+WS_MESSAGE_TOO_BIG = 1009
 AUTH_MESSAGE_TIMEOUT = 10.0
 
 
@@ -188,6 +189,7 @@ class LocalhostGuard:
             log.info("refused WebSocket handshake: %s", refusal)
             await send({"type": "websocket.close", "code": WS_POLICY_VIOLATION})
             return
+        receive = _capped(receive, send, self.policy.max_body)
         bearer = self.policy.bearer(headers)
         if bearer is not None:
             if not self.policy.token_ok(bearer):
@@ -271,6 +273,21 @@ def _token_from_message(message: Message) -> str | None:
         token: str = data["token"]
         return token
     return None
+
+
+def _capped(receive: Receive, send: Send, limit: int) -> Receive:
+    """A WebSocket receive that closes the socket (1009) on a message larger than ``limit``."""
+
+    async def capped() -> Message:
+        message = await receive()
+        if message["type"] == "websocket.receive":
+            size = len(message.get("text") or "") + len(message.get("bytes") or b"")
+            if size > limit:
+                await send({"type": "websocket.close", "code": WS_MESSAGE_TOO_BIG})
+                return {"type": "websocket.disconnect", "code": WS_MESSAGE_TOO_BIG}
+        return message
+
+    return capped
 
 
 def _replay(body: bytes, receive: Receive) -> Receive:
