@@ -277,3 +277,21 @@ async def test_a_reset_accepted_while_the_archive_service_is_down_still_happens(
     assert [ref.path for ref in archives[0].files] == ["implementation/kept.py"]
     assert current == {}
     await wait_on_disk(system.data_dir, archives)
+
+
+async def test_a_retried_reset_with_an_idempotency_key_gets_the_same_archive(
+    system: System, js: JetStreamContext, store: EventStore
+) -> None:
+    system.start_all(("gateway", "archive"))
+    await write_file(js, store, "implementation/once.py", content_of("implementation/once.py"))
+    async with httpx.AsyncClient(base_url=system.base_url, timeout=60) as client:
+        headers = {"Idempotency-Key": "reset-42"}
+        first = await client.post("/api/project/reset", headers=headers)
+        again = await client.post("/api/project/reset", headers=headers)
+        assert first.status_code == again.status_code == 200
+        assert first.json() == again.json()
+        assert first.json()["files_archived"] == 1
+        other = await client.post("/api/project/reset", headers={"Idempotency-Key": "reset-43"})
+        assert other.json()["archive_path"] != first.json()["archive_path"]
+    archives, _ = await workspace_fold(store)
+    assert len(archives) == 2

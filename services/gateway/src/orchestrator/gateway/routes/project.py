@@ -2,17 +2,24 @@
 
 The gateway records the request (``ResetRequested`` on ``events.reset.<request_id>``); the
 archive service turns it into one ``WorkspaceArchived`` at an exact workspace version; the
-gateway answers once its read model holds that archive. If the archive service does not answer
-within ``GATEWAY_REQUEST_TIMEOUT`` the reply is 503 with the ``request_id``: the request is
-recorded and still happens when the service is back.
+gateway answers once its read model holds that archive and the archive service has written it
+to disk. If that does not happen within ``GATEWAY_REQUEST_TIMEOUT`` the reply is 503 with the
+``request_id``: the request is recorded and still happens when the service is back.
+
+With an ``Idempotency-Key`` header the request id is derived from the key, so a client retrying
+after a lost answer gets the same archive instead of a second, empty one.
 """
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+import hashlib
+from contextlib import suppress
+from typing import Annotated
+
+from fastapi import APIRouter, Header
 from pydantic import BaseModel
 
-from orchestrator.events import new_id, subjects
+from orchestrator.events import ConcurrencyConflict, new_id, subjects
 from orchestrator.events.catalog import ResetRequested
 
 from .. import errors
@@ -35,11 +42,23 @@ class ResetResponse(BaseModel):
     responses=errors.responses(503),
     summary="Archive the workspace and clear it",
 )
-async def reset_project(gateway: GatewayDep) -> ResetResponse:
-    request_id = new_id("reset")
-    await gateway.store.append(
-        subjects.reset(request_id), ResetRequested(request_id=request_id), correlation_id=request_id
-    )
+async def reset_project(
+    gateway: GatewayDep,
+    idempotency_key: Annotated[str | None, Header(max_length=200)] = None,
+) -> ResetResponse:
+    if idempotency_key is None:
+        request_id = new_id("reset")
+    else:
+        request_id = f"reset_{hashlib.sha256(idempotency_key.encode()).hexdigest()[:32]}"
+    # The same Idempotency-Key again conflicts on seq 0: answer with the reset already asked for.
+    with suppress(ConcurrencyConflict):
+        await gateway.store.append(
+            subjects.reset(request_id),
+            ResetRequested(request_id=request_id),
+            expected_last_seq=0,
+            event_id=request_id,
+            correlation_id=request_id,
+        )
     try:
         archive = await gateway.models.archives.wait_for_request(
             request_id, gateway.settings.gateway_request_timeout
