@@ -203,6 +203,16 @@ async def archived_file(archive_name: str, filename: str, gateway: GatewayDep) -
 async def restore_file(archive_name: str, filename: str, gateway: GatewayDep) -> RestoreResponse:
     archive = _archive(gateway, archive_name)
     ref = _file(archive, filename)
+    try:
+        await gateway.files.get_info(ref.digest)
+    except NotFoundError:
+        # Restoring a file whose bytes are gone would put an unreadable file in the workspace.
+        raise errors.ApiError(
+            errors.WORKSPACE_ERROR,
+            "The archived file's content is missing from storage",
+            500,
+            {"archive_name": archive_name, "filename": ref.path},
+        ) from None
     seq = await gateway.store.append(
         subjects.WORKSPACE,
         FileWritten(
