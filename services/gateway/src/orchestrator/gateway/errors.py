@@ -214,11 +214,14 @@ def install(app: FastAPI) -> None:
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
-        code = _STATUS_CODES.get(exc.status_code, INVALID_REQUEST)
-        message = {
-            404: f"No route for {request.method} {request.url.path}",
-            405: f"Method {request.method} not allowed on {request.url.path}",
-        }.get(exc.status_code, str(exc.detail))
+        default = INTERNAL_ERROR if exc.status_code >= 500 else INVALID_REQUEST
+        code = _STATUS_CODES.get(exc.status_code, default)
+        path = request.url.path[:200]
+        message = str(exc.detail)
+        if exc.status_code == 404 and exc.detail == "Not Found":  # the router's, not a route's
+            message = f"No route for {request.method} {path}"
+        elif exc.status_code == 405:
+            message = f"Method {request.method} not allowed on {path}"
         return envelope(code, message, exc.status_code, headers=getattr(exc, "headers", None))
 
     @app.exception_handler(ConcurrencyConflict)
