@@ -1,6 +1,6 @@
 """NATS stopped and restarted on the same store: nothing acknowledged is lost, clients carry on.
 
-A Follower and a Worker in this process, and a real gateway and agents process, stay up through
+A Follower and a Worker in this process, and a real gateway and archive process, stay up through
 the restart; none of them is restarted.
 """
 
@@ -68,7 +68,8 @@ async def test_nats_restart_keeps_acknowledged_events_and_clients_carry_on(
     varz: dict[str, Any] = nats.varz()
     assert varz["jetstream"]["config"]["sync_always"] is True
 
-    processes = system.start_all(("gateway", "agents"))
+    # archive, not agents: agents would react to these tasks and append events of its own
+    processes = system.start_all(("gateway", "archive"))
     gateway_pid = processes["gateway"].pid
 
     applied: list[int] = []
@@ -119,17 +120,17 @@ async def test_nats_restart_keeps_acknowledged_events_and_clients_carry_on(
         durable = await js.consumer_info(subjects.EVENTS_STREAM, "survivor")
         assert durable.delivered.stream_seq == after[-1]
 
-        # the real gateway process (not restarted) projects the new events, agents beat again
+        # the real gateway process (not restarted) projects the new events, archive beats again
         report = await eventually(
             lambda: (
                 (h := health(system))["nats"]["projection_seq"] == after[-1]
-                and h["services"]["agents"]["status"] == "up"
+                and h["services"]["archive"]["status"] == "up"
                 and h
             )
         )
         assert report["nats"]["status"] == "up"
         assert processes["gateway"].running() and processes["gateway"].pid == gateway_pid
-        assert processes["agents"].running()
+        assert processes["archive"].running()
     finally:
         await worker.stop()
         await follower.stop()

@@ -11,14 +11,28 @@ import time
 from types import FrameType
 
 import httpx
+from pydantic import ValidationError
 
-from .nats_server import NatsServer, NatsServerError
+from orchestrator.events.service import describe_settings_error
+
+from .nats_server import NatsServer, NatsServerError, port_is_free
 from .settings import LauncherSettings
 from .supervisor import SERVICES, ServiceProcess, stop_all
 
 
 def main() -> int:
-    settings = LauncherSettings()
+    try:
+        settings = LauncherSettings()
+    except ValidationError as exc:
+        print(f"error: invalid settings:\n{describe_settings_error(exc)}", file=sys.stderr)
+        return 2
+    if not port_is_free(settings.gateway_port, settings.gateway_host):
+        print(
+            f"error: gateway port {settings.gateway_port} is already in use: stop whatever "
+            "holds it, or choose another port (GATEWAY_PORT)",
+            file=sys.stderr,
+        )
+        return 1
     data_dir = settings.data_dir.resolve()
     logs = data_dir / "logs"
     logs.mkdir(parents=True, exist_ok=True)
@@ -35,7 +49,7 @@ def main() -> int:
     nats: NatsServer | None = None
     if settings.nats_url:
         nats_url = settings.nats_url
-        print(f"using NATS at {nats_url}")
+        print(f"using NATS at {nats_url} (NATS_URL); no embedded server")
     else:
         nats = NatsServer(
             store_dir=data_dir / "nats",

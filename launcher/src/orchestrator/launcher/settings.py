@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pydantic import Field
+from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from orchestrator.events.settings import check_nats_urls
 
 
 class LauncherSettings(BaseSettings):
@@ -23,3 +25,10 @@ class LauncherSettings(BaseSettings):
     )
     gateway_host: str = Field(default="127.0.0.1", description="gateway bind address")
     gateway_port: int = Field(default=8100, ge=1, le=65535, description="gateway port")
+
+    @field_validator("nats_url")
+    @classmethod
+    def _nats_url(cls, value: str | None) -> str | None:
+        if not value or not value.strip():
+            return None
+        return check_nats_urls(value)  # the services' own check, failing here rather than in 4

@@ -41,6 +41,7 @@ async def connect(settings: NatsSettings, name: str) -> NATS:
         max_reconnect_attempts=-1,
         reconnect_time_wait=0.5,
         connect_timeout=5,
+        drain_timeout=5,  # a stop must not hang on a subscription that never drains
         allow_reconnect=True,
         error_cb=on_error,
         disconnected_cb=on_disconnect,

@@ -3,6 +3,11 @@
 ``run_service`` owns the event loop; a service supplies one coroutine that builds itself from the
 connection (its composition root), starts, and returns a ``stop`` coroutine. SIGTERM or SIGINT
 stops the service, then drains the NATS connection so every in-flight publish and ack is flushed.
+A signal that arrives while the service is still starting (say NATS is not reachable yet, which
+the connection waits out forever) stops it just as cleanly.
+
+Bad settings are reported as one readable message and exit status 2, never a traceback: the
+process is configured by environment variables and the operator needs to know which one is wrong.
 """
 
 from __future__ import annotations
@@ -12,11 +17,14 @@ import logging
 import os
 import signal
 import socket
+import sys
 from collections.abc import Awaitable, Callable
+from contextlib import suppress
 from dataclasses import dataclass
 
 from nats.aio.client import Client as NATS
 from nats.js import JetStreamContext
+from pydantic import ValidationError
 
 from .connection import connect, provision
 from .settings import NatsSettings
@@ -24,6 +32,9 @@ from .settings import NatsSettings
 log = logging.getLogger(__name__)
 
 Stop = Callable[[], Awaitable[None]]
+
+EXIT_BAD_SETTINGS = 2
+LOG_LEVELS = ("CRITICAL", "ERROR", "WARNING", "INFO", "DEBUG")
 
 
 @dataclass(frozen=True)
@@ -40,8 +51,14 @@ class Runtime:
 Start = Callable[[Runtime], Awaitable[Stop]]
 
 
+class SettingsError(Exception):
+    """A setting is missing or invalid; the message names it (and never echoes a secret)."""
+
+
 def configure_logging(service: str) -> None:
     level = os.environ.get("LOG_LEVEL", "INFO").upper()
+    if level not in LOG_LEVELS:
+        raise SettingsError(f"LOG_LEVEL: {level!r} is not one of {', '.join(LOG_LEVELS)}")
     logging.basicConfig(
         level=level,
         format=f"%(asctime)s {service} %(levelname)s %(name)s: %(message)s",
@@ -49,10 +66,47 @@ def configure_logging(service: str) -> None:
     logging.getLogger("nats").setLevel(logging.WARNING)
 
 
+def describe_settings_error(exc: ValidationError) -> str:
+    """One line per bad setting, named as its environment variable; input values left out."""
+    lines = []
+    for error in exc.errors():
+        name = "_".join(str(part) for part in error["loc"]).upper() or "settings"
+        lines.append(f"  {name}: {error['msg']}")
+    return "\n".join(lines)
+
+
+def fail_on_bad_settings(service: str, exc: ValidationError | SettingsError) -> None:
+    detail = describe_settings_error(exc) if isinstance(exc, ValidationError) else f"  {exc}"
+    print(f"{service}: invalid settings:\n{detail}", file=sys.stderr)
+    raise SystemExit(EXIT_BAD_SETTINGS)
+
+
+def exit_zero_on_stop_signals() -> None:
+    """Make SIGTERM/SIGINT end the process with status 0 once the server has shut down.
+
+    uvicorn stops gracefully on these signals, then restores the previous handlers and raises
+    the signal again; with the default handlers that would end a clean drain with status -15
+    (or a KeyboardInterrupt traceback). A supervisor should see a clean stop as a clean stop.
+    """
+
+    def exit_zero(signum: int, frame: object) -> None:
+        raise SystemExit(0)
+
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, exit_zero)
+
+
 def run_service(service: str, start: Start, nats_settings: NatsSettings | None = None) -> None:
-    configure_logging(service)
-    settings = nats_settings or NatsSettings()
-    asyncio.run(_main(service, start, settings))
+    try:
+        configure_logging(service)
+        settings = nats_settings or NatsSettings()
+    except (ValidationError, SettingsError) as exc:
+        fail_on_bad_settings(service, exc)
+        return
+    try:
+        asyncio.run(_main(service, start, settings))
+    except (ValidationError, SettingsError) as exc:  # a service's own settings, read in start()
+        fail_on_bad_settings(service, exc)
 
 
 async def _main(service: str, start: Start, settings: NatsSettings) -> None:
@@ -61,15 +115,37 @@ async def _main(service: str, start: Start, settings: NatsSettings) -> None:
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stopping.set)
     instance = f"{service}-{socket.gethostname()}-{os.getpid()}"
-    nc = await connect(settings, instance)
-    js = nc.jetstream(timeout=10)
-    await provision(js, settings)
-    stop = await start(Runtime(nc=nc, js=js, nats=settings, instance=instance, stopping=stopping))
+    connection: list[NATS] = []
+
+    async def start_up() -> Stop:
+        nc = await connect(settings, instance)
+        connection.append(nc)
+        js = nc.jetstream(timeout=10)
+        await provision(js, settings)
+        return await start(
+            Runtime(nc=nc, js=js, nats=settings, instance=instance, stopping=stopping)
+        )
+
+    starting = asyncio.create_task(start_up(), name=f"{service} start")
+    signalled = asyncio.create_task(stopping.wait())
+    await asyncio.wait({starting, signalled}, return_when=asyncio.FIRST_COMPLETED)
+    if not starting.done():
+        log.info("%s stopping before it finished starting", instance)
+        starting.cancel()
+        with suppress(asyncio.CancelledError, Exception):
+            await starting
+        for nc in connection:
+            with suppress(Exception):
+                await nc.close()
+        return
+    signalled.cancel()
+    stop = starting.result()  # re-raises a failed start (bad settings, say)
     log.info("%s ready", instance)
     await stopping.wait()
     log.info("%s stopping", instance)
     try:
         await stop()
     finally:
-        await nc.drain()
+        with suppress(Exception):
+            await connection[0].drain()
     log.info("%s stopped", instance)

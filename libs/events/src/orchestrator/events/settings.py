@@ -5,6 +5,19 @@ from __future__ import annotations
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+NATS_SCHEMES = ("nats://", "tls://", "ws://", "wss://")
+
+
+def check_nats_urls(value: str) -> str:
+    """One NATS URL or a comma-separated list; raise ``ValueError`` naming the bad one."""
+    urls = [url.strip() for url in value.split(",")]
+    if not any(urls):
+        raise ValueError("no NATS URL given")
+    for url in urls:
+        if not url.startswith(NATS_SCHEMES) or len(url) <= url.index("://") + 3:
+            raise ValueError(f"not a NATS URL: {url!r} (expected e.g. nats://127.0.0.1:4222)")
+    return value
+
 
 class NatsSettings(BaseSettings):
     """``NATS_URL`` (one URL or a comma-separated cluster list) and stream layout.
@@ -25,10 +38,7 @@ class NatsSettings(BaseSettings):
     @field_validator("nats_url")
     @classmethod
     def _urls(cls, value: str) -> str:
-        for url in value.split(","):
-            if not url.strip().startswith(("nats://", "tls://", "ws://", "wss://")):
-                raise ValueError(f"not a NATS URL: {url.strip()!r}")
-        return value
+        return check_nats_urls(value)
 
     @property
     def servers(self) -> list[str]:

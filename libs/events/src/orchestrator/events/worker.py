@@ -116,6 +116,7 @@ class Worker:
         self._stopping = asyncio.Event()
         self._tasks: list[asyncio.Task[None]] = []
         self._advisory_sub: Any = None
+        self._sub: JetStreamContext.PullSubscription | None = None
 
     @property
     def queued(self) -> int:
@@ -173,9 +174,23 @@ class Worker:
         if self._advisory_sub is not None:
             with suppress(Exception):
                 await self._advisory_sub.unsubscribe()
+        # nats-py never marks fetched messages done on a pull subscription's queue, so a
+        # connection drain would wait on it until its timeout: let go of it here instead.
+        await self._release()
+
+    async def _release(self) -> None:
+        sub, self._sub = self._sub, None
+        if sub is not None:
+            with suppress(Exception):
+                await sub.unsubscribe()
+
+    async def _bind(self) -> JetStreamContext.PullSubscription:
+        await self._release()
+        self._sub = await self.js.pull_subscribe_bind(self.config.durable, stream=self.stream)
+        return self._sub
 
     async def _fetch_loop(self) -> None:
-        sub = await self.js.pull_subscribe_bind(self.config.durable, stream=self.stream)
+        sub = await self._bind()
         delay = 0.1
         while not self._stopping.is_set():
             room = self.config.prefetch_limit - len(self._queue) - len(self._running)
@@ -192,7 +207,7 @@ class Worker:
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, 2.0)
                 with suppress(Exception):
-                    sub = await self.js.pull_subscribe_bind(self.config.durable, stream=self.stream)
+                    sub = await self._bind()
                 continue
             delay = 0.1
             for msg in msgs:

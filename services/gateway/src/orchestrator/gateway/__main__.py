@@ -2,23 +2,28 @@
 
 from __future__ import annotations
 
-import sys
-
 import uvicorn
 from pydantic import ValidationError
 
-from orchestrator.events.service import configure_logging
+from orchestrator.events.service import (
+    SettingsError,
+    configure_logging,
+    exit_zero_on_stop_signals,
+    fail_on_bad_settings,
+)
 
 from .app import create_app
 from .settings import GatewaySettings
 
 
 def main() -> None:
-    configure_logging("gateway")
     try:
+        configure_logging("gateway")
         settings = GatewaySettings()
-    except ValidationError as exc:
-        sys.exit(f"gateway: invalid settings:\n{exc}")
+    except (ValidationError, SettingsError) as exc:
+        fail_on_bad_settings("gateway", exc)  # names the variable, exits 2, no traceback
+        return
+    exit_zero_on_stop_signals()
     uvicorn.run(
         create_app(settings),
         host=settings.gateway_host,

@@ -1,0 +1,214 @@
+"""``make run``: ``python -m orchestrator.launcher`` started as a user would, then Ctrl-C.
+
+The launcher runs in its own session so a failing test can still clean up after it; what it
+started is found through psutil (its descendants and their process groups), not trusted.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import suppress
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+import psutil  # type: ignore[import-untyped]
+import pytest
+
+from orchestrator.launcher.nats_server import NatsServer, free_port
+
+SERVICES = ("gateway", "agents", "workspace", "archive")
+
+
+@dataclass
+class Launched:
+    process: subprocess.Popen[bytes]
+    output: Path
+    gateway_port: int
+
+    @property
+    def base_url(self) -> str:
+        return f"http://127.0.0.1:{self.gateway_port}"
+
+    def text(self) -> str:
+        return self.output.read_text(errors="replace")
+
+    def descendants(self) -> list[psutil.Process]:
+        try:
+            return list(psutil.Process(self.process.pid).children(recursive=True))
+        except psutil.NoSuchProcess:
+            return []
+
+
+def launch(tmp_path: Path, **env: str) -> Launched:
+    output = tmp_path / "launcher.out"
+    gateway_port = int(env.get("GATEWAY_PORT") or free_port())
+    environment = {
+        k: v for k, v in os.environ.items() if not k.startswith(("NATS_", "GATEWAY_", "DATA_DIR"))
+    }
+    environment.update(
+        {
+            "DATA_DIR": str(tmp_path / "data"),
+            "NATS_PORT": str(free_port()),
+            "NATS_MONITOR_PORT": str(free_port()),
+            "GATEWAY_PORT": str(gateway_port),
+            **env,
+        }
+    )
+    with output.open("wb") as out:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "orchestrator.launcher"],
+            env=environment,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+    return Launched(process, output, gateway_port)
+
+
+@pytest.fixture
+def launched() -> Iterator[list[Launched]]:
+    """Whatever a test launches is killed afterwards, group by group, if it is still there."""
+    started: list[Launched] = []
+    yield started
+    for item in started:
+        groups = {g for g in (_pgid(p) for p in item.descendants()) if g is not None}
+        for group in groups | {item.process.pid}:
+            with suppress(ProcessLookupError, PermissionError):
+                os.killpg(group, signal.SIGKILL)
+        if item.process.poll() is None:
+            item.process.kill()
+        item.process.wait(10)
+
+
+def _pgid(process: psutil.Process) -> int | None:
+    try:
+        return os.getpgid(process.pid)
+    except ProcessLookupError:
+        return None
+
+
+def wait_healthy(item: Launched, timeout: float = 90.0) -> dict[str, Any]:
+    deadline = time.monotonic() + timeout
+    last: Any = None
+    while time.monotonic() < deadline:
+        if item.process.poll() is not None:
+            raise AssertionError(f"launcher exited {item.process.returncode}:\n{item.text()}")
+        try:
+            last = httpx.get(f"{item.base_url}/api/health", timeout=2).json()
+            if last.get("status") == "ok":
+                return dict(last)
+        except (httpx.HTTPError, ValueError):
+            pass
+        time.sleep(0.2)
+    raise AssertionError(f"not healthy within {timeout}s: {last}\n{item.text()}")
+
+
+def interrupt_and_check_nothing_left(item: Launched) -> None:
+    children = item.descendants()
+    pids = {p.pid for p in children}
+    groups = {g for g in (_pgid(p) for p in children) if g is not None}
+    assert pids, "the launcher started no process"
+
+    item.process.send_signal(signal.SIGINT)  # what Ctrl-C delivers
+    item.process.wait(30)
+    assert item.process.returncode == 0, item.text()
+
+    alive = [pid for pid in pids if psutil.pid_exists(pid) and not _is_zombie(pid)]
+    assert alive == [], f"processes left behind: {alive}"
+    leftovers = [
+        p.pid for p in psutil.process_iter() if p.pid != os.getpid() and _pgid(p) in groups
+    ]
+    assert leftovers == [], f"processes left in the launcher's groups: {leftovers}"
+
+
+def _is_zombie(pid: int) -> bool:
+    try:
+        return bool(psutil.Process(pid).status() == psutil.STATUS_ZOMBIE)
+    except psutil.NoSuchProcess:
+        return True
+
+
+def service_of(process: psutil.Process) -> str | None:
+    try:
+        cmdline = process.cmdline()
+    except psutil.NoSuchProcess:
+        return None
+    if Path(cmdline[0]).name == "nats-server":
+        return "nats-server"
+    for service in SERVICES:
+        if f"orchestrator.{service}" in cmdline:
+            return service
+    return None
+
+
+def test_make_run_serves_health_with_every_service_up_and_ctrl_c_leaves_nothing(
+    tmp_path: Path, launched: list[Launched]
+) -> None:
+    item = launch(tmp_path)
+    launched.append(item)
+
+    report = wait_healthy(item)
+    assert report["nats"]["status"] == "up"
+    assert {name: s["status"] for name, s in report["services"].items()} == dict.fromkeys(
+        SERVICES, "up"
+    )
+    started = sorted(filter(None, (service_of(p) for p in item.descendants())))
+    assert started == sorted([*SERVICES, "nats-server"])
+    conf = (tmp_path / "data" / "nats" / "nats-server.conf").read_text()
+    assert "sync_interval: always" in conf
+    assert "http: 127.0.0.1:" in conf
+
+    interrupt_and_check_nothing_left(item)
+    assert "Orchestrator is up at" in item.text()
+
+
+def test_a_nats_port_already_in_use_is_a_clear_error_not_a_hang(
+    tmp_path: Path, launched: list[Launched]
+) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        item = launch(tmp_path, NATS_PORT=str(port))
+        launched.append(item)
+        started = time.monotonic()
+        item.process.wait(20)
+    assert item.process.returncode != 0
+    assert time.monotonic() - started < 20
+    assert f"port {port} is already in use" in item.text()
+    assert "Traceback" not in item.text()
+    assert item.descendants() == []
+
+
+def test_with_nats_url_set_the_launcher_starts_no_nats_server(
+    tmp_path: Path, nats_server: NatsServer, launched: list[Launched]
+) -> None:
+    item = launch(tmp_path, NATS_URL=nats_server.url)
+    launched.append(item)
+
+    report = wait_healthy(item)
+    assert report["status"] == "ok"
+    assert report["nats"]["server"] == f"127.0.0.1:{nats_server.port}"
+    services = [service_of(p) for p in item.descendants()]
+    assert "nats-server" not in services
+    assert sorted(filter(None, services)) == sorted(SERVICES)
+    assert not (tmp_path / "data" / "nats").exists()
+
+    interrupt_and_check_nothing_left(item)
+    assert nats_server.running(), "the launcher must leave a NATS it did not start alone"
+
+
+def test_bad_launcher_settings_exit_at_once_with_the_variable_named(tmp_path: Path) -> None:
+    for env, named in (({"NATS_URL": "http://x"}, "NATS_URL"), ({"GATEWAY_PORT": "0"}, "PORT")):
+        item = launch(tmp_path, **env)
+        item.process.wait(20)
+        assert item.process.returncode == 2, item.text()
+        assert named in item.text() and "Traceback" not in item.text()

@@ -1,0 +1,81 @@
+"""Each service as its own process: typed settings fail fast, SIGTERM drains and exits 0."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import httpx
+import pytest
+
+from .harness import System
+
+SERVICES = ("gateway", "agents", "workspace", "archive")
+
+
+def run_with_env(service: str, **env: str) -> subprocess.CompletedProcess[str]:
+    environment = {k: v for k, v in os.environ.items() if not k.startswith("NATS_")}
+    environment.update(env)
+    return subprocess.run(
+        [sys.executable, "-m", f"orchestrator.{service}"],
+        env=environment,
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=False,
+    )
+
+
+@pytest.mark.parametrize("service", SERVICES)
+def test_a_bad_nats_url_stops_the_service_at_once_with_a_clear_message(service: str) -> None:
+    started = time.monotonic()
+    result = run_with_env(service, NATS_URL="http://x")
+    assert result.returncode != 0
+    assert time.monotonic() - started < 15
+    assert "NATS_URL" in result.stderr and "not a NATS URL" in result.stderr, result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_a_bad_log_level_is_named_too() -> None:
+    result = run_with_env("agents", NATS_URL="nats://127.0.0.1:1", LOG_LEVEL="chatty")
+    assert result.returncode == 2
+    assert "LOG_LEVEL" in result.stderr and "Traceback" not in result.stderr
+
+
+@pytest.mark.parametrize("service", SERVICES)
+def test_sigterm_drains_and_exits_zero_within_seconds(system: System, service: str) -> None:
+    process = system.start(service)
+    if service == "gateway":
+        system.wait_ready({service: process})
+    else:
+        deadline = time.monotonic() + 30
+        while f"{service}-" not in system.log(service) or " ready" not in system.log(service):
+            assert process.running(), system.log(service)
+            assert time.monotonic() < deadline, system.log(service)
+            time.sleep(0.1)
+    assert process.running()
+
+    started = time.monotonic()
+    process.signal(signal.SIGTERM)
+    assert process.wait(10), f"{service} still running 10 s after SIGTERM:\n{system.log(service)}"
+    assert process.returncode() == 0, system.log(service)
+    assert time.monotonic() - started < 10
+    assert "Traceback" not in system.log(service)
+
+
+def test_a_service_started_before_nats_waits_for_it_then_runs(system: System) -> None:
+    """Services may come up in any order: without NATS they keep trying, then carry on."""
+    nats = system.nats
+    assert nats is not None
+    nats.stop()
+    agents = system.start("agents")
+    time.sleep(1.5)
+    assert agents.running(), system.log("agents")
+    nats.start()
+    gateway = system.start("gateway")
+    system.wait_ready({"gateway": gateway, "agents": agents})
+    report = httpx.get(f"{system.base_url}/api/health", timeout=2).json()
+    assert report["services"]["agents"]["status"] == "up"
