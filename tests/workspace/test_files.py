@@ -18,6 +18,7 @@ from orchestrator.events.catalog import (
     StageStarted,
     TaskCompleted,
     TaskSubmitted,
+    WorkspaceArchived,
 )
 from tests.harness import System
 
@@ -287,6 +288,52 @@ async def test_integration_stage_writes_the_implementation_into_the_workspace(
     await eventually(lambda: (root / "implementation/calc.py").read_bytes() == main, what="calc")
     await eventually(
         lambda: (root / "implementation/pkg/values.py").read_bytes() == nested, what="nested"
+    )
+
+
+async def test_an_archived_workspace_is_empty_and_a_restored_file_comes_back(
+    ws_system: System, wjs: JetStreamContext
+) -> None:
+    store = EventStore(wjs)
+    data = b'if __name__ == "__main__":\n    print("restored")\n'
+    digest = await write_file(wjs, "implementation/keep.py", data)
+    await wait_listed(ws_system, "workspace/implementation/keep.py", digest)
+    root = workspace_dir(ws_system)
+    await eventually((root / "implementation/keep.py").exists, what="keep.py on disk")
+
+    version = await store.last_seq(subjects.WORKSPACE)
+    await store.append(
+        subjects.WORKSPACE,
+        WorkspaceArchived(
+            archive_name="project_test",
+            archive_path="completed_archive/project_test",
+            files=(FileRef(path="implementation/keep.py", digest=digest, size=len(data)),),
+            request_id="req_test",
+        ),
+        expected_last_seq=version,
+    )
+
+    async def emptied() -> bool:
+        return await listed(ws_system) == {}
+
+    await eventually(emptied, what="empty listing after the archive")
+    await eventually(lambda: not any(root.rglob("*")), what="empty workspace on disk")
+
+    await store.append(
+        subjects.WORKSPACE,
+        FileWritten(
+            path="implementation/keep.py",
+            digest=digest,
+            size=len(data),
+            source="restore",
+            archive_name="project_test",
+        ),
+    )
+    entry = await wait_listed(ws_system, "workspace/implementation/keep.py", digest)
+    assert entry["runnable"] is True
+    assert (await api(ws_system, "GET", "/api/workspace/files/keep.py")).content == data
+    await eventually(
+        lambda: (root / "implementation/keep.py").read_bytes() == data, what="restored on disk"
     )
 
 

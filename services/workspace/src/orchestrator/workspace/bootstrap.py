@@ -38,7 +38,13 @@ async def start(runtime: Runtime) -> Stop:
     integration = Worker(
         runtime.nc,
         runtime.js,
-        WorkerConfig(durable=subjects.WORKSPACE_DURABLE, filter_subjects=(subjects.TASK_ALL,)),
+        # A short ack_wait: a delivery lost on the way (a pull that failed and was re-bound)
+        # comes back in seconds; a long handler is kept alive by the worker's in_progress.
+        WorkerConfig(
+            durable=subjects.WORKSPACE_DURABLE,
+            filter_subjects=(subjects.TASK_ALL,),
+            ack_wait=settings.worker_ack_wait,
+        ),
         IntegrationHandler(store, files),
     )
     executions = Executions(settings, profile, store, materialiser, runtime.instance)
@@ -50,6 +56,7 @@ async def start(runtime: Runtime) -> Stop:
             durable=subjects.WORKSPACE_EXEC_DURABLE,
             filter_subjects=(subjects.EXEC_ALL,),
             max_concurrency=16,
+            ack_wait=settings.worker_ack_wait,
         ),
         executions.handle,
     )

@@ -36,6 +36,9 @@ class IntegrationHandler:
         subject = recorded.subject
         while True:
             events, version = await self.store.load(subject)
+            if version < recorded.seq:
+                # A read that came back short must not be mistaken for "nothing to do".
+                raise RuntimeError(f"{subject} loaded up to #{version}, before #{recorded.seq}")
             plan = integration.decide(events)
             if plan is None:
                 return

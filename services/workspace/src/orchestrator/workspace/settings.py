@@ -64,6 +64,9 @@ class WorkspaceSettings(NatsSettings):
         default=120.0, gt=0, description="a run request older than this is refused, not started"
     )
     exec_max_concurrent: int = Field(default=4, ge=1, description="runs at once per replica")
+    worker_ack_wait: float = Field(
+        default=5.0, ge=1, description="seconds before an unacknowledged delivery comes back"
+    )
     preview_host: str = Field(default="127.0.0.1", description="where web previews listen")
 
     @property
