@@ -225,3 +225,30 @@ async def test_health_reports_the_sandbox_layers(ws_system: System) -> None:
         "seccomp",
     ):
         assert sandbox["layers"][layer] is True, layer
+
+
+async def test_a_test_file_runs_under_pytest_and_a_nested_script_imports_its_siblings(
+    ws_system: System, wjs: JetStreamContext
+) -> None:
+    tests = (
+        b"def test_adds():\n    assert 1 + 1 == 2\n\n\ndef test_fails():\n    assert 2 + 2 == 5\n"
+    )
+    body = await start_run(ws_system, wjs, "implementation/checks/test_sums.py", tests)
+    assert body["command"] == "python -m pytest -q test_sums.py"
+    record = await wait_finished(ws_system, body["execution_id"], timeout=60)
+    lines, _ = await run_output(ws_system, body["execution_id"])
+    assert record["status"] == "failed" and record["exit_code"] == 1
+    assert any("1 failed, 1 passed" in line for line in lines), lines
+
+    await write_file(
+        wjs, "implementation/app/helpers.py", b"def greet():\n    return 'hi from helper'\n"
+    )
+    body = await start_run(
+        ws_system,
+        wjs,
+        "implementation/app/main.py",
+        b'from helpers import greet\n\nif __name__ == "__main__":\n    print(greet())\n',
+    )
+    lines, final = await run_output(ws_system, body["execution_id"])
+    assert lines == ["hi from helper"]
+    assert final["exit_code"] == 0

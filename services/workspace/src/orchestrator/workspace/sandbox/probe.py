@@ -194,6 +194,7 @@ def probe(settings: WorkspaceSettings) -> SandboxProfile:  # noqa: PLR0912, PLR0
                     notes["seccomp"] = f"filter did not load: {err}"
             else:
                 notes["seccomp"] = seccomp_error
+    shutil.rmtree(probe_stage, ignore_errors=True)
     layers["bubblewrap"] = bwrap_ok
     layers["filesystem_confined"] = bwrap_ok
     layers["pid_namespace"] = bwrap_ok
