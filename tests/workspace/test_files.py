@@ -337,6 +337,40 @@ async def test_an_archived_workspace_is_empty_and_a_restored_file_comes_back(
     )
 
 
+async def test_integration_with_missing_content_fails_the_task_with_workspace_error(
+    ws_system: System, wjs: JetStreamContext
+) -> None:
+    store = EventStore(wjs)
+    task_id = f"task_missing_{int(time.time() * 1000):x}"
+    subject = subjects.task(task_id)
+    ghost = FileRef(path="ghost.py", digest="0" * 64, size=10)
+    version = await store.append(
+        subject, TaskSubmitted(task_id=task_id, requirement="x", priority=5), expected_last_seq=0
+    )
+    version = await store.append(
+        subject,
+        StageCompleted(
+            task_id=task_id, stage="implementation", agent="codex", summary="s", files=(ghost,)
+        ),
+        expected_last_seq=version,
+    )
+    await store.append(
+        subject,
+        StageCompleted(task_id=task_id, stage="validation", agent="claude2", summary="ok"),
+        expected_last_seq=version,
+    )
+
+    async def failed() -> list[object] | None:
+        events, _ = await store.load(subject)
+        return events if events[-1].event.type == "TaskFailed" else None  # type: ignore[attr-defined,return-value]
+
+    events = await eventually(failed, what="TaskFailed")
+    assert [e.event.type for e in events[-3:]] == ["StageStarted", "StageFailed", "TaskFailed"]
+    assert events[-1].event.code == "WORKSPACE_ERROR"
+    assert events[-1].event.stage == "integration"
+    assert "workspace/implementation/ghost.py" not in await listed(ws_system)
+
+
 async def test_killed_service_started_on_an_empty_disk_rebuilds_the_same_files(
     ws_system: System, wjs: JetStreamContext
 ) -> None:
