@@ -147,3 +147,11 @@ def test_settings_validation_errors_use_the_envelope(gateway_system: System) -> 
     assert not_json.status_code == 400
     assert not_json.json()["error"]["details"]["field"] == "body"
     assert json.dumps(not_json.json()).count("not json") == 0
+
+
+def test_a_key_in_a_misnamed_field_is_not_echoed(gateway_system: System) -> None:
+    reply = httpx.post(f"{gateway_system.base_url}/api/settings", json={"anthropic": ANTHROPIC_KEY})
+    assert reply.status_code == 400
+    assert reply.json()["error"]["details"]["field"] == "anthropic"
+    assert reply.json()["error"]["details"]["received"] == "string"
+    assert_no_secret(reply.text)

@@ -137,7 +137,7 @@ _EXPECTED = {
 }
 
 
-# Field names whose values are secrets: an error about them never echoes the value back.
+# Field names whose values are secrets: an error about them never echoes even a number.
 _SECRET_MARKERS = ("key", "token", "secret", "password", "authorization")
 
 # What a missing field was expected to be, for the fields the contract's requests name.
@@ -182,12 +182,11 @@ def validation_details(exc: RequestValidationError) -> tuple[str, dict[str, Any]
         received_name = "null"
     else:
         message = f"Invalid value for {field}: {first.get('msg', 'invalid')}"
-        if _is_secret(field):
-            received_name = _type_name(received) if received is None else "[redacted]"
-        elif kind.endswith("_type"):
-            received_name = _type_name(received)
-        else:
-            received_name = repr(received)[:100]
+        # Only numbers and booleans are echoed: a string might be a key sent in the wrong
+        # field, so an error never repeats one (it says "string").
+        echo = isinstance(received, bool | int | float) and not kind.endswith("_type")
+        echo = echo and not _is_secret(field)
+        received_name = repr(received) if echo else _type_name(received)
     details: dict[str, Any] = {"field": field, "expected": str(expected), "received": received_name}
     if len(errors) > 1:
         details["errors"] = [
