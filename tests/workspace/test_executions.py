@@ -181,6 +181,11 @@ async def test_fastapi_hello_world_is_reachable_while_it_runs_and_stop_frees_its
         return response.status_code == 200 and response.json() == {"message": "Hello World"}
 
     await eventually(hello, timeout=40, interval=0.3, what="Hello World from the preview")
+    async with httpx.AsyncClient(timeout=5) as client:
+        rebound = await client.get(preview, headers={"Host": f"evil.example:{port}"})
+        local = await client.get(preview, headers={"Host": f"localhost:{port}"})
+    assert rebound.status_code == 403  # DNS rebinding: a foreign Host never reaches the app
+    assert local.json() == {"message": "Hello World"}
     record = (
         await api(ws_system, "GET", f"/api/workspace/executions/{body['execution_id']}")
     ).json()

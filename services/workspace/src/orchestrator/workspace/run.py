@@ -152,6 +152,8 @@ class Run:
             str(port),
             "--fd",
             str(fd),
+            "--allowed-hosts",
+            self.settings.preview_allowed_hosts,
             env={"PATH": "/usr/bin:/bin", "LANG": "C.UTF-8"},
             pass_fds=(fd,),
             stdin=asyncio.subprocess.DEVNULL,

@@ -68,6 +68,10 @@ class WorkspaceSettings(NatsSettings):
         default=5.0, ge=1, description="seconds before an unacknowledged delivery comes back"
     )
     preview_host: str = Field(default="127.0.0.1", description="where web previews listen")
+    preview_allowed_hosts: str = Field(
+        default="127.0.0.1,localhost,[::1]",
+        description="Host names a preview answers (DNS-rebinding defence), comma-separated",
+    )
 
     @property
     def workspace_dir(self) -> Path:

@@ -6,6 +6,10 @@ listening socket to this process, which then joins the sandbox's network namespa
 creates from then on live inside it. Each accepted user connection (host side) is piped to a new
 connection to the server's port (sandbox side). It dies with the service (PDEATHSIG) and is
 killed when the run ends, which frees the port.
+
+Like the gateway, it refuses a request whose ``Host`` is not a local name (403): a web page the
+user visits must not reach the preview through DNS rebinding. Browsers open a connection per
+origin, so the first request's ``Host`` decides for the connection.
 """
 
 from __future__ import annotations
@@ -31,8 +35,52 @@ async def _pipe(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> N
             writer.close()
 
 
-async def _serve(listener: socket.socket, port: int) -> None:
+MAX_HEAD = 16 * 1024
+FORBIDDEN = (
+    b"HTTP/1.1 403 Forbidden\r\nContent-Type: text/plain\r\nContent-Length: 18\r\n"
+    b"Connection: close\r\n\r\nHost not allowed.\n"
+)
+
+
+def host_allowed(head: bytes, allowed: set[str]) -> bool:
+    """Whether the request head names an allowed host (the name part of ``Host``)."""
+    for line in head.split(b"\r\n")[1:]:
+        name, _, value = line.partition(b":")
+        if name.strip().lower() == b"host":
+            return _host_name(value.strip().decode("latin-1").lower()) in allowed
+    return False
+
+
+def _host_name(host: str) -> str:
+    """``[::1]:8000`` -> ``[::1]``; ``localhost:8000`` -> ``localhost``."""
+    if host.startswith("["):
+        return host[: host.find("]") + 1]
+    return host.rsplit(":", 1)[0]
+
+
+async def _read_head(reader: asyncio.StreamReader) -> bytes:
+    head = b""
+    while b"\r\n\r\n" not in head and len(head) < MAX_HEAD:
+        chunk = await reader.read(MAX_HEAD - len(head))
+        if not chunk:
+            break
+        head += chunk
+    return head
+
+
+async def _serve(listener: socket.socket, port: int, allowed: set[str]) -> None:
     async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            head = await asyncio.wait_for(_read_head(reader), timeout=10)
+        except (OSError, TimeoutError):
+            writer.close()
+            return
+        if not host_allowed(head, allowed):
+            with suppress(OSError):
+                writer.write(FORBIDDEN)
+                await writer.drain()
+            writer.close()
+            return
         try:
             up_reader, up_writer = await asyncio.wait_for(
                 asyncio.open_connection("127.0.0.1", port), timeout=5
@@ -40,6 +88,7 @@ async def _serve(listener: socket.socket, port: int) -> None:
         except (OSError, TimeoutError):
             writer.close()
             return
+        up_writer.write(head)
         await asyncio.gather(_pipe(reader, up_writer), _pipe(up_reader, writer))
 
     server = await asyncio.start_server(handle, sock=listener)
@@ -52,11 +101,13 @@ def main() -> None:
     parser.add_argument("--pid", type=int, required=True, help="a process inside the sandbox")
     parser.add_argument("--port", type=int, required=True, help="the server's port inside")
     parser.add_argument("--fd", type=int, required=True, help="inherited listening socket")
+    parser.add_argument("--allowed-hosts", default="127.0.0.1,localhost,[::1]")
     args = parser.parse_args()
+    allowed = {h.strip().lower() for h in args.allowed_hosts.split(",") if h.strip()}
     die_with_parent(signal.SIGKILL)
     listener = socket.socket(fileno=args.fd)  # bound on the host before we move
     enter_network_of(args.pid)
-    asyncio.run(_serve(listener, args.port))
+    asyncio.run(_serve(listener, args.port, allowed))
 
 
 if __name__ == "__main__":
