@@ -202,7 +202,7 @@ class Worker:
                 # No idle heartbeat: with one, nats-py's fetch(n) holds a message that arrives
                 # mid-poll for up to a heartbeat interval (measured: 140-280 ms per hop).
                 msgs = await sub.fetch(room, timeout=1.0)
-            except nats.errors.TimeoutError:
+            except TimeoutError:  # nats-py raises its own TimeoutError and, at times, asyncio's
                 continue
             except (APIError, nats.errors.Error) as exc:
                 log.warning("%s: fetch failed (%r); retrying", self.config.durable, exc)
