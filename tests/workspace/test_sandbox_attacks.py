@@ -138,6 +138,12 @@ async def test_a_process_ignoring_sigterm_and_its_daemon_are_stopped(
     await eventually(
         lambda: len(sandbox_processes()) >= 2, timeout=15, what="the daemon to be running"
     )
+
+    async def printed_ready() -> bool:
+        path = f"/api/workspace/executions/{body['execution_id']}"
+        return bool((await api(ws_system, "GET", path)).json()["output_lines"] >= 1)
+
+    await eventually(printed_ready, timeout=15, what="ready printed")
     stopped = await api(ws_system, "POST", f"/api/workspace/executions/{body['execution_id']}/stop")
     assert stopped.json()["status"] == "stopped"
     lines, final = await run_output(ws_system, body["execution_id"])
