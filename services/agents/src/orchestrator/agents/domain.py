@@ -34,6 +34,20 @@ TRIGGER_TYPES = frozenset(
 )
 """Event types that can make a step of this service due; anything else is acknowledged unread."""
 
+
+def might_concern_us(recorded: RecordedEvent) -> bool:
+    """Whether a message can make a step of this service due (checked before loading the task):
+    what follows validation, and integration's own failures and retries, are the workspace's."""
+    event = recorded.event
+    if recorded.envelope.type not in TRIGGER_TYPES or not getattr(event, "task_id", None):
+        return False
+    if isinstance(event, StageCompleted):
+        return event.stage in ("analysis", "implementation")
+    if isinstance(event, (StageFailed, TaskRetried)):
+        return event.stage in LLM_STAGES
+    return True
+
+
 Status = Literal["created", "in_progress", "completed", "failed", "cancelled"]
 
 

@@ -16,13 +16,14 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+from collections import OrderedDict
 from contextlib import suppress
 from typing import Any
 
 from nats.aio.client import Client as NATS
 from nats.aio.msg import Msg
 
-from orchestrator.events import ConcurrencyConflict, EventStore, RecordedEvent, subjects
+from orchestrator.events import ConcurrencyConflict, Envelope, EventStore, RecordedEvent, subjects
 from orchestrator.events.catalog import (
     STAGE_AGENT,
     StageCompleted,
@@ -36,7 +37,16 @@ from orchestrator.events.catalog.base import Event
 from orchestrator.events.envelope import TYPE_HEADER
 from orchestrator.events.worker import Delivery
 
-from .domain import TRIGGER_TYPES, FailTask, RunStage, TaskState, decide, fold, validation_outcome
+from .domain import (
+    FailTask,
+    RunStage,
+    TaskState,
+    apply,
+    decide,
+    fold,
+    might_concern_us,
+    validation_outcome,
+)
 from .providers import Clients, ModelError
 from .settings import AgentsSettings
 from .settings_source import SettingsSource
@@ -47,6 +57,7 @@ log = logging.getLogger(__name__)
 API_KEY_MISSING = "API_KEY_MISSING"
 VALIDATION_FAILED = "VALIDATION_FAILED"
 INTERNAL_ERROR = "INTERNAL_ERROR"
+STATE_CACHE_SIZE = 4096
 
 
 class Pipeline:
@@ -69,6 +80,8 @@ class Pipeline:
         self.settings = settings
         self.instance = instance
         self.running: dict[str, asyncio.Task[Any]] = {}
+        self._states: OrderedDict[str, TaskState] = OrderedDict()
+        """Task states this replica loaded or wrote, reused while the stream has nothing newer."""
         self._priorities: dict[str, tuple[int, int]] = {}
         self._cancel_sub: Any = None
 
@@ -79,8 +92,7 @@ class Pipeline:
         event = recorded.event
         if isinstance(event, TaskSubmitted):
             self._priorities[event.task_id] = (event.priority, recorded.seq)
-        kind = recorded.envelope.type
-        if kind not in TRIGGER_TYPES or kind == "StageFailed":
+        if not might_concern_us(recorded) or recorded.envelope.type == "StageFailed":
             return (0, 0, 0, recorded.seq)
         task_id = str(getattr(event, "task_id", ""))
         priority, submitted = self._priorities.get(task_id, (5, recorded.seq))
@@ -108,14 +120,10 @@ class Pipeline:
     # -- the handler -------------------------------------------------------------------------
 
     async def handle(self, recorded: RecordedEvent, delivery: Delivery) -> None:
-        if recorded.envelope.type not in TRIGGER_TYPES:
+        if not might_concern_us(recorded):
             return
         task_id = str(getattr(recorded.event, "task_id", ""))
-        if not task_id:
-            return
-        subject = subjects.task(task_id)
-        events, _ = await self.store.load(subject)
-        state = fold(events)
+        state = await self._state(task_id, recorded)
         self._priorities[task_id] = (state.priority, state.submitted_seq)
         decision = decide(state, recorded.seq)
         if isinstance(decision, FailTask):
@@ -134,20 +142,47 @@ class Pipeline:
         elif isinstance(decision, RunStage):
             await self._run(state, decision, recorded, delivery)
 
+    async def _state(self, task_id: str, recorded: RecordedEvent) -> TaskState:
+        """The task's state now: the cached one when the stream has nothing newer (one cheap
+        last-sequence lookup instead of reading the whole task back)."""
+        subject = subjects.task(task_id)
+        last = await self.store.last_seq(subject)
+        cached = self._states.get(task_id)
+        if cached is not None and cached.version == last:
+            self._states.move_to_end(task_id)
+            return cached
+        if isinstance(recorded.event, TaskSubmitted) and recorded.seq == last:
+            state = fold([recorded])  # a new task: its only event is the one in hand
+        else:
+            events, _ = await self.store.load(subject)
+            state = fold(events)
+        self._remember(state)
+        return state
+
+    def _remember(self, state: TaskState) -> None:
+        if state.terminal:
+            self._states.pop(state.task_id, None)
+            return
+        self._states[state.task_id] = state
+        self._states.move_to_end(state.task_id)
+        while len(self._states) > STATE_CACHE_SIZE:
+            self._states.popitem(last=False)
+
     async def _append(
         self, state: TaskState, event: Event, expected: int, cause: RecordedEvent
     ) -> int | None:
+        subject = subjects.task(state.task_id)
+        envelope = Envelope.wrap(event, correlation_id=state.task_id, causation_id=cause.id)
         try:
-            return await self.store.append(
-                subjects.task(state.task_id),
-                event,
-                expected_last_seq=expected,
-                correlation_id=state.task_id,
-                causation_id=cause.id,
-            )
+            seq = await self.store.append_envelope(subject, envelope, expected_last_seq=expected)
         except ConcurrencyConflict:
             log.info("task %s moved on (%s not recorded)", state.task_id, type(event).__name__)
+            self._states.pop(state.task_id, None)
             return None
+        if state.version == expected:
+            apply(state, RecordedEvent(envelope=envelope, subject=subject, seq=seq))
+            self._remember(state)
+        return seq
 
     async def _run(
         self, state: TaskState, step: RunStage, cause: RecordedEvent, delivery: Delivery

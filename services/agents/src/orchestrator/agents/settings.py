@@ -70,9 +70,9 @@ class AgentsSettings(NatsSettings):
         default=1.0, gt=0, description="seconds between re-reads of the settings document"
     )
     agents_heartbeat_interval: float = Field(default=2.0, gt=0)
-    agents_claude_model: str = "claude-sonnet-4-5"
+    agents_claude_model: str = "claude-sonnet-4-6"
     agents_codex_model: str = "gpt-4.1"
-    agents_claude2_model: str = "claude-sonnet-4-5"
+    agents_claude2_model: str = "claude-sonnet-4-6"
     agents_stream_output: bool = Field(
         default=True, description="stream model tokens to live.output.<task_id> while they arrive"
     )

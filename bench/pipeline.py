@@ -1,0 +1,285 @@
+"""Pipeline benchmark: the whole system against a direct in-process pipeline, same SDK calls.
+
+    python -m bench.pipeline [--levels 1,10,100] [--tasks-per-level 20,60,200]
+
+A fake LLM server on loopback answers instantly (tests/fakes), so what is measured is our cost:
+for each concurrency level, tasks per second and per-task latency (p50, p99) of
+
+- the baseline: one process making the same calls as the agents (streamed AsyncAnthropic plan,
+  streamed AsyncOpenAI files, compile() checks, streamed AsyncAnthropic review) and writing the
+  files to disk; no NATS, no services;
+- the system: real nats-server, gateway, agents, workspace processes; a task is submitted over
+  REST and is done when its ``completed`` task_update arrives on /ws.
+
+"added p50" is the system's p50 latency minus the baseline's.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import multiprocessing
+import os
+import statistics
+import tempfile
+import time
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+import anthropic
+import httpx
+import openai
+import websockets
+
+from orchestrator.agents import prompts  # the same prompts and schemas the agents send
+from orchestrator.agents.checks import run_checks
+from orchestrator.agents.providers import AnthropicChat, OpenAIChat, parse_json
+from tests.fakes import FakeLLM, RecordedRequest, Reply, Text
+from tests.harness import System
+from tests.pipeline.conftest import GOOD_FILES, PLAN, REVIEW_OK, stage_of
+
+
+async def _ignore(_: str) -> None:
+    return None
+
+
+def instant(request: RecordedRequest) -> Reply:
+    """The answer for the request's stage, all at once (one streamed delta)."""
+    body = {"analysis": PLAN, "implementation": GOOD_FILES, "validation": REVIEW_OK}
+    return Text(json.dumps(body[stage_of(request) or "analysis"]), chunk_size=1 << 20)
+
+
+def serve_fake(ready: Any, stop: Any) -> None:
+    """In its own process, so the fake's work does not compete with the client for the GIL."""
+    with FakeLLM() as fake:
+        fake.anthropic.responder = instant
+        fake.openai.responder = instant
+        ready.put((fake.anthropic_base_url, fake.openai_base_url))
+        stop.wait()
+
+
+class FakeProcess:
+    def __init__(self) -> None:
+        ctx = multiprocessing.get_context("spawn")
+        self._ready = ctx.Queue()
+        self._stop = ctx.Event()
+        self._process = ctx.Process(target=serve_fake, args=(self._ready, self._stop), daemon=True)
+        self.anthropic_base_url = ""
+        self.openai_base_url = ""
+
+    def __enter__(self) -> FakeProcess:
+        self._process.start()
+        self.anthropic_base_url, self.openai_base_url = self._ready.get(timeout=60)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._process.join(10)
+
+    def env(self) -> dict[str, str]:
+        return {
+            "ANTHROPIC_BASE_URL": self.anthropic_base_url,
+            "OPENAI_BASE_URL": self.openai_base_url,
+            "ANTHROPIC_API_KEY": "sk-ant-bench",
+            "OPENAI_API_KEY": "sk-bench",
+        }
+
+
+class Baseline:
+    """The pipeline's model calls and checks, in-process."""
+
+    def __init__(self, fake: FakeProcess, out: Path) -> None:
+        self.claude = AnthropicChat(
+            anthropic.AsyncAnthropic(
+                api_key="sk-ant-bench", base_url=fake.anthropic_base_url, max_retries=0
+            ),
+            "claude-sonnet-4-6",
+            8192,
+        )
+        self.codex = OpenAIChat(
+            openai.AsyncOpenAI(api_key="sk-bench", base_url=fake.openai_base_url, max_retries=0),
+            "gpt-4.1",
+            8192,
+            "openai",
+        )
+        self.out = out
+
+    async def run(self, i: int) -> None:
+        task_id = f"task_baseline{i}"
+        plan_c = await self.claude.complete(
+            prompts.ANALYST,
+            prompts.analysis_prompt(task_id, "x"),
+            "plan",
+            prompts.PLAN_SCHEMA,
+            _ignore,
+        )
+        plan = parse_json(plan_c.text) or {}
+        files_c = await self.codex.complete(
+            prompts.IMPLEMENTER,
+            prompts.implementation_prompt(
+                task_id=task_id, requirement="x", plan=plan, round_=1, findings=(), previous={}
+            ),
+            "files",
+            prompts.FILES_SCHEMA,
+            _ignore,
+        )
+        files = {
+            f["path"]: f["content"].encode() for f in (parse_json(files_c.text) or {})["files"]
+        }
+        report = run_checks(files)
+        assert report.passed
+        await self.claude.complete(
+            prompts.VALIDATOR,
+            prompts.review_prompt(
+                task_id, "x", plan, {p: d.decode() for p, d in files.items()}, report.summary()
+            ),
+            "review",
+            prompts.REVIEW_SCHEMA,
+            _ignore,
+        )
+        folder = self.out / task_id
+        folder.mkdir(parents=True, exist_ok=True)
+        for path, data in files.items():
+            (folder / path).write_bytes(data)
+
+
+class SystemClient:
+    """Submit over REST, learn of completion over one WebSocket."""
+
+    def __init__(self, system: System) -> None:
+        self.system = system
+        self.http = httpx.AsyncClient(base_url=system.base_url, timeout=60)
+        self.done: dict[str, asyncio.Future[float]] = {}
+        self.early: dict[str, float] = {}
+        self._listener: asyncio.Task[None] | None = None
+
+    async def start(self) -> None:
+        ws = await websockets.connect(f"{self.system.ws_url}/ws", max_size=None)
+
+        async def listen() -> None:
+            async for raw in ws:
+                frame = json.loads(raw)
+                if frame.get("type") == "task_update" and frame.get("status") in (
+                    "completed",
+                    "failed",
+                ):
+                    now = time.perf_counter()
+                    fut = self.done.get(frame["task_id"])
+                    if fut is not None and not fut.done():
+                        fut.set_result(now)
+                    else:
+                        self.early[frame["task_id"]] = now
+                    if frame.get("status") == "failed":
+                        print("task failed:", frame)
+
+        self._listener = asyncio.create_task(listen())
+
+    async def run(self, i: int) -> None:
+        response = await self.http.post("/api/requirements", json={"requirement": f"bench {i}"})
+        response.raise_for_status()
+        task_id = response.json()["task_id"]
+        if task_id in self.early:
+            return
+        fut: asyncio.Future[float] = asyncio.get_running_loop().create_future()
+        self.done[task_id] = fut
+        await asyncio.wait_for(fut, 120)
+
+    async def close(self) -> None:
+        if self._listener is not None:
+            self._listener.cancel()
+        await self.http.aclose()
+
+
+async def measure(
+    run: Callable[[int], Awaitable[None]], concurrency: int, total: int
+) -> tuple[float, list[float]]:
+    semaphore = asyncio.Semaphore(concurrency)
+    latencies: list[float] = []
+
+    async def one(i: int) -> None:
+        async with semaphore:
+            start = time.perf_counter()
+            await run(i)
+            latencies.append((time.perf_counter() - start) * 1000)
+
+    start = time.perf_counter()
+    await asyncio.gather(*(one(i) for i in range(total)))
+    return total / (time.perf_counter() - start), latencies
+
+
+def pct(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
+
+
+async def main(levels: list[int], totals: list[int]) -> list[dict[str, Any]]:
+    rows: list[dict[str, Any]] = []
+    with FakeProcess() as fake, tempfile.TemporaryDirectory() as tmp:
+        baseline = Baseline(fake, Path(tmp) / "baseline")
+        system = System(root=Path(tmp) / "system")
+        system.start_nats()
+        system.env.update(
+            {
+                **fake.env(),
+                "RATE_LIMIT_REQUIREMENTS": "1000000",
+                "AGENTS_MAX_CONCURRENCY": str(max(levels)),
+                "AGENTS_PREFETCH": str(max(levels) * 2),
+                "AGENTS_STREAM_OUTPUT": "true",
+                "LOG_LEVEL": os.environ.get("BENCH_LOG_LEVEL", "WARNING"),
+            }
+        )
+        client = SystemClient(system)
+        try:
+            system.start_all(("gateway", "agents", "workspace"))
+            await client.start()
+            await measure(baseline.run, 4, 8)  # warm up both
+            await measure(client.run, 4, 8)
+            for level, total in zip(levels, totals, strict=True):
+                b_tps, b_lat = await measure(baseline.run, level, total)
+                s_tps, s_lat = await measure(client.run, level, total)
+                rows.append(
+                    {
+                        "concurrency": level,
+                        "tasks": total,
+                        "baseline_tps": b_tps,
+                        "system_tps": s_tps,
+                        "ratio": s_tps / b_tps,
+                        "baseline_p50": pct(b_lat, 0.5),
+                        "baseline_p99": pct(b_lat, 0.99),
+                        "system_p50": pct(s_lat, 0.5),
+                        "system_p99": pct(s_lat, 0.99),
+                        "added_p50": pct(s_lat, 0.5) - pct(b_lat, 0.5),
+                        "mean_system": statistics.fmean(s_lat),
+                    }
+                )
+        finally:
+            await client.close()
+            system.stop()
+    return rows
+
+
+def report(rows: list[dict[str, Any]]) -> None:
+    print(
+        f"{'conc':>4} {'tasks':>5} | {'baseline t/s':>12} {'system t/s':>10} {'ratio':>6} | "
+        f"{'base p50':>8} {'base p99':>8} | {'sys p50':>8} {'sys p99':>8} | {'added p50':>9}"
+    )
+    for r in rows:
+        print(
+            f"{r['concurrency']:>4} {r['tasks']:>5} | {r['baseline_tps']:>12.1f} "
+            f"{r['system_tps']:>10.1f} {r['ratio']:>6.2f} | {r['baseline_p50']:>6.1f}ms "
+            f"{r['baseline_p99']:>6.1f}ms | {r['system_p50']:>6.1f}ms {r['system_p99']:>6.1f}ms | "
+            f"{r['added_p50']:>7.1f}ms"
+        )
+    print("aim: ratio >= 0.5 and added p50 < 20 ms (latencies in milliseconds, wall clock)")
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--levels", default="1,10,100")
+    parser.add_argument("--tasks-per-level", default="20,60,200")
+    args = parser.parse_args()
+    levels = [int(x) for x in args.levels.split(",")]
+    totals = [int(x) for x in args.tasks_per_level.split(",")]
+    report(asyncio.run(main(levels, totals)))
