@@ -15,6 +15,7 @@ from collections import Counter
 from pathlib import Path
 
 import httpx
+import pytest
 from nats.js import JetStreamContext
 
 from orchestrator.events import EventStore, subjects
@@ -75,10 +76,13 @@ async def wait_on_disk(root: Path, archives: list[WorkspaceArchived], timeout: f
             await asyncio.sleep(0.2)
 
 
+@pytest.mark.parametrize("archive_replicas", [1, 2])
 async def test_reset_while_files_are_written_loses_and_duplicates_nothing(
-    system: System, js: JetStreamContext, store: EventStore
+    system: System, js: JetStreamContext, store: EventStore, archive_replicas: int
 ) -> None:
     system.start_all(SERVICES)
+    for n in range(2, archive_replicas + 1):  # replicas share the durable consumer and race
+        system.start("archive", log_name=f"archive{n}")
     written = [f"implementation/before_{i}.py" for i in range(5)]
     for path in written:
         await write_file(js, store, path, content_of(path))
