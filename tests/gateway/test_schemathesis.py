@@ -36,7 +36,7 @@ def fuzzed_system(tmp_path_factory: pytest.TempPathFactory) -> Iterator[System]:
             "RATE_LIMIT_REQUIREMENTS": "100000",
             "RATE_LIMIT_FILES": "100000",
             "RATE_LIMIT_ARCHIVE": "100000",
-            "GATEWAY_REQUEST_TIMEOUT": "10",
+            "GATEWAY_REQUEST_TIMEOUT": "20",
         },
     )
     system.start_nats()
@@ -71,7 +71,7 @@ def test_schemathesis_finds_no_server_error_and_no_schema_violation(
             "--seed",
             "1",
             "--request-timeout",
-            "20",
+            "40",
             "--workers",
             "2",
             "--no-color",
