@@ -233,6 +233,15 @@ async def test_archives_survive_restart_of_every_service_and_empty_disk(
     system.start_all(SERVICES)
 
     await wait_on_disk(system.data_dir, archives)  # rebuilt from the stream
+
+    # A damaged copy is repaired too: kill -9 the archive service, tamper, start it again.
+    archive_process = next(p for p in system.processes if p.service == "archive" and p.running())
+    archive_process.kill()
+    damaged = system.data_dir / "completed_archive" / archives[0].archive_name
+    (damaged / archives[0].files[0].path).write_bytes(b"tampered")
+    (damaged / archives[0].files[1].path).unlink()
+    system.start_all(("archive",))
+    await wait_on_disk(system.data_dir, archives)
     path = "implementation/after_restart.py"
     await write_file(js, store, path, content_of(path))
     async with httpx.AsyncClient(base_url=system.base_url, timeout=60) as client:
