@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import shutil
 import time
 from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
@@ -21,6 +22,11 @@ from orchestrator.events.catalog import FileWritten
 from orchestrator.events.connection import files_store, provision
 from orchestrator.events.settings import NatsSettings
 from tests.harness import System
+
+requires_bwrap = pytest.mark.skipif(
+    shutil.which("bwrap") is None,
+    reason="bubblewrap is not installed here (apt-get install bubblewrap; .ci/run installs it)",
+)
 
 CANARY = "sk-ant-CANARY-must-never-leak-0123456789"
 

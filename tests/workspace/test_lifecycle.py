@@ -16,6 +16,7 @@ from .conftest import (
     TEST_ENV,
     api,
     eventually,
+    requires_bwrap,
     sandbox_processes,
     start_run,
     wait_finished,
@@ -34,6 +35,8 @@ SERVER = b"""from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServ
 if __name__ == "__main__":
     ThreadingHTTPServer(("127.0.0.1", 8000), SimpleHTTPRequestHandler).serve_forever()
 """
+
+pytestmark = requires_bwrap
 
 
 def listening(port: int) -> bool:

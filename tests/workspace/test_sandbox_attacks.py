@@ -16,6 +16,7 @@ from .conftest import (
     CANARY,
     api,
     eventually,
+    requires_bwrap,
     run_output,
     sandbox_processes,
     start_run,
@@ -25,6 +26,8 @@ from .conftest import (
 
 ATTACKS = Path(__file__).parent / "attacks"
 REPO = Path(__file__).resolve().parents[2]
+
+pytestmark = requires_bwrap
 
 
 def attack(system: System, name: str) -> bytes:
