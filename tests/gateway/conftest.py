@@ -1,4 +1,4 @@
-"""A gateway (with its NATS) shared by the tests of a module: starting one takes a second or two."""
+"""Fixtures of the gateway tests: a gateway shared by a module, and a scripted fake LLM."""
 
 from __future__ import annotations
 
@@ -6,7 +6,10 @@ from collections.abc import Iterator
 
 import pytest
 
+from tests.fakes import FakeLLM
 from tests.harness import System
+
+from .llm_script import happy
 
 
 @pytest.fixture(scope="module")
@@ -18,3 +21,12 @@ def gateway_system(tmp_path_factory: pytest.TempPathFactory) -> Iterator[System]
         yield system
     finally:
         system.stop()
+
+
+@pytest.fixture
+def fake() -> Iterator[FakeLLM]:
+    """The fake LLM server, answering every stage of a hello-script task."""
+    with FakeLLM() as server:
+        server.anthropic.responder = happy
+        server.openai.responder = happy
+        yield server

@@ -5,10 +5,12 @@
 from __future__ import annotations
 
 import json
+import time
 from typing import Any
 
 import websocket
 
+from tests.fakes import FakeLLM
 from tests.harness import System
 
 # Verbatim from the API reference's "SDK Example (Python)" (its class, exactly as published;
@@ -62,3 +64,24 @@ def test_sdk_example_works_verbatim(gateway_system: System, capsys: object) -> N
         assert "type" in frame
     finally:
         ws.close()
+
+
+def test_sdk_example_drives_a_whole_task_on_the_full_system(system: System, fake: FakeLLM) -> None:
+    """The same client against every service (LLMs faked at the wire): the task completes and
+    its file shows up in ``list_workspace_files``."""
+    system.env.update(fake.env())
+    system.start_all()
+    namespace: dict[str, Any] = {}
+    exec(SDK_EXAMPLE, namespace)
+    client = namespace["OrchestratorClient"](base_url=system.base_url)
+    task = client.submit_requirement("Create a simple calculator web app")
+    deadline = time.monotonic() + 60
+    status: dict[str, Any] = {}
+    while time.monotonic() < deadline:
+        status = client.get_task_status(task["task_id"])
+        if status["status"] in ("completed", "failed"):
+            break
+        time.sleep(0.3)
+    assert status["status"] == "completed", status
+    names = [f["name"] for f in client.list_workspace_files()["files"]]
+    assert "hello.py" in names

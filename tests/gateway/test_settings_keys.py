@@ -3,49 +3,18 @@ restart: the real agents service, the real SDKs, the fake LLM server recording w
 
 from __future__ import annotations
 
-import json
-import re
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 
 import httpx
-import pytest
 
-from tests.fakes import FakeLLM, RecordedRequest, Reply, Text
+from tests.fakes import FakeLLM
 from tests.harness import System
 
-STAGE_RE = re.compile(r"Stage: (analysis|implementation|validation)")
-REPLIES = {
-    "analysis": {
-        "summary": "A script that prints hello.",
-        "requirements": ["print hello"],
-        "design": "One file.",
-        "files": [{"path": "hello.py", "purpose": "the program"}],
-        "run_command": "python hello.py",
-    },
-    "implementation": {
-        "summary": "wrote it",
-        "files": [{"path": "hello.py", "content": "print('hello')\n"}],
-    },
-    "validation": {"passed": True, "summary": "fine", "findings": []},
-}
 ANTHROPIC_KEY_1 = "sk-ant-from-settings-AAAA1111"
 OPENAI_KEY_1 = "sk-from-settings-BBBB2222"
 ANTHROPIC_KEY_2 = "sk-ant-rotated-CCCC3333"
-
-
-def happy(request: RecordedRequest) -> Reply:
-    match = STAGE_RE.search(request.text)
-    return Text(json.dumps(REPLIES.get(match.group(1) if match else "", {})))
-
-
-@pytest.fixture
-def fake() -> Iterator[FakeLLM]:
-    with FakeLLM() as server:
-        server.anthropic.responder = happy
-        server.openai.responder = happy
-        yield server
 
 
 def wait_for(predicate: Callable[[], Any], what: str, timeout: float = 60.0) -> Any:

@@ -1,0 +1,29 @@
+"""A scripted fake LLM for gateway tests: every stage gets a valid answer for a hello script."""
+
+from __future__ import annotations
+
+import json
+import re
+
+from tests.fakes import RecordedRequest, Reply, Text
+
+STAGE_RE = re.compile(r"Stage: (analysis|implementation|validation)")
+REPLIES = {
+    "analysis": {
+        "summary": "A script that prints hello.",
+        "requirements": ["print hello"],
+        "design": "One file.",
+        "files": [{"path": "hello.py", "purpose": "the program"}],
+        "run_command": "python hello.py",
+    },
+    "implementation": {
+        "summary": "wrote it",
+        "files": [{"path": "hello.py", "content": "print('hello')\n"}],
+    },
+    "validation": {"passed": True, "summary": "fine", "findings": []},
+}
+
+
+def happy(request: RecordedRequest) -> Reply:
+    match = STAGE_RE.search(request.text)
+    return Text(json.dumps(REPLIES.get(match.group(1) if match else "", {})))
