@@ -1,0 +1,1 @@
+"""Benchmarks of the event backbone against raw nats-py, measured in the same run."""
