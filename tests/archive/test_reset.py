@@ -10,12 +10,14 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import json
 import shutil
 from collections import Counter
 from pathlib import Path
 
 import httpx
 import pytest
+import websockets
 from nats.js import JetStreamContext
 
 from orchestrator.events import EventStore, subjects
@@ -257,8 +259,18 @@ async def test_archives_survive_restart_of_every_service_and_empty_disk(
 
 async def test_reset_of_an_empty_workspace_records_an_empty_archive(system: System) -> None:
     system.start_all(SERVICES)
-    async with httpx.AsyncClient(base_url=system.base_url, timeout=60) as client:
+    async with (
+        httpx.AsyncClient(base_url=system.base_url, timeout=60) as client,
+        websockets.connect(f"{system.ws_url}/ws") as ws,
+    ):
         reply = await client.post("/api/project/reset")
+        while (frame := json.loads(await asyncio.wait_for(ws.recv(), 30)))["type"] != (
+            "workspace_archived"
+        ):
+            pass
+        assert frame["archive_path"] == reply.json()["archive_path"]
+        assert frame["files_archived"] == 0
+        assert isinstance(frame["event_seq"], int)
         assert reply.status_code == 200, reply.text
         assert reply.json()["files_archived"] == 0
         name = reply.json()["archive_name"]
