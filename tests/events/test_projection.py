@@ -122,3 +122,25 @@ async def test_wait_for_times_out_when_the_event_never_comes(js: JetStreamContex
         await follower.wait_caught_up(timeout=10)
         with pytest.raises(TimeoutError):
             await follower.wait_for(10**9, timeout=0.3)
+
+
+async def test_a_failing_apply_is_retried_from_the_same_event_not_skipped(
+    store: EventStore, js: JetStreamContext
+) -> None:
+    last = 0
+    for i in range(3):
+        last = await append_task_history(store, f"retry_{i}")
+    fold = TaskFold()
+    failures: list[int] = []
+
+    def flaky(recorded: RecordedEvent) -> None:
+        if recorded.seq == 3 and not failures:  # the read model's store hiccups once
+            failures.append(recorded.seq)
+            raise RuntimeError("read model unavailable")
+        fold.apply(recorded)
+
+    async with Follower(js, subjects.TASK_ALL, flaky, poll_timeout=0.5) as follower:
+        await follower.wait_for(last, timeout=10)
+        assert follower.rebuilds >= 1
+    assert failures == [3]
+    assert fold.seqs == list(range(1, last + 1)), "every event applied once, in order"

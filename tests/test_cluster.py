@@ -1,0 +1,131 @@
+"""The 3-node cluster of docker-compose.yml, run from deploy/nats/*.conf on loopback.
+
+The configs are the ones the containers use, with host names and ports rewritten for one machine;
+the backbone's guarantees are checked again on R3 streams, where the server orders its checks
+differently (a retried append is de-duplicated before its expected sequence is checked).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import subprocess
+import time
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import httpx
+import nats
+import pytest
+from nats.aio.client import Client as NATS
+
+from orchestrator.events import ConcurrencyConflict, Envelope, EventStore, encode, subjects
+from orchestrator.events.catalog import TaskCancelled, TaskSubmitted
+from orchestrator.events.connection import provision
+from orchestrator.events.settings import NatsSettings
+from orchestrator.launcher.nats_server import find_binary, free_port
+
+DEPLOY = Path(__file__).resolve().parent.parent / "deploy" / "nats"
+NODES = ("n1", "n2", "n3")
+
+
+@pytest.fixture
+def cluster(tmp_path: Path) -> Iterator[list[str]]:
+    ports = {n: (free_port(), free_port(), free_port()) for n in NODES}  # client, monitor, route
+    processes = []
+    try:
+        for node in NODES:
+            client, monitor, _ = ports[node]
+            text = (DEPLOY / f"{node}.conf").read_text()
+            assert "sync_interval: always" in text
+            text = text.replace("0.0.0.0:4222", f"127.0.0.1:{client}")
+            text = text.replace("0.0.0.0:8222", f"127.0.0.1:{monitor}")
+            text = text.replace("0.0.0.0:6222", f"127.0.0.1:{ports[node][2]}")
+            text = re.sub(
+                r"nats-route://(n\d):6222",
+                lambda m: f"nats-route://127.0.0.1:{ports[m.group(1)][2]}",
+                text,
+            )
+            text = text.replace("store_dir: /data", f'store_dir: "{tmp_path / node}"')
+            conf = tmp_path / f"{node}.conf"
+            conf.write_text(text)
+            log = (tmp_path / f"{node}.log").open("wb")
+            processes.append(
+                subprocess.Popen(
+                    [find_binary(), "-c", str(conf)], stdout=log, stderr=subprocess.STDOUT
+                )
+            )
+        deadline = time.monotonic() + 30
+        for node in NODES:
+            url = f"http://127.0.0.1:{ports[node][1]}/healthz"
+            while True:
+                try:
+                    if httpx.get(url, timeout=1).status_code == 200:
+                        break
+                except httpx.HTTPError:
+                    pass
+                assert time.monotonic() < deadline, (tmp_path / f"{node}.log").read_text()
+                time.sleep(0.1)
+        yield [f"nats://127.0.0.1:{ports[n][0]}" for n in NODES]
+    finally:
+        for process in processes:
+            process.terminate()
+        for process in processes:
+            try:
+                process.wait(10)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
+
+
+@pytest.fixture
+async def cluster_store(cluster: list[str]) -> AsyncIterator[EventStore]:
+    settings = NatsSettings(nats_url=",".join(cluster), nats_replicas=3)
+    nc: NATS = await nats.connect(servers=settings.servers, max_reconnect_attempts=-1)
+    js = nc.jetstream(timeout=10)
+    deadline = time.monotonic() + 30
+    while True:  # the meta leader may still be being elected
+        try:
+            await provision(js, settings)
+            break
+        except Exception:
+            if time.monotonic() > deadline:
+                raise
+            await asyncio.sleep(0.3)
+    info = await js.stream_info(subjects.EVENTS_STREAM)
+    assert info.config.num_replicas == 3
+    yield EventStore(js)
+    await nc.close()
+
+
+async def test_r3_ten_appenders_one_winner_and_retried_append_stored_once(
+    cluster_store: EventStore,
+) -> None:
+    store = cluster_store
+    subject = subjects.task("r3")
+    base = await store.append(
+        subject, TaskSubmitted(task_id="r3", requirement="r", priority=5), expected_last_seq=0
+    )
+    results = await asyncio.gather(
+        *(
+            store.append(
+                subject, TaskCancelled(task_id="r3", reason=str(i)), expected_last_seq=base
+            )
+            for i in range(10)
+        ),
+        return_exceptions=True,
+    )
+    winners = [r for r in results if isinstance(r, int)]
+    assert len(winners) == 1, results
+    assert all(isinstance(r, ConcurrencyConflict) for r in results if not isinstance(r, int))
+
+    # lost ack on R3: the first attempt is stored, its ack never arrives; the retry succeeds
+    envelope = Envelope.wrap(TaskCancelled(task_id="r3", reason="retried"))
+    body, headers = encode(envelope)
+    headers["Nats-Expected-Last-Subject-Sequence"] = str(winners[0])
+    stored = await store.js.publish(subject, body, headers=headers)
+    assert await store.append_envelope(subject, envelope, expected_last_seq=winners[0]) == (
+        stored.seq
+    )
+    events, _ = await store.load(subject)
+    assert [e.id for e in events].count(envelope.id) == 1
