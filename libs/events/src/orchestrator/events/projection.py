@@ -43,6 +43,13 @@ CONSUMER_STALLED = "Nats-Consumer-Stalled"
 MISSED_HEARTBEATS = 2
 
 
+def _raise_if_cancelling() -> None:
+    """Honour a cancellation that an inner ``wait_for`` swallowed (a Python 3.11 race)."""
+    task = asyncio.current_task()
+    if task is not None and task.cancelling():
+        raise asyncio.CancelledError
+
+
 class ConsumerLost(Exception):
     """The ordered delivery broke (gap, silence, apply failure): rebuild from last_seq + 1."""
 
@@ -144,6 +151,7 @@ class Follower:
         delay = 0.1
         first = True
         while not self._stopping:
+            _raise_if_cancelling()
             if not first:
                 self.rebuilds += 1
             first = False
@@ -224,6 +232,7 @@ class _Delivery:
                 raise ConsumerLost(reason)
             if self.follower._stopping:
                 raise asyncio.CancelledError
+            _raise_if_cancelling()
             if self.activity != seen:
                 seen, silent_since = self.activity, time.monotonic()
             elif time.monotonic() - silent_since > silence:

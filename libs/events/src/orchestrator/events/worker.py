@@ -193,6 +193,9 @@ class Worker:
         sub = await self._bind()
         delay = 0.1
         while not self._stopping.is_set():
+            task = asyncio.current_task()
+            if task is not None and task.cancelling():  # a cancel an inner wait_for swallowed
+                raise asyncio.CancelledError
             room = self.config.prefetch_limit - len(self._queue) - len(self._running)
             if room <= 0:
                 self._slot_free.clear()
