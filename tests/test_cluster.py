@@ -129,3 +129,29 @@ async def test_r3_ten_appenders_one_winner_and_retried_append_stored_once(
     )
     events, _ = await store.load(subject)
     assert [e.id for e in events].count(envelope.id) == 1
+
+
+def test_compose_runs_every_service_from_its_own_image_on_the_cluster() -> None:
+    import yaml  # ships with the dev tools (schemathesis); only this check needs it
+
+    root = DEPLOY.parent.parent
+    compose = yaml.safe_load((root / "docker-compose.yml").read_text())
+    services = compose["services"]
+    for node in NODES:
+        mounted = [v.split(":")[0] for v in services[node]["volumes"]]
+        conf = root / mounted[0]
+        assert conf == DEPLOY / f"{node}.conf"
+        check = subprocess.run(
+            [find_binary(), "-t", "-c", str(conf)], capture_output=True, text=True, check=False
+        )
+        assert check.returncode == 0, check.stderr
+    for name in ("gateway", "agents", "workspace", "archive"):
+        spec = services[name]
+        assert spec["build"]["args"]["SERVICE"] == name
+        assert (root / "services" / name / "pyproject.toml").exists()
+        env = spec["environment"]
+        assert env["NATS_URL"].split(",") == [f"nats://{n}:4222" for n in NODES]
+        assert env["NATS_REPLICAS"] == "3"
+        NatsSettings(nats_url=env["NATS_URL"], nats_replicas=int(env["NATS_REPLICAS"]))
+    assert services["gateway"]["environment"]["GATEWAY_TOKEN"].startswith("${GATEWAY_TOKEN:?")
+    assert "127.0.0.1:8100" in services["gateway"]["ports"][0]
