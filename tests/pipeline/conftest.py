@@ -13,6 +13,7 @@ from typing import Any
 import httpx
 import pytest
 
+from orchestrator.launcher.supervisor import ServiceProcess
 from tests.fakes import FakeLLM, RecordedRequest, Reply, Text
 from tests.harness import System
 
@@ -168,3 +169,65 @@ def wait_for(predicate: Callable[[], bool], timeout: float = 30.0, what: str = "
 
 def workspace_file(system: System, relative: str) -> Path:
     return system.data_dir / "workspace" / relative
+
+
+# -- one running system shared by the tests that need nothing special -------------------------
+# Starting gateway + agents + workspace costs seconds (the SDK imports alone take ~3 s of CPU),
+# so tests whose settings are the defaults share one system and one fake; each test scripts the
+# fake afresh and works on its own tasks.
+
+
+@pytest.fixture(scope="session")
+def shared_fake() -> Iterator[FakeLLM]:
+    with FakeLLM() as server:
+        yield server
+
+
+@pytest.fixture(scope="session")
+def shared_system(
+    tmp_path_factory: pytest.TempPathFactory, shared_fake: FakeLLM
+) -> Iterator[System]:
+    system = System(root=tmp_path_factory.mktemp("pipeline-shared"))
+    system.start_nats()
+    system.env.update({**shared_fake.env(), **FAST_ENV})
+    try:
+        system.start_all(("gateway", "agents", "workspace"))
+        yield system
+    finally:
+        system.stop()
+
+
+class Live:
+    def __init__(self, system: System, fake: FakeLLM) -> None:
+        self.system = system
+        self.fake = fake
+        self.api = Api(system)
+        self._restarts = 0
+
+    def process(self, service: str) -> ServiceProcess:
+        running = [p for p in self.system.processes if p.service == service and p.running()]
+        assert running, f"no {service} running"
+        return running[-1]
+
+    def restart(self, service: str) -> ServiceProcess:
+        """Start another instance of ``service`` (after a test killed one)."""
+        self._restarts += 1
+        return self.system.start(service, log_name=f"{service}-restart-{self._restarts}")
+
+    def ensure_running(self) -> None:
+        for service in ("gateway", "agents", "workspace"):
+            if not any(p.service == service and p.running() for p in self.system.processes):
+                self.system.wait_ready({service: self.restart(service)})
+
+
+@pytest.fixture
+def live(shared_system: System, shared_fake: FakeLLM) -> Iterator[Live]:
+    for endpoint in (shared_fake.anthropic, shared_fake.openai):
+        endpoint.queue.clear()
+        endpoint.responder = happy
+        endpoint.required_key = None
+    session = Live(shared_system, shared_fake)
+    session.ensure_running()
+    yield session
+    session.api.http.close()
+    session.ensure_running()

@@ -6,15 +6,14 @@ import json
 import threading
 import time
 
-from tests.fakes import Error, FakeLLM, RecordedRequest, Reply, Text
-from tests.harness import System
+from tests.fakes import Error, RecordedRequest, Reply, Text
 
-from .conftest import GOOD_FILES, Api, answer, calls, stage_of, wait_for
+from .conftest import GOOD_FILES, Live, answer, calls, stage_of, wait_for
 
 
-def test_cancel_abandons_the_streaming_model_call(
-    pipeline: System, api: Api, fake: FakeLLM
-) -> None:
+def test_cancel_abandons_the_streaming_model_call(live: Live) -> None:
+    api, fake = live.api, live.fake
+
     def slow_implementation(request: RecordedRequest) -> Reply:
         if stage_of(request) == "implementation":
             # ~40 s of streaming if nobody hangs up.
@@ -22,7 +21,6 @@ def test_cancel_abandons_the_streaming_model_call(
         return answer(stage_of(request))
 
     fake.openai.responder = slow_implementation
-    pipeline.start_all(("gateway", "agents", "workspace"))
     task_id = api.submit("hello")["task_id"]
     wait_for(lambda: fake.in_flight == 1, what="implementation streaming")
     response = api.http.post(f"/api/tasks/{task_id}/cancel")
@@ -45,9 +43,8 @@ def test_cancel_abandons_the_streaming_model_call(
     assert missing.status_code == 404 and missing.json()["error"]["code"] == "TASK_NOT_FOUND"
 
 
-def test_retry_resumes_from_the_failed_stage_without_rerunning_completed_ones(
-    pipeline: System, api: Api, fake: FakeLLM
-) -> None:
+def test_retry_resumes_from_the_failed_stage_without_rerunning_completed_ones(live: Live) -> None:
+    api, fake = live.api, live.fake
     provider_up = threading.Event()
 
     def flaky(request: RecordedRequest) -> Reply:
@@ -56,7 +53,6 @@ def test_retry_resumes_from_the_failed_stage_without_rerunning_completed_ones(
         return answer(stage_of(request))
 
     fake.openai.responder = flaky
-    pipeline.start_all(("gateway", "agents", "workspace"))
     task_id = api.submit("hello")["task_id"]
     failed = api.wait(task_id, lambda t: t["status"] == "failed")
     assert failed["error"]["stage"] == "implementation"

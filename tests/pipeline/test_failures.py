@@ -14,7 +14,17 @@ from orchestrator.events.settings import NatsSettings
 from tests.fakes import ANTHROPIC, OPENAI, Error, FakeLLM, RecordedRequest, Reply, Text
 from tests.harness import System
 
-from .conftest import BROKEN_FILES, GOOD_FILES, Api, answer, calls, stage_of, task_of, wait_for
+from .conftest import (
+    BROKEN_FILES,
+    GOOD_FILES,
+    Api,
+    Live,
+    answer,
+    calls,
+    stage_of,
+    task_of,
+    wait_for,
+)
 
 
 def put_settings(system: System, settings: StoredSettings) -> None:
@@ -52,11 +62,12 @@ def test_missing_key_is_refused_at_submission_then_a_key_in_settings_is_used(
 
 
 def test_settings_switch_an_agent_to_an_openai_compatible_server_without_restart(
-    pipeline: System, api: Api, fake: FakeLLM
+    live: Live,
 ) -> None:
-    pipeline.start_all(("gateway", "agents", "workspace"))
+    system, api, fake = live.system, live.api, live.fake
+    restore = StoredSettings()
     put_settings(
-        pipeline,
+        system,
         StoredSettings(
             agents={
                 "claude": AgentProvider(
@@ -72,6 +83,7 @@ def test_settings_switch_an_agent_to_an_openai_compatible_server_without_restart
     assert [(r.endpoint, r.model) for r in analysis] == [(OPENAI, "local-llama")]
     assert task["stages"][0]["provider"] == "openai_compatible"
     assert task["stages"][0]["model"] == "local-llama"
+    put_settings(system, restore)
 
 
 def test_submission_is_accepted_with_no_agents_up_and_runs_when_they_come(
@@ -84,11 +96,9 @@ def test_submission_is_accepted_with_no_agents_up_and_runs_when_they_come(
     api.wait(task_id)
 
 
-def test_provider_down_fails_the_stage_after_the_sdk_retries_only(
-    pipeline: System, api: Api, fake: FakeLLM
-) -> None:
+def test_provider_down_fails_the_stage_after_the_sdk_retries_only(live: Live) -> None:
+    api, fake = live.api, live.fake
     fake.anthropic.responder = lambda r: Error(500)
-    pipeline.start_all(("gateway", "agents", "workspace"))
     task_id = api.submit("hello")["task_id"]
     task = api.wait(task_id, lambda t: t["status"] == "failed")
     assert task["error"]["code"] == "AGENT_UNAVAILABLE"
@@ -103,11 +113,9 @@ def test_provider_down_fails_the_stage_after_the_sdk_retries_only(
     assert calls(fake, task_id, "implementation") == []
 
 
-def test_a_rejected_key_fails_clearly_and_is_not_retried(
-    pipeline: System, api: Api, fake: FakeLLM
-) -> None:
+def test_a_rejected_key_fails_clearly_and_is_not_retried(live: Live) -> None:
+    api, fake = live.api, live.fake
     fake.openai.required_key = "sk-other"
-    pipeline.start_all(("gateway", "agents", "workspace"))
     task_id = api.submit("hello")["task_id"]
     task = api.wait(task_id, lambda t: t["status"] == "failed")
     assert task["error"]["code"] == "AGENT_UNAVAILABLE"
@@ -129,11 +137,9 @@ def implementation_rounds(broken_rounds: int):  # type: ignore[no-untyped-def]
     return respond
 
 
-def test_validation_fails_then_passes_in_the_next_round(
-    pipeline: System, api: Api, fake: FakeLLM
-) -> None:
+def test_validation_fails_then_passes_in_the_next_round(live: Live) -> None:
+    api, fake = live.api, live.fake
     fake.openai.responder = implementation_rounds(1)
-    pipeline.start_all(("gateway", "agents", "workspace"))
     task_id = api.submit("hello")["task_id"]
     task = api.wait(task_id)
     events = api.events(task_id)

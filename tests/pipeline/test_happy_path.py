@@ -8,10 +8,9 @@ from typing import Any
 
 import websocket
 
-from tests.fakes import ANTHROPIC, OPENAI, FakeLLM
-from tests.harness import System
+from tests.fakes import ANTHROPIC, OPENAI
 
-from .conftest import Api, calls, wait_for, workspace_file
+from .conftest import Live, calls, wait_for, workspace_file
 
 
 def collect_frames(
@@ -36,13 +35,11 @@ def collect_frames(
     return thread
 
 
-def test_requirement_completes_with_four_stages_files_and_live_updates(
-    pipeline: System, api: Api, fake: FakeLLM
-) -> None:
-    pipeline.start_all(("gateway", "agents", "workspace"))
+def test_requirement_completes_with_four_stages_files_and_live_updates(live: Live) -> None:
+    system, api, fake = live.system, live.api, live.fake
     frames: list[dict[str, Any]] = []
     stop = threading.Event()
-    thread = collect_frames(f"{pipeline.ws_url}/ws", frames, stop)
+    thread = collect_frames(f"{system.ws_url}/ws", frames, stop)
 
     submitted = api.submit("print hello world", priority=7, metadata={"user_id": "u1"})
     assert submitted["status"] == "created"
@@ -67,7 +64,7 @@ def test_requirement_completes_with_four_stages_files_and_live_updates(
         "validator": "claude2",
         "integrator": "ide",
     }
-    on_disk = workspace_file(pipeline, "implementation/hello_world.py")
+    on_disk = workspace_file(system, "implementation/hello_world.py")
     wait_for(on_disk.exists, what=str(on_disk))
     assert on_disk.read_text() == "print('Hello, World!')\n"
 
@@ -87,9 +84,10 @@ def test_requirement_completes_with_four_stages_files_and_live_updates(
     assert len(calls(fake, task_id, "analysis")) == 1
     assert len(calls(fake, task_id, "implementation")) == 1
     assert len(calls(fake, task_id, "validation")) == 1
-    assert {r.api_key for r in fake.requests_to(ANTHROPIC)} == {"sk-ant-test"}
-    assert {r.api_key for r in fake.requests_to(OPENAI)} == {"sk-test"}
-    assert all(r.stream for r in fake.requests)
+    mine = calls(fake, task_id)
+    assert {r.api_key for r in mine if r.endpoint == ANTHROPIC} == {"sk-ant-test"}
+    assert {r.api_key for r in mine if r.endpoint == OPENAI} == {"sk-test"}
+    assert all(r.stream for r in mine)
 
     # The WebSocket saw every task_update, in stream order, ending in completed.
     wait_for(
@@ -127,3 +125,50 @@ def test_requirement_completes_with_four_stages_files_and_live_updates(
     assert set(agents) == {"claude", "codex", "claude2", "ide"}
     assert agents["codex"]["status"] == "idle" and agents["codex"]["last_activity"]
     assert agents["claude"]["specialization"] == "Strategic analysis and architecture"
+
+
+def test_an_idempotency_key_returns_the_same_task_never_a_second(live: Live) -> None:
+    api = live.api
+    headers = {"Idempotency-Key": "order-42"}
+    body = {"requirement": "idempotent hello", "priority": 3}
+    first = api.http.post("/api/requirements", json=body, headers=headers)
+    again = api.http.post("/api/requirements", json=body, headers=headers)
+    assert first.status_code == again.status_code == 200
+    assert first.json() == again.json()
+    task_id = first.json()["task_id"]
+    assert api.types(task_id).count("TaskSubmitted") == 1
+    listed = [
+        t
+        for t in api.http.get("/api/tasks").json()["tasks"]
+        if t["requirement"] == body["requirement"]
+    ]
+    assert len(listed) == 1
+    other = api.http.post(
+        "/api/requirements", json={"requirement": "something else"}, headers=headers
+    )
+    assert other.status_code == 409 and other.json()["error"]["code"] == "CONFLICT"
+    api.wait(task_id)
+
+
+def test_bad_submissions_and_unknown_tasks_get_the_error_envelope(live: Live) -> None:
+    http = live.api.http
+    for body, field in [
+        ({}, "requirement"),
+        ({"requirement": ""}, "requirement"),
+        ({"requirement": "   "}, "requirement"),
+        ({"requirement": 5}, "requirement"),
+        ({"requirement": "x", "priority": 11}, "priority"),
+        ({"requirement": "x", "priority": 0}, "priority"),
+        ({"requirement": "x", "priority": "high"}, "priority"),
+        ({"requirement": "x", "metadata": []}, "metadata"),
+    ]:
+        response = http.post("/api/requirements", json=body)
+        assert response.status_code == 400, (body, response.text)
+        error = response.json()["error"]
+        assert error["code"] == "INVALID_REQUEST" and error["details"]["field"] == field, body
+    # priority defaults to the settings document's default_priority (5)
+    assert live.api.submit("defaults")["priority"] == 5
+    for path in ("/api/tasks/task_missing", "/api/tasks/task_missing/events", "/api/tasks/a.b"):
+        response = http.get(path)
+        assert response.status_code == 404, path
+        assert response.json()["error"]["code"] == "TASK_NOT_FOUND"

@@ -10,15 +10,13 @@ from typing import Any
 
 import websocket
 
-from tests.fakes import FakeLLM, RecordedRequest, Reply
-from tests.harness import System
+from tests.fakes import RecordedRequest, Reply
 
-from .conftest import Api, answer, calls, stage_of, wait_for
+from .conftest import Live, answer, calls, stage_of, task_of, wait_for
 
 
-def test_gateway_restarted_mid_run_serves_the_same_tasks_and_agents(
-    pipeline: System, api: Api, fake: FakeLLM
-) -> None:
+def test_gateway_restarted_mid_run_serves_the_same_tasks_and_agents(live: Live) -> None:
+    system, api, fake = live.system, live.api, live.fake
     release = threading.Event()
 
     def gated(request: RecordedRequest) -> Reply:
@@ -28,7 +26,6 @@ def test_gateway_restarted_mid_run_serves_the_same_tasks_and_agents(
         return answer(stage)
 
     fake.openai.responder = gated
-    started = pipeline.start_all(("gateway", "agents", "workspace"))
     first = api.submit("first")["task_id"]
     api.wait(first)
     second = api.submit("second", priority=8)["task_id"]
@@ -39,9 +36,9 @@ def test_gateway_restarted_mid_run_serves_the_same_tasks_and_agents(
     before = {path: api.http.get(path).content for path in paths}
     assert json.loads(before["/api/agents"])["agents"]["codex"]["current_task"] == second
 
-    started["gateway"].kill()
-    gateway = pipeline.start("gateway", log_name="gateway-2")
-    pipeline.wait_ready({"gateway": gateway})
+    live.process("gateway").kill()
+    gateway = live.restart("gateway")
+    system.wait_ready({"gateway": gateway})
     after = {path: api.http.get(path).content for path in paths}
     for path in paths:
         assert after[path] == before[path], path
@@ -52,25 +49,25 @@ def test_gateway_restarted_mid_run_serves_the_same_tasks_and_agents(
 
 
 def test_agents_killed_mid_stage_finish_the_task_without_repeating_completed_stages(
-    pipeline: System, api: Api, fake: FakeLLM
+    live: Live,
 ) -> None:
+    api, fake = live.api, live.fake
     stuck = threading.Event()  # never set: the first implementation call never answers
 
     def first_call_hangs(request: RecordedRequest) -> Reply:
         stage = stage_of(request)
-        if stage == "implementation" and not any(
-            stage_of(r) == "implementation" for r in fake.requests[:-1]
-        ):
+        task_id = task_of(request)
+        # The request in hand is already recorded: the first one for this task hangs.
+        if stage == "implementation" and task_id and len(calls(fake, task_id, stage)) == 1:
             return answer(stage, gate=stuck)
         return answer(stage)
 
     fake.openai.responder = first_call_hangs
-    started = pipeline.start_all(("gateway", "agents", "workspace"))
     task_id = api.submit("hello")["task_id"]
     wait_for(lambda: len(calls(fake, task_id, "implementation")) == 1, what="implementation call")
 
-    started["agents"].kill()  # SIGKILL, mid-stage
-    pipeline.start("agents", log_name="agents-2")
+    live.process("agents").kill()  # SIGKILL, mid-stage
+    live.restart("agents")
 
     task = api.wait(task_id)
     assert task["progress"] == 100
@@ -98,17 +95,15 @@ def read_frames(ws: websocket.WebSocket, until: Any, timeout: float = 30.0) -> l
     raise AssertionError(f"frames never matched: {frames}")
 
 
-def test_websocket_reconnect_with_since_gets_what_it_missed_then_live(
-    pipeline: System, api: Api
-) -> None:
-    pipeline.start_all(("gateway", "agents", "workspace"))
+def test_websocket_reconnect_with_since_gets_what_it_missed_then_live(live: Live) -> None:
+    system, api = live.system, live.api
     first = api.submit("first")["task_id"]
     api.wait(first)
     events = api.events(first)
     since = events[2]["seq"]
     missed = [e["seq"] for e in events if e["seq"] > since and e["type"] != "StageFailed"]
 
-    ws = websocket.create_connection(f"{pipeline.ws_url}/ws?since={since}", timeout=10)
+    ws = websocket.create_connection(f"{system.ws_url}/ws?since={since}", timeout=10)
     try:
         replayed = read_frames(
             ws,
