@@ -254,6 +254,8 @@ class Executions:
             run.stop("workspace service stopping")
         if self._tasks:
             await asyncio.wait(list(self._tasks), timeout=15)
+        with suppress(OSError):
+            self.profile.stage_root.rmdir()  # only when empty: every run removed its snapshot
 
 
 def _instance_gone(instance: str, me: str) -> bool:
