@@ -22,8 +22,6 @@ from .conftest import (
     answer,
     calls,
     stage_of,
-    task_of,
-    wait_for,
 )
 
 
@@ -159,14 +157,27 @@ def test_validation_fails_then_passes_in_the_next_round(live: Live) -> None:
     assert task["validation_rounds"][0]["round"] == 1 and task["round"] == 2
 
 
-def test_validation_gives_up_after_the_configured_rounds(
+def test_validation_gives_up_after_the_configured_rounds_and_a_slow_provider_times_out(
     pipeline: System, api: Api, fake: FakeLLM
 ) -> None:
+    # One system for both (a start costs seconds): AGENTS_MAX_ROUNDS=2, a 1.5 s model timeout.
     fake.openai.responder = implementation_rounds(99)
-    pipeline.start_all(("gateway", "agents", "workspace"), AGENTS_MAX_ROUNDS="2")
+    pipeline.start_all(
+        ("gateway", "agents", "workspace"),
+        AGENTS_MAX_ROUNDS="2",
+        AGENTS_LLM_TIMEOUT="1.5",
+        AGENTS_LLM_MAX_RETRIES="0",
+    )
     task_id = api.submit("hello")["task_id"]
     task = api.wait(task_id, lambda t: t["status"] == "failed")
     assert task["error"]["code"] == "VALIDATION_FAILED"
     assert len(calls(fake, task_id, "implementation")) == 2
     assert [e["type"] for e in api.events(task_id)].count("ValidationFailed") == 1
-    wait_for(lambda: task_of(fake.requests[-1]) == task_id)
+
+    # A provider that answers too slowly: the stage fails, it does not hang.
+    fake.anthropic.responder = lambda r: answer(stage_of(r), delay=5.0)
+    slow = api.submit("slow")["task_id"]
+    task = api.wait(slow, lambda t: t["status"] == "failed", timeout=30)
+    assert task["error"]["code"] == "AGENT_UNAVAILABLE"
+    assert "timed out" in task["error"]["message"] or "no answer" in task["error"]["message"]
+    assert len(calls(fake, slow, "analysis")) == 1

@@ -233,12 +233,21 @@ class Pipeline:
     ) -> StageResult | Rejected | StageFailed:
         model = self.clients.model_for(resolved)
         publish = self._publisher(state.task_id, resolved.agent, step)
+        # The SDK's timeout bounds each attempt's connect and each read; this bounds the whole
+        # stage, so a stream that keeps dribbling tokens cannot hold a slot for ever.
+        budget = self.settings.agents_llm_timeout * (self.settings.agents_llm_max_retries + 1)
         try:
-            if step.stage == "analysis":
-                return await self.stages.analysis(state, model, resolved, publish)
-            if step.stage == "implementation":
-                return await self.stages.implementation(state, step.round, model, resolved, publish)
-            return await self.stages.validation(state, model, resolved, publish)
+            async with asyncio.timeout(budget):
+                if step.stage == "analysis":
+                    return await self.stages.analysis(state, model, resolved, publish)
+                if step.stage == "implementation":
+                    return await self.stages.implementation(
+                        state, step.round, model, resolved, publish
+                    )
+                return await self.stages.validation(state, model, resolved, publish)
+        except TimeoutError:
+            message = f"{resolved.provider}: no answer within {budget:.0f}s"
+            return self._failed(state, step, "AGENT_UNAVAILABLE", message)
         except ModelError as exc:
             log.warning("task %s %s failed: %s", state.task_id, step.stage, exc.message)
             return self._failed(state, step, exc.code, exc.message)
