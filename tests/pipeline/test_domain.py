@@ -7,7 +7,7 @@ from pydantic import SecretStr
 from orchestrator.agents.checks import run_checks
 from orchestrator.agents.domain import FailTask, RunStage, decide, fold, validation_outcome
 from orchestrator.agents.pricing import cost_usd
-from orchestrator.agents.providers import parse_json, resolve
+from orchestrator.agents.providers import parse_json, redact_url, resolve
 from orchestrator.agents.settings import AgentsSettings
 from orchestrator.agents.stages import safe_path
 from orchestrator.events import Envelope, RecordedEvent
@@ -170,3 +170,9 @@ def test_cost_is_priced_by_model_prefix() -> None:
     assert cost_usd("claude-sonnet-4-5", 1_000_000, 0) == 3.0
     assert cost_usd("gpt-4.1-mini", 0, 1_000_000) == 1.6
     assert cost_usd("local-llama", 10, 10) == 0.0
+
+
+def test_a_base_url_with_credentials_is_shown_without_them() -> None:
+    assert redact_url("https://u:secret@proxy.local/v1") == "https://***@proxy.local/v1"
+    assert redact_url("http://127.0.0.1:8000/v1") == "http://127.0.0.1:8000/v1"
+    assert redact_url(None) is None
