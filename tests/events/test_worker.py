@@ -199,3 +199,47 @@ async def test_undecodable_message_is_reported_and_skipped_not_a_crash(
     assert handled == [after, later]
     assert entries[0]["stream_seq"] == garbage.seq
     assert entries[0]["reason"].startswith("undecodable")
+
+
+async def test_a_message_whose_workers_keep_dying_is_dead_lettered_by_the_advisory(
+    nats_server: NatsServer, nc: NATS, js: JetStreamContext, store: EventStore, tmp_path: Path
+) -> None:
+    """No handler ever gets to record a failure: the server's max-deliveries advisory does."""
+    ack_wait = 1.0
+    seq = await store.append(subjects.task("doomed"), submitted("doomed"))
+    config = crash_config("doomed", ack_wait, max_deliver=2)
+    handled: list[int] = []
+
+    async def handle(recorded: RecordedEvent, delivery: Delivery) -> None:
+        handled.append(recorded.seq)
+
+    # the survivor listens for the advisory (core NATS, not stored) before the last death
+    survivor = Worker(nc, js, config, handle)
+    try:
+        for attempt in (1, 2):
+            marker = tmp_path / f"taken{attempt}.json"
+            victim = await asyncio.create_subprocess_exec(
+                sys.executable,
+                str(WORKER_SCRIPT),
+                nats_server.url,
+                "doomed",
+                str(ack_wait),
+                str(marker),
+                "2",
+                start_new_session=True,
+            )
+            try:
+                await eventually(marker.exists, timeout=15)
+                assert json.loads(marker.read_text()) == {"seq": seq, "attempt": attempt}
+                if attempt == 2:
+                    await survivor.start()
+            finally:
+                victim.kill()
+                await asyncio.wait_for(victim.wait(), 5)
+        entries = await eventually(lambda: dead_letters(js, "doomed"), timeout=15)
+    finally:
+        await survivor.stop()
+    assert handled == [], "a message past max_deliver must not be handed out again"
+    assert entries[0]["stream_seq"] == seq
+    assert entries[0]["attempts"] == 2
+    assert "max deliveries" in entries[0]["reason"]
