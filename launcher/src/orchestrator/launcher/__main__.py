@@ -8,12 +8,14 @@ from __future__ import annotations
 import signal
 import sys
 import time
+from pathlib import Path
 from types import FrameType
 
 import httpx
 from pydantic import ValidationError
 
 from orchestrator.events.service import describe_settings_error
+from orchestrator.events.settings import NatsSettings
 
 from .nats_server import NatsServer, NatsServerError, port_is_free
 from .settings import LauncherSettings
@@ -23,6 +25,7 @@ from .supervisor import SERVICES, ServiceProcess, stop_all
 def main() -> int:
     try:
         settings = LauncherSettings()
+        NatsSettings()  # what every service reads too: fail here once, not in four logs
     except ValidationError as exc:
         print(f"error: invalid settings:\n{describe_settings_error(exc)}", file=sys.stderr)
         return 2
@@ -80,7 +83,10 @@ def main() -> int:
         while not stopping:
             dead = [p.service for p in processes if not p.running()]
             if dead:
-                print(f"error: {', '.join(dead)} exited; see {logs}", file=sys.stderr)
+                for name in dead:
+                    print(f"error: {name} exited; last lines of its log:", file=sys.stderr)
+                    print(_tail(logs / f"{name}.log"), file=sys.stderr)
+                print(f"(all logs in {logs})", file=sys.stderr)
                 return 1
             if not ready and _healthy(base):
                 ready = True
@@ -92,6 +98,13 @@ def main() -> int:
         stop_all(processes)
         if nats is not None:
             nats.stop()
+
+
+def _tail(path: Path, lines: int = 15) -> str:
+    try:
+        return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
+    except OSError:
+        return "(no log)"
 
 
 def _healthy(base: str) -> bool:
