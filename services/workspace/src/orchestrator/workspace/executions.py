@@ -115,8 +115,10 @@ class Executions:
 
     async def handle(self, recorded: RecordedEvent, delivery: Delivery) -> None:
         event = recorded.event
-        if not isinstance(event, ExecutionRequested) or self._closing:
+        if not isinstance(event, ExecutionRequested):
             return
+        if self._closing:
+            raise RuntimeError("stopping: leave the request to another replica")
         subject = recorded.subject
         events, version = await self.store.load(subject)
         if any(
@@ -152,7 +154,13 @@ class Executions:
         )
         try:
             await self.store.append(subject, started, expected_last_seq=version)
-        except ConcurrencyConflict:
+        except BaseException as exc:
+            if not isinstance(exc, ConcurrencyConflict):
+                # Not recorded: the run must not go on unsupervised; the request is retried.
+                run.stop("start not recorded")
+                self._supervise(run, record=False)
+                raise
+
             # Someone decided first (a stop, or another replica after a redelivery).
             run.stop("superseded")
             events, _ = await self.store.load(subject)

@@ -127,7 +127,11 @@ class Run:
             if bpf_fd is not None:
                 os.close(bpf_fd)
         if self.is_server and self.runnable.port:
-            await self._open_preview(self.runnable.port)
+            try:
+                await self._open_preview(self.runnable.port)
+            except OSError as exc:
+                # The run goes on; only its preview is missing, and the log says why.
+                log.warning("%s: no preview: %s", self.execution_id, exc)
 
     async def _open_preview(self, port: int) -> None:
         host = self.settings.preview_host
