@@ -9,6 +9,7 @@ from nats.js import JetStreamContext
 
 from orchestrator.events import EventStore, Follower, RecordedEvent, subjects
 from orchestrator.events.catalog import StageStarted, TaskCancelled, TaskSubmitted
+from orchestrator.events.projection import ack_sequences
 
 
 class TaskFold:
@@ -144,3 +145,12 @@ async def test_a_failing_apply_is_retried_from_the_same_event_not_skipped(
         assert follower.rebuilds >= 1
     assert failures == [3]
     assert fold.seqs == list(range(1, last + 1)), "every event applied once, in order"
+
+
+def test_ack_subject_sequences_are_read_in_both_reply_formats() -> None:
+    v1 = "$JS.ACK.EVENTS.follow_x.1.42.7.1700000000000000000.3"
+    v2 = "$JS.ACK.hub.ACCHASH.EVENTS.follow_x.1.42.7.1700000000000000000.3.token"
+    assert ack_sequences(v1) == (42, 7, 3)
+    assert ack_sequences(v2) == (42, 7, 3)
+    with pytest.raises((ValueError, IndexError)):
+        ack_sequences("_INBOX.not.an.ack")

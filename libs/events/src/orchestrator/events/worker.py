@@ -127,6 +127,20 @@ class Worker:
         return len(self._running)
 
     async def provision(self) -> None:
+        """Create the durable consumer, or update it in place (ack_wait, max_deliver, filters...).
+
+        A change the server cannot apply to an existing consumer (its deliver policy, say) is an
+        error naming the durable, not a silent mismatch between replicas.
+        """
+        try:
+            await self._add_consumer()
+        except APIError as exc:
+            raise RuntimeError(
+                f"durable consumer {self.config.durable!r} on {self.stream} exists with a config "
+                f"that cannot be changed to {self.config!r}: {exc}"
+            ) from exc
+
+    async def _add_consumer(self) -> None:
         cfg = self.config
         await self.js.add_consumer(
             self.stream,
