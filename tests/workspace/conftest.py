@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import os
 import shutil
 import time
 from collections.abc import AsyncIterator, Callable, Iterator
@@ -30,7 +31,13 @@ requires_bwrap = pytest.mark.skipif(
 
 CANARY = "sk-ant-CANARY-must-never-leak-0123456789"
 
+# A sandbox uid of this test session alone: "no sandbox process left" and RLIMIT_NPROC then count
+# only what these tests started, even while another session runs code on the same machine.
+SANDBOX_UID = 62000 + os.getpid() % 3000
+
 TEST_ENV = {
+    "SANDBOX_UID": str(SANDBOX_UID),
+    "SANDBOX_GID": str(SANDBOX_UID),
     "RATE_LIMIT_FILES": "100000",
     "SANDBOX_CPU_SECONDS": "3",
     "SANDBOX_PROCESSES": "48",
@@ -181,7 +188,7 @@ async def run_output(system: System, execution_id: str) -> tuple[list[str], dict
     return lines, final
 
 
-def sandbox_processes(uid: int = 61000) -> list[int]:
+def sandbox_processes(uid: int = SANDBOX_UID) -> list[int]:
     """Processes still running as the sandbox uid."""
     found = []
     for entry in Path("/proc").iterdir():
