@@ -12,7 +12,13 @@
 from . import subjects
 from .catalog import AnyEvent, Event
 from .envelope import Envelope, RecordedEvent, decode, encode, new_id
-from .errors import AppendFailed, ConcurrencyConflict, EventsError, UndecodableEvent
+from .errors import (
+    AppendFailed,
+    ConcurrencyConflict,
+    EventsError,
+    ReadIncomplete,
+    UndecodableEvent,
+)
 from .projection import Follower
 from .store import EventStore
 from .worker import Delivery, PermanentFailure, Worker, WorkerConfig
@@ -28,6 +34,7 @@ __all__ = [
     "EventsError",
     "Follower",
     "PermanentFailure",
+    "ReadIncomplete",
     "RecordedEvent",
     "UndecodableEvent",
     "Worker",

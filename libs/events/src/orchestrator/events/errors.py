@@ -30,3 +30,7 @@ class UndecodableEvent(EventsError):
 
 class AppendFailed(EventsError):
     pass
+
+
+class ReadIncomplete(EventsError):
+    pass

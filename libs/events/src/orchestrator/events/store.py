@@ -24,7 +24,7 @@ from nats.js.errors import APIError, NotFoundError
 from . import subjects
 from .catalog import Event
 from .envelope import MSG_ID, Envelope, RecordedEvent, decode, encode, new_id
-from .errors import AppendFailed, ConcurrencyConflict, UndecodableEvent
+from .errors import AppendFailed, ConcurrencyConflict, ReadIncomplete, UndecodableEvent
 
 log = logging.getLogger(__name__)
 
@@ -100,7 +100,7 @@ class EventStore:
                 if exc.err_code not in RETRYABLE_API and not _is_unavailable(exc):
                     raise AppendFailed(f"{subject}: {exc}") from exc
                 error: Exception = exc
-            except (nats.errors.TimeoutError, nats.errors.NoRespondersError) as exc:
+            except (TimeoutError, nats.errors.NoRespondersError) as exc:
                 error = exc
             except (
                 nats.errors.ConnectionClosedError,
@@ -172,8 +172,10 @@ class EventStore:
             while pending > 0:
                 try:
                     msgs = await sub.fetch(min(READ_BATCH, pending), timeout=self.request_timeout)
-                except nats.errors.TimeoutError:
-                    break
+                except TimeoutError as exc:  # nats-py's own, or at times asyncio's
+                    raise ReadIncomplete(
+                        f"{subject_filter}: read stopped with {pending} events still pending"
+                    ) from exc
                 for msg in msgs:
                     meta = msg.metadata
                     pending = int(meta.num_pending)
