@@ -12,6 +12,12 @@ for each concurrency level, tasks per second and per-task latency (p50, p99) of
   REST and is done when its ``completed`` task_update arrives on /ws.
 
 "added p50" is the system's p50 latency minus the baseline's.
+
+Where a task's time goes at concurrency 1 (medians measured on the 2-core dev VM, ms):
+POST /api/requirements 16 (settings read, append, read-your-writes wait); each hop between
+services 4-9; each model stage 11-15 (the SDK call ~5, plus its StageStarted/StageCompleted
+appends). About a dozen appends per task, each fsynced by ``sync_interval: always`` (1-5 ms each
+on this disk), are the floor of the added latency: the price of nothing accepted being lost.
 """
 
 from __future__ import annotations
@@ -91,15 +97,17 @@ class Baseline:
     """The pipeline's model calls and checks, in-process."""
 
     def __init__(self, fake: FakeProcess, out: Path) -> None:
+        # max_retries=2: the agents service default (AGENTS_LLM_MAX_RETRIES), so both sides
+        # treat an overloaded fake alike.
         self.claude = AnthropicChat(
             anthropic.AsyncAnthropic(
-                api_key="sk-ant-bench", base_url=fake.anthropic_base_url, max_retries=0
+                api_key="sk-ant-bench", base_url=fake.anthropic_base_url, max_retries=2
             ),
             "claude-sonnet-4-6",
             8192,
         )
         self.codex = OpenAIChat(
-            openai.AsyncOpenAI(api_key="sk-bench", base_url=fake.openai_base_url, max_retries=0),
+            openai.AsyncOpenAI(api_key="sk-bench", base_url=fake.openai_base_url, max_retries=2),
             "gpt-4.1",
             8192,
             "openai",
