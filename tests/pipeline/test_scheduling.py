@@ -9,7 +9,7 @@ from collections import Counter
 from tests.fakes import FakeLLM, RecordedRequest, Reply
 from tests.harness import System
 
-from .conftest import Api, answer, calls, stage_of
+from .conftest import Api, answer, calls, stage_of, wait_for
 
 
 def test_higher_priority_starts_first_when_the_replica_is_busy(
@@ -57,6 +57,12 @@ def test_two_replicas_share_the_work_and_never_run_a_stage_twice(
     first = pipeline.start("agents", log_name="agents-1", **env)
     second = pipeline.start("agents", log_name="agents-2", **env)
     pipeline.wait_ready({"gateway": pipeline.processes[0], "agents": first})
+    # Both replicas heartbeat before any work is submitted, so both can take some.
+    wait_for(
+        lambda: api.http.get("/api/health").json()["services"]["agents"]["instances"] == 2,
+        timeout=60,
+        what="two agents instances",
+    )
     assert second.running()
     tasks = [api.submit(f"job {i}")["task_id"] for i in range(8)]
     workers: Counter[str] = Counter()
