@@ -20,6 +20,7 @@ from pydantic import BaseModel, ConfigDict, Field, StrictInt, ValidationError, f
 from orchestrator.events import ConcurrencyConflict, subjects
 from orchestrator.events.catalog import ROLE_AGENT, TaskSubmitted
 from orchestrator.events.config import SETTINGS_KEY, StoredSettings
+from orchestrator.events.errors import AppendFailed
 
 from .. import errors
 from ..backbone import Gateway, GatewayDep
@@ -135,6 +136,12 @@ async def submit_requirement(
         )
     except ConcurrencyConflict:
         return await _existing(gateway, subject, body)
+    except AppendFailed:
+        raise errors.ApiError(
+            errors.SERVICE_UNAVAILABLE,
+            "The event store is unavailable; the requirement was not accepted, try again",
+            503,
+        ) from None
     await gateway.caught_up_to(seq)
     return RequirementOut(task_id=task_id, priority=priority)
 

@@ -9,6 +9,7 @@ from fastapi import APIRouter, Query
 from orchestrator.events import ConcurrencyConflict, subjects
 from orchestrator.events.catalog import TaskCancelled, TaskRetried
 from orchestrator.events.catalog.base import Event
+from orchestrator.events.errors import AppendFailed
 
 from .. import errors
 from ..backbone import Gateway, GatewayDep
@@ -92,6 +93,10 @@ async def _control(gateway: Gateway, task_id: str, make: Any) -> TaskView:
         except ConcurrencyConflict:
             await gateway.caught_up_to(await gateway.store.last_seq(subject))
             continue
+        except AppendFailed:
+            raise errors.ApiError(
+                errors.SERVICE_UNAVAILABLE, "The event store is unavailable; try again", 503
+            ) from None
         await gateway.caught_up_to(seq)
         return _task(gateway, task_id)
     raise errors.ApiError(errors.CONFLICT, "The task kept changing; try again", 409)
