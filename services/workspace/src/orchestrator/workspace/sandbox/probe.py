@@ -138,7 +138,9 @@ def probe(settings: WorkspaceSettings) -> SandboxProfile:  # noqa: PLR0912, PLR0
     if bwrap is None:
         notes["bubblewrap"] = f"{settings.sandbox_bwrap} not found (apt-get install bubblewrap)"
     else:
-        for disable in (True, False):
+
+        def try_bwrap(disable: bool, seccomp_fd: int | None = None) -> tuple[bool, str]:
+            """Start ``/usr/bin/true`` in the sandbox as it would run code."""
             candidate = SandboxProfile(
                 mode="bubblewrap",
                 as_root=as_root,
@@ -156,8 +158,13 @@ def probe(settings: WorkspaceSettings) -> SandboxProfile:  # noqa: PLR0912, PLR0
                 file_path="probe",
                 command="/usr/bin/true",
                 allow_network=settings.sandbox_allow_network,
+                seccomp_fd=seccomp_fd,
             )
-            ok, err = _try(launch.argv, identity(settings, as_root))
+            fds = () if seccomp_fd is None else (seccomp_fd,)
+            return _try(launch.argv, identity(settings, as_root), fds)
+
+        for disable in (True, False):
+            ok, err = try_bwrap(disable)
             if ok:
                 bwrap_ok, disable_userns = True, disable
                 break
@@ -168,26 +175,7 @@ def probe(settings: WorkspaceSettings) -> SandboxProfile:  # noqa: PLR0912, PLR0
             if seccomp_error is None:
                 fd = os.open(bpf_path, os.O_RDONLY)
                 try:
-                    candidate = SandboxProfile(
-                        mode="bubblewrap",
-                        as_root=as_root,
-                        layers={},
-                        disable_userns=disable_userns,
-                        site_packages=site_packages,
-                        python=python,
-                        bwrap=bwrap,
-                        rlimits=layers["rlimits"],
-                    )
-                    launch = command.build(
-                        candidate,
-                        limits,
-                        stage=str(probe_stage),
-                        file_path="probe",
-                        command="/usr/bin/true",
-                        allow_network=settings.sandbox_allow_network,
-                        seccomp_fd=fd,
-                    )
-                    seccomp_ok, err = _try(launch.argv, identity(settings, as_root), (fd,))
+                    seccomp_ok, err = try_bwrap(disable_userns, fd)
                 finally:
                     os.close(fd)
                 if not seccomp_ok:
