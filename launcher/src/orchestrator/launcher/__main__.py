@@ -108,9 +108,11 @@ def _tail(path: Path, lines: int = 15) -> str:
 
 
 def _healthy(base: str) -> bool:
+    """Up means every service has reported in, not merely that the gateway answers."""
     try:
-        return httpx.get(f"{base}/api/health", timeout=1.0).status_code == 200
-    except httpx.HTTPError:
+        response = httpx.get(f"{base}/api/health", timeout=1.0)
+        return response.status_code == 200 and response.json().get("status") == "ok"
+    except (httpx.HTTPError, ValueError):
         return False
 
 
