@@ -32,6 +32,14 @@ def test_cancel_abandons_the_streaming_model_call(live: Live) -> None:
     time.sleep(1.0)
     task = api.task(task_id)
     assert task["status"] == "cancelled"
+    # Cancelled during implementation: the task keeps the progress it had reached.
+    assert task["progress"] == 25
+    cancelled = [
+        e
+        for e in api.http.get(f"/api/tasks/{task_id}/events").json()["events"]
+        if e["type"] == "TaskCancelled"
+    ]
+    assert cancelled[-1]["data"]["progress"] == 25
     types = api.types(task_id)
     assert types[-1] == "TaskCancelled"
     assert "StageCompleted" not in types[types.index("TaskCancelled") :]

@@ -117,6 +117,8 @@ class TaskCancelled(Event):
     type: Literal["TaskCancelled"] = "TaskCancelled"
     task_id: str
     reason: str = "cancelled by client"
+    progress: int = 0
+    """How far the task had got when it was cancelled (0, 25, 50, 75)."""
 
 
 class TaskRetried(Event):

@@ -360,7 +360,7 @@ def ws_messages(recorded: RecordedEvent) -> list[dict[str, Any]]:  # noqa: PLR09
             )
         ]
     if isinstance(event, TaskCancelled):
-        return [update(status="cancelled", agent=None, stage=None, progress=None)]
+        return [update(status="cancelled", agent=None, stage=None, progress=event.progress)]
     if isinstance(event, TaskCompleted):
         return [update(status="completed", agent="ide", stage="integration", progress=100)]
     return []

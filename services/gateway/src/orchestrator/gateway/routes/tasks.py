@@ -114,7 +114,7 @@ async def cancel_task(task_id: str, gateway: GatewayDep) -> dict[str, Any]:
                 409,
                 {"task_id": task_id, "status": task.status},
             )
-        return TaskCancelled(task_id=task_id)
+        return TaskCancelled(task_id=task_id, progress=task.progress)
 
     task = await _control(gateway, task_id, make)
     return {"task_id": task_id, "status": task.status}
