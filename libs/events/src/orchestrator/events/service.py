@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+import re
 import signal
 import socket
 import sys
@@ -64,6 +65,26 @@ def configure_logging(service: str) -> None:
         format=f"%(asctime)s {service} %(levelname)s %(name)s: %(message)s",
     )
     logging.getLogger("nats").setLevel(logging.WARNING)
+    for handler in logging.getLogger().handlers:
+        handler.addFilter(RedactUrlCredentials())
+
+
+_URL_CREDENTIALS = re.compile(r"://[^/\s@]+@")
+
+
+class RedactUrlCredentials(logging.Filter):
+    """Masks ``user:password@`` in URLs a log line carries: the SDKs' HTTP client logs every
+    request's URL, and a provider base URL set in settings may hold credentials."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        redacted = _URL_CREDENTIALS.sub("://***@", message)
+        if redacted != message:
+            record.msg, record.args = redacted, None
+        if record.exc_info and not record.exc_text:
+            text = logging.Formatter().formatException(record.exc_info)
+            record.exc_text = _URL_CREDENTIALS.sub("://***@", text)
+        return True
 
 
 def describe_settings_error(exc: ValidationError) -> str:

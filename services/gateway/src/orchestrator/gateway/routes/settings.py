@@ -3,7 +3,8 @@
 Keys live only in the KV bucket ``settings`` (key ``current``, a ``StoredSettings`` document):
 never in the event stream (``SettingsChanged`` carries field names only), logs, error messages
 (validation errors about a key never echo it) or responses (``GET`` shows whether each key is set
-and, for keys of 12 characters or more, its last four characters).
+and, for keys of 12 characters or more, its last four characters; a base URL's ``user:password@``
+shows as ``***@``).
 
 ``POST`` is a partial update: fields left out keep their value. A key given as ``""`` or
 ``null`` is cleared. ``agents`` sets, per agent (``claude``, ``codex``, ``claude2``), its
@@ -16,6 +17,7 @@ from __future__ import annotations
 
 import logging
 from typing import Literal
+from urllib.parse import urlsplit, urlunsplit
 
 from fastapi import APIRouter
 from nats.js.errors import KeyNotFoundError, KeyWrongLastSequenceError, NotFoundError
@@ -102,12 +104,23 @@ def view(stored: StoredSettings) -> SettingsView:
             name: AgentSettingsView(
                 provider=agent.provider,
                 model=agent.model,
-                base_url=agent.base_url,
+                base_url=redact_url(agent.base_url),
                 api_key=key_status(agent.api_key),
             )
             for name, agent in sorted(stored.agents.items())
         },
     )
+
+
+def redact_url(url: str | None) -> str | None:
+    """A base URL as it may be shown: a ``user:password@`` part (credentials) masked."""
+    if not url:
+        return url
+    parts = urlsplit(url)
+    if "@" not in parts.netloc:
+        return url
+    host = parts.netloc.rsplit("@", 1)[1]
+    return urlunsplit((parts.scheme, f"***@{host}", parts.path, parts.query, parts.fragment))
 
 
 def merge(current: StoredSettings, update: SettingsUpdate) -> tuple[StoredSettings, list[str]]:
@@ -126,6 +139,8 @@ def merge(current: StoredSettings, update: SettingsUpdate) -> tuple[StoredSettin
             entry = dict(agents.get(agent) or {})
             for name in change.model_fields_set:
                 value = getattr(change, name)
+                if name == "base_url" and value and value == redact_url(entry.get(name)):
+                    continue  # the masked URL GET showed, sent back: keep the real one
                 entry[name] = value or None
             agents[agent] = entry
         data["agents"] = {
