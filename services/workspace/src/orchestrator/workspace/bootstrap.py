@@ -11,6 +11,7 @@ from pydantic import ValidationError
 from orchestrator.events import EventStore, subjects
 from orchestrator.events.connection import files_store
 from orchestrator.events.health import HeartbeatPublisher
+from orchestrator.events.projection import Follower
 from orchestrator.events.service import Runtime, Stop
 from orchestrator.events.worker import Worker, WorkerConfig
 
@@ -19,6 +20,7 @@ from .integration_handler import IntegrationHandler
 from .materialiser import Materialiser
 from .sandbox.probe import probe
 from .settings import WorkspaceSettings
+from .task_histories import TaskHistories
 
 log = logging.getLogger(__name__)
 
@@ -35,6 +37,15 @@ async def start(runtime: Runtime) -> Stop:
     materialiser = Materialiser(runtime.js, files, store, settings.workspace_dir)
     await materialiser.start()
 
+    # Live task histories for integration, from now on (tasks already in the stream are read
+    # back when they reach integration, as before): no replay of the whole history at start.
+    histories = TaskHistories()
+    stream = await runtime.js.stream_info(subjects.EVENTS_STREAM)
+    follower = Follower(
+        runtime.js, subjects.TASK_ALL, histories.apply, start_seq=stream.state.last_seq + 1
+    )
+    await follower.start()
+
     integration = Worker(
         runtime.nc,
         runtime.js,
@@ -45,7 +56,7 @@ async def start(runtime: Runtime) -> Stop:
             filter_subjects=(subjects.TASK_ALL,),
             ack_wait=settings.worker_ack_wait,
         ),
-        IntegrationHandler(store, files),
+        IntegrationHandler(store, files, histories, follower.wait_for),
     )
     executions = Executions(settings, profile, store, materialiser, runtime.instance)
     await executions.start()
@@ -78,6 +89,7 @@ async def start(runtime: Runtime) -> Stop:
         await exec_worker.stop(grace=2)
         await executions.stop()
         await integration.stop()
+        await follower.stop()
         await materialiser.stop()
         await heartbeat.stop()
 

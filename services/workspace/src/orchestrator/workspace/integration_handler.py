@@ -1,8 +1,16 @@
-"""The integration stage's consumer: load the task, decide, record; I/O only."""
+"""The integration stage's consumer: load the task, decide, record; I/O only.
+
+The task's history comes from the live :class:`TaskHistories` when it has it (no read back);
+every append that follows a decision made on it expects that history's last sequence, so a stale
+copy is a conflict and a read back. A resumed integration (StageStarted already recorded, so no
+guarded append comes before the FileWritten events) always reads the task back.
+"""
 
 from __future__ import annotations
 
+import asyncio
 import logging
+from collections.abc import Awaitable, Callable
 
 from nats.js.object_store import ObjectStore
 
@@ -19,29 +27,50 @@ from orchestrator.events.worker import Delivery
 
 from . import integration
 from .materialiser import ContentMissing, fetch_content
+from .task_histories import TaskHistories
 
 log = logging.getLogger(__name__)
 
 WORKSPACE_ERROR = "WORKSPACE_ERROR"
 
 
+WaitFor = Callable[[int, float], Awaitable[None]]
+LIVE_WAIT = 0.5
+"""How long a trigger waits for the live histories to reach it before reading the task back."""
+
+
 class IntegrationHandler:
-    def __init__(self, store: EventStore, files: ObjectStore) -> None:
+    def __init__(
+        self,
+        store: EventStore,
+        files: ObjectStore,
+        histories: TaskHistories | None = None,
+        wait_for: WaitFor | None = None,
+    ) -> None:
         self.store = store
         self.files = files
+        self.histories = histories
+        self.wait_for = wait_for
 
     async def __call__(self, recorded: RecordedEvent, delivery: Delivery) -> None:
         if not integration.is_trigger(recorded):
             return
         subject = recorded.subject
+        live = await self._live(recorded)
         while True:
-            events, version = await self.store.load(subject)
+            from_live = live is not None
+            if live is not None:
+                events, version, live = live, live[-1].seq, None
+            else:
+                events, version = await self.store.load(subject)
             if version < recorded.seq:
                 # A read that came back short must not be mistaken for "nothing to do".
                 raise RuntimeError(f"{subject} loaded up to #{version}, before #{recorded.seq}")
             plan = integration.decide(events)
             if plan is None:
                 return
+            if from_live and plan.started:
+                continue  # a resume: no guarded append precedes FileWritten, so read it back
             try:
                 await self._integrate(subject, plan, version)
                 return
@@ -49,6 +78,16 @@ class IntegrationHandler:
                 # Someone else recorded a step (another replica, a cancel): re-decide.
                 log.info("integration of %s raced another writer; re-deciding", subject)
                 continue
+
+    async def _live(self, recorded: RecordedEvent) -> list[RecordedEvent] | None:
+        """The task's live history through the trigger, or None (then it is read back)."""
+        if self.histories is None or self.wait_for is None:
+            return None
+        try:
+            await self.wait_for(recorded.seq, LIVE_WAIT)
+        except TimeoutError:
+            return None
+        return self.histories.history(recorded.subject, through=recorded.seq)
 
     async def _integrate(self, subject: str, plan: integration.Integrate, version: int) -> None:
         task_id = plan.task_id
@@ -71,22 +110,36 @@ class IntegrationHandler:
                 expected_last_seq=version,
             )
             return
+        # StageStarted and the reads of the files' bytes are independent: run them together.
+        # Nothing below is recorded before StageStarted is (it is awaited first either way).
+        started: asyncio.Future[int] | None = None
         if not plan.started:
-            version = await self.store.append(
-                subject,
-                StageStarted(task_id=task_id, stage="integration", agent="ide", round=plan.round),
-                expected_last_seq=version,
+            started = asyncio.ensure_future(
+                self.store.append(
+                    subject,
+                    StageStarted(
+                        task_id=task_id, stage="integration", agent="ide", round=plan.round
+                    ),
+                    expected_last_seq=version,
+                )
             )
         try:
             if not plan.files:
                 raise ValueError("the implementation produced no files")
             refs = integration.workspace_refs(plan.files)
-            contents = {}
-            for ref in refs:
-                contents[ref.path] = await fetch_content(self.files, ref.digest)
+            data = await asyncio.gather(*(fetch_content(self.files, r.digest) for r in refs))
+            contents = {ref.path: body for ref, body in zip(refs, data, strict=True)}
         except (integration.UnsafePath, ContentMissing, ValueError) as exc:
+            if started is not None:
+                version = await started
             await self._fail(subject, plan, version, str(exc))
             return
+        except BaseException:
+            if started is not None:
+                await asyncio.gather(started, return_exceptions=True)
+            raise
+        if started is not None:
+            version = await started
         for index, ref in enumerate(refs):
             await self.store.append(
                 subjects.WORKSPACE,
