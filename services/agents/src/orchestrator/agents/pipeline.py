@@ -123,7 +123,9 @@ class Pipeline:
         if not might_concern_us(recorded):
             return
         task_id = str(getattr(recorded.event, "task_id", ""))
-        state = await self._state(task_id, recorded)
+        # The settings document is read fresh for every step a model may run; reading it
+        # alongside the task's version costs one round trip instead of two.
+        state, _ = await asyncio.gather(self._state(task_id, recorded), self.source.refresh())
         self._priorities[task_id] = (state.priority, state.submitted_seq)
         decision = decide(state, recorded.seq)
         if isinstance(decision, FailTask):
@@ -187,7 +189,6 @@ class Pipeline:
     async def _run(
         self, state: TaskState, step: RunStage, cause: RecordedEvent, delivery: Delivery
     ) -> None:
-        await self.source.refresh()
         agent = STAGE_AGENT[step.stage]
         resolved = self.source.resolve(agent)
         started_seq = await self._append(

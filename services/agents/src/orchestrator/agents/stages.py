@@ -6,9 +6,11 @@ A stage returns what to record (``StageResult`` or ``Rejected``) and raises
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import json
 import posixpath
+from collections import OrderedDict
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -68,9 +70,18 @@ def safe_path(raw: str) -> str | None:
     return norm
 
 
+CONTENT_CACHE_BYTES = 32 << 20
+
+
 class Stages:
-    def __init__(self, files: ObjectStore) -> None:
+    def __init__(self, files: ObjectStore, cache_bytes: int = CONTENT_CACHE_BYTES) -> None:
         self.files = files
+        # Bytes this replica stored or read, by digest: validation reads back the files the
+        # implementation just stored (an object-store get is several round trips). Content is
+        # addressed by its sha256, so a cached copy can never be stale.
+        self._cache: OrderedDict[str, bytes] = OrderedDict()
+        self._cache_bytes = cache_bytes
+        self._cached = 0
 
     async def analysis(
         self, state: TaskState, model: ChatModel, resolved: ResolvedProvider, publish: Publish
@@ -155,7 +166,8 @@ class Stages:
     ) -> StageResult | Rejected:
         impl = state.last_implementation
         refs = impl.files if impl is not None else ()
-        contents = {ref.path: await self._load(ref) for ref in refs}
+        data = await asyncio.gather(*(self._load(ref) for ref in refs))
+        contents = {ref.path: body for ref, body in zip(refs, data, strict=True)}
         report = run_checks(contents)
         if not report.passed:
             # No model call: the compiler already said what is wrong.
@@ -190,11 +202,28 @@ class Stages:
             await self.files.get_info(digest)
         except NotFoundError:
             await self.files.put(digest, data)
+        self._keep(digest, data)
         return FileRef(path=path, digest=digest, size=len(data))
 
     async def _load(self, ref: FileRef) -> bytes:
+        cached = self._cache.get(ref.digest)
+        if cached is not None:
+            self._cache.move_to_end(ref.digest)
+            return cached
         result = await self.files.get(ref.digest)
-        return result.data or b""
+        data = result.data or b""
+        if hashlib.sha256(data).hexdigest() == ref.digest:
+            self._keep(ref.digest, data)
+        return data
+
+    def _keep(self, digest: str, data: bytes) -> None:
+        if digest in self._cache or len(data) > self._cache_bytes:
+            return
+        self._cache[digest] = data
+        self._cached += len(data)
+        while self._cached > self._cache_bytes:
+            _, dropped = self._cache.popitem(last=False)
+            self._cached -= len(dropped)
 
     async def _previous_files(self, state: TaskState) -> dict[str, str]:
         impl = state.last_implementation
