@@ -25,6 +25,7 @@ from orchestrator.events import EventStore, Follower, RecordedEvent, subjects
 from orchestrator.events.connection import connect, files_store, provision, settings_bucket
 from orchestrator.events.health import HeartbeatPublisher
 
+from . import errors
 from .health_monitor import HealthMonitor
 from .live import LiveHub
 from .projections import ReadModels, ws_messages
@@ -97,10 +98,28 @@ class Gateway:
     def last_seq(self) -> int:
         return self.follower.last_seq if self.follower else 0
 
-    async def caught_up_to(self, seq: int) -> None:
-        """Read-your-writes: wait until the read models include the event at ``seq``."""
-        if self.follower is not None:
+    async def caught_up_to(self, seq: int, *, accepted: dict[str, Any] | None = None) -> None:
+        """Read-your-writes: wait until the read models include the event at ``seq``.
+
+        ``accepted`` names what the write at ``seq`` created (say ``{"task_id": ...}``): when the
+        wait times out, the write is recorded all the same and will be processed, so the client
+        gets a 503 that says so and carries the id to poll, instead of a bare "retry" that
+        would make it submit the same thing twice.
+        """
+        if self.follower is None:
+            return
+        try:
             await self.follower.wait_for(seq, timeout=self.settings.gateway_request_timeout)
+        except TimeoutError:
+            if accepted is None:
+                raise
+            raise errors.ApiError(
+                errors.SERVICE_UNAVAILABLE,
+                "The request was accepted and will be processed, but is not visible yet: do not "
+                "resend it; poll for it by the id in details",
+                503,
+                {**accepted, "accepted": True},
+            ) from None
 
     async def close(self) -> None:
         for item in self._background:

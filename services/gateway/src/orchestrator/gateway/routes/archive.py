@@ -223,7 +223,9 @@ async def restore_file(archive_name: str, filename: str, gateway: GatewayDep) ->
             archive_name=archive.name,
         ),
     )
-    await gateway.caught_up_to(seq)
+    await gateway.caught_up_to(
+        seq, accepted={"archive_name": archive.name, "path": f"workspace/{ref.path}"}
+    )
     return RestoreResponse(
         status="success",
         archive_name=archive.name,

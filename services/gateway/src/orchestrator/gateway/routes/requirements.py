@@ -142,7 +142,7 @@ async def submit_requirement(
             "The event store is unavailable; the requirement was not accepted, try again",
             503,
         ) from None
-    await gateway.caught_up_to(seq)
+    await gateway.caught_up_to(seq, accepted={"task_id": task_id})
     return RequirementOut(task_id=task_id, priority=priority)
 
 

@@ -97,7 +97,7 @@ async def _control(gateway: Gateway, task_id: str, make: Any) -> TaskView:
             raise errors.ApiError(
                 errors.SERVICE_UNAVAILABLE, "The event store is unavailable; try again", 503
             ) from None
-        await gateway.caught_up_to(seq)
+        await gateway.caught_up_to(seq, accepted={"task_id": task_id})
         return _task(gateway, task_id)
     raise errors.ApiError(errors.CONFLICT, "The task kept changing; try again", 409)
 

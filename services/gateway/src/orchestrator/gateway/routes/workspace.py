@@ -190,7 +190,7 @@ async def run_file(filename: str, request: Request, gateway: GatewayDep) -> RunS
         ExecutionRequested(execution_id=execution_id, path=file.path),
         expected_last_seq=0,
     )
-    await gateway.caught_up_to(seq)
+    await gateway.caught_up_to(seq, accepted={"execution_id": execution_id})
     record = await wait_decided(gateway, execution_id, gateway.settings.gateway_request_timeout)
     if record is None or record.status == "requested":
         raise errors.ApiError(
