@@ -1,20 +1,31 @@
-"""Audit: a write the event store took is never answered as if it were lost.
+"""Audit: nothing accepted is lost.
+
+A write the event store took is never answered as if it were lost.
 
 The gateway appends, then waits until its read models show the write (read-your-writes). With a
 request timeout far shorter than the read models' lag, that wait times out after the append
 succeeded: the client must get a 503 that says the request was accepted and carries the task id
 (not a bare "retry", which would make it submit the task twice), and the task must still run.
+
+A run whose request was acknowledged when it started still has its end recorded when NATS is
+away at the moment the process exits.
 """
 
 from __future__ import annotations
 
+import asyncio
 import time
+from typing import Any
 
 import httpx
+import nats
 
+from orchestrator.events.connection import provision
+from orchestrator.events.settings import NatsSettings
 from tests.fakes import FakeLLM
 from tests.harness import System
 from tests.pipeline.conftest import FAST_ENV, happy
+from tests.workspace.conftest import SANDBOX_UID, write_file
 
 
 def test_a_submission_accepted_but_not_yet_visible_is_a_503_with_its_task_id(
@@ -54,3 +65,78 @@ def test_a_submission_accepted_but_not_yet_visible_is_a_503_with_its_task_id(
         listed = http.get("/api/tasks").json()
         tasks = listed["tasks"] if isinstance(listed, dict) else listed
         assert len(tasks) == len(answers)
+
+
+SLEEPER = b"""import time
+if __name__ == "__main__":
+    print("before", flush=True)
+    time.sleep(4)
+    print("after", flush=True)
+"""
+
+
+async def test_a_run_that_ends_while_nats_is_down_is_recorded_once_it_is_back(
+    system: System,
+) -> None:
+    system.env.update(
+        {
+            "SANDBOX_UID": str(SANDBOX_UID),
+            "SANDBOX_GID": str(SANDBOX_UID),
+            "RATE_LIMIT_FILES": "100000",
+            "EXEC_TIMEOUT": "60",
+        }
+    )
+    await asyncio.to_thread(system.start_all, ("gateway", "workspace"))
+    assert system.nats is not None
+    client = await nats.connect(system.nats.url)
+    try:
+        js = client.jetstream(timeout=10)
+        await provision(js, NatsSettings())
+        await write_file(js, "sleeper.py", SLEEPER)
+    finally:
+        await client.close()
+    async with httpx.AsyncClient(base_url=system.base_url, timeout=10) as http:
+
+        async def execution(execution_id: str) -> dict[str, Any] | None:
+            try:
+                response = await http.get(f"/api/workspace/executions/{execution_id}")
+            except httpx.HTTPError:
+                return None
+            body: dict[str, Any] = response.json()
+            return body if response.status_code == 200 else None
+
+        async def until(check: Any, what: str, timeout: float = 60) -> Any:
+            deadline = time.monotonic() + timeout
+            while time.monotonic() < deadline:
+                if result := await check():
+                    return result
+                await asyncio.sleep(0.2)
+            raise AssertionError(f"timed out: {what}\n{system.all_logs()}")
+
+        async def listed() -> bool:
+            files = (await http.get("/api/workspace/files")).json()["files"]
+            return any(f["path"] == "workspace/sleeper.py" for f in files)
+
+        await until(listed, "sleeper.py listed")
+        run = await http.post("/api/workspace/run/sleeper.py")
+        assert run.status_code == 200, run.text
+        execution_id = run.json()["execution_id"]
+
+        async def first_line_recorded() -> bool:
+            body = await execution(execution_id)
+            return bool(body and body["output_lines"] >= 1)
+
+        await until(first_line_recorded, "the first line recorded")
+        # NATS goes away while the script sleeps; the script prints its last line and exits
+        # while NATS is still away.
+        await asyncio.to_thread(system.nats.stop)
+        await asyncio.sleep(7)
+        await asyncio.to_thread(system.nats.start)
+
+        async def finished() -> dict[str, Any] | None:
+            body = await execution(execution_id)
+            return body if body and body["status"] != "running" else None
+
+        body = await until(finished, "the run's end recorded", timeout=90)
+        assert body["status"] == "completed", body
+        assert body["exit_code"] == 0 and body["output_lines"] == 2, body
