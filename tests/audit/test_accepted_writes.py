@@ -14,6 +14,7 @@ away at the moment the process exits.
 from __future__ import annotations
 
 import asyncio
+import threading
 import time
 from typing import Any
 
@@ -22,9 +23,9 @@ import nats
 
 from orchestrator.events.connection import provision
 from orchestrator.events.settings import NatsSettings
-from tests.fakes import FakeLLM
+from tests.fakes import FakeLLM, RecordedRequest, Reply
 from tests.harness import System
-from tests.pipeline.conftest import FAST_ENV, happy
+from tests.pipeline.conftest import FAST_ENV, answer, happy, stage_of
 from tests.workspace.conftest import SANDBOX_UID, write_file
 
 
@@ -140,3 +141,50 @@ async def test_a_run_that_ends_while_nats_is_down_is_recorded_once_it_is_back(
         body = await until(finished, "the run's end recorded", timeout=90)
         assert body["status"] == "completed", body
         assert body["exit_code"] == 0 and body["output_lines"] == 2, body
+
+
+def test_a_nats_outage_while_a_stage_stores_its_files_retries_the_stage_not_fails_the_task(
+    system: System,
+) -> None:
+    """The model answered, but NATS is away when the stage stores the files: that is NATS's
+    timeout, not the model's; the stage runs again once NATS is back instead of the task being
+    failed as "no answer from the provider"."""
+    with FakeLLM() as fake:
+        gate = threading.Event()
+        held: list[str] = []
+
+        def implementation_held(request: RecordedRequest) -> Reply:
+            if stage_of(request) == "implementation" and not held:
+                held.append(request.path)
+                return answer("implementation", gate=gate)
+            return happy(request)
+
+        fake.anthropic.responder = happy
+        fake.openai.responder = implementation_held
+        system.env.update({**fake.env(), **FAST_ENV})
+        system.start_all(("gateway", "agents", "workspace"))
+        assert system.nats is not None
+        http = httpx.Client(base_url=system.base_url, timeout=30)
+        task_id = http.post("/api/requirements", json={"requirement": "print hello"}).json()[
+            "task_id"
+        ]
+        deadline = time.monotonic() + 60
+        while not held and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert held, "the implementation call never came"
+        system.nats.stop()
+        gate.set()  # the model answers while NATS is away (longer than a JetStream timeout)
+        time.sleep(13)
+        system.nats.start()
+
+        deadline = time.monotonic() + 90
+        status = None
+        while time.monotonic() < deadline and status not in ("completed", "failed"):
+            try:
+                response = http.get(f"/api/tasks/{task_id}")
+                status = response.json().get("status") if response.status_code == 200 else None
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.3)
+        events = http.get(f"/api/tasks/{task_id}/events").json()["events"]
+        assert status == "completed", [(e["type"], e["data"].get("message")) for e in events]

@@ -237,8 +237,9 @@ class Pipeline:
         # The SDK's timeout bounds each attempt's connect and each read; this bounds the whole
         # stage, so a stream that keeps dribbling tokens cannot hold a slot for ever.
         budget = self.settings.agents_llm_timeout * (self.settings.agents_llm_max_retries + 1)
+        scope = asyncio.timeout(budget)
         try:
-            async with asyncio.timeout(budget):
+            async with scope:
                 if step.stage == "analysis":
                     return await self.stages.analysis(state, model, resolved, publish)
                 if step.stage == "implementation":
@@ -246,13 +247,15 @@ class Pipeline:
                         state, step.round, model, resolved, publish
                     )
                 return await self.stages.validation(state, model, resolved, publish)
-        except TimeoutError:
-            message = f"{resolved.provider}: no answer within {budget:.0f}s"
-            return self._failed(state, step, "AGENT_UNAVAILABLE", message)
         except ModelError as exc:
             log.warning("task %s %s failed: %s", state.task_id, step.stage, exc.message)
             return self._failed(state, step, exc.code, exc.message)
         except Exception as exc:
+            if isinstance(exc, TimeoutError) and scope.expired():
+                message = f"{resolved.provider}: no answer within {budget:.0f}s"
+                return self._failed(state, step, "AGENT_UNAVAILABLE", message)
+            # Any other timeout is NATS's (storing or loading files), not the model's: the
+            # message goes back to the queue and the stage runs again once NATS answers.
             if not delivery.is_last_attempt:
                 raise
             log.exception("task %s %s: giving up", state.task_id, step.stage)
