@@ -13,11 +13,17 @@ for each concurrency level, tasks per second and per-task latency (p50, p99) of
 
 "added p50" is the system's p50 latency minus the baseline's.
 
-Where a task's time goes at concurrency 1 (medians measured on the 2-core dev VM, ms):
-POST /api/requirements 16 (settings read, append, read-your-writes wait); each hop between
-services 4-9; each model stage 11-15 (the SDK call ~5, plus its StageStarted/StageCompleted
-appends). About a dozen appends per task, each fsynced by ``sync_interval: always`` (1-5 ms each
-on this disk), are the floor of the added latency: the price of nothing accepted being lost.
+Where a task's time goes at concurrency 1 (medians of 20 tasks on the shared 2-core dev VM, ms;
+from the events' occurred_at and their stored timestamps, and the fake's request times):
+POST until TaskSubmitted is created ~4 (HTTP, settings read), the whole POST ~7.5; each hop from
+one stage's StageCompleted stored to the next StageStarted created ~4-5 (delivery to the
+worker ~1-2, the task's version and the settings document read together ~1, the rest is CPU
+shared by five processes on two cores); StageStarted stored to the model's request ~4.5 and the
+answer to StageCompleted ~4-5 per stage (the baseline pays most of that too); integration from
+validation's StageCompleted to TaskCompleted stored ~8 (it was ~18 before integration decided on
+a live task history and read a file's bytes with one direct get); the ``completed`` frame ~1.5
+after TaskCompleted. Each append is ~0.5 at the server (fsynced, ``sync_interval: always``) and
+~1-1.5 round trip; about a dozen per task.
 """
 
 from __future__ import annotations
