@@ -23,9 +23,9 @@ import websockets
 from orchestrator.events import EventStore, subjects
 from orchestrator.events.connection import provision
 from orchestrator.events.settings import NatsSettings
-from tests.fakes import Error, FakeLLM
+from tests.fakes import Error, FakeLLM, Text
 from tests.harness import System
-from tests.pipeline.conftest import FAST_ENV, happy
+from tests.pipeline.conftest import FAST_ENV, GOOD_FILES, happy
 from tests.workspace.conftest import SANDBOX_UID, collect_stream, write_file
 
 ENV_ANTHROPIC = "sk-ant-ENVCANARY-aaaa-0123456789abcdef"
@@ -153,6 +153,15 @@ async def test_no_canary_key_leaves_the_system(system: System) -> None:
             broken = await seen.submit("print hello a third time")
             await seen.wait_task(broken, "failed")
 
+            # 3b. The implementer's stream breaks midway with an error that echoes its key: the
+            # stage fails (the SDK alone retries) and the error text goes nowhere.
+            fake.openai.push(
+                Text(json.dumps(GOOD_FILES), stream_error=f"stream broke for key {KV_AGENT}")
+            )
+            midway = await seen.submit("print hello, with a stream that breaks")
+            failed = await seen.wait_task(midway, "failed")
+            assert failed["error"]["code"] == "AGENT_UNAVAILABLE", failed
+
             # 4. A base URL with credentials for the analyst.
             with_creds = fake.url.replace("http://", f"http://user:{URL_PASSWORD}@")
             saved = await seen.request(
@@ -204,7 +213,7 @@ async def test_no_canary_key_leaves_the_system(system: System) -> None:
 
                 for path in ("/api/tasks", "/api/agents", "/api/health", "/api/settings"):
                     await seen.get(path)
-                for task_id in (done, rejected, broken, via_url):
+                for task_id in (done, rejected, broken, midway, via_url):
                     await seen.get(f"/api/tasks/{task_id}")
                     await seen.get(f"/api/tasks/{task_id}/events")
                 await seen.get("/api/workspace/executions")

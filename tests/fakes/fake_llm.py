@@ -60,6 +60,7 @@ class Text:
     chunk_delay: float = 0.0  # seconds between streamed chunks
     chunk_size: int = 16  # characters per streamed delta
     gate: threading.Event | None = None  # hold the response until the test sets it
+    stream_error: str | None = None  # OpenAI: end the stream with this error instead of a finish
 
 
 @dataclass(frozen=True)
@@ -606,6 +607,10 @@ class _OpenAIWire(_Wire):
             )
             for piece in _chunks(reply.text, reply.chunk_size):
                 yield _sse(None, self._chunk({"content": piece}, None))
+            if reply.stream_error is not None:
+                # What OpenAI sends when the stream fails midway: an error object, no status.
+                yield _sse(None, {"error": {"message": reply.stream_error, "type": "server_error"}})
+                return
             finish = "stop"
         else:
             call = self._tool_call(reply)

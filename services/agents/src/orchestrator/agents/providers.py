@@ -142,6 +142,10 @@ class AnthropicChat:
             raise ModelError("AGENT_UNAVAILABLE", "anthropic: the call timed out") from None
         except anthropic.APIConnectionError:
             raise ModelError("AGENT_UNAVAILABLE", "anthropic: cannot connect") from None
+        except anthropic.APIError as exc:
+            raise ModelError(
+                "AGENT_UNAVAILABLE", f"anthropic: the call failed ({type(exc).__name__})"
+            ) from None
         text = "".join(block.text for block in final.content if block.type == "text")
         return Completion(text, final.usage.input_tokens, final.usage.output_tokens)
 
@@ -189,6 +193,11 @@ class OpenAIChat:
             raise ModelError("AGENT_UNAVAILABLE", f"{self.provider}: the call timed out") from None
         except openai.APIConnectionError:
             raise ModelError("AGENT_UNAVAILABLE", f"{self.provider}: cannot connect") from None
+        except openai.APIError as exc:
+            # An error in the middle of the stream: its text is the provider's, so not repeated.
+            raise ModelError(
+                "AGENT_UNAVAILABLE", f"{self.provider}: the call failed ({type(exc).__name__})"
+            ) from None
         return Completion(
             "".join(parts),
             usage.prompt_tokens if usage else 0,
