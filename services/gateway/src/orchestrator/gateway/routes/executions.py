@@ -60,7 +60,7 @@ async def stop_execution(execution_id: str, gateway: GatewayDep) -> dict[str, An
             subjects.execution(execution_id),
             ExecutionStopRequested(execution_id=execution_id),
         )
-        await gateway.caught_up_to(seq)
+        await gateway.caught_up_to(seq, accepted={"execution_id": execution_id})
         await _wait_done(record, gateway.settings.gateway_request_timeout)
     return record.to_api()
 
