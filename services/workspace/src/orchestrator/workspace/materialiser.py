@@ -14,6 +14,7 @@ import logging
 from pathlib import Path
 
 from nats.js import JetStreamContext
+from nats.js.errors import NotFoundError
 from nats.js.object_store import ObjectStore
 
 from orchestrator.events import Follower, RecordedEvent, subjects
@@ -32,10 +33,14 @@ class ContentMissing(Exception):
 
 
 async def fetch_content(files: ObjectStore, digest: str) -> bytes:
-    """The bytes stored under ``digest``, verified against it."""
+    """The bytes stored under ``digest``, verified against it.
+
+    Only an object the store says it does not have is :class:`ContentMissing` (final); any other
+    failure, NATS away for a moment say, propagates so the caller's delivery is retried.
+    """
     try:
         data = await _read_object(files, digest)
-    except Exception as exc:
+    except NotFoundError as exc:
         raise ContentMissing(f"content {digest[:12]} not in the object store: {exc!r}") from exc
     if hashlib.sha256(data).hexdigest() != digest:
         raise ContentMissing(f"content {digest[:12]} does not match its digest")
