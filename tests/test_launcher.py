@@ -166,8 +166,12 @@ def test_make_run_serves_health_with_every_service_up_and_ctrl_c_leaves_nothing(
     assert "sync_interval: always" in conf
     assert "http: 127.0.0.1:" in conf
 
-    interrupt_and_check_nothing_left(item)
+    # The banner follows the launcher's own health poll, a moment after ours can see "ok".
+    deadline = time.monotonic() + 10
+    while "Orchestrator is up at" not in item.text() and time.monotonic() < deadline:
+        time.sleep(0.1)
     assert "Orchestrator is up at" in item.text()
+    interrupt_and_check_nothing_left(item)
 
 
 def test_a_nats_port_already_in_use_is_a_clear_error_not_a_hang(
