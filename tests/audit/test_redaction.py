@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import logging
 
-from orchestrator.events.config import StoredSettings
+from orchestrator.events.config import StoredSettings, redact_url
 from orchestrator.events.service import RedactUrlCredentials
-from orchestrator.gateway.routes.settings import SettingsUpdate, merge, redact_url, view
+from orchestrator.gateway.routes.settings import SettingsUpdate, merge, view
 
 SECRET = "pw-CANARY-123"
 

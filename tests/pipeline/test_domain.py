@@ -7,7 +7,7 @@ from pydantic import SecretStr
 from orchestrator.agents.checks import run_checks
 from orchestrator.agents.domain import FailTask, RunStage, decide, fold, validation_outcome
 from orchestrator.agents.pricing import cost_usd
-from orchestrator.agents.providers import parse_json, redact_url, resolve
+from orchestrator.agents.providers import parse_json, resolve
 from orchestrator.agents.settings import AgentsSettings
 from orchestrator.agents.stages import safe_path
 from orchestrator.events import Envelope, RecordedEvent
@@ -21,7 +21,7 @@ from orchestrator.events.catalog import (
     TaskSubmitted,
     ValidationFailed,
 )
-from orchestrator.events.config import AgentProvider, StoredSettings
+from orchestrator.events.config import AgentProvider, StoredSettings, redact_url
 
 T = "task_1"
 

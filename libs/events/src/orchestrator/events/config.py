@@ -8,6 +8,7 @@ watches it, so a new key takes effect on the next model call without a restart.
 from __future__ import annotations
 
 from typing import Literal
+from urllib.parse import urlsplit, urlunsplit
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -35,3 +36,14 @@ class StoredSettings(BaseModel):
     default_priority: int = Field(default=5, ge=1, le=10)
     auto_save: bool = True
     agents: dict[str, AgentProvider] = Field(default_factory=dict)
+
+
+def redact_url(url: str | None) -> str | None:
+    """A base URL as it may be shown: a ``user:password@`` part (credentials) masked."""
+    if not url:
+        return url
+    parts = urlsplit(url)
+    if "@" not in parts.netloc:
+        return url
+    host = parts.netloc.rsplit("@", 1)[1]
+    return urlunsplit((parts.scheme, f"***@{host}", parts.path, parts.query, parts.fragment))

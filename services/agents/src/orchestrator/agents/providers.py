@@ -15,13 +15,12 @@ import json
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any, Protocol
-from urllib.parse import urlsplit, urlunsplit
 
 import anthropic
 import openai
 from pydantic import SecretStr
 
-from orchestrator.events.config import Provider, StoredSettings
+from orchestrator.events.config import Provider, StoredSettings, redact_url
 
 from .settings import AgentsSettings
 
@@ -55,17 +54,6 @@ class ResolvedProvider:
             "base_url": redact_url(self.base_url),
             "key_configured": self.key_configured,
         }
-
-
-def redact_url(url: str | None) -> str | None:
-    """A base URL as it may be shown: without a ``user:password@`` part, should it carry one."""
-    if not url:
-        return url
-    parts = urlsplit(url)
-    if "@" not in parts.netloc:
-        return url
-    host = parts.netloc.rsplit("@", 1)[1]
-    return urlunsplit((parts.scheme, f"***@{host}", parts.path, parts.query, parts.fragment))
 
 
 def _secret(value: str | None) -> SecretStr | None:

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import logging
 from typing import Literal
-from urllib.parse import urlsplit, urlunsplit
 
 from fastapi import APIRouter
 from nats.js.errors import KeyNotFoundError, KeyWrongLastSequenceError, NotFoundError
@@ -26,7 +25,13 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from orchestrator.events import EventsError, subjects
 from orchestrator.events.catalog import SettingsChanged
-from orchestrator.events.config import SETTINGS_KEY, AgentProvider, Provider, StoredSettings
+from orchestrator.events.config import (
+    SETTINGS_KEY,
+    AgentProvider,
+    Provider,
+    StoredSettings,
+    redact_url,
+)
 
 from .. import errors
 from ..backbone import GatewayDep
@@ -110,17 +115,6 @@ def view(stored: StoredSettings) -> SettingsView:
             for name, agent in sorted(stored.agents.items())
         },
     )
-
-
-def redact_url(url: str | None) -> str | None:
-    """A base URL as it may be shown: a ``user:password@`` part (credentials) masked."""
-    if not url:
-        return url
-    parts = urlsplit(url)
-    if "@" not in parts.netloc:
-        return url
-    host = parts.netloc.rsplit("@", 1)[1]
-    return urlunsplit((parts.scheme, f"***@{host}", parts.path, parts.query, parts.fragment))
 
 
 def merge(current: StoredSettings, update: SettingsUpdate) -> tuple[StoredSettings, list[str]]:
