@@ -7,7 +7,8 @@ modules, each in its own temporary directory, so tests can kill, restart and rac
 from __future__ import annotations
 
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -117,3 +118,17 @@ class System:
             process.stop(timeout=10)
         if self.nats is not None:
             self.nats.stop()
+
+
+@contextmanager
+def running(
+    root: Path, services: Iterable[str], env: dict[str, str] | None = None
+) -> Iterator[System]:
+    """A system of its own NATS and ``services``, all stopped on exit."""
+    system = System(root=root, env=dict(env or {}))
+    system.start_nats()
+    try:
+        system.start_all(tuple(services))
+        yield system
+    finally:
+        system.stop()

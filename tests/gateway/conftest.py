@@ -7,20 +7,17 @@ from collections.abc import Iterator
 import pytest
 
 from tests.fakes import FakeLLM
-from tests.harness import System
+from tests.harness import System, running
 
 from .llm_script import happy
 
 
 @pytest.fixture(scope="module")
 def gateway_system(tmp_path_factory: pytest.TempPathFactory) -> Iterator[System]:
-    system = System(root=tmp_path_factory.mktemp("gateway"), env={"HEALTH_INTERVAL": "0.5"})
-    system.start_nats()
-    try:
-        system.start_all(("gateway",))
+    with running(
+        tmp_path_factory.mktemp("gateway"), ("gateway",), {"HEALTH_INTERVAL": "0.5"}
+    ) as system:
         yield system
-    finally:
-        system.stop()
 
 
 @pytest.fixture

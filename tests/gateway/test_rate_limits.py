@@ -8,18 +8,15 @@ import pytest
 import requests
 
 from orchestrator.gateway.ratelimit import SlidingWindowLimiter, category
-from tests.harness import System
+from tests.harness import System, running
 
 
 @pytest.fixture(scope="module")
 def limited_system(tmp_path_factory: pytest.TempPathFactory) -> Iterator[System]:
-    system = System(root=tmp_path_factory.mktemp("limits"), env={"RATE_LIMIT_ARCHIVE": "3"})
-    system.start_nats()
-    try:
-        system.start_all(("gateway",))
+    with running(
+        tmp_path_factory.mktemp("limits"), ("gateway",), {"RATE_LIMIT_ARCHIVE": "3"}
+    ) as system:
         yield system
-    finally:
-        system.stop()
 
 
 def test_eleventh_requirement_within_a_minute_gets_429_with_retry_after(

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.harness import System
+from tests.harness import System, running
 
 CHECKS = ",".join(
     [
@@ -29,22 +29,15 @@ CHECKS = ",".join(
 
 @pytest.fixture(scope="module")
 def fuzzed_system(tmp_path_factory: pytest.TempPathFactory) -> Iterator[System]:
-    system = System(
-        root=tmp_path_factory.mktemp("schemathesis"),
-        env={
-            # Generous limits so the run exercises the routes, not mostly the limiter.
-            "RATE_LIMIT_REQUIREMENTS": "100000",
-            "RATE_LIMIT_FILES": "100000",
-            "RATE_LIMIT_ARCHIVE": "100000",
-            "GATEWAY_REQUEST_TIMEOUT": "20",
-        },
-    )
-    system.start_nats()
-    try:
-        system.start_all(("gateway", "archive"))
+    env = {
+        # Generous limits so the run exercises the routes, not mostly the limiter.
+        "RATE_LIMIT_REQUIREMENTS": "100000",
+        "RATE_LIMIT_FILES": "100000",
+        "RATE_LIMIT_ARCHIVE": "100000",
+        "GATEWAY_REQUEST_TIMEOUT": "20",
+    }
+    with running(tmp_path_factory.mktemp("schemathesis"), ("gateway", "archive"), env) as system:
         yield system
-    finally:
-        system.stop()
 
 
 def test_schemathesis_finds_no_server_error_and_no_schema_violation(

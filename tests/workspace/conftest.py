@@ -22,7 +22,7 @@ from orchestrator.events import EventStore, subjects
 from orchestrator.events.catalog import FileWritten
 from orchestrator.events.connection import files_store, provision
 from orchestrator.events.settings import NatsSettings
-from tests.harness import System
+from tests.harness import System, running
 
 requires_bwrap = pytest.mark.skipif(
     shutil.which("bwrap") is None,
@@ -53,30 +53,16 @@ TEST_ENV = {
 
 @pytest.fixture(scope="module")
 def ws_system(tmp_path_factory: pytest.TempPathFactory) -> Iterator[System]:
-    system = System(root=tmp_path_factory.mktemp("workspace"), env=dict(TEST_ENV))
-    system.start_nats()
-    try:
-        system.start_all(("gateway", "workspace"))
+    with running(
+        tmp_path_factory.mktemp("workspace"), ("gateway", "workspace"), TEST_ENV
+    ) as system:
         yield system
-    finally:
-        system.stop()
 
 
 @pytest.fixture
 async def wjs(ws_system: System) -> AsyncIterator[JetStreamContext]:
     assert ws_system.nats is not None
     client: NATS = await nats.connect(ws_system.nats.url)
-    js = client.jetstream(timeout=10)
-    await provision(js, NatsSettings())
-    yield js
-    await client.close()
-
-
-@pytest.fixture
-async def wjs_fn(system: System) -> AsyncIterator[JetStreamContext]:
-    """A JetStream client on the test's own (function-scoped) ``system``."""
-    assert system.nats is not None
-    client: NATS = await nats.connect(system.nats.url)
     js = client.jetstream(timeout=10)
     await provision(js, NatsSettings())
     yield js

@@ -50,11 +50,11 @@ def start(system: System, **env: str) -> None:
 
 
 async def test_sigterm_stops_every_run_records_it_and_frees_the_preview_port(
-    system: System, wjs_fn: JetStreamContext
+    system: System, js: JetStreamContext
 ) -> None:
     start(system)
-    script = await start_run(system, wjs_fn, "implementation/long.py", LONG)
-    server = await start_run(system, wjs_fn, "implementation/serve.py", SERVER)
+    script = await start_run(system, js, "implementation/long.py", LONG)
+    server = await start_run(system, js, "implementation/serve.py", SERVER)
     assert server["port"] == 8000
     port = int(server["preview_url"].rsplit(":", 1)[1].strip("/"))
     await eventually(lambda: listening(port), timeout=20, what="preview listening")
@@ -74,11 +74,11 @@ async def test_sigterm_stops_every_run_records_it_and_frees_the_preview_port(
 
 
 async def test_a_killed_service_takes_its_runs_with_it_and_the_next_one_records_their_end(
-    system: System, wjs_fn: JetStreamContext
+    system: System, js: JetStreamContext
 ) -> None:
     start(system)
-    script = await start_run(system, wjs_fn, "implementation/long.py", LONG)
-    server = await start_run(system, wjs_fn, "implementation/serve.py", SERVER)
+    script = await start_run(system, js, "implementation/long.py", LONG)
+    server = await start_run(system, js, "implementation/serve.py", SERVER)
     port = int(server["preview_url"].rsplit(":", 1)[1].strip("/"))
     await eventually(lambda: listening(port), timeout=20, what="preview listening")
 
@@ -100,14 +100,14 @@ async def test_a_killed_service_takes_its_runs_with_it_and_the_next_one_records_
 
 
 async def test_without_isolation_runs_are_refused_unless_weak_mode_is_chosen(
-    system: System, wjs_fn: JetStreamContext, tmp_path: Path
+    system: System, js: JetStreamContext, tmp_path: Path
 ) -> None:
     start(system, SANDBOX_BWRAP="/nonexistent/bwrap")
     health = (await api(system, "GET", "/api/health")).json()
     assert health["sandbox"]["mode"] == "refused"
     assert health["sandbox"]["layers"]["bubblewrap"] is False
     assert "not found" in health["sandbox"]["notes"]["bubblewrap"]
-    digest = await write_file(wjs_fn, "implementation/hi.py", b'print("hi")\n')
+    digest = await write_file(js, "implementation/hi.py", b'print("hi")\n')
     await wait_listed(system, "workspace/implementation/hi.py", digest)
     refused = await api(system, "POST", "/api/workspace/run/hi.py")
     assert refused.status_code == 400
