@@ -22,7 +22,7 @@ Filter = Callable[[Frame], bool]
 class Subscriber:
     def __init__(self, accepts: Filter, max_queue: int) -> None:
         self.accepts = accepts
-        self.queue: asyncio.Queue[Frame | None] = asyncio.Queue(max_queue)
+        self.queue: asyncio.Queue[Frame] = asyncio.Queue(max_queue)
         self.overflowed = False
 
     def offer(self, frame: Frame) -> None:

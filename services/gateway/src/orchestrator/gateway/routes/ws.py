@@ -76,14 +76,15 @@ async def _send(
                 await websocket.send_text(json.dumps({**frame, "event_seq": recorded.seq}))
             sent_up_to = recorded.seq
     while True:
-        live: dict[str, Any] | None = await subscriber.queue.get()
-        if live is None or (subscriber.overflowed and subscriber.queue.empty()):
+        live: dict[str, Any] = await subscriber.queue.get()
+        seq = live.get("event_seq")
+        if not (isinstance(seq, int) and seq <= sent_up_to):
+            await websocket.send_text(json.dumps(live))
+        if subscriber.overflowed and subscriber.queue.empty():
+            # Everything held for this client is sent; what it missed since, it gets back by
+            # reconnecting with ?since=.
             await websocket.close(code=1013, reason="too slow: reconnect with ?since=")
             return
-        seq = live.get("event_seq")
-        if isinstance(seq, int) and seq <= sent_up_to:
-            continue
-        await websocket.send_text(json.dumps(live))
 
 
 async def _receive(websocket: WebSocket) -> None:
