@@ -92,3 +92,20 @@ async def test_same_event_id_without_expectation_is_deduplicated(store: EventSto
 
 async def test_last_seq_of_an_empty_subject_is_zero(store: EventStore) -> None:
     assert await store.last_seq(subjects.task("nobody")) == 0
+
+
+async def test_load_versions_past_an_undecodable_last_event_so_appends_can_go_on(
+    store: EventStore, js: JetStreamContext
+) -> None:
+    subject = subjects.task("garbled")
+    first = await store.append(subject, submitted("garbled"), expected_last_seq=0)
+    garbage = await js.publish(subject, b"not an event")
+
+    events, version = await store.load(subject)
+
+    assert [e.seq for e in events] == [first]
+    assert version == garbage.seq
+    appended = await store.append(
+        subject, TaskCancelled(task_id="garbled"), expected_last_seq=version
+    )
+    assert appended > garbage.seq

@@ -127,7 +127,7 @@ class EventStore:
             return None
         if last.headers and last.headers.get(MSG_ID) == event_id:
             return int(last.seq or 0)
-        async for seq, headers, _ in self._raw(subject, start_seq=after + 1, headers_only=True):
+        async for seq, headers, _, _ in self._messages(subject, after + 1, headers_only=True):
             if headers.get(MSG_ID) == event_id:
                 return seq
         return None
@@ -142,26 +142,29 @@ class EventStore:
 
     async def read(self, subject_filter: str, *, start_seq: int = 1) -> list[RecordedEvent]:
         """Every decodable event matching ``subject_filter`` from ``start_seq`` to now."""
+        events, _ = await self._read(subject_filter, start_seq)
+        return events
+
+    async def load(self, subject: str) -> tuple[list[RecordedEvent], int]:
+        """An aggregate's events and its version (the sequence to expect on the next append).
+
+        The version is the subject's last stored sequence, even when that event could not be
+        decoded and was skipped: expecting anything older would conflict forever.
+        """
+        return await self._read(subject, 1)
+
+    async def _read(self, subject_filter: str, start_seq: int) -> tuple[list[RecordedEvent], int]:
         events: list[RecordedEvent] = []
-        async for seq, headers, data, subject in self._raw_full(subject_filter, start_seq):
+        last = 0
+        async for seq, headers, data, subject in self._messages(subject_filter, start_seq):
+            last = seq
             try:
                 events.append(decode(data, headers, subject, seq))
             except UndecodableEvent as exc:
                 log.error("skipping event: %s", exc)
-        return events
+        return events, last
 
-    async def load(self, subject: str) -> tuple[list[RecordedEvent], int]:
-        """An aggregate's events and its version (the sequence to expect on the next append)."""
-        events = await self.read(subject)
-        return events, events[-1].seq if events else 0
-
-    async def _raw(
-        self, subject_filter: str, *, start_seq: int, headers_only: bool = False
-    ) -> AsyncIterator[tuple[int, dict[str, str], bytes]]:
-        async for seq, headers, data, _ in self._raw_full(subject_filter, start_seq, headers_only):
-            yield seq, headers, data
-
-    async def _raw_full(
+    async def _messages(
         self, subject_filter: str, start_seq: int, headers_only: bool = False
     ) -> AsyncIterator[tuple[int, dict[str, str], bytes, str]]:
         """Read to the current end with a short-lived pull consumer, then stop."""
