@@ -32,7 +32,7 @@ from orchestrator.events import EventStore, Follower, RecordedEvent, encode, sub
 from orchestrator.events.catalog import TaskSubmitted
 from orchestrator.events.connection import provision
 from orchestrator.events.envelope import Envelope
-from orchestrator.events.settings import NatsSettings
+from orchestrator.events.nats_settings import NatsSettings
 from orchestrator.launcher.nats_server import NatsServer, free_port
 
 

@@ -12,7 +12,7 @@ from nats.js import JetStreamContext
 
 from orchestrator.events import EventStore
 from orchestrator.events.connection import provision
-from orchestrator.events.settings import NatsSettings
+from orchestrator.events.nats_settings import NatsSettings
 from orchestrator.launcher.nats_server import NatsServer
 
 from .harness import System

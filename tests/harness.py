@@ -6,16 +6,69 @@ modules, each in its own temporary directory, so tests can kill, restart and rac
 
 from __future__ import annotations
 
+import asyncio
+import inspect
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import httpx
+import nats.errors
 
 from orchestrator.launcher.nats_server import NatsServer, free_port
 from orchestrator.launcher.supervisor import ServiceProcess
+
+TRANSIENT: tuple[type[BaseException], ...] = (
+    httpx.HTTPError,
+    OSError,
+    KeyError,
+    AssertionError,
+    TimeoutError,
+    nats.errors.Error,
+)
+"""What a check may raise while the system is still getting there (a service restarting, a file
+not written yet): the check is tried again instead of failing the test."""
+
+
+def wait_until(
+    check: Callable[[], Any], what: str = "", *, timeout: float = 30.0, interval: float = 0.1
+) -> Any:
+    """Poll ``check`` until it returns something truthy, and return that; fail naming ``what``."""
+    deadline = time.monotonic() + timeout
+    last: Any = None
+    while time.monotonic() < deadline:
+        try:
+            last = check()
+        except TRANSIENT as exc:
+            last = exc
+        else:
+            if last:
+                return last
+        time.sleep(interval)
+    raise AssertionError(f"timed out after {timeout:g}s waiting for {what or check}: {last!r}")
+
+
+async def eventually(
+    check: Callable[[], Any], what: str = "", *, timeout: float = 30.0, interval: float = 0.1
+) -> Any:
+    """:func:`wait_until` for async tests: ``check`` may be sync or return an awaitable."""
+    deadline = time.monotonic() + timeout
+    last: Any = None
+    while time.monotonic() < deadline:
+        try:
+            last = check()
+            if inspect.isawaitable(last):
+                last = await last
+        except TRANSIENT as exc:
+            last = exc
+        else:
+            if last:
+                return last
+        await asyncio.sleep(interval)
+    raise AssertionError(f"timed out after {timeout:g}s waiting for {what or check}: {last!r}")
 
 
 @dataclass

@@ -22,7 +22,7 @@ from nats.aio.client import Client as NATS
 from orchestrator.events import ConcurrencyConflict, Envelope, EventStore, encode, subjects
 from orchestrator.events.catalog import TaskCancelled, TaskSubmitted
 from orchestrator.events.connection import provision
-from orchestrator.events.settings import NatsSettings
+from orchestrator.events.nats_settings import NatsSettings
 from orchestrator.launcher.nats_server import find_binary, free_port
 
 DEPLOY = Path(__file__).resolve().parent.parent / "deploy" / "nats"

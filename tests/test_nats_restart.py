@@ -7,7 +7,6 @@ the restart; none of them is restarted.
 from __future__ import annotations
 
 import asyncio
-import time
 from typing import Any
 
 import httpx
@@ -24,25 +23,9 @@ from orchestrator.events import (
     subjects,
 )
 from orchestrator.events.catalog import TaskSubmitted
+from tests.harness import eventually
 
 from .harness import System
-
-
-async def eventually(check: Any, timeout: float = 20.0, interval: float = 0.1) -> Any:
-    deadline = time.monotonic() + timeout
-    last: Any = None
-    while time.monotonic() < deadline:
-        try:
-            last = check()
-            if asyncio.iscoroutine(last):
-                last = await last
-        except Exception as exc:  # e.g. the gateway briefly unreachable: keep polling
-            last = exc
-        else:
-            if last:
-                return last
-        await asyncio.sleep(interval)
-    raise AssertionError(f"condition not met within {timeout}s (last: {last!r})")
 
 
 def health(system: System) -> dict[str, Any]:

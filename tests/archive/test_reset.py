@@ -23,7 +23,7 @@ from nats.js import JetStreamContext
 from orchestrator.events import EventStore, subjects
 from orchestrator.events.catalog import FileWritten, WorkspaceArchived
 from orchestrator.events.connection import files_store
-from orchestrator.events.settings import NatsSettings
+from orchestrator.events.nats_settings import NatsSettings
 from tests.harness import System
 
 SERVICES = ("gateway", "archive", "workspace")

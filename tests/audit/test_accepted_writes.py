@@ -22,7 +22,7 @@ import httpx
 import nats
 
 from orchestrator.events.connection import provision
-from orchestrator.events.settings import NatsSettings
+from orchestrator.events.nats_settings import NatsSettings
 from tests.fakes import FakeLLM, RecordedRequest, Reply
 from tests.harness import System
 from tests.pipeline.conftest import FAST_ENV, answer, happy, stage_of

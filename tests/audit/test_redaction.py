@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import logging
 
-from orchestrator.events.config import StoredSettings, redact_url
 from orchestrator.events.service import RedactUrlCredentials
+from orchestrator.events.settings_document import StoredSettings, redact_url
 from orchestrator.gateway.routes.settings import SettingsUpdate, merge, view
 
 SECRET = "pw-CANARY-123"

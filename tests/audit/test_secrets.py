@@ -12,19 +12,18 @@ from __future__ import annotations
 
 import asyncio
 import json
-import time
-from collections.abc import Awaitable, Callable
 from typing import Any
 
 import httpx
 import nats
 import websockets
+from nats.js.errors import APIError
 
 from orchestrator.events import EventStore, subjects
 from orchestrator.events.connection import provision
-from orchestrator.events.settings import NatsSettings
+from orchestrator.events.nats_settings import NatsSettings
 from tests.fakes import Error, FakeLLM, Text
-from tests.harness import System
+from tests.harness import System, eventually
 from tests.pipeline.conftest import FAST_ENV, GOOD_FILES, happy
 from tests.workspace.conftest import SANDBOX_UID, collect_stream, write_file
 
@@ -42,17 +41,6 @@ if __name__ == "__main__":
         print(f"ENV {name}={value}")
     print("ENV-DONE")
 """
-
-
-async def eventually(check: Callable[[], Awaitable[Any]], what: str, timeout: float = 60) -> Any:
-    deadline = time.monotonic() + timeout
-    last: Any = None
-    while time.monotonic() < deadline:
-        last = await check()
-        if last:
-            return last
-        await asyncio.sleep(0.2)
-    raise AssertionError(f"timed out waiting for {what}: {last!r}")
 
 
 class Seen:
@@ -256,7 +244,7 @@ async def _raw_stream(js: Any, stream: str) -> list[str]:
     for seq in range(info.state.first_seq, info.state.last_seq + 1):
         try:
             msg = await js.get_msg(stream, seq)
-        except Exception:  # a deleted sequence
+        except APIError:  # a deleted sequence (not found)
             continue
         texts.append(f"{msg.headers!r} {msg.data!r}")
     return texts

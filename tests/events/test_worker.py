@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import json
 import sys
-import time
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +23,7 @@ from orchestrator.events import (
 )
 from orchestrator.events.catalog import TaskSubmitted
 from orchestrator.launcher.nats_server import NatsServer
+from tests.harness import eventually
 
 from .worker_process import crash_config
 
@@ -32,19 +32,6 @@ WORKER_SCRIPT = Path(__file__).with_name("worker_process.py")
 
 def submitted(task_id: str) -> TaskSubmitted:
     return TaskSubmitted(task_id=task_id, requirement="r", priority=5)
-
-
-async def eventually(check: Any, timeout: float = 10.0, interval: float = 0.05) -> Any:
-    deadline = time.monotonic() + timeout
-    while True:
-        result = check()
-        if asyncio.iscoroutine(result):
-            result = await result
-        if result:
-            return result
-        if time.monotonic() > deadline:
-            raise AssertionError(f"condition not met within {timeout}s")
-        await asyncio.sleep(interval)
 
 
 async def dead_letters(js: JetStreamContext, durable: str) -> list[dict[str, Any]]:

@@ -1,10 +1,10 @@
 """Fakes at the edge of the world: the LLM providers' HTTP APIs, served on loopback."""
 
-from .fake_llm import (
+from .fake_llm import FakeLLM
+from .script import (
     ANTHROPIC,
     OPENAI,
     Error,
-    FakeLLM,
     Hang,
     RecordedRequest,
     Reply,

@@ -28,10 +28,7 @@ import json
 import socket
 import threading
 import time
-import uuid
-from collections import deque
 from collections.abc import AsyncIterator, Callable, Iterator
-from dataclasses import dataclass, field
 from typing import Any
 
 import uvicorn
@@ -40,128 +37,10 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
-ANTHROPIC = "anthropic"
-OPENAI = "openai"
-
-
-# ---------------------------------------------------------------------------------------------
-# Replies a test can script
-# ---------------------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Text:
-    """A text answer (for OpenAI: ``message.content``; for Anthropic: one text block)."""
-
-    text: str
-    input_tokens: int = 10
-    output_tokens: int | None = None  # default: one per streamed chunk
-    delay: float = 0.0  # seconds before the response starts
-    chunk_delay: float = 0.0  # seconds between streamed chunks
-    chunk_size: int = 16  # characters per streamed delta
-    gate: threading.Event | None = None  # hold the response until the test sets it
-    stream_error: str | None = None  # OpenAI: end the stream with this error instead of a finish
-
-
-@dataclass(frozen=True)
-class ToolCall:
-    """A tool call: Anthropic ``tool_use`` block, OpenAI ``tool_calls`` entry."""
-
-    name: str
-    arguments: dict[str, Any]
-    input_tokens: int = 10
-    output_tokens: int = 20
-    delay: float = 0.0
-    chunk_delay: float = 0.0
-    chunk_size: int = 32
-
-
-@dataclass(frozen=True)
-class Error:
-    """An HTTP error in the provider's own body shape."""
-
-    status: int
-    message: str | None = None
-    retry_after: float | None = None
-    delay: float = 0.0
-
-
-@dataclass(frozen=True)
-class Hang:
-    """Accept the request and never answer (until the fake stops): a provider that is stuck."""
-
-    seconds: float = 3600.0
-
-
-Reply = Text | ToolCall | Error | Hang
-Responder = Callable[["RecordedRequest"], Reply]
-
-
-@dataclass(frozen=True)
-class RecordedRequest:
-    endpoint: str
-    path: str
-    headers: dict[str, str]
-    body: dict[str, Any]
-    at: float
-
-    @property
-    def api_key(self) -> str | None:
-        """The key the client sent: the Bearer token, or Anthropic's older ``x-api-key``.
-
-        (anthropic 2.x sends the key as ``Authorization: Bearer``; 0.x sent ``x-api-key``.)
-        """
-        if self.endpoint == ANTHROPIC and self.headers.get("x-api-key"):
-            return self.headers["x-api-key"]
-        auth = self.headers.get("authorization", "")
-        return auth.removeprefix("Bearer ") if auth.startswith("Bearer ") else None
-
-    @property
-    def stream(self) -> bool:
-        return bool(self.body.get("stream"))
-
-    @property
-    def model(self) -> str:
-        return str(self.body.get("model", ""))
-
-    @property
-    def text(self) -> str:
-        """Every prompt string in the request, joined: for matching on content in tests."""
-        parts: list[str] = []
-        system = self.body.get("system")
-        if isinstance(system, str):
-            parts.append(system)
-        elif isinstance(system, list):
-            parts.extend(str(b.get("text", "")) for b in system if isinstance(b, dict))
-        for message in self.body.get("messages", []):
-            content = message.get("content")
-            if isinstance(content, str):
-                parts.append(content)
-            elif isinstance(content, list):
-                parts.extend(str(b.get("text", "")) for b in content if isinstance(b, dict))
-        return "\n".join(parts)
-
-
-@dataclass
-class Endpoint:
-    """One provider's script: a queue of replies, then the responder."""
-
-    name: str
-    queue: deque[Reply] = field(default_factory=deque)
-    responder: Responder | None = None
-    required_key: str | None = None
-    """When set, a request with any other key gets the provider's 401."""
-
-    def push(self, *replies: Reply) -> None:
-        self.queue.extend(replies)
-
-    def next_reply(self, request: RecordedRequest) -> Reply:
-        if self.queue:
-            return self.queue.popleft()
-        if self.responder is not None:
-            return self.responder(request)
-        return Error(500, f"fake {self.name}: no scripted reply left")
-
+from .anthropic_wire import AnthropicWire
+from .openai_wire import OpenAIWire
+from .script import ANTHROPIC, OPENAI, Endpoint, Error, Hang, RecordedRequest, Reply
+from .wire import Wire
 
 # ---------------------------------------------------------------------------------------------
 # The server
@@ -303,37 +182,24 @@ class FakeLLM:
         return recorded, body
 
     async def _messages(self, request: Request) -> Response:
-        recorded, body = await self._record(self.anthropic, request)
-        if not isinstance(body, dict) or "model" not in body or "messages" not in body:
-            return _anthropic_error(400, "invalid_request_error", "messages: field required")
-        key = recorded.api_key
-        required = self.anthropic.required_key
-        if not key or (required is not None and key != required):
-            return _anthropic_error(401, "authentication_error", "invalid x-api-key")
-        with self._lock:
-            reply = self.anthropic.next_reply(recorded)
-        return await self._respond(reply, recorded, _AnthropicWire(recorded))
+        return await self._serve(self.anthropic, request, AnthropicWire)
 
     async def _chat(self, request: Request) -> Response:
-        recorded, body = await self._record(self.openai, request)
-        if not isinstance(body, dict) or "model" not in body or "messages" not in body:
-            return _openai_error(400, "you must provide a model parameter", "invalid_request_error")
-        key = recorded.api_key
-        required = self.openai.required_key
-        if not key or (required is not None and key != required):
-            shown = f"{key[:3]}...{key[-4:]}" if key and len(key) > 8 else "***"
-            return _openai_error(
-                401,
-                f"Incorrect API key provided: {shown}. You can find your API key at "
-                "https://platform.openai.com/account/api-keys.",
-                "invalid_request_error",
-                code="invalid_api_key",
-            )
-        with self._lock:
-            reply = self.openai.next_reply(recorded)
-        return await self._respond(reply, recorded, _OpenAIWire(recorded))
+        return await self._serve(self.openai, request, OpenAIWire)
 
-    async def _respond(self, reply: Reply, recorded: RecordedRequest, wire: _Wire) -> Response:
+    async def _serve(
+        self, endpoint: Endpoint, request: Request, wire_of: Callable[[RecordedRequest], Wire]
+    ) -> Response:
+        recorded, body = await self._record(endpoint, request)
+        wire = wire_of(recorded)
+        refused = wire.refusal(body, endpoint.required_key)
+        if refused is not None:
+            return refused
+        with self._lock:
+            reply = endpoint.next_reply(recorded)
+        return await self._respond(reply, recorded, wire)
+
+    async def _respond(self, reply: Reply, recorded: RecordedRequest, wire: Wire) -> Response:
         if isinstance(reply, Hang):
             await asyncio.sleep(reply.seconds)
             return wire.error(Error(500, "hung request released"))
@@ -363,304 +229,6 @@ class FakeLLM:
                 yield event.encode()
         finally:
             self._in_flight -= 1
-
-
-# ---------------------------------------------------------------------------------------------
-# Wire formats
-# ---------------------------------------------------------------------------------------------
-
-
-def _chunks(text: str, size: int) -> list[str]:
-    return [text[i : i + size] for i in range(0, len(text), size)] or [""]
-
-
-def _sse(event: str | None, data: dict[str, Any] | str) -> str:
-    payload = data if isinstance(data, str) else json.dumps(data, separators=(",", ":"))
-    return (f"event: {event}\n" if event else "") + f"data: {payload}\n\n"
-
-
-class _Wire:
-    def body(self, reply: Text | ToolCall) -> dict[str, Any]:
-        raise NotImplementedError
-
-    def events(self, reply: Text | ToolCall) -> Iterator[str]:
-        raise NotImplementedError
-
-    def error(self, error: Error) -> Response:
-        raise NotImplementedError
-
-    def headers(self) -> dict[str, str]:
-        return {}
-
-
-_ANTHROPIC_ERROR_TYPES = {
-    400: "invalid_request_error",
-    401: "authentication_error",
-    403: "permission_error",
-    404: "not_found_error",
-    413: "request_too_large",
-    429: "rate_limit_error",
-    500: "api_error",
-    529: "overloaded_error",
-}
-
-
-def _anthropic_error(
-    status: int, kind: str, message: str, retry_after: float | None = None
-) -> Response:
-    request_id = f"req_{uuid.uuid4().hex[:24]}"
-    headers = {"request-id": request_id}
-    if retry_after is not None:
-        headers["retry-after"] = str(retry_after)
-    body = {"type": "error", "error": {"type": kind, "message": message}, "request_id": request_id}
-    return JSONResponse(body, status_code=status, headers=headers)
-
-
-def _openai_error(
-    status: int,
-    message: str,
-    kind: str,
-    code: str | None = None,
-    retry_after: float | None = None,
-) -> Response:
-    headers = {"x-request-id": f"req_{uuid.uuid4().hex}"}
-    if retry_after is not None:
-        headers["retry-after"] = str(retry_after)
-    body = {"error": {"message": message, "type": kind, "param": None, "code": code}}
-    return JSONResponse(body, status_code=status, headers=headers)
-
-
-class _AnthropicWire(_Wire):
-    def __init__(self, request: RecordedRequest) -> None:
-        self.request = request
-        self.id = f"msg_{uuid.uuid4().hex[:24]}"
-
-    def headers(self) -> dict[str, str]:
-        return {"request-id": f"req_{uuid.uuid4().hex[:24]}"}
-
-    def _usage(self, reply: Text | ToolCall) -> tuple[int, int]:
-        if isinstance(reply, Text):
-            out = reply.output_tokens
-            if out is None:
-                out = len(_chunks(reply.text, reply.chunk_size))
-            return reply.input_tokens, out
-        return reply.input_tokens, reply.output_tokens
-
-    def _block(self, reply: Text | ToolCall) -> dict[str, Any]:
-        if isinstance(reply, Text):
-            return {"type": "text", "text": reply.text}
-        return {
-            "type": "tool_use",
-            "id": f"toolu_{uuid.uuid4().hex[:24]}",
-            "name": reply.name,
-            "input": reply.arguments,
-        }
-
-    def body(self, reply: Text | ToolCall) -> dict[str, Any]:
-        inp, out = self._usage(reply)
-        return {
-            "id": self.id,
-            "type": "message",
-            "role": "assistant",
-            "model": self.request.model,
-            "content": [self._block(reply)],
-            "stop_reason": "end_turn" if isinstance(reply, Text) else "tool_use",
-            "stop_sequence": None,
-            "usage": {
-                "input_tokens": inp,
-                "output_tokens": out,
-                "cache_creation_input_tokens": 0,
-                "cache_read_input_tokens": 0,
-            },
-        }
-
-    def events(self, reply: Text | ToolCall) -> Iterator[str]:
-        inp, out = self._usage(reply)
-        yield _sse(
-            "message_start",
-            {
-                "type": "message_start",
-                "message": {
-                    "id": self.id,
-                    "type": "message",
-                    "role": "assistant",
-                    "model": self.request.model,
-                    "content": [],
-                    "stop_reason": None,
-                    "stop_sequence": None,
-                    "usage": {
-                        "input_tokens": inp,
-                        "output_tokens": 1,
-                        "cache_creation_input_tokens": 0,
-                        "cache_read_input_tokens": 0,
-                    },
-                },
-            },
-        )
-        if isinstance(reply, Text):
-            start_block: dict[str, Any] = {"type": "text", "text": ""}
-            pieces = _chunks(reply.text, reply.chunk_size)
-            deltas = [{"type": "text_delta", "text": p} for p in pieces]
-        else:
-            start_block = {**self._block(reply), "input": {}}
-            pieces = _chunks(json.dumps(reply.arguments), reply.chunk_size)
-            deltas = [{"type": "input_json_delta", "partial_json": p} for p in pieces]
-        yield _sse(
-            "content_block_start",
-            {"type": "content_block_start", "index": 0, "content_block": start_block},
-        )
-        yield _sse("ping", {"type": "ping"})
-        for delta in deltas:
-            yield _sse(
-                "content_block_delta", {"type": "content_block_delta", "index": 0, "delta": delta}
-            )
-        yield _sse("content_block_stop", {"type": "content_block_stop", "index": 0})
-        yield _sse(
-            "message_delta",
-            {
-                "type": "message_delta",
-                "delta": {
-                    "stop_reason": "end_turn" if isinstance(reply, Text) else "tool_use",
-                    "stop_sequence": None,
-                },
-                "usage": {"output_tokens": out},
-            },
-        )
-        yield _sse("message_stop", {"type": "message_stop"})
-
-    def error(self, error: Error) -> Response:
-        kind = _ANTHROPIC_ERROR_TYPES.get(error.status, "api_error")
-        default = {
-            401: "invalid x-api-key",
-            429: "Number of request tokens has exceeded your per-minute rate limit",
-            500: "Internal server error",
-            529: "Overloaded",
-        }.get(error.status, "error")
-        return _anthropic_error(error.status, kind, error.message or default, error.retry_after)
-
-
-class _OpenAIWire(_Wire):
-    def __init__(self, request: RecordedRequest) -> None:
-        self.request = request
-        self.id = f"chatcmpl-{uuid.uuid4().hex[:29]}"
-        self.created = int(time.time())
-
-    def headers(self) -> dict[str, str]:
-        return {"x-request-id": f"req_{uuid.uuid4().hex}", "openai-processing-ms": "1"}
-
-    def _usage(self, reply: Text | ToolCall) -> dict[str, int]:
-        if isinstance(reply, Text):
-            out = reply.output_tokens
-            if out is None:
-                out = len(_chunks(reply.text, reply.chunk_size))
-        else:
-            out = reply.output_tokens
-        return {
-            "prompt_tokens": reply.input_tokens,
-            "completion_tokens": out,
-            "total_tokens": reply.input_tokens + out,
-        }
-
-    def _tool_call(self, reply: ToolCall) -> dict[str, Any]:
-        return {
-            "id": f"call_{uuid.uuid4().hex[:24]}",
-            "type": "function",
-            "function": {"name": reply.name, "arguments": json.dumps(reply.arguments)},
-        }
-
-    def body(self, reply: Text | ToolCall) -> dict[str, Any]:
-        message: dict[str, Any] = {"role": "assistant", "refusal": None, "annotations": []}
-        if isinstance(reply, Text):
-            message["content"] = reply.text
-            finish = "stop"
-        else:
-            message["content"] = None
-            message["tool_calls"] = [self._tool_call(reply)]
-            finish = "tool_calls"
-        return {
-            "id": self.id,
-            "object": "chat.completion",
-            "created": self.created,
-            "model": self.request.model,
-            "choices": [
-                {"index": 0, "message": message, "logprobs": None, "finish_reason": finish}
-            ],
-            "usage": self._usage(reply),
-            "service_tier": "default",
-            "system_fingerprint": "fp_fake",
-        }
-
-    def _chunk(self, delta: dict[str, Any], finish: str | None) -> dict[str, Any]:
-        return {
-            "id": self.id,
-            "object": "chat.completion.chunk",
-            "created": self.created,
-            "model": self.request.model,
-            "system_fingerprint": "fp_fake",
-            "choices": [{"index": 0, "delta": delta, "logprobs": None, "finish_reason": finish}],
-        }
-
-    def events(self, reply: Text | ToolCall) -> Iterator[str]:
-        if isinstance(reply, Text):
-            yield _sse(
-                None, self._chunk({"role": "assistant", "content": "", "refusal": None}, None)
-            )
-            for piece in _chunks(reply.text, reply.chunk_size):
-                yield _sse(None, self._chunk({"content": piece}, None))
-            if reply.stream_error is not None:
-                # What OpenAI sends when the stream fails midway: an error object, no status.
-                yield _sse(None, {"error": {"message": reply.stream_error, "type": "server_error"}})
-                return
-            finish = "stop"
-        else:
-            call = self._tool_call(reply)
-            first = {
-                "index": 0,
-                "id": call["id"],
-                "type": "function",
-                "function": {"name": reply.name, "arguments": ""},
-            }
-            yield _sse(
-                None,
-                self._chunk({"role": "assistant", "content": None, "tool_calls": [first]}, None),
-            )
-            for piece in _chunks(call["function"]["arguments"], reply.chunk_size):
-                yield _sse(
-                    None,
-                    self._chunk(
-                        {"tool_calls": [{"index": 0, "function": {"arguments": piece}}]}, None
-                    ),
-                )
-            finish = "tool_calls"
-        yield _sse(None, self._chunk({}, finish))
-        options = self.request.body.get("stream_options") or {}
-        if options.get("include_usage"):
-            usage_chunk = {**self._chunk({}, None), "choices": [], "usage": self._usage(reply)}
-            yield _sse(None, usage_chunk)
-        yield _sse(None, "[DONE]")
-
-    def error(self, error: Error) -> Response:
-        if error.status == 401:
-            return _openai_error(
-                401,
-                error.message or "Incorrect API key provided.",
-                "invalid_request_error",
-                "invalid_api_key",
-            )
-        if error.status == 429:
-            return _openai_error(
-                429,
-                error.message or "Rate limit reached for requests",
-                "requests",
-                "rate_limit_exceeded",
-                error.retry_after,
-            )
-        return _openai_error(
-            error.status,
-            error.message or "The server had an error while processing your request.",
-            "server_error",
-            retry_after=error.retry_after,
-        )
 
 
 @contextlib.contextmanager

@@ -10,7 +10,7 @@ import nats
 
 from orchestrator.events import EventStore, subjects
 from orchestrator.events.catalog import SettingsChanged
-from orchestrator.events.config import SETTINGS_KEY, StoredSettings
+from orchestrator.events.settings_document import SETTINGS_KEY, StoredSettings
 from tests.harness import System
 
 ANTHROPIC_KEY = "sk-ant-test-0123456789-SECRETabcd"

@@ -3,28 +3,14 @@ restart: the real agents service, the real SDKs, the fake LLM server recording w
 
 from __future__ import annotations
 
-import time
-from collections.abc import Callable
-from typing import Any
-
 import httpx
 
 from tests.fakes import FakeLLM
-from tests.harness import System
+from tests.harness import System, wait_until
 
 ANTHROPIC_KEY_1 = "sk-ant-from-settings-AAAA1111"
 OPENAI_KEY_1 = "sk-from-settings-BBBB2222"
 ANTHROPIC_KEY_2 = "sk-ant-rotated-CCCC3333"
-
-
-def wait_for(predicate: Callable[[], Any], what: str, timeout: float = 60.0) -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.2)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 def test_a_key_set_over_the_api_is_used_by_the_next_tasks_model_calls(
@@ -56,9 +42,9 @@ def test_a_key_set_over_the_api_is_used_by_the_next_tasks_model_calls(
     assert saved.status_code == 200, saved.text
 
     def run_task() -> str:
-        reply = wait_for(lambda: (r := submit()).status_code == 200 and r, "task accepted")
+        reply = wait_until(lambda: (r := submit()).status_code == 200 and r, "task accepted")
         task_id: str = reply.json()["task_id"]
-        wait_for(
+        wait_until(
             lambda: http.get(f"/api/tasks/{task_id}").json()["status"] == "completed",
             f"{task_id} completed",
         )

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from orchestrator.events.config import AgentProvider, StoredSettings
+from orchestrator.events.settings_document import AgentProvider, StoredSettings
 from orchestrator.gateway.projections.archives import human_size
 from orchestrator.gateway.routes.settings import SettingsUpdate, key_status, merge
 from orchestrator.gateway.security import host_name

@@ -158,15 +158,6 @@ def api(pipeline: System) -> Iterator[Api]:
     client.http.close()
 
 
-def wait_for(predicate: Callable[[], bool], timeout: float = 30.0, what: str = "") -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return
-        time.sleep(0.05)
-    raise AssertionError(f"timed out waiting for {what or predicate}")
-
-
 def workspace_file(system: System, relative: str) -> Path:
     return system.data_dir / "workspace" / relative
 

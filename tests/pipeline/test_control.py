@@ -7,8 +7,9 @@ import threading
 import time
 
 from tests.fakes import Error, RecordedRequest, Reply, Text
+from tests.harness import wait_until
 
-from .conftest import GOOD_FILES, Live, answer, calls, stage_of, wait_for
+from .conftest import GOOD_FILES, Live, answer, calls, stage_of
 
 
 def test_cancel_abandons_the_streaming_model_call(live: Live) -> None:
@@ -22,13 +23,13 @@ def test_cancel_abandons_the_streaming_model_call(live: Live) -> None:
 
     fake.openai.responder = slow_implementation
     task_id = api.submit("hello")["task_id"]
-    wait_for(lambda: fake.in_flight == 1, what="implementation streaming")
+    wait_until(lambda: fake.in_flight == 1, what="implementation streaming")
     response = api.http.post(f"/api/tasks/{task_id}/cancel")
     assert response.status_code == 200, response.text
     assert response.json() == {"task_id": task_id, "status": "cancelled"}
 
     # The agents replica hung up on the provider: the stream ends long before its 40 s.
-    wait_for(lambda: fake.in_flight == 0, timeout=10, what="stream abandoned")
+    wait_until(lambda: fake.in_flight == 0, timeout=10, what="stream abandoned")
     time.sleep(1.0)
     task = api.task(task_id)
     assert task["status"] == "cancelled"

@@ -7,12 +7,10 @@ from pydantic import SecretStr
 from orchestrator.agents.checks import run_checks
 from orchestrator.agents.domain import FailTask, RunStage, decide, fold, validation_outcome
 from orchestrator.agents.pricing import cost_usd
-from orchestrator.agents.providers import parse_json, resolve
+from orchestrator.agents.providers import parse_json
 from orchestrator.agents.settings import AgentsSettings
-from orchestrator.agents.stages import safe_path
-from orchestrator.events import Envelope, RecordedEvent
+from orchestrator.events.agent_providers import resolve
 from orchestrator.events.catalog import (
-    Event,
     StageCompleted,
     StageFailed,
     StageStarted,
@@ -21,16 +19,10 @@ from orchestrator.events.catalog import (
     TaskSubmitted,
     ValidationFailed,
 )
-from orchestrator.events.config import AgentProvider, StoredSettings, redact_url
+from orchestrator.events.settings_document import AgentProvider, StoredSettings, redact_url
+from orchestrator.events.testing import history
 
 T = "task_1"
-
-
-def history(*events: Event) -> list[RecordedEvent]:
-    return [
-        RecordedEvent(envelope=Envelope.wrap(e), subject=f"events.task.{T}", seq=i + 1)
-        for i, e in enumerate(events)
-    ]
 
 
 SUBMITTED = TaskSubmitted(task_id=T, requirement="r", priority=5)
@@ -122,17 +114,10 @@ def test_checks_compile_python_and_parse_json() -> None:
     assert not run_checks({}).passed
 
 
-def test_paths_cannot_escape_the_project() -> None:
-    assert safe_path("./app/main.py") == "app/main.py"
-    assert safe_path("a\\b.py") == "a/b.py"
-    for bad in ("/etc/passwd", "../x.py", "a/../../x", "", "C:/x.py", "."):
-        assert safe_path(bad) is None, bad
-
-
 def test_provider_resolution_prefers_the_settings_document_over_the_environment() -> None:
     env = AgentsSettings(
         ANTHROPIC_API_KEY="env-a", OPENAI_API_KEY="env-o", OPENAI_BASE_URL="http://env/v1"
-    )
+    ).provider_environment()
     plain = resolve("codex", StoredSettings(), env)
     assert (plain.provider, plain.api_key, plain.base_url) == (
         "openai",
@@ -156,7 +141,9 @@ def test_provider_resolution_prefers_the_settings_document_over_the_environment(
         "http://local/v1",
     )
     assert "env-o" not in str(codex.public()) and codex.public()["key_configured"] is True
-    nokey = resolve("claude", StoredSettings(), AgentsSettings(ANTHROPIC_API_KEY=""))
+    nokey = resolve(
+        "claude", StoredSettings(), AgentsSettings(ANTHROPIC_API_KEY="").provider_environment()
+    )
     assert nokey.key_configured is False
 
 

@@ -8,9 +8,9 @@ import time
 
 import nats
 
-from orchestrator.events.config import SETTINGS_KEY, AgentProvider, StoredSettings
 from orchestrator.events.connection import settings_bucket
-from orchestrator.events.settings import NatsSettings
+from orchestrator.events.nats_settings import NatsSettings
+from orchestrator.events.settings_document import SETTINGS_KEY, AgentProvider, StoredSettings
 from tests.fakes import ANTHROPIC, OPENAI, Error, FakeLLM, RecordedRequest, Reply, Text
 from tests.harness import System
 

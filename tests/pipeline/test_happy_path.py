@@ -9,8 +9,9 @@ from typing import Any
 import websocket
 
 from tests.fakes import ANTHROPIC, OPENAI
+from tests.harness import wait_until
 
-from .conftest import Live, calls, wait_for, workspace_file
+from .conftest import Live, calls, workspace_file
 
 
 def collect_frames(
@@ -65,7 +66,7 @@ def test_requirement_completes_with_four_stages_files_and_live_updates(live: Liv
         "integrator": "ide",
     }
     on_disk = workspace_file(system, "implementation/hello_world.py")
-    wait_for(on_disk.exists, what=str(on_disk))
+    wait_until(on_disk.exists, what=str(on_disk))
     assert on_disk.read_text() == "print('Hello, World!')\n"
 
     types = api.types(task_id)
@@ -90,7 +91,7 @@ def test_requirement_completes_with_four_stages_files_and_live_updates(live: Liv
     assert all(r.stream for r in mine)
 
     # The WebSocket saw every task_update, in stream order, ending in completed.
-    wait_for(
+    wait_until(
         lambda: any(
             f.get("type") == "task_update" and f.get("status") == "completed" for f in frames
         ),

@@ -11,8 +11,9 @@ from typing import Any
 import websocket
 
 from tests.fakes import RecordedRequest, Reply
+from tests.harness import wait_until
 
-from .conftest import Live, answer, calls, stage_of, task_of, wait_for
+from .conftest import Live, answer, calls, stage_of, task_of
 
 
 def test_gateway_restarted_mid_run_serves_the_same_tasks_and_agents(live: Live) -> None:
@@ -30,7 +31,7 @@ def test_gateway_restarted_mid_run_serves_the_same_tasks_and_agents(live: Live) 
     api.wait(first)
     second = api.submit("second", priority=8)["task_id"]
     api.wait(second, lambda t: t["stage"] == "implementation" and t["status"] == "in_progress")
-    wait_for(lambda: len(calls(fake, second, "implementation")) == 1)
+    wait_until(lambda: len(calls(fake, second, "implementation")) == 1)
 
     paths = ["/api/tasks", "/api/agents", f"/api/tasks/{first}", f"/api/tasks/{second}"]
     before = {path: api.http.get(path).content for path in paths}
@@ -64,7 +65,7 @@ def test_agents_killed_mid_stage_finish_the_task_without_repeating_completed_sta
 
     fake.openai.responder = first_call_hangs
     task_id = api.submit("hello")["task_id"]
-    wait_for(lambda: len(calls(fake, task_id, "implementation")) == 1, what="implementation call")
+    wait_until(lambda: len(calls(fake, task_id, "implementation")) == 1, what="implementation call")
 
     live.process("agents").kill()  # SIGKILL, mid-stage
     live.restart("agents")

@@ -7,9 +7,9 @@ import threading
 from collections import Counter
 
 from tests.fakes import FakeLLM, RecordedRequest, Reply
-from tests.harness import System
+from tests.harness import System, wait_until
 
-from .conftest import Api, answer, calls, stage_of, wait_for
+from .conftest import Api, answer, calls, stage_of
 
 
 def test_higher_priority_starts_first_when_the_replica_is_busy(
@@ -58,7 +58,7 @@ def test_two_replicas_share_the_work_and_never_run_a_stage_twice(
     second = pipeline.start("agents", log_name="agents-2", **env)
     pipeline.wait_ready({"gateway": pipeline.processes[0], "agents": first})
     # Both replicas heartbeat before any work is submitted, so both can take some.
-    wait_for(
+    wait_until(
         lambda: api.http.get("/api/health").json()["services"]["agents"]["instances"] == 2,
         timeout=60,
         what="two agents instances",

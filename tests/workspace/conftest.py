@@ -7,8 +7,7 @@ import asyncio
 import hashlib
 import os
 import shutil
-import time
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -21,8 +20,8 @@ from nats.js import JetStreamContext
 from orchestrator.events import EventStore, subjects
 from orchestrator.events.catalog import FileWritten
 from orchestrator.events.connection import files_store, provision
-from orchestrator.events.settings import NatsSettings
-from tests.harness import System, running
+from orchestrator.events.nats_settings import NatsSettings
+from tests.harness import System, eventually, running
 
 requires_bwrap = pytest.mark.skipif(
     shutil.which("bwrap") is None,
@@ -88,26 +87,6 @@ async def write_file(js: JetStreamContext, path: str, data: bytes) -> str:
         subjects.WORKSPACE, FileWritten(path=path, digest=digest, size=len(data), source="api")
     )
     return digest
-
-
-async def eventually(
-    check: Callable[[], Any], timeout: float = 30.0, interval: float = 0.1, what: str = ""
-) -> Any:
-    """Poll ``check`` (sync or async) until it returns something truthy."""
-    deadline = time.monotonic() + timeout
-    last: Any = None
-    while time.monotonic() < deadline:
-        try:
-            last = check()
-            if asyncio.iscoroutine(last):
-                last = await last
-        except (httpx.HTTPError, AssertionError, KeyError, OSError) as exc:
-            last = exc
-        else:
-            if last:
-                return last
-        await asyncio.sleep(interval)
-    raise AssertionError(f"timed out waiting for {what or check}: last={last!r}")
 
 
 async def api(system: System, method: str, path: str, **kwargs: Any) -> httpx.Response:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from orchestrator.events import Envelope, RecordedEvent
+from orchestrator.events import RecordedEvent
 from orchestrator.events.catalog import (
     Event,
     FileRef,
@@ -15,6 +15,7 @@ from orchestrator.events.catalog import (
     TaskRetried,
     TaskSubmitted,
 )
+from orchestrator.events.testing import recorded
 from orchestrator.workspace import integration
 from orchestrator.workspace.output import CUT_MARK, OutputLimiter
 from orchestrator.workspace.sandbox import command
@@ -69,10 +70,6 @@ def test_beyond_the_line_budget_lines_are_dropped() -> None:
 # Integration decisions
 
 
-def rec(seq: int, event: Event) -> RecordedEvent:
-    return RecordedEvent(envelope=Envelope.wrap(event), subject="events.task.t", seq=seq)
-
-
 FILES = (FileRef(path="app.py", digest="a" * 64, size=3),)
 
 
@@ -85,7 +82,7 @@ def history(*extra: Event) -> list[RecordedEvent]:
         ),
         *extra,
     ]
-    return [rec(i + 1, e) for i, e in enumerate(events)]
+    return [recorded(e, i + 1) for i, e in enumerate(events)]
 
 
 VALIDATED = StageCompleted(task_id="t", stage="validation", agent="claude2", summary="ok")

@@ -11,12 +11,11 @@ import httpx
 import websockets
 from nats.js import JetStreamContext
 
-from tests.harness import System
+from tests.harness import System, eventually
 
 from .conftest import (
     api,
     collect_stream,
-    eventually,
     requires_bwrap,
     run_output,
     sandbox_processes,

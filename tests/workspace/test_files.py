@@ -20,9 +20,9 @@ from orchestrator.events.catalog import (
     TaskSubmitted,
     WorkspaceArchived,
 )
-from tests.harness import System
+from tests.harness import System, eventually
 
-from .conftest import api, eventually, listed, put_content, wait_listed, workspace_dir, write_file
+from .conftest import api, listed, put_content, wait_listed, workspace_dir, write_file
 
 HELLO_API = b"""from fastapi import FastAPI
 import uvicorn

@@ -10,12 +10,11 @@ from pathlib import Path
 
 from nats.js import JetStreamContext
 
-from tests.harness import System
+from tests.harness import System, eventually
 
 from .conftest import (
     TEST_ENV,
     api,
-    eventually,
     requires_bwrap,
     sandbox_processes,
     start_run,

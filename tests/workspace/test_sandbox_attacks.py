@@ -10,12 +10,11 @@ from typing import Any
 
 from nats.js import JetStreamContext
 
-from tests.harness import System
+from tests.harness import System, eventually
 
 from .conftest import (
     CANARY,
     api,
-    eventually,
     requires_bwrap,
     run_output,
     sandbox_processes,

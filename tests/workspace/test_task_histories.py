@@ -2,28 +2,24 @@
 
 from __future__ import annotations
 
-from orchestrator.events import Envelope, RecordedEvent, subjects
+from orchestrator.events import RecordedEvent, subjects
 from orchestrator.events.catalog import (
     StageStarted,
     TaskCancelled,
     TaskCompleted,
     TaskSubmitted,
 )
-from orchestrator.events.catalog.base import Event
+from orchestrator.events.testing import recorded
 from orchestrator.workspace.task_histories import TaskHistories
-
-
-def rec(event: Event, seq: int, task_id: str = "task_a") -> RecordedEvent:
-    return RecordedEvent(envelope=Envelope.wrap(event), subject=subjects.task(task_id), seq=seq)
 
 
 def submitted(seq: int, task_id: str = "task_a") -> RecordedEvent:
     event = TaskSubmitted(task_id=task_id, requirement="x", priority=5)
-    return rec(event, seq, task_id)
+    return recorded(event, seq)
 
 
 def started(seq: int, task_id: str = "task_a") -> RecordedEvent:
-    return rec(StageStarted(task_id=task_id, stage="analysis", agent="claude"), seq, task_id)
+    return recorded(StageStarted(task_id=task_id, stage="analysis", agent="claude"), seq)
 
 
 def test_history_from_submission_through_a_sequence() -> None:
@@ -52,7 +48,7 @@ def test_finished_and_cancelled_tasks_are_dropped_and_not_rebuilt() -> None:
         ("task_b", TaskCancelled(task_id="task_b")),
     ):
         histories.apply(submitted(1, task_id))
-        histories.apply(rec(end, 2, task_id))
+        histories.apply(recorded(end, 2))
         histories.apply(started(3, task_id))  # a late event does not start a partial history
         assert histories.history(subjects.task(task_id), through=1) is None
 

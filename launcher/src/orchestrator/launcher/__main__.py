@@ -10,12 +10,13 @@ import sys
 import time
 from pathlib import Path
 from types import FrameType
+from typing import Any
 
 import httpx
 from pydantic import ValidationError
 
+from orchestrator.events.nats_settings import NatsSettings
 from orchestrator.events.service import describe_settings_error
-from orchestrator.events.settings import NatsSettings
 
 from .nats_server import NatsServer, NatsServerError, port_is_free
 from .settings import LauncherSettings
@@ -39,35 +40,12 @@ def main() -> int:
     data_dir = settings.data_dir.resolve()
     logs = data_dir / "logs"
     logs.mkdir(parents=True, exist_ok=True)
-
-    stopping = False
-
-    def on_signal(signum: int, frame: FrameType | None) -> None:
-        nonlocal stopping
-        stopping = True
-
-    signal.signal(signal.SIGINT, on_signal)
-    signal.signal(signal.SIGTERM, on_signal)
-
-    nats: NatsServer | None = None
-    if settings.nats_url:
-        nats_url = settings.nats_url
-        print(f"using NATS at {nats_url} (NATS_URL); no embedded server")
-    else:
-        nats = NatsServer(
-            store_dir=data_dir / "nats",
-            port=settings.nats_port,
-            monitor_port=settings.nats_monitor_port,
-            log_file=logs / "nats-server.log",
-        )
-        try:
-            nats.start()
-        except NatsServerError as exc:
-            print(f"error: {exc}", file=sys.stderr)
-            return 1
-        nats_url = nats.url
-        print(f"embedded NATS at {nats_url} (store {nats.store_dir})")
-
+    stop = _StopSignal()
+    try:
+        nats, nats_url = _nats(settings, data_dir, logs)
+    except NatsServerError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
     env = {
         "NATS_URL": nats_url,
         "DATA_DIR": str(data_dir),
@@ -77,27 +55,73 @@ def main() -> int:
     processes = [
         ServiceProcess(name, env, log_file=logs / f"{name}.log").start() for name in SERVICES
     ]
-    base = f"http://{settings.gateway_host}:{settings.gateway_port}"
     try:
-        ready = False
-        while not stopping:
-            dead = [p.service for p in processes if not p.running()]
-            if dead:
-                for name in dead:
-                    print(f"error: {name} exited; last lines of its log:", file=sys.stderr)
-                    print(_tail(logs / f"{name}.log"), file=sys.stderr)
-                print(f"(all logs in {logs})", file=sys.stderr)
-                return 1
-            if not ready and _healthy(base):
-                ready = True
-                print(f"Orchestrator is up at {base} (logs in {logs}); Ctrl-C stops it")
-            time.sleep(0.2)
-        print("stopping")
-        return 0
+        return _watch(
+            processes, f"http://{settings.gateway_host}:{settings.gateway_port}", logs, stop
+        )
     finally:
         stop_all(processes)
         if nats is not None:
             nats.stop()
+
+
+class _StopSignal:
+    """Ctrl-C or SIGTERM, noted (the loop stops the services in order) instead of raised."""
+
+    def __init__(self) -> None:
+        self.requested = False
+        signal.signal(signal.SIGINT, self._on_signal)
+        signal.signal(signal.SIGTERM, self._on_signal)
+
+    def _on_signal(self, signum: int, frame: FrameType | None) -> None:
+        self.requested = True
+
+
+def _nats(settings: LauncherSettings, data_dir: Path, logs: Path) -> tuple[NatsServer | None, str]:
+    """The NATS the services use: ``NATS_URL``'s, or an embedded server started here."""
+    if settings.nats_url:
+        print(f"using NATS at {settings.nats_url} (NATS_URL); no embedded server")
+        return None, settings.nats_url
+    nats = NatsServer(
+        store_dir=data_dir / "nats",
+        port=settings.nats_port,
+        monitor_port=settings.nats_monitor_port,
+        log_file=logs / "nats-server.log",
+    )
+    nats.start()
+    print(f"embedded NATS at {nats.url} (store {nats.store_dir})")
+    return nats, nats.url
+
+
+def _watch(processes: list[ServiceProcess], base: str, logs: Path, stop: _StopSignal) -> int:
+    """Until Ctrl-C: say when everything is up; stop (1) when a service exits."""
+    ready = False
+    while not stop.requested:
+        dead = [p.service for p in processes if not p.running()]
+        if dead:
+            for name in dead:
+                print(f"error: {name} exited; last lines of its log:", file=sys.stderr)
+                print(_tail(logs / f"{name}.log"), file=sys.stderr)
+            print(f"(all logs in {logs})", file=sys.stderr)
+            return 1
+        if not ready:
+            health = _health(base)
+            if health is not None:
+                ready = True
+                print(_banner(base, logs, health))
+        time.sleep(0.2)
+    print("stopping")
+    return 0
+
+
+def _banner(base: str, logs: Path, health: dict[str, Any]) -> str:
+    sandbox = health.get("sandbox") or {}
+    mode = sandbox.get("mode", "unknown")
+    return (
+        f"Orchestrator is up at {base} (logs in {logs}); Ctrl-C stops it\n"
+        f"  generated code runs sandboxed: {mode} "
+        f"({', '.join(sandbox.get('active', [])) or 'no isolation layer'})"
+    )
 
 
 def _tail(path: Path, lines: int = 15) -> str:
@@ -107,13 +131,15 @@ def _tail(path: Path, lines: int = 15) -> str:
         return "(no log)"
 
 
-def _healthy(base: str) -> bool:
-    """Up means every service has reported in, not merely that the gateway answers."""
+def _health(base: str) -> dict[str, Any] | None:
+    """The health report once every service has reported in (not merely the gateway), else
+    None."""
     try:
         response = httpx.get(f"{base}/api/health", timeout=1.0)
-        return response.status_code == 200 and response.json().get("status") == "ok"
+        health: dict[str, Any] = response.json()
     except (httpx.HTTPError, ValueError):
-        return False
+        return None
+    return health if response.status_code == 200 and health.get("status") == "ok" else None
 
 
 if __name__ == "__main__":

@@ -7,7 +7,7 @@ from pathlib import Path
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from orchestrator.events.settings import check_nats_urls
+from orchestrator.events.nats_settings import check_nats_urls
 
 
 class LauncherSettings(BaseSettings):

@@ -6,7 +6,16 @@
 - :mod:`.store`: append with optimistic concurrency, read back;
 - :mod:`.projection`: replay into a read model, then follow live;
 - :mod:`.worker`: durable pull-consumer work loop with dead-lettering;
-- :mod:`.connection`, :mod:`.service`, :mod:`.health`: process plumbing.
+- :mod:`.error_codes`: the error-code vocabulary of every service and the gateway's envelope;
+- :mod:`.paths`: the path policy (which names may stand for a workspace file);
+- :mod:`.workspace_files`: the fold of workspace file events;
+- :mod:`.files`: what a workspace file is for (runnable metadata);
+- :mod:`.objects`: file contents in the object store, by sha256;
+- :mod:`.settings_document`: the settings document (keys live only there) and how it is read;
+- :mod:`.agent_providers`: which provider, model and key serve each agent;
+- :mod:`.messages`: typed core-NATS messages (heartbeats, model output);
+- :mod:`.failures`: the one way to log a failure and carry on;
+- :mod:`.connection`, :mod:`.nats_settings`, :mod:`.service`, :mod:`.health`: process plumbing.
 """
 
 from . import subjects

@@ -16,7 +16,7 @@ from nats.js.kv import KeyValue
 from nats.js.object_store import ObjectStore
 
 from . import subjects
-from .settings import NatsSettings
+from .nats_settings import NatsSettings
 
 log = logging.getLogger(__name__)
 

@@ -1,8 +1,7 @@
-"""Workspace files as the gateway and the workspace service both see them: safe relative paths,
-and what a file is for (script, web server, tests), worked out from its content.
+"""What a workspace file is for (script, web server, tests), worked out from its content.
 
-Both are pure functions shared so the path the gateway accepts is exactly the path the workspace
-service materialises, and the command the file list shows is exactly the command that runs.
+A pure function shared so the command the gateway's file list shows is exactly the command the
+workspace service runs.
 """
 
 from __future__ import annotations
@@ -11,33 +10,6 @@ import ast
 import re
 from dataclasses import dataclass
 from pathlib import PurePosixPath
-
-MAX_PATH_CHARS = 512
-_FORBIDDEN_CHARS = ("\x00", "\\", "%")
-
-
-class UnsafePath(ValueError):
-    """A path that could name something outside the workspace, or is not a plain relative path."""
-
-
-def safe_relative_path(raw: str) -> str:
-    """``raw`` as a normalised relative POSIX path inside the workspace, or :class:`UnsafePath`.
-
-    Refused: empty, absolute, ``..`` or ``.`` segments, empty segments, backslashes, NUL, control
-    characters, and ``%`` (a still-encoded traversal such as ``%2e%2e`` must never be decoded a
-    second time further down).
-    """
-    if not raw or len(raw) > MAX_PATH_CHARS:
-        raise UnsafePath("empty or overlong path")
-    if any(ch in raw for ch in _FORBIDDEN_CHARS) or any(ord(ch) < 32 for ch in raw):
-        raise UnsafePath("path contains a forbidden character")
-    if raw.startswith("/") or raw.startswith("~"):
-        raise UnsafePath("absolute paths are not allowed")
-    parts = raw.split("/")
-    for part in parts:
-        if part in ("", ".", ".."):
-            raise UnsafePath("path segments must be plain names")
-    return "/".join(parts)
 
 
 @dataclass(frozen=True)

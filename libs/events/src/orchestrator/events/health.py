@@ -1,7 +1,8 @@
 """Liveness over core NATS: each service instance announces itself every few seconds.
 
 Heartbeats are not events (nobody needs last minute's heartbeat after a reconnect), so they go on
-core subjects; the gateway keeps the latest from each instance and reports who is up.
+core subjects; the gateway keeps the latest from each instance and reports who is up. Their shape
+is :class:`~orchestrator.events.messages.Heartbeat`.
 """
 
 from __future__ import annotations
@@ -10,26 +11,16 @@ import asyncio
 import logging
 from collections.abc import Callable
 from contextlib import suppress
-from datetime import UTC, datetime
-from typing import Any
 
+import nats.errors
 from nats.aio.client import Client as NATS
-from pydantic import BaseModel, ConfigDict, Field
 
 from . import subjects
+from .messages import Details, Heartbeat
 
 log = logging.getLogger(__name__)
 
 HEARTBEAT_INTERVAL = 2.0
-
-
-class Heartbeat(BaseModel):
-    model_config = ConfigDict(frozen=True)
-
-    service: str
-    instance: str
-    sent_at: datetime = Field(default_factory=lambda: datetime.now(UTC))
-    details: dict[str, Any] = Field(default_factory=dict)
 
 
 class HeartbeatPublisher:
@@ -38,7 +29,7 @@ class HeartbeatPublisher:
         nc: NATS,
         service: str,
         instance: str,
-        details: Callable[[], dict[str, Any]] = dict,
+        details: Callable[[], Details],
         interval: float = HEARTBEAT_INTERVAL,
     ) -> None:
         self.nc = nc
@@ -56,8 +47,10 @@ class HeartbeatPublisher:
         while True:
             try:
                 await self.beat()
-            except Exception as exc:
+            except nats.errors.Error as exc:  # NATS away: the next beat tells the gateway
                 log.debug("heartbeat not sent: %r", exc)
+            except Exception:
+                log.exception("heartbeat of %s not built", self.service)
             await asyncio.sleep(self._interval)
 
     def start(self) -> None:

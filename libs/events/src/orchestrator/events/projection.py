@@ -31,6 +31,7 @@ from nats.js import JetStreamContext, api
 from . import subjects
 from .envelope import RecordedEvent, decode, new_id
 from .errors import UndecodableEvent
+from .failures import carry_on
 
 log = logging.getLogger(__name__)
 
@@ -95,6 +96,7 @@ class Follower:
         self._caught_up = asyncio.Event()
         self._waiters: list[tuple[int, int, asyncio.Future[None]]] = []
         self._waiter_ids = 0
+        self._conditions: list[tuple[Callable[[], bool], asyncio.Future[None]]] = []
         self._task: asyncio.Task[None] | None = None
         self._stopping = False
 
@@ -140,11 +142,42 @@ class Follower:
             if not future.done():
                 future.cancel()
 
+    async def wait_until(self, condition: Callable[[], bool], timeout: float | None = 10.0) -> None:
+        """Wait until ``condition()`` holds of the read model, checked after every event applied.
+
+        For a state another writer brings about (the workspace service starting a run, the
+        archive service recording a reset): the route does not know the sequence it will have.
+        """
+        if condition():
+            return
+        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        entry = (condition, future)
+        self._conditions.append(entry)
+        try:
+            await asyncio.wait_for(future, timeout)
+        finally:
+            if entry in self._conditions:
+                self._conditions.remove(entry)
+
+    @property
+    def _watched(self) -> bool:
+        return bool(self._waiters or self._conditions)
+
     def _advanced(self) -> None:
         waiters = self._waiters
         while waiters and waiters[0][0] <= self.last_seq:
             future = heapq.heappop(waiters)[2]
             if not future.done():
+                future.set_result(None)
+        for condition, future in list(self._conditions):
+            if future.done():
+                continue
+            try:
+                met = condition()
+            except Exception as exc:  # noqa: BLE001 - handed to its waiter, who sees it raised
+                future.set_exception(exc)
+                continue
+            if met:
                 future.set_result(None)
 
     async def _run(self) -> None:
@@ -159,7 +192,7 @@ class Follower:
                 await self._consume()
             except asyncio.CancelledError:
                 raise
-            except Exception as exc:  # the consumer is gone or NATS is away: rebuild it
+            except Exception as exc:  # noqa: BLE001 - logged; rebuilt, whatever broke it
                 log.warning(
                     "follower %s: rebuilding from #%d after %r",
                     self.subject_filter,
@@ -202,9 +235,11 @@ class Follower:
             await delivery.watch(self._heartbeat)
         finally:
             delivery.fail("stopped")
-            with suppress(Exception):
+            # Best effort: an ephemeral consumer the server cannot be told about is deleted by
+            # it after ``inactive_threshold`` anyway.
+            with carry_on(log, f"unsubscribing follower {name}"):
                 await sub.unsubscribe()
-            with suppress(Exception):
+            with carry_on(log, f"deleting consumer {name}", level=logging.DEBUG):
                 await asyncio.wait_for(self.js.delete_consumer(self.stream, name), 2.0)
 
 
@@ -276,7 +311,7 @@ class _Delivery:
             follower.last_seq = seq
         if pending == 0:
             follower._caught_up.set()
-        if follower._waiters:
+        if follower._watched:
             follower._advanced()
 
     async def _control(self, msg: Msg, headers: dict[str, str]) -> None:

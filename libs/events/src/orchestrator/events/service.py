@@ -28,7 +28,8 @@ from nats.js import JetStreamContext
 from pydantic import ValidationError
 
 from .connection import connect, provision
-from .settings import NatsSettings
+from .failures import carry_on
+from .nats_settings import NatsSettings
 
 log = logging.getLogger(__name__)
 
@@ -153,10 +154,10 @@ async def _main(service: str, start: Start, settings: NatsSettings) -> None:
     if not starting.done():
         log.info("%s stopping before it finished starting", instance)
         starting.cancel()
-        with suppress(asyncio.CancelledError, Exception):
+        with suppress(asyncio.CancelledError), carry_on(log, f"{instance}: abandoned start"):
             await starting
         for nc in connection:
-            with suppress(Exception):
+            with carry_on(log, f"{instance}: closing the NATS connection"):
                 await nc.close()
         return
     signalled.cancel()
@@ -167,6 +168,7 @@ async def _main(service: str, start: Start, settings: NatsSettings) -> None:
     try:
         await stop()
     finally:
-        with suppress(Exception):
+        # What could not be flushed now is redelivered: every handler acks after its effect.
+        with carry_on(log, f"{instance}: draining the NATS connection"):
             await connection[0].drain()
     log.info("%s stopped", instance)

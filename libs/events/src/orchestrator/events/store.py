@@ -15,7 +15,7 @@ import asyncio
 import logging
 import time
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager, suppress
+from contextlib import asynccontextmanager
 
 import nats.errors
 from nats.js import JetStreamContext, api
@@ -25,6 +25,7 @@ from . import subjects
 from .catalog import Event
 from .envelope import MSG_ID, Envelope, RecordedEvent, decode, encode, new_id
 from .errors import AppendFailed, ConcurrencyConflict, ReadIncomplete, UndecodableEvent
+from .failures import carry_on
 
 log = logging.getLogger(__name__)
 
@@ -214,9 +215,10 @@ async def ephemeral_reader(
     try:
         yield sub
     finally:
-        with suppress(Exception):
+        # Best effort: the server deletes an idle ephemeral consumer after inactive_threshold.
+        with carry_on(log, f"unsubscribing reader {name}"):
             await sub.unsubscribe()
-        with suppress(Exception):
+        with carry_on(log, f"deleting consumer {name}", level=logging.DEBUG):
             await js.delete_consumer(stream, name)
 
 

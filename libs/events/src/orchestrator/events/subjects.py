@@ -37,8 +37,16 @@ def _token(value: str) -> str:
     return value
 
 
+TASK_PREFIX = "events.task."
+
+
 def task(task_id: str) -> str:
-    return f"events.task.{_token(task_id)}"
+    return f"{TASK_PREFIX}{_token(task_id)}"
+
+
+def is_task(subject: str) -> bool:
+    """Whether ``subject`` is one task's (``events.task.<task_id>``)."""
+    return subject.startswith(TASK_PREFIX)
 
 
 def execution(execution_id: str) -> str:
@@ -81,6 +89,16 @@ AGENTS_DURABLE = "agents"
 WORKSPACE_DURABLE = "workspace"
 WORKSPACE_EXEC_DURABLE = "workspace-exec"
 ARCHIVE_DURABLE = "archive"
+
+
+# The object store's documented wire layout (ADR-20): bucket ``B`` is stream ``OBJ_B``, the chunks
+# of the object with nuid ``N`` are messages on ``$O.B.C.N``.
+def object_stream(bucket: str) -> str:
+    return f"OBJ_{_token(bucket)}"
+
+
+def object_chunks(bucket: str, nuid: str) -> str:
+    return f"$O.{_token(bucket)}.C.{_token(nuid)}"
 
 
 def token_of(subject: str, index: int) -> str:

@@ -34,6 +34,7 @@ from nats.js.errors import APIError
 from . import subjects
 from .envelope import RecordedEvent, decode
 from .errors import UndecodableEvent
+from .failures import carry_on
 
 log = logging.getLogger(__name__)
 
@@ -76,7 +77,8 @@ class Delivery:
         return self.attempt >= self.max_deliver
 
     async def progress(self) -> None:
-        with suppress(Exception):
+        # Best effort: a missed in-progress only risks a redelivery, which handlers tolerate.
+        with carry_on(log, f"in-progress for {self.msg.subject}", level=logging.DEBUG):
             await self.msg.in_progress()
 
 
@@ -176,17 +178,18 @@ class Worker:
                 await task
         while self._queue:
             queued = heapq.heappop(self._queue)
-            with suppress(Exception):
+            # Not handed back, it is redelivered after ack_wait all the same.
+            with carry_on(log, f"handing back {queued.recorded.subject}#{queued.recorded.seq}"):
                 await queued.msg.nak()
         if self._running:
             _, pending = await asyncio.wait(list(self._running), timeout=grace)
             for task in pending:
                 task.cancel()
             for task in pending:
-                with suppress(asyncio.CancelledError, Exception):
+                with suppress(asyncio.CancelledError), carry_on(log, "a handler cut short"):
                     await task
         if self._advisory_sub is not None:
-            with suppress(Exception):
+            with carry_on(log, f"{self.config.durable}: unsubscribing the advisory"):
                 await self._advisory_sub.unsubscribe()
         # nats-py never marks fetched messages done on a pull subscription's queue, so a
         # connection drain would wait on it until its timeout: let go of it here instead.
@@ -195,7 +198,7 @@ class Worker:
     async def _release(self) -> None:
         sub, self._sub = self._sub, None
         if sub is not None:
-            with suppress(Exception):
+            with carry_on(log, f"{self.config.durable}: releasing the pull subscription"):
                 await sub.unsubscribe()
 
     async def _bind(self) -> JetStreamContext.PullSubscription:
@@ -225,7 +228,7 @@ class Worker:
                 log.warning("%s: fetch failed (%r); retrying", self.config.durable, exc)
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, 2.0)
-                with suppress(Exception):
+                with carry_on(log, f"{self.config.durable}: re-binding (next fetch retries)"):
                     sub = await self._bind()
                 continue
             delay = 0.1
@@ -244,7 +247,11 @@ class Worker:
         try:
             key = self._order_key(recorded)
         except Exception:
-            log.exception("%s: order key failed; using stream order", self.config.durable)
+            log.exception(
+                "%s: order key failed on %s; using stream order",
+                self.config.durable,
+                recorded.envelope.correlation_id or recorded.subject,
+            )
             key = recorded.seq
         heapq.heappush(self._queue, _Queued(key, next(self._tie), msg, recorded))
 
@@ -264,40 +271,44 @@ class Worker:
     async def _handle(self, msg: Msg, recorded: RecordedEvent) -> None:
         attempt = msg.metadata.num_delivered
         delivery = Delivery(msg, attempt, self.config.max_deliver)
+        where = f"{recorded.subject}#{recorded.seq}"
+        correlation = recorded.envelope.correlation_id
         try:
             await self._handler(recorded, delivery)
         except asyncio.CancelledError:
-            with suppress(Exception):
+            with carry_on(log, f"handing back {where}", correlation_id=correlation):
                 await msg.nak()
             raise
         except PermanentFailure as exc:
             await self._dead_letter(msg, attempt, f"permanent failure: {exc}")
         except Exception as exc:
             if delivery.is_last_attempt:
-                log.exception("%s: giving up on %s", self.config.durable, recorded.subject)
+                log.exception("%s: giving up on %s [%s]", self.config.durable, where, correlation)
                 await self._dead_letter(msg, attempt, repr(exc))
-            else:
-                log.warning(
-                    "%s: attempt %d on %s#%d failed: %r",
-                    self.config.durable,
-                    attempt,
-                    recorded.subject,
-                    recorded.seq,
-                    exc,
-                )
-                backoff = self.config.backoff
-                delay = backoff[min(attempt - 1, len(backoff) - 1)] if backoff else 0
-                with suppress(Exception):
-                    await msg.nak(delay=delay)
+                return
+            log.warning(
+                "%s: attempt %d on %s failed [%s]: %r",
+                self.config.durable,
+                attempt,
+                where,
+                correlation,
+                exc,
+            )
+            backoff = self.config.backoff
+            delay = backoff[min(attempt - 1, len(backoff) - 1)] if backoff else 0
+            # Not naked, it comes back after ack_wait instead of the backoff: still retried.
+            with carry_on(log, f"nak of {where}", correlation_id=correlation):
+                await msg.nak(delay=delay)
         else:
-            with suppress(Exception):
+            # Not acked (NATS away), the effect is recorded and the redelivery finds it done.
+            with carry_on(log, f"ack of {where}", correlation_id=correlation):
                 await msg.ack_sync()
 
     async def _progress_loop(self) -> None:
         while True:
             await asyncio.sleep(self.config.progress_every)
             for msg in [*self._running.values(), *(q.msg for q in self._queue)]:
-                with suppress(Exception):
+                with carry_on(log, f"in-progress for {msg.subject}", level=logging.DEBUG):
                     await msg.in_progress()
 
     async def _dead_letter(self, msg: Msg, attempts: int, reason: str) -> None:
@@ -309,7 +320,8 @@ class Worker:
             reason=reason,
             data=msg.data.decode(errors="replace"),
         )
-        with suppress(Exception):
+        # Not terminated, it is redelivered and dead-lettered again under the same id.
+        with carry_on(log, f"term of {msg.subject}#{meta.sequence.stream}"):
             await msg.term()
 
     async def _on_max_deliveries(self, advisory: Msg) -> None:

@@ -4,15 +4,15 @@ from __future__ import annotations
 
 import asyncio
 from contextlib import suppress
-from typing import Any
 
 from orchestrator.events import EventStore, subjects
+from orchestrator.events.agent_providers import LLM_AGENTS
 from orchestrator.events.connection import files_store, settings_bucket
 from orchestrator.events.health import HeartbeatPublisher
+from orchestrator.events.messages import AgentReport, AgentsDetails
 from orchestrator.events.service import Runtime, Stop
 from orchestrator.events.worker import Worker, WorkerConfig
 
-from .domain import LLM_STAGES
 from .pipeline import Pipeline
 from .providers import Clients
 from .settings import AgentsSettings
@@ -49,13 +49,20 @@ async def start(runtime: Runtime, settings: AgentsSettings | None = None) -> Sto
         order_key=pipeline.order_key,
     )
 
-    def details() -> dict[str, Any]:
-        return {
-            "agents": {agent: source.resolve(agent).public() for agent in _agents()},
-            "running": worker.running,
-            "queued": worker.queued,
-            "max_concurrency": settings.agents_max_concurrency,
-        }
+    environment = source.environment
+
+    def details() -> AgentsDetails:
+        return AgentsDetails(
+            agents={
+                agent: AgentReport.model_validate(source.resolve(agent).public())
+                for agent in LLM_AGENTS
+            },
+            env_key_families=tuple(sorted(environment.keys)),
+            default_models=dict(environment.models),
+            running=worker.running,
+            queued=worker.queued,
+            max_concurrency=settings.agents_max_concurrency,
+        )
 
     await pipeline.listen_for_cancels()
     await worker.start()
@@ -75,9 +82,3 @@ async def start(runtime: Runtime, settings: AgentsSettings | None = None) -> Sto
         await clients.close()
 
     return stop
-
-
-def _agents() -> list[str]:
-    from orchestrator.events.catalog import STAGE_AGENT
-
-    return [STAGE_AGENT[stage] for stage in LLM_STAGES]

@@ -14,10 +14,8 @@ whose stage runs here cancels that asyncio task, which closes the model's HTTP s
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 from collections import OrderedDict
-from contextlib import suppress
 from typing import Any
 
 from nats.aio.client import Client as NATS
@@ -35,6 +33,9 @@ from orchestrator.events.catalog import (
 )
 from orchestrator.events.catalog.base import Event
 from orchestrator.events.envelope import TYPE_HEADER
+from orchestrator.events.error_codes import ErrorCode
+from orchestrator.events.failures import carry_on
+from orchestrator.events.messages import ModelOutput
 from orchestrator.events.worker import Delivery
 
 from .domain import (
@@ -47,16 +48,14 @@ from .domain import (
     might_concern_us,
     validation_outcome,
 )
-from .providers import Clients, ModelError
+from .errors import ModelError
+from .providers import Clients
 from .settings import AgentsSettings
 from .settings_source import SettingsSource
 from .stages import Rejected, StageResult, Stages
 
 log = logging.getLogger(__name__)
 
-API_KEY_MISSING = "API_KEY_MISSING"
-VALIDATION_FAILED = "VALIDATION_FAILED"
-INTERNAL_ERROR = "INTERNAL_ERROR"
 STATE_CACHE_SIZE = 4096
 
 
@@ -105,7 +104,7 @@ class Pipeline:
 
     async def stop_listening(self) -> None:
         if self._cancel_sub is not None:
-            with suppress(Exception):
+            with carry_on(log, "unsubscribing from cancellations"):
                 await self._cancel_sub.unsubscribe()
 
     async def _on_task_message(self, msg: Msg) -> None:
@@ -212,7 +211,7 @@ class Pipeline:
             outcome = self._failed(
                 state,
                 step,
-                API_KEY_MISSING,
+                ErrorCode.API_KEY_MISSING,
                 f"no API key configured for {resolved.provider} (agent {agent})",
             )
         else:
@@ -253,17 +252,19 @@ class Pipeline:
         except Exception as exc:
             if isinstance(exc, TimeoutError) and scope.expired():
                 message = f"{resolved.provider}: no answer within {budget:.0f}s"
-                return self._failed(state, step, "AGENT_UNAVAILABLE", message)
+                return self._failed(state, step, ErrorCode.AGENT_UNAVAILABLE, message)
             # Any other timeout is NATS's (storing or loading files), not the model's: the
             # message goes back to the queue and the stage runs again once NATS answers.
             if not delivery.is_last_attempt:
                 raise
             log.exception("task %s %s: giving up", state.task_id, step.stage)
             return self._failed(
-                state, step, INTERNAL_ERROR, f"internal error: {type(exc).__name__}"
+                state, step, ErrorCode.INTERNAL_ERROR, f"internal error: {type(exc).__name__}"
             )
 
-    def _failed(self, state: TaskState, step: RunStage, code: str, message: str) -> StageFailed:
+    def _failed(
+        self, state: TaskState, step: RunStage, code: ErrorCode, message: str
+    ) -> StageFailed:
         return StageFailed(
             task_id=state.task_id,
             stage=step.stage,
@@ -297,7 +298,7 @@ class Pipeline:
                 event = self._failed(
                     state,
                     step,
-                    VALIDATION_FAILED,
+                    ErrorCode.VALIDATION_FAILED,
                     f"validation failed after {step.round} round(s): "
                     + "; ".join(outcome.findings)[:2000],
                 )
@@ -321,14 +322,13 @@ class Pipeline:
         async def publish(text: str) -> None:
             if not enabled:
                 return
-            frame = {
-                "task_id": task_id,
-                "agent": agent,
-                "stage": step.stage,
-                "round": step.round,
-                "text": text,
-            }
-            with suppress(Exception):
-                await self.nc.publish(subject, json.dumps(frame).encode())
+            frame = ModelOutput(
+                task_id=task_id, agent=agent, stage=step.stage, round=step.round, text=text
+            )
+            # Live tokens are a courtesy: the stage's outcome is what is recorded.
+            with carry_on(
+                log, "relaying model output", correlation_id=task_id, level=logging.DEBUG
+            ):
+                await self.nc.publish(subject, frame.model_dump_json().encode())
 
         return publish

@@ -1,7 +1,7 @@
-"""Which provider serves each agent, and the adapters that call it through the official SDKs.
+"""The adapters that call each agent's model through the official SDKs.
 
-Resolution (pure): the settings document's per-agent entry, then its per-provider key, then the
-environment (``ANTHROPIC_*`` / ``OPENAI_*``), then the agent's defaults.
+Which provider, model and key serve an agent is decided by
+:mod:`orchestrator.events.agent_providers` (one rule, shared with the gateway).
 
 Retries belong to the SDK alone (``max_retries`` with its own backoff and ``retry-after``
 handling, every call bounded by ``timeout``); a call that still fails raises :class:`ModelError`,
@@ -18,68 +18,14 @@ from typing import Any, Protocol
 
 import anthropic
 import openai
-from pydantic import SecretStr
 
-from orchestrator.events.config import Provider, StoredSettings, redact_url
+from orchestrator.events.agent_providers import ResolvedProvider
+from orchestrator.events.error_codes import ErrorCode
 
+from .errors import ModelError
 from .settings import AgentsSettings
 
-DEFAULT_PROVIDER: dict[str, Provider] = {
-    "claude": "anthropic",
-    "codex": "openai",
-    "claude2": "anthropic",
-}
-
 OnText = Callable[[str], Awaitable[None]]
-
-
-@dataclass(frozen=True)
-class ResolvedProvider:
-    agent: str
-    provider: Provider
-    model: str
-    base_url: str | None
-    api_key: SecretStr | None
-
-    @property
-    def key_configured(self) -> bool:
-        # A local OpenAI-compatible server usually needs no key at all.
-        return self.api_key is not None or self.provider == "openai_compatible"
-
-    def public(self) -> dict[str, Any]:
-        """What may be shown anywhere: everything but the key."""
-        return {
-            "provider": self.provider,
-            "model": self.model,
-            "base_url": redact_url(self.base_url),
-            "key_configured": self.key_configured,
-        }
-
-
-def _secret(value: str | None) -> SecretStr | None:
-    return SecretStr(value) if value else None
-
-
-def resolve(agent: str, stored: StoredSettings, env: AgentsSettings) -> ResolvedProvider:
-    entry = stored.agents.get(agent)
-    provider: Provider = (entry.provider if entry else None) or DEFAULT_PROVIDER[agent]
-    default_model = {
-        "claude": env.agents_claude_model,
-        "codex": env.agents_codex_model,
-        "claude2": env.agents_claude2_model,
-    }[agent]
-    model = (entry.model if entry else None) or default_model
-    if provider == "anthropic":
-        key = _secret(stored.anthropic_api_key) or env.anthropic_api_key
-        base_url = env.anthropic_base_url
-    else:
-        key = _secret(stored.openai_api_key) or env.openai_api_key
-        base_url = env.openai_base_url
-    if entry is not None and entry.api_key:
-        key = SecretStr(entry.api_key)
-    if entry is not None and entry.base_url:
-        base_url = entry.base_url
-    return ResolvedProvider(agent, provider, model, base_url, key)
 
 
 @dataclass(frozen=True)
@@ -87,15 +33,6 @@ class Completion:
     text: str
     input_tokens: int
     output_tokens: int
-
-
-class ModelError(Exception):
-    """A model call failed for good (after the SDK's retries). ``code`` is the contract's."""
-
-    def __init__(self, code: str, message: str) -> None:
-        super().__init__(message)
-        self.code = code
-        self.message = message
 
 
 class ChatModel(Protocol):
@@ -127,12 +64,12 @@ class AnthropicChat:
         except anthropic.APIStatusError as exc:
             raise _status_error("anthropic", exc.status_code, _error_type(exc.body)) from None
         except anthropic.APITimeoutError:
-            raise ModelError("AGENT_UNAVAILABLE", "anthropic: the call timed out") from None
+            raise ModelError(ErrorCode.AGENT_UNAVAILABLE, "anthropic: the call timed out") from None
         except anthropic.APIConnectionError:
-            raise ModelError("AGENT_UNAVAILABLE", "anthropic: cannot connect") from None
+            raise ModelError(ErrorCode.AGENT_UNAVAILABLE, "anthropic: cannot connect") from None
         except anthropic.APIError as exc:
             raise ModelError(
-                "AGENT_UNAVAILABLE", f"anthropic: the call failed ({type(exc).__name__})"
+                ErrorCode.AGENT_UNAVAILABLE, f"anthropic: the call failed ({type(exc).__name__})"
             ) from None
         text = "".join(block.text for block in final.content if block.type == "text")
         return Completion(text, final.usage.input_tokens, final.usage.output_tokens)
@@ -178,13 +115,18 @@ class OpenAIChat:
         except openai.APIStatusError as exc:
             raise _status_error(self.provider, exc.status_code, _error_type(exc.body)) from None
         except openai.APITimeoutError:
-            raise ModelError("AGENT_UNAVAILABLE", f"{self.provider}: the call timed out") from None
+            raise ModelError(
+                ErrorCode.AGENT_UNAVAILABLE, f"{self.provider}: the call timed out"
+            ) from None
         except openai.APIConnectionError:
-            raise ModelError("AGENT_UNAVAILABLE", f"{self.provider}: cannot connect") from None
+            raise ModelError(
+                ErrorCode.AGENT_UNAVAILABLE, f"{self.provider}: cannot connect"
+            ) from None
         except openai.APIError as exc:
             # An error in the middle of the stream: its text is the provider's, so not repeated.
             raise ModelError(
-                "AGENT_UNAVAILABLE", f"{self.provider}: the call failed ({type(exc).__name__})"
+                ErrorCode.AGENT_UNAVAILABLE,
+                f"{self.provider}: the call failed ({type(exc).__name__})",
             ) from None
         return Completion(
             "".join(parts),
@@ -206,11 +148,12 @@ def _status_error(provider: str, status: int, kind: str | None) -> ModelError:
     suffix = f" {kind}" if kind else ""
     if status in (401, 403):
         return ModelError(
-            "AGENT_UNAVAILABLE",
+            ErrorCode.AGENT_UNAVAILABLE,
             f"{provider} rejected the API key (HTTP {status}{suffix}): check the key in settings",
         )
     return ModelError(
-        "AGENT_UNAVAILABLE", f"{provider} is unavailable (HTTP {status}{suffix}) after retries"
+        ErrorCode.AGENT_UNAVAILABLE,
+        f"{provider} is unavailable (HTTP {status}{suffix}) after retries",
     )
 
 

@@ -10,7 +10,8 @@ from __future__ import annotations
 from pydantic import AliasChoices, Field, SecretStr, field_validator
 from pydantic_settings import SettingsConfigDict
 
-from orchestrator.events.settings import NatsSettings
+from orchestrator.events.agent_providers import DEFAULT_MODEL, ProviderEnvironment
+from orchestrator.events.nats_settings import NatsSettings
 
 
 class AgentsSettings(NatsSettings):
@@ -70,9 +71,23 @@ class AgentsSettings(NatsSettings):
         default=1.0, gt=0, description="seconds between re-reads of the settings document"
     )
     agents_heartbeat_interval: float = Field(default=2.0, gt=0)
-    agents_claude_model: str = "claude-sonnet-4-6"
-    agents_codex_model: str = "gpt-4.1"
-    agents_claude2_model: str = "claude-sonnet-4-6"
+    agents_claude_model: str = DEFAULT_MODEL["claude"]
+    agents_codex_model: str = DEFAULT_MODEL["codex"]
+    agents_claude2_model: str = DEFAULT_MODEL["claude2"]
     agents_stream_output: bool = Field(
         default=True, description="stream model tokens to live.output.<task_id> while they arrive"
     )
+
+    def provider_environment(self) -> ProviderEnvironment:
+        """What this environment supplies to the shared provider resolution."""
+        keys = {"anthropic": self.anthropic_api_key, "openai": self.openai_api_key}
+        urls = {"anthropic": self.anthropic_base_url, "openai": self.openai_base_url}
+        return ProviderEnvironment(
+            keys={family: key for family, key in keys.items() if key is not None},
+            base_urls={family: url for family, url in urls.items() if url},
+            models={
+                "claude": self.agents_claude_model,
+                "codex": self.agents_codex_model,
+                "claude2": self.agents_claude2_model,
+            },
+        )

@@ -9,7 +9,6 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import json
-import posixpath
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -18,13 +17,17 @@ from typing import Any
 from nats.js.errors import NotFoundError
 from nats.js.object_store import ObjectStore
 
+from orchestrator.events.agent_providers import ResolvedProvider
 from orchestrator.events.catalog import FileRef, Usage
+from orchestrator.events.error_codes import ErrorCode
+from orchestrator.events.paths import UnsafePath, model_path
 
 from . import prompts
 from .checks import run_checks
 from .domain import TaskState
+from .errors import ModelError
 from .pricing import cost_usd
-from .providers import ChatModel, Completion, ModelError, ResolvedProvider, parse_json
+from .providers import ChatModel, Completion, parse_json
 
 MAX_FILES = 100
 MAX_FILE_BYTES = 512 * 1024
@@ -55,19 +58,6 @@ def usage_of(completion: Completion, model: str) -> Usage:
         output_tokens=completion.output_tokens,
         cost_usd=cost_usd(model, completion.input_tokens, completion.output_tokens),
     )
-
-
-def safe_path(raw: str) -> str | None:
-    """A project-relative POSIX path, or None when it would escape the project."""
-    path = raw.strip().replace("\\", "/")
-    while path.startswith("./"):
-        path = path[2:]
-    if not path or path.startswith("/") or ":" in path.split("/")[0]:
-        return None
-    norm = posixpath.normpath(path)
-    if norm in (".", "") or norm.startswith("../") or norm == ".." or "\x00" in norm:
-        return None
-    return norm
 
 
 CONTENT_CACHE_BYTES = 32 << 20
@@ -129,14 +119,18 @@ class Stages:
         answer = parse_json(completion.text)
         if answer is None or not isinstance(answer.get("files"), list):
             raise ModelError(
-                "AGENT_UNAVAILABLE", f"{resolved.agent}: the model's answer is not the files JSON"
+                ErrorCode.AGENT_UNAVAILABLE,
+                f"{resolved.agent}: the model's answer is not the files JSON",
             )
         files: dict[str, bytes] = {}
         skipped: list[str] = []
         for item in answer["files"][:MAX_FILES]:
             if not isinstance(item, dict):
                 continue
-            path = safe_path(str(item.get("path", "")))
+            try:
+                path: str | None = model_path(str(item.get("path", "")))
+            except UnsafePath:
+                path = None
             content = item.get("content")
             if path is None or not isinstance(content, str):
                 skipped.append(str(item.get("path", ""))[:200])
@@ -185,7 +179,9 @@ class Stages:
         usage = usage_of(completion, resolved.model)
         review = parse_json(completion.text)
         if review is None:
-            raise ModelError("AGENT_UNAVAILABLE", f"{resolved.agent}: the review is not JSON")
+            raise ModelError(
+                ErrorCode.AGENT_UNAVAILABLE, f"{resolved.agent}: the review is not JSON"
+            )
         summary = str(review.get("summary") or "").strip()
         findings = tuple(str(f) for f in review.get("findings") or [] if str(f).strip())
         if review.get("passed") is not True:

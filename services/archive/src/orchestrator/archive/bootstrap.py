@@ -7,8 +7,6 @@ materialises every archive on this replica's disk.
 
 from __future__ import annotations
 
-from typing import Any
-
 from orchestrator.events import (
     EventStore,
     Follower,
@@ -19,10 +17,11 @@ from orchestrator.events import (
 )
 from orchestrator.events.connection import files_store
 from orchestrator.events.health import HeartbeatPublisher
+from orchestrator.events.messages import ArchiveDetails
 from orchestrator.events.service import Runtime, Stop
 
+from .archive_writer import ArchiveWriter
 from .domain import WorkspaceState
-from .materialise import ArchiveMaterialiser
 from .reset import ResetHandler, WorkspaceTracker
 from .settings import ArchiveSettings
 
@@ -30,8 +29,8 @@ from .settings import ArchiveSettings
 async def start(runtime: Runtime, settings: ArchiveSettings | None = None) -> Stop:
     settings = settings or ArchiveSettings()
     store = EventStore(runtime.js)
-    materialiser = ArchiveMaterialiser(
-        settings.archive_root, await files_store(runtime.js, runtime.nats)
+    materialiser = ArchiveWriter(
+        settings.archive_root, runtime.js, await files_store(runtime.js, runtime.nats)
     )
     state = WorkspaceState()
 
@@ -57,15 +56,15 @@ async def start(runtime: Runtime, settings: ArchiveSettings | None = None) -> St
     )
     await worker.start()
 
-    def details() -> dict[str, Any]:
-        return {
-            "archives_materialised": len(materialiser.archives),
-            "missing_files": len(materialiser.missing),
-            "running": worker.running,
-            "queued": worker.queued,
-            "projection_seq": follower.last_seq,
-            "workspace_files": len(state.files),
-        }
+    def details() -> ArchiveDetails:
+        return ArchiveDetails(
+            archives_materialised=len(materialiser.archives),
+            missing_files=len(materialiser.missing),
+            running=worker.running,
+            queued=worker.queued,
+            projection_seq=follower.last_seq,
+            workspace_files=len(state.files),
+        )
 
     heartbeat = HeartbeatPublisher(runtime.nc, "archive", runtime.instance, details)
     heartbeat.start()

@@ -12,7 +12,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from orchestrator.events import RecordedEvent
-from orchestrator.events.catalog import FileDeleted, FileRef, FileWritten, WorkspaceArchived
+from orchestrator.events.catalog import WorkspaceArchived
+from orchestrator.events.workspace_files import WorkspaceFile, WorkspaceFiles
 
 from .settings import ARCHIVE_DIR
 
@@ -21,19 +22,21 @@ NAME_PREFIX = "project_"
 
 @dataclass
 class WorkspaceState:
-    files: dict[str, FileRef] = field(default_factory=dict)
+    """The workspace's files (the shared fold) and the archives already made of it."""
+
+    workspace: WorkspaceFiles = field(default_factory=WorkspaceFiles)
     archive_names: set[str] = field(default_factory=set)
     archived_requests: dict[str, WorkspaceArchived] = field(default_factory=dict)
     version: int = 0
 
+    @property
+    def files(self) -> dict[str, WorkspaceFile]:
+        return self.workspace.files
+
     def apply(self, recorded: RecordedEvent) -> None:
         event = recorded.event
-        if isinstance(event, FileWritten):
-            self.files[event.path] = FileRef(path=event.path, digest=event.digest, size=event.size)
-        elif isinstance(event, FileDeleted):
-            self.files.pop(event.path, None)
-        elif isinstance(event, WorkspaceArchived):
-            self.files.clear()
+        self.workspace.apply(recorded)
+        if isinstance(event, WorkspaceArchived):
             self.archive_names.add(event.archive_name)
             self.archived_requests[event.request_id] = event
         self.version = max(self.version, recorded.seq)
@@ -68,6 +71,6 @@ def archive_for(state: WorkspaceState, request_id: str, now: datetime) -> Worksp
     return WorkspaceArchived(
         archive_name=name,
         archive_path=f"{ARCHIVE_DIR}/{name}",
-        files=tuple(sorted(state.files.values(), key=lambda ref: ref.path)),
+        files=state.workspace.refs(),
         request_id=request_id,
     )

@@ -26,8 +26,9 @@ from orchestrator.events import (
 )
 from orchestrator.events.catalog import ArchiveMaterialised, ResetRequested, WorkspaceArchived
 
+from .archive_writer import ArchiveWriter
 from .domain import WorkspaceState, archive_for
-from .materialise import ArchiveMaterialiser
+from .errors import WorkspaceKeptChanging
 
 log = logging.getLogger(__name__)
 
@@ -56,7 +57,7 @@ class ResetHandler:
         self,
         store: EventStore,
         workspace: WorkspaceTracker,
-        materialiser: ArchiveMaterialiser,
+        materialiser: ArchiveWriter,
         *,
         max_attempts: int = 20,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
@@ -118,4 +119,4 @@ class ResetHandler:
             )
             return archived
         # The workspace never stood still long enough; redelivery tries again after a backoff.
-        raise RuntimeError(f"reset {request_id}: the workspace kept changing")
+        raise WorkspaceKeptChanging(request_id, self.max_attempts)

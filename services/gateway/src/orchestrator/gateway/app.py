@@ -8,7 +8,7 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 
 from . import errors, ratelimit
-from .backbone import Gateway
+from .bootstrap import Gateway
 from .ratelimit import RateLimitMiddleware
 from .routes import (
     agents,

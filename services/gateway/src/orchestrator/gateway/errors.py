@@ -25,42 +25,46 @@ from pydantic import BaseModel
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from orchestrator.events import ConcurrencyConflict, EventsError
+from orchestrator.events.error_codes import ErrorCode
 
 log = logging.getLogger(__name__)
 
-INVALID_REQUEST = "INVALID_REQUEST"
-AGENT_UNAVAILABLE = "AGENT_UNAVAILABLE"
-TASK_NOT_FOUND = "TASK_NOT_FOUND"
-WORKSPACE_ERROR = "WORKSPACE_ERROR"
-API_KEY_MISSING = "API_KEY_MISSING"
-EXECUTION_FAILED = "EXECUTION_FAILED"
-# Added where the contract has no fitting code.
-NOT_FOUND = "NOT_FOUND"
-FILE_NOT_FOUND = "FILE_NOT_FOUND"
-ARCHIVE_NOT_FOUND = "ARCHIVE_NOT_FOUND"
-EXECUTION_NOT_FOUND = "EXECUTION_NOT_FOUND"
-METHOD_NOT_ALLOWED = "METHOD_NOT_ALLOWED"
-PAYLOAD_TOO_LARGE = "PAYLOAD_TOO_LARGE"
-UNSUPPORTED_MEDIA_TYPE = "UNSUPPORTED_MEDIA_TYPE"
-RATE_LIMITED = "RATE_LIMITED"
-UNAUTHORIZED = "UNAUTHORIZED"
-FORBIDDEN = "FORBIDDEN"
-CONFLICT = "CONFLICT"
-SERVICE_UNAVAILABLE = "SERVICE_UNAVAILABLE"
-INTERNAL_ERROR = "INTERNAL_ERROR"
+STATUS_OF: dict[ErrorCode, int] = {
+    ErrorCode.INVALID_REQUEST: 400,
+    ErrorCode.AGENT_UNAVAILABLE: 503,
+    ErrorCode.TASK_NOT_FOUND: 404,
+    ErrorCode.WORKSPACE_ERROR: 500,
+    ErrorCode.API_KEY_MISSING: 400,
+    ErrorCode.EXECUTION_FAILED: 400,
+    ErrorCode.NOT_FOUND: 404,
+    ErrorCode.FILE_NOT_FOUND: 404,
+    ErrorCode.ARCHIVE_NOT_FOUND: 404,
+    ErrorCode.EXECUTION_NOT_FOUND: 404,
+    ErrorCode.METHOD_NOT_ALLOWED: 405,
+    ErrorCode.PAYLOAD_TOO_LARGE: 413,
+    ErrorCode.UNSUPPORTED_MEDIA_TYPE: 415,
+    ErrorCode.RATE_LIMITED: 429,
+    ErrorCode.UNAUTHORIZED: 401,
+    ErrorCode.FORBIDDEN: 403,
+    ErrorCode.CONFLICT: 409,
+    ErrorCode.SERVICE_UNAVAILABLE: 503,
+    ErrorCode.VALIDATION_FAILED: 422,
+    ErrorCode.INTERNAL_ERROR: 500,
+}
+"""The HTTP status each code answers with when a route does not say otherwise."""
 
 _STATUS_CODES = {
-    400: INVALID_REQUEST,
-    401: UNAUTHORIZED,
-    403: FORBIDDEN,
-    404: NOT_FOUND,
-    405: METHOD_NOT_ALLOWED,
-    409: CONFLICT,
-    413: PAYLOAD_TOO_LARGE,
-    415: UNSUPPORTED_MEDIA_TYPE,
-    422: INVALID_REQUEST,
-    429: RATE_LIMITED,
-    503: SERVICE_UNAVAILABLE,
+    400: ErrorCode.INVALID_REQUEST,
+    401: ErrorCode.UNAUTHORIZED,
+    403: ErrorCode.FORBIDDEN,
+    404: ErrorCode.NOT_FOUND,
+    405: ErrorCode.METHOD_NOT_ALLOWED,
+    409: ErrorCode.CONFLICT,
+    413: ErrorCode.PAYLOAD_TOO_LARGE,
+    415: ErrorCode.UNSUPPORTED_MEDIA_TYPE,
+    422: ErrorCode.INVALID_REQUEST,
+    429: ErrorCode.RATE_LIMITED,
+    503: ErrorCode.SERVICE_UNAVAILABLE,
 }
 
 
@@ -79,22 +83,22 @@ class ErrorResponse(BaseModel):
 class ApiError(Exception):
     def __init__(
         self,
-        code: str,
+        code: ErrorCode,
         message: str,
-        status: int = 400,
+        status: int | None = None,
         details: dict[str, Any] | None = None,
         headers: dict[str, str] | None = None,
     ) -> None:
         super().__init__(message)
         self.code = code
         self.message = message
-        self.status = status
+        self.status = status or STATUS_OF[code]
         self.details = details or {}
         self.headers = headers
 
 
 class NotFound(ApiError):
-    def __init__(self, code: str, message: str, **details: Any) -> None:
+    def __init__(self, code: ErrorCode, message: str, **details: Any) -> None:
         super().__init__(code, message, 404, details)
 
 
@@ -209,11 +213,11 @@ def install(app: FastAPI) -> None:
     @app.exception_handler(RequestValidationError)
     async def _validation(request: Request, exc: RequestValidationError) -> JSONResponse:
         message, details = validation_details(exc)
-        return envelope(INVALID_REQUEST, message, 400, details)
+        return envelope(ErrorCode.INVALID_REQUEST, message, 400, details)
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
-        default = INTERNAL_ERROR if exc.status_code >= 500 else INVALID_REQUEST
+        default = ErrorCode.INTERNAL_ERROR if exc.status_code >= 500 else ErrorCode.INVALID_REQUEST
         code = _STATUS_CODES.get(exc.status_code, default)
         path = request.url.path[:200]
         message = str(exc.detail)
@@ -225,23 +229,27 @@ def install(app: FastAPI) -> None:
 
     @app.exception_handler(ConcurrencyConflict)
     async def _conflict(request: Request, exc: ConcurrencyConflict) -> JSONResponse:
-        return envelope(CONFLICT, "The resource changed meanwhile; retry", 409)
+        return envelope(ErrorCode.CONFLICT, "The resource changed meanwhile; retry", 409)
 
     @app.exception_handler(EventsError)
     async def _backbone(request: Request, exc: EventsError) -> JSONResponse:
         # NATS did not take a write or answer a read in time: the client may retry.
         log.warning("event backbone error on %s %s: %r", request.method, request.url.path, exc)
-        return envelope(SERVICE_UNAVAILABLE, "The event store is unavailable; retry shortly", 503)
+        return envelope(
+            ErrorCode.SERVICE_UNAVAILABLE, "The event store is unavailable; retry shortly", 503
+        )
 
     @app.exception_handler(TimeoutError)
     async def _timeout(request: Request, exc: TimeoutError) -> JSONResponse:
         log.warning("timed out on %s %s", request.method, request.url.path)
-        return envelope(SERVICE_UNAVAILABLE, "A service did not answer in time; retry shortly", 503)
+        return envelope(
+            ErrorCode.SERVICE_UNAVAILABLE, "A service did not answer in time; retry shortly", 503
+        )
 
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
         log.exception("unhandled error on %s %s", request.method, request.url.path)
-        return envelope(INTERNAL_ERROR, "Internal server error", 500)
+        return envelope(ErrorCode.INTERNAL_ERROR, "Internal server error", 500)
 
 
 _DESCRIPTIONS = {

@@ -1,7 +1,8 @@
-"""Who is up: the latest heartbeat from each service instance, and NATS itself."""
+"""Who is up: the latest heartbeat from each service instance."""
 
 from __future__ import annotations
 
+import logging
 import time
 from dataclasses import dataclass
 from typing import Any
@@ -11,7 +12,11 @@ from nats.aio.msg import Msg
 from pydantic import ValidationError
 
 from orchestrator.events import subjects
-from orchestrator.events.health import HEARTBEAT_INTERVAL, Heartbeat
+from orchestrator.events.failures import carry_on
+from orchestrator.events.health import HEARTBEAT_INTERVAL
+from orchestrator.events.messages import AgentsDetails, Heartbeat
+
+log = logging.getLogger(__name__)
 
 SERVICES = ("gateway", "agents", "workspace", "archive")
 
@@ -34,12 +39,14 @@ class HealthMonitor:
 
     async def stop(self) -> None:
         if self._sub is not None:
-            await self._sub.unsubscribe()
+            with carry_on(log, "unsubscribing from heartbeats"):
+                await self._sub.unsubscribe()
 
     async def _on_beat(self, msg: Msg) -> None:
         try:
             beat = Heartbeat.model_validate_json(msg.data)
-        except ValidationError:
+        except ValidationError as exc:
+            log.warning("unreadable heartbeat on %s: %s", msg.subject, exc.errors()[:1])
             return
         self._seen[beat.instance] = Seen(beat, time.monotonic())
 
@@ -51,8 +58,13 @@ class HealthMonitor:
             if s.beat.service == service and now - s.at <= self.stale_after
         ]
 
-    def details(self, service: str) -> list[dict[str, Any]]:
-        return [beat.details for beat in self.instances(service)]
+    def agents(self) -> list[AgentsDetails]:
+        """What each live agents instance says of itself."""
+        return [
+            beat.details
+            for beat in self.instances("agents")
+            if isinstance(beat.details, AgentsDetails)
+        ]
 
     def report(self) -> dict[str, Any]:
         services = {}
@@ -61,6 +73,6 @@ class HealthMonitor:
             services[service] = {
                 "status": "up" if live else "down",
                 "instances": len(live),
-                "details": live[0].details if live else {},
+                "details": live[0].shown() if live else {},
             }
         return services

@@ -22,6 +22,8 @@ from collections.abc import Callable
 
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from orchestrator.events.error_codes import ErrorCode
+
 from . import errors
 from .settings import GatewaySettings
 
@@ -104,7 +106,7 @@ class RateLimitMiddleware:
             return
         retry_after = max(1, math.ceil(wait))
         response = errors.envelope(
-            errors.RATE_LIMITED,
+            ErrorCode.RATE_LIMITED,
             f"Rate limit exceeded: {limiter.limit} {kind} requests per minute",
             429,
             {"category": kind, "limit": limiter.limit, "window_seconds": int(limiter.window)},

@@ -35,6 +35,8 @@ from typing import Any
 from fastapi import WebSocket
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from orchestrator.events.error_codes import ErrorCode
+
 from . import errors
 from .settings import GatewaySettings
 
@@ -118,14 +120,16 @@ class LocalhostGuard:
         headers = _headers(scope)
         refusal = self.policy.host_refusal(headers) or self.policy.origin_refusal(headers)
         if refusal:
-            await _reply(scope, receive, send, code=errors.FORBIDDEN, message=refusal, status=403)
+            await _reply(
+                scope, receive, send, code=ErrorCode.FORBIDDEN, message=refusal, status=403
+            )
             return
         if not self.policy.token_ok(self.policy.bearer(headers)):
             await _reply(
                 scope,
                 receive,
                 send,
-                code=errors.UNAUTHORIZED,
+                code=ErrorCode.UNAUTHORIZED,
                 message="Missing or invalid bearer token",
                 status=401,
                 headers={"WWW-Authenticate": "Bearer"},
@@ -163,7 +167,7 @@ class LocalhostGuard:
                 scope,
                 receive,
                 send,
-                code=errors.UNSUPPORTED_MEDIA_TYPE,
+                code=ErrorCode.UNSUPPORTED_MEDIA_TYPE,
                 message="Request body must be application/json",
                 status=415,
                 details={"received": media_type or "none", "expected": "application/json"},
@@ -176,7 +180,7 @@ class LocalhostGuard:
             scope,
             receive,
             send,
-            code=errors.PAYLOAD_TOO_LARGE,
+            code=ErrorCode.PAYLOAD_TOO_LARGE,
             message="Request body too large",
             status=413,
             details={"max_bytes": self.policy.max_body},

@@ -7,7 +7,7 @@ import ipaddress
 from pydantic import Field, model_validator
 from pydantic_settings import SettingsConfigDict
 
-from orchestrator.events.settings import NatsSettings
+from orchestrator.events.nats_settings import NatsSettings
 
 
 class GatewaySettings(NatsSettings):

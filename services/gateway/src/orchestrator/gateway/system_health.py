@@ -14,38 +14,25 @@ from typing import Any
 
 import psutil  # type: ignore[import-untyped]
 
+from .projections.tasks import TaskBoard
+
 log = logging.getLogger(__name__)
 
 
-def _count(source: object, name: str) -> int:
-    """A count the task board exposes; 0 while it does not (it is built by another part)."""
-    method = getattr(source, name, None)
-    if not callable(method):
-        return 0
-    try:
-        return int(method())
-    except Exception:
-        log.exception("system_health: %s failed", name)
-        return 0
-
-
-def health_frame(tasks: object) -> dict[str, Any]:
+def health_frame(tasks: TaskBoard) -> dict[str, Any]:
     """One frame, as the contract shows it; ``cpu_percent`` measures since the previous call."""
     return {
         "type": "system_health",
         "cpu_usage": round(float(psutil.cpu_percent(interval=None)), 1),
         "memory_usage": round(float(psutil.virtual_memory().percent), 1),
-        "active_tasks": _count(tasks, "active_count"),
-        "queue_length": _count(tasks, "queue_length"),
+        "active_tasks": tasks.active_count(),
+        "queue_length": tasks.queue_length(),
     }
 
 
 class SystemHealthBroadcaster:
     def __init__(
-        self,
-        publish: Callable[[dict[str, Any]], None],
-        tasks: Callable[[], object],
-        interval: float,
+        self, publish: Callable[[dict[str, Any]], None], tasks: TaskBoard, interval: float
     ) -> None:
         self._publish = publish
         self._tasks = tasks
@@ -60,7 +47,7 @@ class SystemHealthBroadcaster:
         while True:
             await asyncio.sleep(self._interval)
             try:
-                self._publish(health_frame(self._tasks()))
+                self._publish(health_frame(self._tasks))
             except Exception:
                 log.exception("system_health frame not sent")
 

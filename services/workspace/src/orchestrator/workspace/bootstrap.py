@@ -3,14 +3,11 @@
 from __future__ import annotations
 
 import logging
-import sys
-from typing import Any
-
-from pydantic import ValidationError
 
 from orchestrator.events import EventStore, subjects
 from orchestrator.events.connection import files_store
 from orchestrator.events.health import HeartbeatPublisher
+from orchestrator.events.messages import SandboxReport, WorkspaceDetails
 from orchestrator.events.projection import Follower
 from orchestrator.events.service import Runtime, Stop
 from orchestrator.events.worker import Worker, WorkerConfig
@@ -26,10 +23,7 @@ log = logging.getLogger(__name__)
 
 
 async def start(runtime: Runtime) -> Stop:
-    try:
-        settings = WorkspaceSettings()
-    except ValidationError as exc:
-        sys.exit(f"workspace: invalid settings:\n{exc}")
+    settings = WorkspaceSettings()  # a bad value: exit 2 naming it (run_service), as everywhere
     store = EventStore(runtime.js)
     files = await files_store(runtime.js, runtime.nats)
     profile = probe(settings)
@@ -74,13 +68,13 @@ async def start(runtime: Runtime) -> Stop:
     await integration.start()
     await exec_worker.start()
 
-    def details() -> dict[str, Any]:
-        return {
-            "sandbox": profile.report(),
-            "workspace_version": materialiser.state.version,
-            "files": len(materialiser.state.files),
-            "executions_running": executions.running,
-        }
+    def details() -> WorkspaceDetails:
+        return WorkspaceDetails(
+            sandbox=SandboxReport.model_validate(profile.report()),
+            workspace_version=materialiser.state.version,
+            files=len(materialiser.state.files),
+            executions_running=executions.running,
+        )
 
     heartbeat = HeartbeatPublisher(runtime.nc, "workspace", runtime.instance, details)
     heartbeat.start()

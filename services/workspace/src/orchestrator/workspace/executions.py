@@ -21,27 +21,19 @@ from orchestrator.events.catalog import (
     ExecutionStopRequested,
 )
 from orchestrator.events.envelope import utcnow
-from orchestrator.events.files import UnsafePath, inspect_file, safe_relative_path
+from orchestrator.events.error_codes import ErrorCode
+from orchestrator.events.files import inspect_file
+from orchestrator.events.paths import UnsafePath, safe_relative_path
 from orchestrator.events.worker import Delivery
 
 from . import disk
+from .errors import Rejection
 from .materialiser import Materialiser
 from .run import Run
 from .sandbox.profile import SandboxProfile
 from .settings import WorkspaceSettings
 
 log = logging.getLogger(__name__)
-
-FILE_NOT_FOUND = "FILE_NOT_FOUND"
-EXECUTION_FAILED = "EXECUTION_FAILED"
-INVALID_REQUEST = "INVALID_REQUEST"
-
-
-class Rejection(Exception):
-    def __init__(self, code: str, message: str) -> None:
-        super().__init__(message)
-        self.code = code
-        self.message = message
 
 
 class Executions:
@@ -128,7 +120,7 @@ class Executions:
             return  # already decided (a redelivery)
         refusal = self._refusal(recorded, events)
         if refusal is not None:
-            await self._reject(subject, event, version, EXECUTION_FAILED, refusal)
+            await self._reject(subject, event, version, ErrorCode.EXECUTION_FAILED, refusal)
             return
         try:
             run = await self._prepare(event)
@@ -138,7 +130,9 @@ class Executions:
             return
         except OSError as exc:
             log.exception("%s could not start", event.execution_id)
-            await self._reject(subject, event, version, EXECUTION_FAILED, f"could not start: {exc}")
+            await self._reject(
+                subject, event, version, ErrorCode.EXECUTION_FAILED, f"could not start: {exc}"
+            )
             return
         self.runs[event.execution_id] = run
         started = ExecutionStarted(
@@ -169,7 +163,7 @@ class Executions:
                     subject,
                     ExecutionRejected(
                         execution_id=event.execution_id,
-                        code=EXECUTION_FAILED,
+                        code=ErrorCode.EXECUTION_FAILED,
                         message="stopped before start",
                     ),
                 )
@@ -192,27 +186,31 @@ class Executions:
         try:
             path = safe_relative_path(event.path.removeprefix("workspace/"))
         except UnsafePath as exc:
-            raise Rejection(INVALID_REQUEST, f"invalid path: {exc}") from exc
+            raise Rejection(ErrorCode.INVALID_REQUEST, f"invalid path: {exc}") from exc
         try:
             await self.materialiser.wait_current()
         except TimeoutError as exc:
-            raise Rejection(EXECUTION_FAILED, "the workspace is not up to date yet") from exc
+            raise Rejection(
+                ErrorCode.EXECUTION_FAILED, "the workspace is not up to date yet"
+            ) from exc
         if path not in self.materialiser.state.files:
-            raise Rejection(FILE_NOT_FOUND, f"no such file in the workspace: {path}")
+            raise Rejection(ErrorCode.FILE_NOT_FOUND, f"no such file in the workspace: {path}")
         if not self.profile.can_run:
             raise Rejection(
-                EXECUTION_FAILED,
+                ErrorCode.EXECUTION_FAILED,
                 "no sandbox is available on this machine and weak mode is off "
                 "(install bubblewrap, or set SANDBOX_ALLOW_WEAK=true)",
             )
         if len(self.runs) >= self.settings.exec_max_concurrent:
-            raise Rejection(EXECUTION_FAILED, "too many executions running; stop one first")
+            raise Rejection(
+                ErrorCode.EXECUTION_FAILED, "too many executions running; stop one first"
+            )
         content = await asyncio.to_thread(_read_regular, self.materialiser.root, path)
         if content is None:
-            raise Rejection(FILE_NOT_FOUND, f"no such file in the workspace: {path}")
+            raise Rejection(ErrorCode.FILE_NOT_FOUND, f"no such file in the workspace: {path}")
         runnable = inspect_file(path, content)
         if not runnable.runnable:
-            raise Rejection(EXECUTION_FAILED, f"{path} is not runnable")
+            raise Rejection(ErrorCode.EXECUTION_FAILED, f"{path} is not runnable")
         return Run(
             execution_id=event.execution_id,
             path=path,
@@ -223,7 +221,12 @@ class Executions:
         )
 
     async def _reject(
-        self, subject: str, event: ExecutionRequested, version: int, code: str, message: str
+        self,
+        subject: str,
+        event: ExecutionRequested,
+        version: int,
+        code: ErrorCode,
+        message: str,
     ) -> None:
         log.info("%s rejected: %s %s", event.execution_id, code, message)
         with suppress(ConcurrencyConflict):

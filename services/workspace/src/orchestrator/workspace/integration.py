@@ -20,7 +20,8 @@ from orchestrator.events.catalog import (
     TaskFailed,
     TaskRetried,
 )
-from orchestrator.events.files import UnsafePath, inspect_file, safe_relative_path
+from orchestrator.events.files import inspect_file
+from orchestrator.events.paths import safe_relative_path
 
 AGENT = "ide"
 STAGE = "integration"
@@ -118,7 +119,6 @@ __all__ = [
     "AGENT",
     "STAGE",
     "Integrate",
-    "UnsafePath",
     "completion_detail",
     "decide",
     "is_trigger",

@@ -11,11 +11,13 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 
 from nats.js.object_store import ObjectStore
 
 from orchestrator.events import ConcurrencyConflict, EventStore, RecordedEvent, subjects
 from orchestrator.events.catalog import (
+    FileRef,
     FileWritten,
     StageCompleted,
     StageFailed,
@@ -23,18 +25,37 @@ from orchestrator.events.catalog import (
     TaskCompleted,
     TaskFailed,
 )
+from orchestrator.events.error_codes import ErrorCode
+from orchestrator.events.objects import ContentMissing, fetch_content
+from orchestrator.events.paths import UnsafePath
 from orchestrator.events.worker import Delivery
 
 from . import integration
-from .materialiser import ContentMissing, fetch_content
 from .task_histories import TaskHistories
 
 log = logging.getLogger(__name__)
 
-WORKSPACE_ERROR = "WORKSPACE_ERROR"
-
 
 WaitFor = Callable[[int, float], Awaitable[None]]
+
+
+@dataclass(frozen=True)
+class _Read:
+    """StageStarted recorded at ``version``, and the files' bytes in hand."""
+
+    version: int
+    refs: tuple[FileRef, ...]
+    contents: dict[str, bytes]
+
+
+@dataclass(frozen=True)
+class _Refused:
+    """The files cannot be integrated (a path the policy refuses, bytes gone): fail the stage."""
+
+    version: int
+    reason: str
+
+
 LIVE_WAIT = 0.5
 """How long a trigger waits for the live histories to reach it before reading the task back."""
 
@@ -90,35 +111,47 @@ class IntegrationHandler:
         return self.histories.history(recorded.subject, through=recorded.seq)
 
     async def _integrate(self, subject: str, plan: integration.Integrate, version: int) -> None:
-        task_id = plan.task_id
-        if plan.failed is not None:
+        if plan.failed is not None:  # resume: StageFailed is recorded, TaskFailed is not
+            failed = plan.failed
             await self.store.append(
                 subject,
                 TaskFailed(
-                    task_id=task_id,
+                    task_id=plan.task_id,
                     stage="integration",
-                    code=plan.failed.code,
-                    message=plan.failed.message,
+                    code=failed.code,
+                    message=failed.message,
                 ),
                 expected_last_seq=version,
             )
             return
-        if plan.completed is not None:
+        if plan.completed is not None:  # resume: StageCompleted is recorded, TaskCompleted not
             await self.store.append(
                 subject,
-                TaskCompleted(task_id=task_id, files=plan.completed),
+                TaskCompleted(task_id=plan.task_id, files=plan.completed),
                 expected_last_seq=version,
             )
             return
-        # StageStarted and the reads of the files' bytes are independent: run them together.
-        # Nothing below is recorded before StageStarted is (it is awaited first either way).
+        read = await self._start_and_read(subject, plan, version)
+        if isinstance(read, _Refused):
+            await self._fail(subject, plan, read.version, read.reason)
+            return
+        await self._write_files(plan, read.refs)
+        await self._complete(subject, plan, read)
+
+    async def _start_and_read(
+        self, subject: str, plan: integration.Integrate, version: int
+    ) -> _Read | _Refused:
+        """Record StageStarted (unless resuming) and read the files' bytes, both at once.
+
+        Nothing below is recorded before StageStarted is (it is awaited first either way).
+        """
         started: asyncio.Future[int] | None = None
         if not plan.started:
             started = asyncio.ensure_future(
                 self.store.append(
                     subject,
                     StageStarted(
-                        task_id=task_id, stage="integration", agent="ide", round=plan.round
+                        task_id=plan.task_id, stage="integration", agent="ide", round=plan.round
                     ),
                     expected_last_seq=version,
                 )
@@ -127,19 +160,21 @@ class IntegrationHandler:
             if not plan.files:
                 raise ValueError("the implementation produced no files")
             refs = integration.workspace_refs(plan.files)
-            data = await asyncio.gather(*(fetch_content(self.files, r.digest) for r in refs))
-            contents = {ref.path: body for ref, body in zip(refs, data, strict=True)}
-        except (integration.UnsafePath, ContentMissing, ValueError) as exc:
-            if started is not None:
-                version = await started
-            await self._fail(subject, plan, version, str(exc))
-            return
+            data = await asyncio.gather(
+                *(fetch_content(self.store.js, self.files, r.digest) for r in refs)
+            )
+        except (UnsafePath, ContentMissing, ValueError) as exc:
+            return _Refused(await started if started is not None else version, str(exc))
         except BaseException:
             if started is not None:
                 await asyncio.gather(started, return_exceptions=True)
             raise
         if started is not None:
             version = await started
+        contents = {ref.path: body for ref, body in zip(refs, data, strict=True)}
+        return _Read(version, refs, contents)
+
+    async def _write_files(self, plan: integration.Integrate, refs: tuple[FileRef, ...]) -> None:
         for index, ref in enumerate(refs):
             await self.store.append(
                 subjects.WORKSPACE,
@@ -147,30 +182,32 @@ class IntegrationHandler:
                     path=ref.path,
                     digest=ref.digest,
                     size=ref.size,
-                    task_id=task_id,
+                    task_id=plan.task_id,
                     source="agent",
                 ),
                 # Idempotent across a redelivery of the same trigger.
-                event_id=f"fw-{task_id}-{plan.trigger_seq}-{index}",
-                correlation_id=task_id,
+                event_id=f"fw-{plan.task_id}-{plan.trigger_seq}-{index}",
+                correlation_id=plan.task_id,
             )
+
+    async def _complete(self, subject: str, plan: integration.Integrate, read: _Read) -> None:
         version = await self.store.append(
             subject,
             StageCompleted(
-                task_id=task_id,
+                task_id=plan.task_id,
                 stage="integration",
                 agent="ide",
                 round=plan.round,
-                summary=integration.summary(refs),
-                detail=integration.completion_detail(refs, contents),
-                files=refs,
+                summary=integration.summary(read.refs),
+                detail=integration.completion_detail(read.refs, read.contents),
+                files=read.refs,
             ),
-            expected_last_seq=version,
+            expected_last_seq=read.version,
         )
         await self.store.append(
-            subject, TaskCompleted(task_id=task_id, files=refs), expected_last_seq=version
+            subject, TaskCompleted(task_id=plan.task_id, files=read.refs), expected_last_seq=version
         )
-        log.info("task %s integrated: %d file(s)", task_id, len(refs))
+        log.info("task %s integrated: %d file(s)", plan.task_id, len(read.refs))
 
     async def _fail(
         self, subject: str, plan: integration.Integrate, version: int, message: str
@@ -183,7 +220,7 @@ class IntegrationHandler:
                 stage="integration",
                 agent="ide",
                 round=plan.round,
-                code=WORKSPACE_ERROR,
+                code=ErrorCode.WORKSPACE_ERROR,
                 message=message,
             ),
             expected_last_seq=version,
@@ -191,7 +228,10 @@ class IntegrationHandler:
         await self.store.append(
             subject,
             TaskFailed(
-                task_id=plan.task_id, stage="integration", code=WORKSPACE_ERROR, message=message
+                task_id=plan.task_id,
+                stage="integration",
+                code=ErrorCode.WORKSPACE_ERROR,
+                message=message,
             ),
             expected_last_seq=version,
         )

@@ -9,60 +9,22 @@ through as it arrives. Contents come from the object store by digest and are ver
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import logging
 from pathlib import Path
 
 from nats.js import JetStreamContext
-from nats.js.errors import NotFoundError
 from nats.js.object_store import ObjectStore
 
 from orchestrator.events import Follower, RecordedEvent, subjects
 from orchestrator.events.catalog import FileDeleted, FileWritten, WorkspaceArchived
-from orchestrator.events.files import UnsafePath, safe_relative_path
+from orchestrator.events.objects import ContentMissing, fetch_content
+from orchestrator.events.paths import UnsafePath, safe_relative_path
 from orchestrator.events.store import EventStore
+from orchestrator.events.workspace_files import WorkspaceFiles
 
 from . import disk
-from .files_state import WorkspaceFiles
 
 log = logging.getLogger(__name__)
-
-
-class ContentMissing(Exception):
-    pass
-
-
-async def fetch_content(files: ObjectStore, digest: str) -> bytes:
-    """The bytes stored under ``digest``, verified against it.
-
-    Only an object the store says it does not have is :class:`ContentMissing` (final); any other
-    failure, NATS away for a moment say, propagates so the caller's delivery is retried.
-    """
-    try:
-        data = await _read_object(files, digest)
-    except NotFoundError as exc:
-        raise ContentMissing(f"content {digest[:12]} not in the object store: {exc!r}") from exc
-    if hashlib.sha256(data).hexdigest() != digest:
-        raise ContentMissing(f"content {digest[:12]} does not match its digest")
-    return data
-
-
-async def _read_object(files: ObjectStore, name: str) -> bytes:
-    """An object's bytes. A file fits one chunk (128 KiB) almost always: read that chunk with one
-    direct message get instead of ``ObjectStore.get``'s ordered push consumer (a consumer created
-    and torn down per read: measured ~2 ms of integration's time per task). Larger or linked
-    objects take the library's path. The caller checks the bytes against their sha256."""
-    info = await files.get_info(name)
-    if info.chunks == 1 and info.nuid and not info.is_link():
-        # nats-py keeps the bucket's stream and JetStream context private; the subject layout
-        # ($O.<bucket>.C.<nuid>) is the object store's documented wire format.
-        bucket = files._name
-        chunk = await files._js.get_last_msg(files._stream, f"$O.{bucket}.C.{info.nuid}")
-        data = bytes(chunk.data or b"")
-        if len(data) == (info.size or 0):
-            return data
-    result = await files.get(name)
-    return bytes(result.data or b"")
 
 
 class Materialiser:
@@ -70,6 +32,7 @@ class Materialiser:
         self, js: JetStreamContext, files: ObjectStore, store: EventStore, root: Path
     ) -> None:
         self.follower = Follower(js, subjects.WORKSPACE, self.apply, poll_timeout=1.0)
+        self.js = js
         self.files = files
         self.store = store
         self.root = root
@@ -99,7 +62,7 @@ class Materialiser:
             if isinstance(event, FileWritten):
                 path = safe_relative_path(event.path)
                 if disk.digest_on_disk(self.root, path) != event.digest:
-                    data = await fetch_content(self.files, event.digest)
+                    data = await fetch_content(self.js, self.files, event.digest)
                     await asyncio.to_thread(disk.write_file, self.root, path, data)
             elif isinstance(event, FileDeleted):
                 await asyncio.to_thread(disk.remove_file, self.root, safe_relative_path(event.path))
@@ -119,14 +82,14 @@ class Materialiser:
         )
 
     async def _reconcile(self) -> None:
-        wanted = dict(self.state.files)
+        wanted = {path: file.ref for path, file in self.state.files.items()}
         for stray in disk.files_on_disk(self.root) - set(wanted):
             await asyncio.to_thread(disk.remove_entry, self.root, stray)
         for path, ref in wanted.items():
             if disk.digest_on_disk(self.root, path) == ref.digest:
                 continue
             try:
-                data = await fetch_content(self.files, ref.digest)
+                data = await fetch_content(self.js, self.files, ref.digest)
                 await asyncio.to_thread(disk.write_file, self.root, path, data)
             except (ContentMissing, OSError) as exc:
                 log.error("could not materialise %s: %s", path, exc)

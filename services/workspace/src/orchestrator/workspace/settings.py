@@ -8,7 +8,7 @@ from pathlib import Path
 from pydantic import Field
 from pydantic_settings import SettingsConfigDict
 
-from orchestrator.events.settings import NatsSettings
+from orchestrator.events.nats_settings import NatsSettings
 
 
 def _own_site_packages() -> str:

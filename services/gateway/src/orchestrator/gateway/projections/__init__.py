@@ -11,7 +11,7 @@ from typing import Any
 
 from orchestrator.events import RecordedEvent
 
-from . import archives, executions, tasks, workspace
+from . import archives, executions, task_frames, workspace
 from .archives import ArchivesView
 from .executions import ExecutionsView
 from .tasks import TaskBoard
@@ -36,7 +36,7 @@ def ws_messages(recorded: RecordedEvent) -> list[dict[str, Any]]:
     """The WebSocket frames an event becomes: a pure function of the event, so a replay for a
     reconnecting client sends exactly what the live feed sent."""
     return [
-        *tasks.ws_messages(recorded),
+        *task_frames.ws_messages(recorded),
         *executions.ws_messages(recorded),
         *workspace.ws_messages(recorded),
         *archives.ws_messages(recorded),

@@ -1,12 +1,11 @@
 """Read model of archives, rebuilt from ``WorkspaceArchived`` events on ``events.workspace``.
 
-It also answers "has the reset I asked for happened yet?": the reset route waits on
-:meth:`ArchivesView.wait_for_request` for the archive carrying its request id.
+It also answers "has the reset I asked for happened yet?" (:meth:`ArchivesView.on_disk`): the
+reset route waits until it holds for its request id.
 """
 
 from __future__ import annotations
 
-import asyncio
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -54,13 +53,11 @@ class ArchivesView:
         self.by_name: dict[str, Archive] = {}
         self.by_request: dict[str, Archive] = {}
         self.materialised: set[str] = set()
-        self._waiters: dict[str, asyncio.Event] = {}
 
     def apply(self, recorded: RecordedEvent) -> None:
         event = recorded.event
         if isinstance(event, ArchiveMaterialised):
             self.materialised.add(event.archive_name)
-            self._wake(f"disk:{event.archive_name}")
             return
         if not isinstance(event, WorkspaceArchived):
             return
@@ -74,41 +71,14 @@ class ArchivesView:
         )
         self.by_name[archive.name] = archive
         self.by_request[archive.request_id] = archive
-        self._wake(archive.request_id)
-
-    def _wake(self, key: str) -> None:
-        waiter = self._waiters.pop(key, None)
-        if waiter is not None:
-            waiter.set()
-
-    async def _wait(self, key: str, done: bool, timeout: float) -> None:
-        if done:
-            return
-        waiter = self._waiters.setdefault(key, asyncio.Event())
-        try:
-            await asyncio.wait_for(waiter.wait(), timeout)
-        finally:
-            if not waiter.is_set():
-                self._waiters.pop(key, None)
 
     def newest_first(self) -> list[Archive]:
         return sorted(self.by_name.values(), key=lambda a: a.seq, reverse=True)
 
-    async def wait_for_request(self, request_id: str, timeout: float) -> Archive:
-        """The archive made for ``request_id`` once recorded and written to disk.
-
-        TimeoutError when either takes longer than ``timeout`` seconds.
-        """
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + timeout
-        await self._wait(request_id, request_id in self.by_request, timeout)
-        archive = self.by_request[request_id]
-        await self._wait(
-            f"disk:{archive.name}",
-            archive.name in self.materialised,
-            max(deadline - loop.time(), 0.001),
-        )
-        return archive
+    def on_disk(self, request_id: str) -> bool:
+        """Whether the reset asked for as ``request_id`` is recorded and written to disk."""
+        archive = self.by_request.get(request_id)
+        return archive is not None and archive.name in self.materialised
 
 
 def ws_messages(recorded: RecordedEvent) -> list[dict[str, Any]]:

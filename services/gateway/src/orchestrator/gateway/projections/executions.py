@@ -78,6 +78,11 @@ class ExecutionsView:
     def get(self, execution_id: str) -> ExecutionRecord | None:
         return self.executions.get(execution_id)
 
+    def decided(self, execution_id: str) -> bool:
+        """Whether the workspace service started or rejected the run (or it already ended)."""
+        record = self.executions.get(execution_id)
+        return record is not None and record.status != "requested"
+
     def listing(self) -> list[ExecutionRecord]:
         return sorted(self.executions.values(), key=lambda r: r.requested_at, reverse=True)
 

@@ -1,4 +1,4 @@
-"""Read models of tasks and agents, rebuilt from the task events; and the frames they become.
+"""Read models of tasks and agents, rebuilt from the task events.
 
 Everything here is a function of the events alone (times are the events' ``occurred_at``, order
 is stream order), so two gateways, or one gateway before and after a restart, answer byte for
@@ -7,11 +7,12 @@ byte the same.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import Any, ClassVar
 
-from orchestrator.events import RecordedEvent
+from orchestrator.events import RecordedEvent, subjects
 from orchestrator.events.catalog import (
     ROLE_AGENT,
     STAGE_AGENT,
@@ -28,6 +29,7 @@ from orchestrator.events.catalog import (
     Usage,
     ValidationFailed,
 )
+from orchestrator.events.catalog.base import Event
 
 PROGRESS_AT_START = {"analysis": 0, "implementation": 25, "validation": 50, "integration": 75}
 PROGRESS_AT_END = {"analysis": 25, "implementation": 50, "validation": 75, "integration": 100}
@@ -170,96 +172,124 @@ class TaskBoard:
 
     # -- the fold ----------------------------------------------------------------------------
 
-    def apply(self, recorded: RecordedEvent) -> None:  # noqa: PLR0912, PLR0915 - one branch per event
+    def apply(self, recorded: RecordedEvent) -> None:
         event = recorded.event
         at = timestamp(recorded.envelope.occurred_at)
         if isinstance(event, TaskSubmitted):
-            if event.task_id in self.tasks:
-                return
-            self.tasks[event.task_id] = TaskView(
-                id=event.task_id,
-                requirement=event.requirement,
-                priority=event.priority,
-                metadata=dict(event.metadata),
-                agents=dict(event.agents),
-                created_at=at,
-                submitted_seq=recorded.seq,
-                updated_at=at,
-                version=recorded.seq,
-            )
+            self._submitted(event, recorded.seq, at)
             return
         task_id = getattr(event, "task_id", None)
-        if not isinstance(task_id, str) or not recorded.subject.startswith("events.task."):
+        if not isinstance(task_id, str) or not subjects.is_task(recorded.subject):
             return
         task = self.tasks.get(task_id)
         if task is None:
             return
         task.version = recorded.seq
         task.updated_at = at
-        if isinstance(event, StageStarted):
-            if task.status not in TERMINAL:
-                task.status = "in_progress"
-            task.stage, task.agent, task.round = event.stage, event.agent, event.round
-            task.progress = PROGRESS_AT_START[event.stage]
-            task.history.append(
-                {
-                    "stage": event.stage,
-                    "agent": event.agent,
-                    "round": event.round,
-                    "status": "running",
-                    "provider": event.provider,
-                    "model": event.model,
-                    "started_at": at,
-                    "finished_at": None,
-                }
-            )
-            agent = self.agents.get(event.agent)
-            if agent is not None:
-                agent.running[task_id] = recorded.seq
-                agent.last_activity = at
-                agent.provider = event.provider or agent.provider
-                agent.model = event.model or agent.model
-        elif isinstance(event, StageCompleted):
-            task.results[event.stage] = event.summary
-            task.progress = PROGRESS_AT_END[event.stage]
-            task.add_usage(event.stage, event.usage)
-            if event.files and event.stage in ("implementation", "integration"):
-                task.files = event.files
-            self._finish(task, event.stage, "completed", at)
-            self._agent_done(event.agent, task_id, at, ok=True)
-        elif isinstance(event, ValidationFailed):
-            task.add_usage("validation", event.usage)
-            task.validation_rounds.append({"round": event.round, "findings": list(event.findings)})
-            task.progress = PROGRESS_AT_START["implementation"]
-            task.results["implementation"] = ""
-            self._finish(task, "validation", "rejected", at)
-            self._agent_done(STAGE_AGENT["validation"], task_id, at, ok=True)
-        elif isinstance(event, StageFailed):
-            self._finish(task, event.stage, "failed", at)
-            self._agent_done(event.agent, task_id, at, ok=False)
-            task.error = {"code": event.code, "message": event.message, "stage": event.stage}
-        elif isinstance(event, TaskFailed):
-            task.status = "failed"
-            task.error = {"code": event.code, "message": event.message, "stage": event.stage}
-            self._release(task_id, at)
-        elif isinstance(event, TaskRetried):
+        step = self._STEPS.get(type(event))
+        if step is not None:
+            step(self, task, event, recorded.seq, at)
+
+    def _submitted(self, event: TaskSubmitted, seq: int, at: str) -> None:
+        if event.task_id in self.tasks:
+            return
+        self.tasks[event.task_id] = TaskView(
+            id=event.task_id,
+            requirement=event.requirement,
+            priority=event.priority,
+            metadata=dict(event.metadata),
+            agents=dict(event.agents),
+            created_at=at,
+            submitted_seq=seq,
+            updated_at=at,
+            version=seq,
+        )
+
+    def _stage_started(self, task: TaskView, event: StageStarted, seq: int, at: str) -> None:
+        if task.status not in TERMINAL:
             task.status = "in_progress"
-            task.error = None
-            task.stage = event.stage
-            task.agent = STAGE_AGENT[event.stage]
-            task.progress = PROGRESS_AT_START[event.stage]
-        elif isinstance(event, TaskCancelled):
-            task.status = "cancelled"
-            for entry in task.history:
-                if entry["status"] == "running":
-                    entry["status"], entry["finished_at"] = "cancelled", at
-            self._release(task_id, at)
-        elif isinstance(event, TaskCompleted):
-            task.status = "completed"
-            task.progress = 100
-            if event.files:
-                task.files = event.files
-            self._release(task_id, at)
+        task.stage, task.agent, task.round = event.stage, event.agent, event.round
+        task.progress = PROGRESS_AT_START[event.stage]
+        task.history.append(
+            {
+                "stage": event.stage,
+                "agent": event.agent,
+                "round": event.round,
+                "status": "running",
+                "provider": event.provider,
+                "model": event.model,
+                "started_at": at,
+                "finished_at": None,
+            }
+        )
+        agent = self.agents.get(event.agent)
+        if agent is not None:
+            agent.running[task.id] = seq
+            agent.last_activity = at
+            agent.provider = event.provider or agent.provider
+            agent.model = event.model or agent.model
+
+    def _stage_completed(self, task: TaskView, event: StageCompleted, seq: int, at: str) -> None:
+        task.results[event.stage] = event.summary
+        task.progress = PROGRESS_AT_END[event.stage]
+        task.add_usage(event.stage, event.usage)
+        if event.files and event.stage in ("implementation", "integration"):
+            task.files = event.files
+        self._finish(task, event.stage, "completed", at)
+        self._agent_done(event.agent, task.id, at, ok=True)
+
+    def _validation_failed(
+        self, task: TaskView, event: ValidationFailed, seq: int, at: str
+    ) -> None:
+        task.add_usage("validation", event.usage)
+        task.validation_rounds.append({"round": event.round, "findings": list(event.findings)})
+        task.progress = PROGRESS_AT_START["implementation"]
+        task.results["implementation"] = ""
+        self._finish(task, "validation", "rejected", at)
+        self._agent_done(STAGE_AGENT["validation"], task.id, at, ok=True)
+
+    def _stage_failed(self, task: TaskView, event: StageFailed, seq: int, at: str) -> None:
+        self._finish(task, event.stage, "failed", at)
+        self._agent_done(event.agent, task.id, at, ok=False)
+        task.error = {"code": event.code, "message": event.message, "stage": event.stage}
+
+    def _task_failed(self, task: TaskView, event: TaskFailed, seq: int, at: str) -> None:
+        task.status = "failed"
+        task.error = {"code": event.code, "message": event.message, "stage": event.stage}
+        self._release(task.id, at)
+
+    def _task_retried(self, task: TaskView, event: TaskRetried, seq: int, at: str) -> None:
+        task.status = "in_progress"
+        task.error = None
+        task.stage = event.stage
+        task.agent = STAGE_AGENT[event.stage]
+        task.progress = PROGRESS_AT_START[event.stage]
+
+    def _task_cancelled(self, task: TaskView, event: TaskCancelled, seq: int, at: str) -> None:
+        task.status = "cancelled"
+        for entry in task.history:
+            if entry["status"] == "running":
+                entry["status"], entry["finished_at"] = "cancelled", at
+        self._release(task.id, at)
+
+    def _task_completed(self, task: TaskView, event: TaskCompleted, seq: int, at: str) -> None:
+        task.status = "completed"
+        task.progress = 100
+        if event.files:
+            task.files = event.files
+        self._release(task.id, at)
+
+    _STEPS: ClassVar[dict[type[Event], Callable[..., None]]] = {
+        StageStarted: _stage_started,
+        StageCompleted: _stage_completed,
+        ValidationFailed: _validation_failed,
+        StageFailed: _stage_failed,
+        TaskFailed: _task_failed,
+        TaskRetried: _task_retried,
+        TaskCancelled: _task_cancelled,
+        TaskCompleted: _task_completed,
+    }
+    """How each task event moves the board, one step per event type."""
 
     def _finish(self, task: TaskView, stage: str, status: str, at: str) -> None:
         for entry in reversed(task.history):
@@ -284,86 +314,4 @@ class TaskBoard:
                 agent.last_activity = at
 
 
-def ws_messages(recorded: RecordedEvent) -> list[dict[str, Any]]:  # noqa: PLR0911 - one per event
-    """``task_update`` and ``agent_status`` frames of one task event (a pure function of it)."""
-    event = recorded.event
-    at = timestamp(recorded.envelope.occurred_at)
-
-    def update(**fields: Any) -> dict[str, Any]:
-        return {"type": "task_update", "task_id": event.task_id, **fields, "timestamp": at}  # type: ignore[attr-defined]
-
-    def agent(name: str, status: str, task: str | None) -> dict[str, Any]:
-        return {
-            "type": "agent_status",
-            "agent": name,
-            "status": status,
-            "current_task": task,
-            "timestamp": at,
-        }
-
-    if isinstance(event, TaskSubmitted):
-        return [update(status="created", agent=None, stage=None, progress=0)]
-    if isinstance(event, StageStarted):
-        return [
-            update(
-                status="in_progress",
-                agent=event.agent,
-                stage=event.stage,
-                progress=PROGRESS_AT_START[event.stage],
-                round=event.round,
-            ),
-            agent(event.agent, "active", event.task_id),
-        ]
-    if isinstance(event, StageCompleted):
-        return [
-            update(
-                status="in_progress",
-                agent=event.agent,
-                stage=event.stage,
-                progress=PROGRESS_AT_END[event.stage],
-                round=event.round,
-                summary=event.summary,
-            ),
-            agent(event.agent, "idle", None),
-        ]
-    if isinstance(event, ValidationFailed):
-        return [
-            update(
-                status="in_progress",
-                agent=STAGE_AGENT["validation"],
-                stage="validation",
-                progress=PROGRESS_AT_START["implementation"],
-                round=event.round,
-                findings=list(event.findings),
-            ),
-            agent(STAGE_AGENT["validation"], "idle", None),
-        ]
-    if isinstance(event, StageFailed):
-        return [agent(event.agent, "idle", None)]
-    if isinstance(event, TaskFailed):
-        return [
-            update(
-                status="failed",
-                agent=STAGE_AGENT[event.stage],
-                stage=event.stage,
-                progress=PROGRESS_AT_START[event.stage],
-                error={"code": event.code, "message": event.message},
-            )
-        ]
-    if isinstance(event, TaskRetried):
-        return [
-            update(
-                status="in_progress",
-                agent=STAGE_AGENT[event.stage],
-                stage=event.stage,
-                progress=PROGRESS_AT_START[event.stage],
-            )
-        ]
-    if isinstance(event, TaskCancelled):
-        return [update(status="cancelled", agent=None, stage=None, progress=event.progress)]
-    if isinstance(event, TaskCompleted):
-        return [update(status="completed", agent="ide", stage="integration", progress=100)]
-    return []
-
-
-__all__ = ["ROLE_AGENT", "TaskBoard", "TaskView", "ws_messages"]
+__all__ = ["ROLE_AGENT", "TaskBoard", "TaskView"]

@@ -7,33 +7,20 @@ After ``WorkspaceArchived`` the workspace is empty; a restored file comes back a
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime
-from pathlib import PurePosixPath
 from typing import Any
 
 from orchestrator.events import RecordedEvent
 from orchestrator.events.catalog import FileDeleted, FileWritten, WorkspaceArchived
-from orchestrator.events.files import Runnable, UnsafePath, safe_relative_path
+from orchestrator.events.files import Runnable
+from orchestrator.events.paths import safe_relative_path
+from orchestrator.events.workspace_files import WorkspaceFile, WorkspaceFiles
 
 API_PREFIX = "workspace/"
 
 
-@dataclass(frozen=True)
-class WorkspaceFile:
-    path: str  # relative to the workspace: "implementation/hello_world.py"
-    digest: str
-    size: int
-    created: datetime
-    task_id: str | None
-    source: str
-
-    @property
-    def name(self) -> str:
-        return PurePosixPath(self.path).name
-
-    @property
-    def api_path(self) -> str:
-        return API_PREFIX + self.path
+def api_path(file: WorkspaceFile) -> str:
+    """How the contract names a workspace file: ``workspace/implementation/hello_world.py``."""
+    return API_PREFIX + file.path
 
 
 class AmbiguousName(Exception):
@@ -44,33 +31,20 @@ class AmbiguousName(Exception):
 
 @dataclass
 class WorkspaceView:
-    files: dict[str, WorkspaceFile] = field(default_factory=dict)
-    version: int = 0
+    state: WorkspaceFiles = field(default_factory=WorkspaceFiles)
     metadata: dict[str, Runnable] = field(default_factory=dict)
     """Runnable metadata by content digest: contents never change under a digest."""
 
+    @property
+    def files(self) -> dict[str, WorkspaceFile]:
+        return self.state.files
+
+    @property
+    def version(self) -> int:
+        return self.state.version
+
     def apply(self, recorded: RecordedEvent) -> None:
-        event = recorded.event
-        if isinstance(event, FileWritten):
-            try:
-                path = safe_relative_path(event.path)
-            except UnsafePath:
-                return
-            self.files[path] = WorkspaceFile(
-                path=path,
-                digest=event.digest,
-                size=event.size,
-                created=recorded.envelope.occurred_at,
-                task_id=event.task_id,
-                source=event.source,
-            )
-        elif isinstance(event, FileDeleted):
-            self.files.pop(event.path, None)
-        elif isinstance(event, WorkspaceArchived):
-            self.files.clear()
-        else:
-            return
-        self.version = recorded.seq
+        self.state.apply(recorded)
 
     def listing(self) -> list[WorkspaceFile]:
         return [self.files[p] for p in sorted(self.files)]
@@ -88,7 +62,7 @@ class WorkspaceView:
             return None
         matches = [f for f in self.files.values() if f.name == path]
         if len(matches) > 1:
-            raise AmbiguousName(path, sorted(f.api_path for f in matches))
+            raise AmbiguousName(path, sorted(api_path(f) for f in matches))
         return matches[0] if matches else None
 
 

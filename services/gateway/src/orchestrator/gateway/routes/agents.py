@@ -6,7 +6,7 @@ from typing import Any
 
 from fastapi import APIRouter
 
-from ..backbone import GatewayDep
+from ..bootstrap import GatewayDep
 
 router = APIRouter(tags=["agents"])
 

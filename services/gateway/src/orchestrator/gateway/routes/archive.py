@@ -23,9 +23,10 @@ from pydantic import BaseModel
 
 from orchestrator.events import subjects
 from orchestrator.events.catalog import FileRef, FileWritten
+from orchestrator.events.error_codes import ErrorCode
 
 from .. import errors
-from ..backbone import Gateway, GatewayDep
+from ..bootstrap import Gateway, GatewayDep
 from ..projections.archives import Archive, human_size
 
 router = APIRouter(tags=["archive"])
@@ -72,7 +73,7 @@ class RestoreResponse(BaseModel):
 def _archive(gateway: Gateway, archive_name: str) -> Archive:
     if not _NAME.fullmatch(archive_name):
         raise errors.ApiError(
-            errors.INVALID_REQUEST,
+            ErrorCode.INVALID_REQUEST,
             "Invalid archive name",
             400,
             {"field": "archive_name", "expected": "[A-Za-z0-9_-]{1,128}", "received": "invalid"},
@@ -80,7 +81,7 @@ def _archive(gateway: Gateway, archive_name: str) -> Archive:
     archive = gateway.models.archives.by_name.get(archive_name)
     if archive is None:
         raise errors.NotFound(
-            errors.ARCHIVE_NOT_FOUND,
+            ErrorCode.ARCHIVE_NOT_FOUND,
             f"Archive {archive_name} does not exist",
             archive_name=archive_name,
         )
@@ -98,7 +99,7 @@ def _file(archive: Archive, filename: str) -> FileRef:
         or "\x00" in filename
     ):
         raise errors.ApiError(
-            errors.INVALID_REQUEST,
+            ErrorCode.INVALID_REQUEST,
             "Invalid file name",
             400,
             {
@@ -110,7 +111,7 @@ def _file(archive: Archive, filename: str) -> FileRef:
     ref = archive.find(filename)
     if ref is None:
         raise errors.NotFound(
-            errors.FILE_NOT_FOUND,
+            ErrorCode.FILE_NOT_FOUND,
             f"No file {filename} in archive {archive.name}",
             archive_name=archive.name,
             filename=filename,
@@ -180,7 +181,7 @@ async def archived_file(archive_name: str, filename: str, gateway: GatewayDep) -
         result = await gateway.files.get(ref.digest)
     except NotFoundError:
         raise errors.ApiError(
-            errors.WORKSPACE_ERROR,
+            ErrorCode.WORKSPACE_ERROR,
             "The archived file's content is missing from storage",
             500,
             {"archive_name": archive_name, "filename": ref.path},
@@ -208,7 +209,7 @@ async def restore_file(archive_name: str, filename: str, gateway: GatewayDep) ->
     except NotFoundError:
         # Restoring a file whose bytes are gone would put an unreadable file in the workspace.
         raise errors.ApiError(
-            errors.WORKSPACE_ERROR,
+            ErrorCode.WORKSPACE_ERROR,
             "The archived file's content is missing from storage",
             500,
             {"archive_name": archive_name, "filename": ref.path},

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import time
 from typing import Any
 
 from fastapi import APIRouter, WebSocket, WebSocketDisconnect
@@ -20,9 +19,10 @@ from orchestrator.events.catalog import (
     ExecutionRejected,
     ExecutionStopRequested,
 )
+from orchestrator.events.error_codes import ErrorCode
 
 from .. import errors
-from ..backbone import Gateway, GatewayDep
+from ..bootstrap import Gateway, GatewayDep
 from ..projections.executions import ExecutionRecord, ws_messages
 from ..security import authorize_websocket
 
@@ -35,7 +35,7 @@ def _get(gateway: Gateway, execution_id: str) -> ExecutionRecord:
     record = gateway.models.executions.get(execution_id)
     if record is None:
         raise errors.NotFound(
-            errors.EXECUTION_NOT_FOUND,
+            ErrorCode.EXECUTION_NOT_FOUND,
             f"Execution not found: {execution_id}",
             execution_id=execution_id,
         )
@@ -61,16 +61,8 @@ async def stop_execution(execution_id: str, gateway: GatewayDep) -> dict[str, An
             ExecutionStopRequested(execution_id=execution_id),
         )
         await gateway.caught_up_to(seq, accepted={"execution_id": execution_id})
-        await _wait_done(record, gateway.settings.gateway_request_timeout)
+        await gateway.wait_until(lambda: record.done)
     return record.to_api()
-
-
-async def _wait_done(record: ExecutionRecord, timeout: float) -> None:
-    deadline = time.monotonic() + timeout
-    while True:
-        if record.done or time.monotonic() >= deadline:
-            return
-        await asyncio.sleep(0.02)
 
 
 @router.websocket("/ws/execution/{execution_id}")
@@ -88,7 +80,7 @@ async def execution_stream(websocket: WebSocket, execution_id: str) -> None:
             {
                 "type": "error",
                 "error": {
-                    "code": errors.EXECUTION_NOT_FOUND,
+                    "code": ErrorCode.EXECUTION_NOT_FOUND,
                     "message": f"Execution not found: {execution_id}",
                     "details": {"execution_id": execution_id},
                 },

@@ -11,9 +11,11 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
+import nats.errors
 from fastapi import APIRouter
+from nats.js.errors import APIError
 
-from ..backbone import GatewayDep
+from ..bootstrap import GatewayDep
 from ..system_health import health_frame
 
 router = APIRouter(tags=["system"])
@@ -31,7 +33,7 @@ async def health(gateway: GatewayDep) -> dict[str, Any]:
         try:
             await asyncio.wait_for(gateway.js.account_info(), JETSTREAM_PROBE_TIMEOUT)
             jetstream_up = True
-        except Exception:  # any failure of the probe means "not usable right now"
+        except (TimeoutError, nats.errors.Error, APIError):  # not usable right now
             jetstream_up = False
     workspace = services["workspace"]["details"]
     ok = nats_up and jetstream_up and all(s["status"] == "up" for s in services.values())

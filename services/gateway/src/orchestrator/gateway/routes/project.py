@@ -21,9 +21,10 @@ from pydantic import BaseModel
 
 from orchestrator.events import ConcurrencyConflict, new_id, subjects
 from orchestrator.events.catalog import ResetRequested
+from orchestrator.events.error_codes import ErrorCode
 
 from .. import errors
-from ..backbone import GatewayDep
+from ..bootstrap import GatewayDep
 
 router = APIRouter(tags=["project"])
 
@@ -59,17 +60,18 @@ async def reset_project(
             event_id=request_id,
             correlation_id=request_id,
         )
-    try:
-        archive = await gateway.models.archives.wait_for_request(
-            request_id, gateway.settings.gateway_request_timeout
-        )
-    except TimeoutError:
+    archives = gateway.models.archives
+    archive = (
+        await gateway.wait_until(lambda: archives.on_disk(request_id))
+        and archives.by_request[request_id]
+    )
+    if not archive:
         raise errors.ApiError(
-            errors.WORKSPACE_ERROR,
+            ErrorCode.WORKSPACE_ERROR,
             "The archive service did not complete the reset in time; it will when it is back",
             503,
             {"request_id": request_id},
-        ) from None
+        )
     return ResetResponse(
         status="success",
         archive_path=archive.path,

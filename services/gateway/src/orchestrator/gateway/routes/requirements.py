@@ -14,22 +14,23 @@ import uuid
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Header
-from nats.js.errors import KeyNotFoundError, NotFoundError
-from pydantic import BaseModel, ConfigDict, Field, StrictInt, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, StrictInt, field_validator
 
 from orchestrator.events import ConcurrencyConflict, subjects
+from orchestrator.events.agent_providers import ProviderEnvironment, missing_keys
 from orchestrator.events.catalog import ROLE_AGENT, TaskSubmitted
-from orchestrator.events.config import SETTINGS_KEY, StoredSettings
+from orchestrator.events.error_codes import ErrorCode
 from orchestrator.events.errors import AppendFailed
+from orchestrator.events.messages import AgentsDetails
+from orchestrator.events.settings_document import StoredSettings
 
 from .. import errors
-from ..backbone import Gateway, GatewayDep
+from ..bootstrap import Gateway, GatewayDep
 
 router = APIRouter(tags=["requirements"])
 
 AGENTS_ASSIGNED = ["claude", "codex", "claude2", "ide"]
 ESTIMATED_COMPLETION = "2-5 minutes"
-DEFAULT_PROVIDER = {"claude": "anthropic", "codex": "openai", "claude2": "anthropic"}
 MAX_REQUIREMENT_CHARS = 20_000
 
 
@@ -56,38 +57,14 @@ class RequirementOut(BaseModel):
     priority: int
 
 
-async def stored_settings(gateway: Gateway) -> StoredSettings:
-    try:
-        entry = await gateway.settings_kv.get(SETTINGS_KEY)
-    except (KeyNotFoundError, NotFoundError):
-        return StoredSettings()
-    try:
-        return StoredSettings.model_validate_json(entry.value or b"{}")
-    except ValidationError:
-        return StoredSettings()
-
-
-def missing_keys(stored: StoredSettings, instances: list[dict[str, Any]]) -> dict[str, str]:
-    """Agents with no key anywhere, with their provider; empty when no agents instance is up."""
+def missing_keys_now(stored: StoredSettings, instances: list[AgentsDetails]) -> dict[str, str]:
+    """Agents no key would serve, with their provider; empty while no agents instance is up (the
+    task is durable and waits for one). One instance whose environment has a key is enough."""
     if not instances:
         return {}
-    missing: dict[str, str] = {}
-    for agent, default in DEFAULT_PROVIDER.items():
-        reported = [d.get("agents", {}).get(agent, {}) for d in instances]
-        if any(r.get("key_configured") for r in reported):
-            continue
-        entry = stored.agents.get(agent)
-        provider: str = (entry.provider if entry else None) or next(
-            (str(r["provider"]) for r in reported if r.get("provider")), default
-        )
-        if provider == "openai_compatible":
-            continue
-        key: str | None = (entry.api_key if entry else None) or (
-            stored.anthropic_api_key if provider == "anthropic" else stored.openai_api_key
-        )
-        if not key:
-            missing[agent] = provider
-    return missing
+    families = tuple(sorted({f for i in instances for f in i.env_key_families}))
+    models = {agent: model for i in instances for agent, model in i.default_models.items()}
+    return missing_keys(stored, ProviderEnvironment.as_reported(families, models))
 
 
 def _task_id(idempotency_key: str | None) -> str:
@@ -108,12 +85,12 @@ async def submit_requirement(
         str | None, Header(alias="Idempotency-Key", min_length=1, max_length=256)
     ] = None,
 ) -> RequirementOut:
-    stored = await stored_settings(gateway)
-    missing = missing_keys(stored, gateway.health.details("agents"))
+    stored = (await gateway.settings_reader.read()).document
+    missing = missing_keys_now(stored, gateway.health.agents())
     if missing:
         providers = sorted(set(missing.values()))
         raise errors.ApiError(
-            errors.API_KEY_MISSING,
+            ErrorCode.API_KEY_MISSING,
             f"No API key configured for {', '.join(providers)}: set it with POST /api/settings "
             "or in the agents service's environment (ANTHROPIC_API_KEY / OPENAI_API_KEY)",
             400,
@@ -138,7 +115,7 @@ async def submit_requirement(
         return await _existing(gateway, subject, body)
     except AppendFailed:
         raise errors.ApiError(
-            errors.SERVICE_UNAVAILABLE,
+            ErrorCode.SERVICE_UNAVAILABLE,
             "The event store is unavailable; the requirement was not accepted, try again",
             503,
         ) from None
@@ -151,10 +128,12 @@ async def _existing(gateway: Gateway, subject: str, body: RequirementIn) -> Requ
     events = await gateway.store.read(subject)
     first = events[0].event if events else None
     if not isinstance(first, TaskSubmitted):
-        raise errors.ApiError(errors.CONFLICT, "Idempotency-Key conflicts with another task", 409)
+        raise errors.ApiError(
+            ErrorCode.CONFLICT, "Idempotency-Key conflicts with another task", 409
+        )
     if first.requirement != body.requirement:
         raise errors.ApiError(
-            errors.CONFLICT,
+            ErrorCode.CONFLICT,
             "Idempotency-Key was already used for a different requirement",
             409,
             {"task_id": first.task_id},

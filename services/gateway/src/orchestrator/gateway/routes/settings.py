@@ -19,13 +19,13 @@ import logging
 from typing import Literal
 
 from fastapi import APIRouter
-from nats.js.errors import KeyNotFoundError, KeyWrongLastSequenceError, NotFoundError
-from nats.js.kv import KeyValue
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from nats.js.errors import KeyWrongLastSequenceError
+from pydantic import BaseModel, ConfigDict, Field
 
 from orchestrator.events import EventsError, subjects
 from orchestrator.events.catalog import SettingsChanged
-from orchestrator.events.config import (
+from orchestrator.events.error_codes import ErrorCode
+from orchestrator.events.settings_document import (
     SETTINGS_KEY,
     AgentProvider,
     Provider,
@@ -34,7 +34,7 @@ from orchestrator.events.config import (
 )
 
 from .. import errors
-from ..backbone import GatewayDep
+from ..bootstrap import GatewayDep
 
 log = logging.getLogger(__name__)
 
@@ -85,6 +85,8 @@ class SettingsView(BaseModel):
     default_priority: int
     auto_save: bool
     agents: dict[str, AgentSettingsView]
+    problem: str | None = None
+    """Set when the stored document is unreadable (the defaults apply until the next save)."""
 
 
 class SettingsSaved(BaseModel):
@@ -99,8 +101,9 @@ def key_status(key: str | None) -> KeyStatus:
     return KeyStatus(configured=True, last_four=key[-4:] if len(key) >= SHOW_SUFFIX_FROM else None)
 
 
-def view(stored: StoredSettings) -> SettingsView:
+def view(stored: StoredSettings, problem: str | None = None) -> SettingsView:
     return SettingsView(
+        problem=problem,
         anthropic_api_key=key_status(stored.anthropic_api_key),
         openai_api_key=key_status(stored.openai_api_key),
         default_priority=stored.default_priority,
@@ -163,24 +166,10 @@ def changed_fields(before: StoredSettings, after: StoredSettings) -> list[str]:
     return changed
 
 
-async def load(kv: KeyValue) -> tuple[StoredSettings, int | None]:
-    """The stored document and its revision (None when nothing was ever saved)."""
-    try:
-        entry = await kv.get(SETTINGS_KEY)
-    except (KeyNotFoundError, NotFoundError):
-        return StoredSettings(), None
-    try:
-        return StoredSettings.model_validate_json(entry.value or b"{}"), entry.revision
-    except ValidationError:
-        # Never log the document: it holds keys. A new save replaces it.
-        log.error("stored settings document is unreadable; treating it as empty")
-        return StoredSettings(), entry.revision
-
-
 @router.get("/api/settings", response_model=SettingsView, summary="Load settings (keys masked)")
 async def get_settings(gateway: GatewayDep) -> SettingsView:
-    stored, _ = await load(gateway.settings_kv)
-    return view(stored)
+    read = await gateway.settings_reader.read()
+    return view(read.document, read.problem)
 
 
 @router.post(
@@ -192,7 +181,8 @@ async def get_settings(gateway: GatewayDep) -> SettingsView:
 async def save_settings(update: SettingsUpdate, gateway: GatewayDep) -> SettingsSaved:
     kv = gateway.settings_kv
     for _ in range(CAS_ATTEMPTS):
-        current, revision = await load(kv)
+        read = await gateway.settings_reader.read()
+        current, revision = read.document, read.revision
         merged, changed = merge(current, update)
         if not changed:
             return SettingsSaved(status="saved", updated=[], settings=view(merged))
@@ -207,7 +197,7 @@ async def save_settings(update: SettingsUpdate, gateway: GatewayDep) -> Settings
         break
     else:
         raise errors.ApiError(
-            errors.CONFLICT, "Settings kept changing while saving; retry", 409, {}
+            ErrorCode.CONFLICT, "Settings kept changing while saving; retry", 409, {}
         )
     try:
         await gateway.store.append(subjects.SETTINGS, SettingsChanged(fields=tuple(changed)))

@@ -9,10 +9,11 @@ from fastapi import APIRouter, Query
 from orchestrator.events import ConcurrencyConflict, subjects
 from orchestrator.events.catalog import TaskCancelled, TaskRetried
 from orchestrator.events.catalog.base import Event
+from orchestrator.events.error_codes import ErrorCode
 from orchestrator.events.errors import AppendFailed
 
 from .. import errors
-from ..backbone import Gateway, GatewayDep
+from ..bootstrap import Gateway, GatewayDep
 from ..projections.tasks import TERMINAL, TaskView, timestamp
 
 router = APIRouter(tags=["tasks"])
@@ -23,7 +24,7 @@ CONTROL_ATTEMPTS = 5
 
 def _not_found(task_id: str) -> errors.NotFound:
     return errors.NotFound(
-        errors.TASK_NOT_FOUND, f"Task {task_id} does not exist", task_id=task_id[:200]
+        ErrorCode.TASK_NOT_FOUND, f"Task {task_id} does not exist", task_id=task_id[:200]
     )
 
 
@@ -95,11 +96,11 @@ async def _control(gateway: Gateway, task_id: str, make: Any) -> TaskView:
             continue
         except AppendFailed:
             raise errors.ApiError(
-                errors.SERVICE_UNAVAILABLE, "The event store is unavailable; try again", 503
+                ErrorCode.SERVICE_UNAVAILABLE, "The event store is unavailable; try again", 503
             ) from None
         await gateway.caught_up_to(seq, accepted={"task_id": task_id})
         return _task(gateway, task_id)
-    raise errors.ApiError(errors.CONFLICT, "The task kept changing; try again", 409)
+    raise errors.ApiError(ErrorCode.CONFLICT, "The task kept changing; try again", 409)
 
 
 @router.post("/api/tasks/{task_id}/cancel", summary="Cancel a task")
@@ -109,7 +110,7 @@ async def cancel_task(task_id: str, gateway: GatewayDep) -> dict[str, Any]:
             return None
         if task.status in TERMINAL:
             raise errors.ApiError(
-                errors.CONFLICT,
+                ErrorCode.CONFLICT,
                 f"Task {task_id} is {task.status} and cannot be cancelled",
                 409,
                 {"task_id": task_id, "status": task.status},
@@ -125,7 +126,7 @@ async def retry_task(task_id: str, gateway: GatewayDep) -> dict[str, Any]:
     def make(task: TaskView) -> Event | None:
         if task.status != "failed" or not task.error:
             raise errors.ApiError(
-                errors.CONFLICT,
+                ErrorCode.CONFLICT,
                 f"Task {task_id} is {task.status}; only a failed task can be retried",
                 409,
                 {"task_id": task_id, "status": task.status},

@@ -8,24 +8,26 @@ absolute paths, backslashes, NUL, still-encoded ``%2e``) is ``INVALID_REQUEST``.
 
 from __future__ import annotations
 
-import asyncio
 import mimetypes
-import time
 import uuid
 from datetime import datetime
 from typing import Any
 
+import nats.errors
 from fastapi import APIRouter, Request, Response
 from pydantic import BaseModel
 
 from orchestrator.events import subjects
 from orchestrator.events.catalog import ExecutionRequested
-from orchestrator.events.files import NOT_RUNNABLE, Runnable, UnsafePath, inspect_file
+from orchestrator.events.error_codes import ErrorCode
+from orchestrator.events.files import NOT_RUNNABLE, Runnable, inspect_file
+from orchestrator.events.objects import ContentMissing, fetch_content
+from orchestrator.events.paths import UnsafePath
+from orchestrator.events.workspace_files import WorkspaceFile
 
 from .. import errors
-from ..backbone import Gateway, GatewayDep
-from ..projections.executions import ExecutionRecord
-from ..projections.workspace import AmbiguousName, WorkspaceFile
+from ..bootstrap import Gateway, GatewayDep
+from ..projections.workspace import AmbiguousName, api_path
 
 router = APIRouter(tags=["workspace"])
 
@@ -80,33 +82,42 @@ def resolve(gateway: Gateway, filename: str) -> WorkspaceFile:
         found = gateway.models.workspace.resolve(filename)
     except UnsafePath as exc:
         raise errors.ApiError(
-            errors.INVALID_REQUEST,
+            ErrorCode.INVALID_REQUEST,
             f"Invalid file path: {exc}",
             400,
             {"field": "filename", "expected": "a relative path inside the workspace"},
         ) from exc
     except AmbiguousName as exc:
         raise errors.ApiError(
-            errors.INVALID_REQUEST,
+            ErrorCode.INVALID_REQUEST,
             f"More than one file is named {filename!r}; give its path",
             400,
             {"candidates": exc.candidates},
         ) from exc
     if found is None:
         raise errors.NotFound(
-            errors.FILE_NOT_FOUND, f"File not found: {filename}", filename=filename
+            ErrorCode.FILE_NOT_FOUND, f"File not found: {filename}", filename=filename
         )
     return found
 
 
 async def read_content(gateway: Gateway, file: WorkspaceFile) -> bytes:
     try:
-        result = await gateway.files.get(file.digest)
-    except Exception as exc:
+        return await fetch_content(gateway.js, gateway.files, file.digest)
+    except ContentMissing as exc:
         raise errors.ApiError(
-            errors.WORKSPACE_ERROR, "File content is not available", 500, {"path": file.api_path}
+            ErrorCode.WORKSPACE_ERROR,
+            "File content is not available",
+            500,
+            {"path": api_path(file)},
         ) from exc
-    return bytes(result.data or b"")
+    except (TimeoutError, nats.errors.Error) as exc:
+        raise errors.ApiError(
+            ErrorCode.SERVICE_UNAVAILABLE,
+            "The file store did not answer; retry shortly",
+            503,
+            {"path": api_path(file)},
+        ) from exc
 
 
 async def runnable_of(gateway: Gateway, file: WorkspaceFile) -> Runnable:
@@ -132,9 +143,9 @@ async def list_files(gateway: GatewayDep) -> FileList:
         entries.append(
             FileEntry(
                 name=file.name,
-                path=file.api_path,
+                path=api_path(file),
                 size=file.size,
-                created=file.created,
+                created=file.written_at,
                 runnable=found.runnable,
                 metadata=FileMetadata.model_validate(found.metadata()),
                 digest=file.digest,
@@ -191,23 +202,25 @@ async def run_file(filename: str, request: Request, gateway: GatewayDep) -> RunS
         expected_last_seq=0,
     )
     await gateway.caught_up_to(seq, accepted={"execution_id": execution_id})
-    record = await wait_decided(gateway, execution_id, gateway.settings.gateway_request_timeout)
+    executions = gateway.models.executions
+    await gateway.wait_until(lambda: executions.decided(execution_id))
+    record = executions.get(execution_id)
     if record is None or record.status == "requested":
         raise errors.ApiError(
-            errors.EXECUTION_FAILED,
+            ErrorCode.EXECUTION_FAILED,
             "The workspace service did not start the execution in time",
             503,
             {"execution_id": execution_id},
         )
     if record.status == "rejected":
         error = record.error or {}
-        code = error.get("code", errors.EXECUTION_FAILED)
-        status = {errors.FILE_NOT_FOUND: 404, errors.INVALID_REQUEST: 400}.get(code, 400)
+        code = _known(error.get("code"), ErrorCode.EXECUTION_FAILED)
+        status = 404 if code == ErrorCode.FILE_NOT_FOUND else 400
         raise errors.ApiError(
             code,
             error.get("message", "Execution rejected"),
             status,
-            {"execution_id": execution_id, "path": file.api_path},
+            {"execution_id": execution_id, "path": api_path(file)},
         )
     host = request.headers.get("host") or (
         f"{gateway.settings.gateway_host}:{gateway.settings.gateway_port}"
@@ -223,18 +236,12 @@ async def run_file(filename: str, request: Request, gateway: GatewayDep) -> RunS
     )
 
 
-async def wait_decided(
-    gateway: Gateway, execution_id: str, timeout: float
-) -> ExecutionRecord | None:
-    """Wait until the workspace service started or rejected ``execution_id``."""
-    deadline = time.monotonic() + timeout
-    while True:
-        record = gateway.models.executions.get(execution_id)
-        if record is not None and record.status != "requested":
-            return record
-        if time.monotonic() >= deadline:
-            return record
-        await asyncio.sleep(0.02)
+def _known(code: str | None, default: ErrorCode) -> ErrorCode:
+    """A code recorded by another service, as the vocabulary knows it."""
+    try:
+        return ErrorCode(code or default)
+    except ValueError:
+        return default
 
 
 __all__: list[Any] = ["router"]

@@ -20,9 +20,9 @@ from fastapi import APIRouter, WebSocket, WebSocketDisconnect
 from orchestrator.events import subjects
 
 from .. import security
-from ..backbone import Gateway
-from ..live import Subscriber
+from ..bootstrap import Gateway
 from ..projections import ws_messages
+from ..ws_hub import Subscriber
 
 log = logging.getLogger(__name__)
 
@@ -57,7 +57,8 @@ async def live(websocket: WebSocket) -> None:
         done, pending = await asyncio.wait({sender, receiver}, return_when=asyncio.FIRST_COMPLETED)
         for task in pending:
             task.cancel()
-            with suppress(asyncio.CancelledError, Exception):
+            # A client gone mid-send is the ordinary end of a WebSocket.
+            with suppress(asyncio.CancelledError, WebSocketDisconnect, RuntimeError):
                 await task
         for task in done:
             with suppress(WebSocketDisconnect, RuntimeError):

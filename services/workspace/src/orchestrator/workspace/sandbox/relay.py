@@ -31,7 +31,7 @@ async def _pipe(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> N
     except (ConnectionError, OSError):
         pass
     finally:
-        with suppress(Exception):
+        with suppress(ConnectionError, OSError):  # the peer is gone already
             writer.close()
 
 

@@ -1,5 +1,9 @@
 """The gateway's composition root: its NATS connection and everything built on it.
 
+Also the one way a route waits for the read models: :meth:`Gateway.caught_up_to` for its own
+write (a stream sequence it holds), :meth:`Gateway.wait_until` for a state another service
+brings about; both are the projection's follower waking the route, never polling.
+
 Built once in the app's lifespan and handed to routes through the ``GatewayDep`` dependency;
 nothing connects at import time, so tests build as many gateways as they like.
 """
@@ -7,30 +11,36 @@ nothing connects at import time, so tests build as many gateways as they like.
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import os
 import socket
+from collections.abc import Callable
 from contextlib import suppress
 from dataclasses import dataclass, field
 from typing import Annotated, Any
 
 from fastapi import Depends, Request
 from nats.aio.client import Client as NATS
+from nats.aio.msg import Msg
 from nats.js import JetStreamContext
 from nats.js.kv import KeyValue
 from nats.js.object_store import ObjectStore
+from pydantic import ValidationError
 
 from orchestrator.events import EventStore, Follower, RecordedEvent, subjects
 from orchestrator.events.connection import connect, files_store, provision, settings_bucket
+from orchestrator.events.error_codes import ErrorCode
+from orchestrator.events.failures import carry_on
 from orchestrator.events.health import HeartbeatPublisher
+from orchestrator.events.messages import GatewayDetails, ModelOutput
+from orchestrator.events.settings_document import SettingsReader
 
 from . import errors
 from .health_monitor import HealthMonitor
-from .live import LiveHub
 from .projections import ReadModels, ws_messages
 from .settings import GatewaySettings
 from .system_health import SystemHealthBroadcaster
+from .ws_hub import LiveHub
 
 log = logging.getLogger(__name__)
 
@@ -43,6 +53,7 @@ class Gateway:
     store: EventStore
     files: ObjectStore
     settings_kv: KeyValue
+    settings_reader: SettingsReader
     models: ReadModels
     hub: LiveHub
     health: HealthMonitor
@@ -56,13 +67,15 @@ class Gateway:
         nc = await connect(settings, instance)
         js = nc.jetstream(timeout=10)
         await provision(js, settings)
+        settings_kv = await settings_bucket(js, settings)
         gateway = cls(
             settings=settings,
             nc=nc,
             js=js,
             store=EventStore(js),
             files=await files_store(js, settings),
-            settings_kv=await settings_bucket(js, settings),
+            settings_kv=settings_kv,
+            settings_reader=SettingsReader(settings_kv),
             models=ReadModels(),
             hub=LiveHub(),
             health=HealthMonitor(nc),
@@ -80,7 +93,7 @@ class Gateway:
         self._background.append(heartbeat)
         await self.follower.wait_caught_up(timeout=60)
         system_health = SystemHealthBroadcaster(
-            self.hub.publish, lambda: self.models.tasks, self.settings.health_interval
+            self.hub.publish, self.models.tasks, self.settings.health_interval
         )
         system_health.start()
         self._background.append(system_health)
@@ -91,8 +104,8 @@ class Gateway:
         for frame in ws_messages(recorded):
             self.hub.publish({**frame, "event_seq": recorded.seq})
 
-    def _heartbeat_details(self) -> dict[str, Any]:
-        return {"ws_clients": self.hub.clients, "projection_seq": self.last_seq}
+    def _heartbeat_details(self) -> GatewayDetails:
+        return GatewayDetails(ws_clients=self.hub.clients, projection_seq=self.last_seq)
 
     @property
     def last_seq(self) -> int:
@@ -114,21 +127,36 @@ class Gateway:
             if accepted is None:
                 raise
             raise errors.ApiError(
-                errors.SERVICE_UNAVAILABLE,
+                ErrorCode.SERVICE_UNAVAILABLE,
                 "The request was accepted and will be processed, but is not visible yet: do not "
                 "resend it; poll for it by the id in details",
                 503,
                 {**accepted, "accepted": True},
             ) from None
 
+    async def wait_until(
+        self, condition: Callable[[], bool], *, timeout: float | None = None
+    ) -> bool:
+        """Wait until ``condition()`` holds of the read models (another service's write); False
+        when it did not within ``timeout`` (default ``GATEWAY_REQUEST_TIMEOUT``)."""
+        if self.follower is None:
+            return condition()
+        try:
+            await self.follower.wait_until(
+                condition, timeout=timeout or self.settings.gateway_request_timeout
+            )
+        except TimeoutError:
+            return False
+        return True
+
     async def close(self) -> None:
         for item in self._background:
             await item.stop()
         if self.follower is not None:
             await self.follower.stop()
-        with suppress(Exception):
-            await self.health.stop()
-        with suppress(asyncio.CancelledError, Exception):
+        await self.health.stop()
+        # Nothing the gateway holds is lost undrained: every write was awaited by its route.
+        with suppress(asyncio.CancelledError), carry_on(log, "draining the NATS connection"):
             await self.nc.drain()
 
 
@@ -140,18 +168,18 @@ class ModelOutputRelay:
 
     @classmethod
     async def start(cls, nc: NATS, hub: LiveHub) -> ModelOutputRelay:
-        async def relay(msg: Any) -> None:
+        async def relay(msg: Msg) -> None:
             try:
-                data = json.loads(msg.data)
-            except ValueError:
+                output = ModelOutput.model_validate_json(msg.data)
+            except ValidationError as exc:
+                log.warning("unreadable model output on %s: %s", msg.subject, exc.errors()[:1])
                 return
-            if isinstance(data, dict):
-                hub.publish({**data, "type": "model_output"})
+            hub.publish(output.frame())
 
         return cls(await nc.subscribe(subjects.MODEL_OUTPUT_ALL, cb=relay))
 
     async def stop(self) -> None:
-        with suppress(Exception):
+        with carry_on(log, "unsubscribing from model output"):
             await self._sub.unsubscribe()
 
 
