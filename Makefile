@@ -21,7 +21,7 @@ run: $(STAMP)
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
-	$(VENV)/bin/mypy libs/events/src services/gateway/src services/agents/src services/workspace/src services/archive/src launcher/src
+	$(VENV)/bin/mypy libs/events/src services/gateway/src services/agents/src services/workspace/src services/archive/src launcher/src tests bench
 
 test: $(STAMP) lint
 	$(PY) -m pytest

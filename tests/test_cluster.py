@@ -132,7 +132,7 @@ async def test_r3_ten_appenders_one_winner_and_retried_append_stored_once(
 
 
 def test_compose_runs_every_service_from_its_own_image_on_the_cluster() -> None:
-    import yaml  # ships with the dev tools (schemathesis); only this check needs it
+    import yaml  # type: ignore[import-untyped]  # ships with schemathesis; untyped
 
     root = DEPLOY.parent.parent
     compose = yaml.safe_load((root / "docker-compose.yml").read_text())

@@ -103,7 +103,7 @@ async def test_reset_while_files_are_written_loses_and_duplicates_nothing(
     async with httpx.AsyncClient(base_url=system.base_url, timeout=60) as client:
         writing = asyncio.create_task(writer())
         await asyncio.sleep(0.2)
-        replies = []
+        replies: list[httpx.Response] = []
         for _ in range(2):
             pair = await asyncio.gather(
                 client.post("/api/project/reset"), client.post("/api/project/reset")

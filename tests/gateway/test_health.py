@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import time
+from typing import Any
 
 import httpx
 import websocket
@@ -31,7 +32,7 @@ def test_health_reports_every_service_nats_sandbox_and_load(system: System) -> N
 
     ws = websocket.create_connection(f"{system.ws_url}/ws", timeout=10)
     try:
-        frames = []
+        frames: list[dict[str, Any]] = []
         deadline = time.monotonic() + 15
         while len(frames) < 2 and time.monotonic() < deadline:
             frame = json.loads(ws.recv())

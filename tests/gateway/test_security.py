@@ -11,6 +11,8 @@ import os
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
+from typing import Any
 
 import pytest
 import requests
@@ -76,7 +78,9 @@ def test_rebound_host_is_refused(gateway_system: System) -> None:
         assert reply.status_code == 200, host
     ws_reply = websocket.WebSocket()
     with pytest.raises(websocket.WebSocketBadStatusException) as refused:
-        ws_reply.connect(f"{gateway_system.ws_url}/ws", host=f"evil.example:{port}", timeout=10)
+        ws_reply.connect(  # type: ignore[no-untyped-call]  # websocket-client: untyped
+            f"{gateway_system.ws_url}/ws", host=f"evil.example:{port}", timeout=10
+        )
     assert refused.value.status_code == 403
 
 
@@ -106,10 +110,10 @@ def test_foreign_origin_websocket_is_refused_and_the_sdk_websocket_works(
     own.close()
 
 
-def _next_frame(ws: websocket.WebSocket, kind: str, timeout: float = 15.0) -> dict[str, object]:
+def _next_frame(ws: websocket.WebSocket, kind: str, timeout: float = 15.0) -> dict[str, Any]:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        frame: dict[str, object] = json.loads(ws.recv())
+        frame: dict[str, Any] = json.loads(ws.recv())
         if frame.get("type") == kind:
             return frame
     raise AssertionError(f"no {kind} frame")
@@ -122,7 +126,7 @@ def test_oversized_body_is_refused(gateway_system: System) -> None:
     assert reply.status_code == 413
     assert reply.json()["error"]["code"] == "PAYLOAD_TOO_LARGE"
 
-    def chunks() -> object:  # no Content-Length: counted while reading
+    def chunks() -> Iterator[bytes]:  # no Content-Length: counted while reading
         for _ in range(40):
             yield b"x" * 65536
 

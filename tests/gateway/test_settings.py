@@ -31,7 +31,7 @@ async def stream_text(system: System) -> tuple[str, list[SettingsChanged]]:
         kv = await js.key_value(subjects.SETTINGS_BUCKET)
         stored = StoredSettings.model_validate_json((await kv.get(SETTINGS_KEY)).value or b"")
         assert stored.anthropic_api_key == ANTHROPIC_KEY  # the key is in KV, and only there
-        return raw, changed  # type: ignore[return-value]
+        return raw, changed
     finally:
         await nc.close()
 

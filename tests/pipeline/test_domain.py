@@ -30,7 +30,7 @@ SUBMITTED = TaskSubmitted(task_id=T, requirement="r", priority=5)
 
 def done(stage: str, round_: int = 1) -> StageCompleted:
     agent = {"analysis": "claude", "implementation": "codex", "validation": "claude2"}[stage]
-    return StageCompleted(task_id=T, stage=stage, agent=agent, round=round_, summary=stage)  # type: ignore[arg-type]
+    return StageCompleted(task_id=T, stage=stage, agent=agent, round=round_, summary=stage)
 
 
 def test_only_the_message_that_made_a_step_due_runs_it() -> None:

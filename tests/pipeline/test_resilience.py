@@ -113,7 +113,7 @@ def test_websocket_reconnect_with_since_gets_what_it_missed_then_live(live: Live
             ),
         )
         second = api.submit("second")["task_id"]
-        live = read_frames(
+        live_frames = read_frames(
             ws,
             lambda fs: any(
                 f.get("task_id") == second and f.get("status") == "completed" for f in fs
@@ -121,7 +121,7 @@ def test_websocket_reconnect_with_since_gets_what_it_missed_then_live(live: Live
         )
     finally:
         ws.close()
-    updates = [f for f in replayed + live if f.get("type") == "task_update"]
+    updates = [f for f in replayed + live_frames if f.get("type") == "task_update"]
     seqs = [f["event_seq"] for f in updates]
     assert seqs == sorted(seqs) and len(seqs) == len(set(seqs)), seqs
     assert [f["event_seq"] for f in updates if f["task_id"] == first] == missed

@@ -7,6 +7,7 @@ import hashlib
 import http.client
 import os
 import time
+from pathlib import Path
 
 from nats.js import JetStreamContext
 
@@ -94,7 +95,12 @@ async def test_files_written_through_events_are_listed_with_metadata_and_read_ba
     # The service materialised the same bytes on disk, nested folders included.
     root = workspace_dir(ws_system)
     for path, data in files.items():
-        await eventually(lambda p=path, d=data: (root / p).read_bytes() == d, what=path)
+        target = root / path
+
+        def on_disk(target: Path = target, data: bytes = data) -> bool:
+            return bool(target.read_bytes() == data)
+
+        await eventually(on_disk, what=path)
 
 
 async def test_missing_file_is_404_in_the_envelope(ws_system: System) -> None:
@@ -230,15 +236,15 @@ async def test_integration_stage_writes_the_implementation_into_the_workspace(
     for stage, agent in (("analysis", "claude"), ("implementation", "codex")):
         version = await store.append(
             subject,
-            StageStarted(task_id=task_id, stage=stage, agent=agent),  # type: ignore[arg-type]
+            StageStarted(task_id=task_id, stage=stage, agent=agent),
             expected_last_seq=version,
         )
         version = await store.append(
             subject,
             StageCompleted(
                 task_id=task_id,
-                stage=stage,  # type: ignore[arg-type]
-                agent=agent,  # type: ignore[arg-type]
+                stage=stage,
+                agent=agent,
                 summary="done",
                 files=refs if stage == "implementation" else (),
             ),

@@ -124,7 +124,7 @@ async def test_without_isolation_runs_are_refused_unless_weak_mode_is_chosen(
 
     async def weak() -> bool:
         body = (await api(system, "GET", "/api/health")).json()
-        return body["sandbox"].get("mode") == "weak"
+        return bool(body["sandbox"].get("mode") == "weak")
 
     await eventually(weak, timeout=30, what="weak mode reported")
     ran = await api(system, "POST", "/api/workspace/run/hi.py")

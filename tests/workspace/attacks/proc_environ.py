@@ -18,11 +18,11 @@ if __name__ == "__main__":
                 continue
             if CANARY.encode() in data:
                 print(f"LEAK /proc/{pid}/{name}")
-    for pid in range(1, 200):
+    for number in range(1, 200):
         try:
-            with open(f"/proc/{pid}/environ", "rb") as f:
+            with open(f"/proc/{number}/environ", "rb") as f:
                 if CANARY.encode() in f.read():
-                    print(f"LEAK /proc/{pid}/environ by scan")
+                    print(f"LEAK /proc/{number}/environ by scan")
         except OSError:
             pass
     import ctypes
