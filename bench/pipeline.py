@@ -46,7 +46,7 @@ import openai
 import websockets
 
 from orchestrator.agents import prompts  # the same prompts and schemas the agents send
-from orchestrator.agents.checks import run_checks
+from orchestrator.agents.static_checks import run_checks
 from orchestrator.agents.providers import AnthropicChat, OpenAIChat, parse_json
 from tests.fakes import FakeLLM, RecordedRequest, Reply, Text
 from tests.harness import System

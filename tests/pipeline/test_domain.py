@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pydantic import SecretStr
 
-from orchestrator.agents.checks import run_checks
+from orchestrator.agents.static_checks import run_checks
 from orchestrator.agents.domain import FailTask, RunStage, decide, fold, validation_outcome
 from orchestrator.agents.pricing import cost_usd
 from orchestrator.agents.providers import parse_json

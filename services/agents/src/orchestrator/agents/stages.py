@@ -23,7 +23,7 @@ from orchestrator.events.error_codes import ErrorCode
 from orchestrator.events.paths import UnsafePath, model_path
 
 from . import prompts
-from .checks import run_checks
+from .static_checks import run_checks
 from .domain import TaskState
 from .errors import ModelError
 from .pricing import cost_usd
