@@ -46,8 +46,8 @@ import openai
 import websockets
 
 from orchestrator.agents import prompts  # the same prompts and schemas the agents send
-from orchestrator.agents.static_checks import run_checks
 from orchestrator.agents.providers import AnthropicChat, OpenAIChat, parse_json
+from orchestrator.agents.static_checks import run_checks
 from tests.fakes import FakeLLM, RecordedRequest, Reply, Text
 from tests.harness import System
 from tests.pipeline.conftest import GOOD_FILES, PLAN, REVIEW_OK, stage_of

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from pydantic import SecretStr
 
-from orchestrator.agents.static_checks import run_checks
 from orchestrator.agents.domain import FailTask, RunStage, decide, fold, validation_outcome
 from orchestrator.agents.pricing import cost_usd
 from orchestrator.agents.providers import parse_json
 from orchestrator.agents.settings import AgentsSettings
+from orchestrator.agents.static_checks import run_checks
 from orchestrator.events.agent_providers import resolve
 from orchestrator.events.catalog import (
     StageCompleted,

@@ -23,11 +23,11 @@ from orchestrator.events.error_codes import ErrorCode
 from orchestrator.events.paths import UnsafePath, model_path
 
 from . import prompts
-from .static_checks import run_checks
 from .domain import TaskState
 from .errors import ModelError
 from .pricing import cost_usd
 from .providers import ChatModel, Completion, parse_json
+from .static_checks import run_checks
 
 MAX_FILES = 100
 MAX_FILE_BYTES = 512 * 1024
