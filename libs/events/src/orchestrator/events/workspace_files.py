@@ -16,6 +16,23 @@ from .catalog import FileDeleted, FileRef, FileWritten, WorkspaceArchived
 from .envelope import RecordedEvent
 from .paths import UnsafePath, safe_relative_path
 
+PROJECT_DIR = "implementation/"
+"""Where the project lives in the workspace (the contract's ``workspace/implementation/...``):
+the agents see and change paths relative to it; files elsewhere in the workspace are a person's."""
+MAX_PROJECT_FILES = 500
+
+
+def in_workspace(project_path: str) -> str:
+    """The workspace path of a project file."""
+    return PROJECT_DIR + project_path
+
+
+def in_project(workspace_path: str) -> str | None:
+    """The project path of a workspace file, or None when it lies outside the project."""
+    return (
+        workspace_path.removeprefix(PROJECT_DIR) if workspace_path.startswith(PROJECT_DIR) else None
+    )
+
 
 @dataclass(frozen=True, slots=True)
 class WorkspaceFile:
@@ -75,5 +92,21 @@ class WorkspaceFiles:
         """Every current file by content, in path order."""
         return tuple(self.files[path].ref for path in sorted(self.files))
 
+    def project(self) -> tuple[FileRef, ...]:
+        """The project's files with paths relative to the project root, in path order."""
+        found = []
+        for path in sorted(self.files):
+            inside = in_project(path)
+            if inside is not None:
+                file = self.files[path]
+                found.append(FileRef(path=inside, digest=file.digest, size=file.size))
+        return tuple(found[:MAX_PROJECT_FILES])
 
-__all__ = ["WorkspaceFile", "WorkspaceFiles"]
+
+__all__ = [
+    "PROJECT_DIR",
+    "WorkspaceFile",
+    "WorkspaceFiles",
+    "in_project",
+    "in_workspace",
+]

@@ -11,11 +11,15 @@ unacknowledged, it is delivered again, and the step is re-run from the same stat
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Any, Literal
 
 from orchestrator.events import RecordedEvent
 from orchestrator.events.catalog import (
+    ChecksRecorded,
+    ChecksRequested,
+    FileRef,
     StageCompleted,
     StageFailed,
     StageStarted,
@@ -30,7 +34,14 @@ from orchestrator.events.catalog.tasks import Stage
 
 LLM_STAGES: tuple[Stage, ...] = ("analysis", "implementation", "validation")
 TRIGGER_TYPES = frozenset(
-    {"TaskSubmitted", "StageCompleted", "ValidationFailed", "TaskRetried", "StageFailed"}
+    {
+        "TaskSubmitted",
+        "StageCompleted",
+        "ValidationFailed",
+        "TaskRetried",
+        "StageFailed",
+        "ChecksRecorded",
+    }
 )
 """Event types that can make a step of this service due; anything else is acknowledged unread."""
 
@@ -56,6 +67,9 @@ class TaskState:
     task_id: str = ""
     requirement: str = ""
     priority: int = 5
+    metadata: dict[str, Any] = field(default_factory=dict)
+    project: tuple[FileRef, ...] = ()
+    """The project the task builds on (empty: a new project)."""
     submitted_seq: int = 0
     status: Status = "created"
     version: int = 0
@@ -67,6 +81,10 @@ class TaskState:
     completed: dict[str, StageCompleted] = field(default_factory=dict)
     last_implementation: StageCompleted | None = None
     """The latest implementation's files, kept after a failed validation for the next round."""
+    checks_requested: int = 0
+    """The round whose checks were asked for (0: none yet)."""
+    checks: ChecksRecorded | None = None
+    """The sandbox's outcome for the current round, once recorded."""
     due: tuple[Stage, int] | None = None
     due_since: int = 0
     """Sequence of the event that made ``due`` due: the one message allowed to run it."""
@@ -86,57 +104,112 @@ def fold(events: list[RecordedEvent]) -> TaskState:
     return state
 
 
-def apply(state: TaskState, recorded: RecordedEvent) -> None:  # noqa: PLR0912 - one branch per event
-    event = recorded.event
+def apply(state: TaskState, recorded: RecordedEvent) -> None:
     state.version = recorded.seq
-    if isinstance(event, TaskSubmitted):
-        state.task_id = event.task_id
-        state.requirement = event.requirement
-        state.priority = event.priority
-        state.submitted_seq = recorded.seq
-        _make_due(state, ("analysis", 1), recorded.seq)
-    elif isinstance(event, StageStarted):
-        if not state.terminal:
-            state.status = "in_progress"
-    elif isinstance(event, StageCompleted):
-        state.completed[event.stage] = event
-        if event.stage == "implementation":
-            state.last_implementation = event
-        following = {
-            "analysis": "implementation",
-            "implementation": "validation",
-            "validation": "integration",
-        }.get(event.stage)
-        if following is not None:
-            _make_due(state, (following, state.round), recorded.seq)  # type: ignore[arg-type]
-        else:
-            state.due = None
-    elif isinstance(event, ValidationFailed):
-        state.round = event.round + 1
-        state.rounds_failed += 1
-        state.findings = event.findings
-        state.completed.pop("implementation", None)
-        _make_due(state, ("implementation", state.round), recorded.seq)
-    elif isinstance(event, StageFailed):
-        state.failed = event
-        state.failed_seq = recorded.seq
-        state.due = None
-    elif isinstance(event, TaskFailed):
-        state.status = "failed"
-        state.task_failed = True
-        state.due = None
-    elif isinstance(event, TaskRetried):
+    step = _STEPS.get(type(recorded.event))
+    if step is not None:
+        step(state, recorded.event, recorded.seq)
+
+
+def _submitted(state: TaskState, event: TaskSubmitted, seq: int) -> None:
+    state.task_id = event.task_id
+    state.requirement = event.requirement
+    state.priority = event.priority
+    state.metadata = dict(event.metadata)
+    state.project = event.project
+    state.submitted_seq = seq
+    _make_due(state, ("analysis", 1), seq)
+
+
+def _checks_requested(state: TaskState, event: ChecksRequested, seq: int) -> None:
+    state.checks_requested = event.round
+    state.checks = None
+    state.due = None  # the workspace service runs them; ChecksRecorded makes the review due
+
+
+def _checks_recorded(state: TaskState, event: ChecksRecorded, seq: int) -> None:
+    if event.round == state.round and state.checks_requested == event.round:
+        state.checks = event
+        _make_due(state, ("validation", event.round), seq)
+
+
+def _stage_started(state: TaskState, event: StageStarted, seq: int) -> None:
+    if not state.terminal:
         state.status = "in_progress"
-        state.failed = None
-        state.task_failed = False
-        state.rounds_failed = 0
-        _make_due(state, (event.stage, state.round), recorded.seq)
-    elif isinstance(event, TaskCancelled):
-        state.status = "cancelled"
+
+
+_FOLLOWING: dict[str, Stage] = {
+    "analysis": "implementation",
+    "implementation": "validation",
+    "validation": "integration",
+}
+
+
+def _stage_completed(state: TaskState, event: StageCompleted, seq: int) -> None:
+    state.completed[event.stage] = event
+    if event.stage == "implementation":
+        state.last_implementation = event
+    following = _FOLLOWING.get(event.stage)
+    if following is not None:
+        _make_due(state, (following, state.round), seq)
+    else:
         state.due = None
-    elif isinstance(event, TaskCompleted):
-        state.status = "completed"
-        state.due = None
+
+
+def _validation_failed(state: TaskState, event: ValidationFailed, seq: int) -> None:
+    state.round = event.round + 1
+    state.rounds_failed += 1
+    state.findings = event.findings
+    state.checks = None
+    state.completed.pop("implementation", None)
+    _make_due(state, ("implementation", state.round), seq)
+
+
+def _stage_failed(state: TaskState, event: StageFailed, seq: int) -> None:
+    state.failed = event
+    state.failed_seq = seq
+    state.due = None
+
+
+def _task_failed(state: TaskState, event: TaskFailed, seq: int) -> None:
+    state.status = "failed"
+    state.task_failed = True
+    state.due = None
+
+
+def _task_retried(state: TaskState, event: TaskRetried, seq: int) -> None:
+    state.status = "in_progress"
+    state.failed = None
+    state.task_failed = False
+    state.rounds_failed = 0
+    state.checks, state.checks_requested = None, 0  # a retried validation runs its checks again
+    _make_due(state, (event.stage, state.round), seq)
+
+
+def _task_cancelled(state: TaskState, event: TaskCancelled, seq: int) -> None:
+    state.status = "cancelled"
+    state.due = None
+
+
+def _task_completed(state: TaskState, event: TaskCompleted, seq: int) -> None:
+    state.status = "completed"
+    state.due = None
+
+
+_STEPS: dict[type[Any], Callable[[TaskState, Any, int], None]] = {
+    TaskSubmitted: _submitted,
+    ChecksRequested: _checks_requested,
+    ChecksRecorded: _checks_recorded,
+    StageStarted: _stage_started,
+    StageCompleted: _stage_completed,
+    ValidationFailed: _validation_failed,
+    StageFailed: _stage_failed,
+    TaskFailed: _task_failed,
+    TaskRetried: _task_retried,
+    TaskCancelled: _task_cancelled,
+    TaskCompleted: _task_completed,
+}
+"""How each event moves a task's state, one step per event type."""
 
 
 def _make_due(state: TaskState, step: tuple[Stage, int], seq: int) -> None:
@@ -188,3 +261,23 @@ def validation_outcome(
     if passed:
         return "passed"
     return "retry" if state.rounds_failed + 1 < max_rounds else "exhausted"
+
+
+def checks_of(state: TaskState, round_: int) -> ChecksRecorded | None:
+    """The recorded checks of ``round_``, if the sandbox has answered for it."""
+    checks = state.checks
+    return checks if checks is not None and checks.round == round_ else None
+
+
+def candidate(state: TaskState) -> tuple[dict[str, FileRef], tuple[str, ...]]:
+    """The round's candidate project (path -> file): the project the task built on with the
+    latest implementation's writes and deletes; and the paths it deleted."""
+    files = {ref.path: ref for ref in state.project}
+    impl = state.last_implementation
+    if impl is None:
+        return files, ()
+    for ref in impl.files:
+        files[ref.path] = ref
+    for path in impl.deleted:
+        files.pop(path, None)
+    return files, impl.deleted

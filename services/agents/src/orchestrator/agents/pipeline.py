@@ -24,6 +24,8 @@ from nats.aio.msg import Msg
 from orchestrator.events import ConcurrencyConflict, Envelope, EventStore, RecordedEvent, subjects
 from orchestrator.events.catalog import (
     STAGE_AGENT,
+    ChecksRecorded,
+    ChecksRequested,
     StageCompleted,
     StageFailed,
     StageStarted,
@@ -43,6 +45,7 @@ from .domain import (
     RunStage,
     TaskState,
     apply,
+    checks_of,
     decide,
     fold,
     might_concern_us,
@@ -190,22 +193,26 @@ class Pipeline:
     ) -> None:
         agent = STAGE_AGENT[step.stage]
         resolved = self.source.resolve(agent)
-        started_seq = await self._append(
-            state,
-            StageStarted(
-                task_id=state.task_id,
-                stage=step.stage,
-                agent=agent,
-                round=step.round,
-                provider=resolved.provider,
-                model=resolved.model,
-                worker=self.instance,
-            ),
-            state.version,
-            cause,
-        )
-        if started_seq is None:
-            return
+        checks = checks_of(state, step.round) if step.stage == "validation" else None
+        if checks is None:
+            started_seq = await self._append(
+                state,
+                StageStarted(
+                    task_id=state.task_id,
+                    stage=step.stage,
+                    agent=agent,
+                    round=step.round,
+                    provider=resolved.provider,
+                    model=resolved.model,
+                    worker=self.instance,
+                ),
+                state.version,
+                cause,
+            )
+            if started_seq is None:
+                return
+        else:
+            started_seq = state.version  # the review goes on with the stage the checks paused
         outcome: StageResult | Rejected | StageFailed
         if not resolved.key_configured:
             outcome = self._failed(
@@ -214,8 +221,11 @@ class Pipeline:
                 ErrorCode.API_KEY_MISSING,
                 f"no API key configured for {resolved.provider} (agent {agent})",
             )
+        elif step.stage == "validation" and checks is None:
+            await self._request_checks(state, step, started_seq, cause)
+            return
         else:
-            job = asyncio.create_task(self._call(state, step, resolved, delivery))
+            job = asyncio.create_task(self._call(state, step, resolved, delivery, checks))
             self.running[state.task_id] = job
             try:
                 outcome = await job
@@ -228,8 +238,27 @@ class Pipeline:
                 self.running.pop(state.task_id, None)
         await self._record(state, step, outcome, started_seq, cause)
 
+    async def _request_checks(
+        self, state: TaskState, step: RunStage, started_seq: int, cause: RecordedEvent
+    ) -> None:
+        """Validation's first step: reject what fails without running, else hand the candidate
+        files to the workspace service and let go (ChecksRecorded brings the review back)."""
+        prepared = await self.stages.prepare_validation(state)
+        if isinstance(prepared, Rejected):
+            await self._record(state, step, prepared, started_seq, cause)
+            return
+        request = ChecksRequested(
+            task_id=state.task_id, round=step.round, files=prepared.files, plan=prepared.plan
+        )
+        await self._append(state, request, started_seq, cause)
+
     async def _call(
-        self, state: TaskState, step: RunStage, resolved: Any, delivery: Delivery
+        self,
+        state: TaskState,
+        step: RunStage,
+        resolved: Any,
+        delivery: Delivery,
+        checks: ChecksRecorded | None,
     ) -> StageResult | Rejected | StageFailed:
         model = self.clients.model_for(resolved)
         publish = self._publisher(state.task_id, resolved.agent, step)
@@ -245,7 +274,8 @@ class Pipeline:
                     return await self.stages.implementation(
                         state, step.round, model, resolved, publish
                     )
-                return await self.stages.validation(state, model, resolved, publish)
+                ran = checks.checks if checks is not None else ()
+                return await self.stages.review(state, ran, model, resolved, publish)
         except ModelError as exc:
             log.warning("task %s %s failed: %s", state.task_id, step.stage, exc.message)
             return self._failed(state, step, exc.code, exc.message)
@@ -293,6 +323,7 @@ class Pipeline:
                     round=step.round,
                     findings=outcome.findings,
                     usage=outcome.usage,
+                    checks=outcome.checks,
                 )
             else:
                 event = self._failed(
@@ -311,7 +342,9 @@ class Pipeline:
                 summary=outcome.summary,
                 detail=outcome.detail,
                 files=outcome.files,
+                deleted=outcome.deleted,
                 usage=outcome.usage,
+                checks=outcome.checks,
             )
         await self._append(state, event, started_seq, cause)
 

@@ -1,4 +1,8 @@
-"""What each agent is asked, and the JSON shape its answer must have (structured output)."""
+"""What each agent is asked, and the JSON shape its answer must have (structured output). Pure.
+
+Every agent is told the world its code will run in (the sandbox), so that a real model writes
+code that can pass validation's checks: it is run, not only read.
+"""
 
 from __future__ import annotations
 
@@ -6,6 +10,19 @@ import json
 from typing import Any
 
 MAX_REVIEW_CHARS = 60_000
+PROJECT_CHARS = 40_000
+"""How much of an existing project's contents the analyst and the implementer are shown."""
+
+RUNTIME = (
+    "Where the code runs: a Linux sandbox with CPython 3.11, no network access, a writable "
+    "copy of the project as the working directory (it is discarded after each run). "
+    "Installed: the standard library, pytest, fastapi, uvicorn, httpx, pydantic, starlette; "
+    "declare anything else in requirements.txt (installed from wheels before the run). "
+    "A web server must listen on 127.0.0.1 on the port the plan names (default 8000) and "
+    "answer GET on its health path (default /) without a 5xx. Tests run as "
+    "`python -m pytest` from the project root: put them in test_*.py files; they must not "
+    "need the network or a running server (test a FastAPI app with fastapi.testclient)."
+)
 
 PLAN_SCHEMA: dict[str, Any] = {
     "type": "object",
@@ -23,8 +40,26 @@ PLAN_SCHEMA: dict[str, Any] = {
             },
         },
         "run_command": {"type": "string"},
+        "test_command": {"type": "string"},
+        "entry_point": {"type": "string"},
+        "entry_kind": {"type": "string", "enum": ["script", "server", "none"]},
+        "port": {"type": "integer"},
+        "health_path": {"type": "string"},
+        "read_files": {"type": "array", "items": {"type": "string"}},
     },
-    "required": ["summary", "requirements", "design", "files", "run_command"],
+    "required": [
+        "summary",
+        "requirements",
+        "design",
+        "files",
+        "run_command",
+        "test_command",
+        "entry_point",
+        "entry_kind",
+        "port",
+        "health_path",
+        "read_files",
+    ],
     "additionalProperties": False,
 }
 
@@ -41,8 +76,9 @@ FILES_SCHEMA: dict[str, Any] = {
                 "additionalProperties": False,
             },
         },
+        "delete": {"type": "array", "items": {"type": "string"}},
     },
-    "required": ["summary", "files"],
+    "required": ["summary", "files", "delete"],
     "additionalProperties": False,
 }
 
@@ -60,23 +96,54 @@ REVIEW_SCHEMA: dict[str, Any] = {
 ANALYST = (
     "You are claude, the analyst of a four-agent software team. Stage: analysis. "
     "Turn the requirement into a short plan: the requirements, a design, the files to write "
-    "(paths relative to the project root) and the command that runs the result. "
-    "Answer with JSON only."
+    "or change (paths relative to the project root), the command that runs the result, how to "
+    "test it (test_command, usually `python -m pytest -q`), the entry point (a project file), "
+    "whether it is a script or a server (entry_kind; none for a library), its port (0 if none) "
+    "and health path. When an existing project is shown, plan changes to it: keep what works. "
+    "If it was too large to show whole, list in read_files the files you need to see. "
+    + RUNTIME
+    + " Answer with JSON only."
 )
 IMPLEMENTER = (
     "You are codex, the implementer of a four-agent software team. Stage: implementation. "
-    "Write every file of the plan in full. Paths are relative to the project root. "
-    "Answer with JSON only: a summary and the files (path and content)."
+    "Write every file the plan creates or changes, each in full, with tests alongside the code. "
+    "Paths are relative to the project root. Files you do not mention stay as they are; list "
+    "in delete the existing files to remove. "
+    + RUNTIME
+    + " Answer with JSON only: a summary, the files (path and content) and delete."
 )
 VALIDATOR = (
     "You are claude2, the validator of a four-agent software team. Stage: validation. "
-    "Review the files against the requirement and the plan; the automatic checks already "
-    "passed. Set passed to false only for real defects, each one a finding. Answer with JSON only."
+    "Review the files against the requirement and the plan. The code was already compiled, "
+    "tested and run in the sandbox: the checks' outcomes are given. Set passed to false only "
+    "for real defects, each one a finding. Answer with JSON only."
 )
 
 
-def analysis_prompt(task_id: str, requirement: str) -> str:
-    return f"Task: {task_id}\nRequirement:\n{requirement}"
+def project_block(tree: list[tuple[str, int]], contents: dict[str, str]) -> str:
+    """The existing project as a model is shown it: the whole tree, then the contents given."""
+    if not tree:
+        return "The project is empty: this is a new project."
+    lines = ["The existing project (path, bytes):"]
+    lines += [f"- {path} ({size})" for path, size in tree]
+    if contents:
+        lines.append("\nTheir contents:\n" + _files_block(contents))
+    hidden = [path for path, _ in tree if path not in contents]
+    if hidden:
+        lines.append("\nNot shown (too large for one prompt): " + ", ".join(hidden))
+    return "\n".join(lines)
+
+
+def analysis_prompt(
+    task_id: str,
+    requirement: str,
+    project: str,
+    context: dict[str, Any] | None = None,
+) -> str:
+    text = f"Task: {task_id}\nRequirement:\n{requirement}\n\n{project}"
+    if context:
+        text += f"\n\nProject context from the client:\n{json.dumps(context, indent=2)}"
+    return text
 
 
 def implementation_prompt(
@@ -87,11 +154,14 @@ def implementation_prompt(
     round_: int,
     findings: tuple[str, ...],
     previous: dict[str, str],
+    project: str = "",
 ) -> str:
     text = (
         f"Task: {task_id}\nRound: {round_}\nRequirement:\n{requirement}\n\n"
         f"Plan:\n{json.dumps(plan, indent=2)}"
     )
+    if project:
+        text += "\n\n" + project
     if findings:
         text += "\n\nValidation found these problems in the previous round; fix them all:\n"
         text += "\n".join(f"- {f}" for f in findings)
@@ -101,12 +171,21 @@ def implementation_prompt(
 
 
 def review_prompt(
-    task_id: str, requirement: str, plan: dict[str, Any], files: dict[str, str], checks: str
+    task_id: str,
+    requirement: str,
+    plan: dict[str, Any],
+    files: dict[str, str],
+    checks: str,
+    *,
+    deleted: tuple[str, ...] = (),
 ) -> str:
-    return (
+    text = (
         f"Task: {task_id}\nRequirement:\n{requirement}\n\nPlan:\n{json.dumps(plan, indent=2)}\n\n"
-        f"Automatic checks: {checks}\n\nFiles:\n{_files_block(files)}"
+        f"Checks that ran:\n{checks}\n\nFiles:\n{_files_block(files)}"
     )
+    if deleted:
+        text += "\n\nDeleted: " + ", ".join(deleted)
+    return text
 
 
 def _files_block(files: dict[str, str]) -> str:

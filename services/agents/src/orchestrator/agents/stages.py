@@ -1,7 +1,10 @@
 """The three model stages: each turns a task's state into an outcome, calling its agent's model.
 
-A stage returns what to record (``StageResult`` or ``Rejected``) and raises
-:class:`~.providers.ModelError` when its model cannot be reached; recording is the caller's job.
+A stage returns what to record (``StageResult``, ``Rejected`` or, for validation's first step,
+``RunChecks``) and raises :class:`~.errors.ModelError` when its model cannot be reached;
+recording is the caller's job. Validation is two steps with a durable wait between them: the
+candidate files go to the workspace service to be run (``ChecksRequested``), and the review
+happens when their outcome is recorded (``ChecksRecorded``).
 """
 
 from __future__ import annotations
@@ -18,19 +21,16 @@ from nats.js.errors import NotFoundError
 from nats.js.object_store import ObjectStore
 
 from orchestrator.events.agent_providers import ResolvedProvider
-from orchestrator.events.catalog import FileRef, Usage
+from orchestrator.events.catalog import CheckOutcome, FileRef, RunPlan, Usage
 from orchestrator.events.error_codes import ErrorCode
-from orchestrator.events.paths import UnsafePath, model_path
 
 from . import prompts
-from .domain import TaskState
+from .answers import check_findings, describe_checks, read_file_ops, run_plan
+from .domain import TaskState, candidate
 from .errors import ModelError
 from .pricing import cost_usd
 from .providers import ChatModel, Completion, parse_json
 from .static_checks import run_checks
-
-MAX_FILES = 100
-MAX_FILE_BYTES = 512 * 1024
 
 Publish = Callable[[str], Awaitable[None]]
 
@@ -40,7 +40,17 @@ class StageResult:
     summary: str
     detail: dict[str, Any] = field(default_factory=dict)
     files: tuple[FileRef, ...] = ()
+    deleted: tuple[str, ...] = ()
     usage: Usage = field(default_factory=Usage)
+    checks: tuple[CheckOutcome, ...] = ()
+
+
+@dataclass(frozen=True)
+class RunChecks:
+    """Validation's first step passed the static checks: run these files in the sandbox."""
+
+    files: tuple[FileRef, ...]
+    plan: RunPlan
 
 
 @dataclass(frozen=True)
@@ -50,6 +60,7 @@ class Rejected:
     findings: tuple[str, ...]
     summary: str
     usage: Usage = field(default_factory=Usage)
+    checks: tuple[CheckOutcome, ...] = ()
 
 
 def usage_of(completion: Completion, model: str) -> Usage:
@@ -76,20 +87,40 @@ class Stages:
     async def analysis(
         self, state: TaskState, model: ChatModel, resolved: ResolvedProvider, publish: Publish
     ) -> StageResult:
-        completion = await model.complete(
+        shown = await self._project_shown(state.project, wanted=None)
+        completion = await self._plan(state, model, publish, shown)
+        plan = _plan_of(completion)
+        usage = usage_of(completion, resolved.model)
+        wanted = [str(p) for p in plan.get("read_files") or [] if isinstance(p, str)]
+        hidden = {ref.path for ref in state.project} - set(shown)
+        if wanted and hidden & set(wanted):
+            # The project did not fit whole: show the analyst the files it asked for, once.
+            shown = await self._project_shown(state.project, wanted=set(wanted))
+            again = await self._plan(state, model, publish, shown)
+            plan, usage = _plan_of(again), _added(usage, usage_of(again, resolved.model))
+        summary = str(plan.get("summary") or "").strip() or completion.text.strip()[:2000]
+        return StageResult(
+            summary=summary,
+            detail={"plan": plan, "project_files": len(state.project)},
+            usage=usage,
+        )
+
+    async def _plan(
+        self, state: TaskState, model: ChatModel, publish: Publish, shown: dict[str, str]
+    ) -> Completion:
+        tree = [(ref.path, ref.size) for ref in state.project]
+        context = state.metadata.get("project_context")
+        return await model.complete(
             prompts.ANALYST,
-            prompts.analysis_prompt(state.task_id, state.requirement),
+            prompts.analysis_prompt(
+                state.task_id,
+                state.requirement,
+                prompts.project_block(tree, shown),
+                context if isinstance(context, dict) and context else None,
+            ),
             "plan",
             prompts.PLAN_SCHEMA,
             publish,
-        )
-        plan = parse_json(completion.text)
-        if plan is None:
-            # A model without structured output still gives a usable plan: its prose.
-            plan = {"summary": completion.text.strip(), "files": []}
-        summary = str(plan.get("summary") or "").strip() or completion.text.strip()[:2000]
-        return StageResult(
-            summary=summary, detail={"plan": plan}, usage=usage_of(completion, resolved.model)
         )
 
     async def implementation(
@@ -102,6 +133,9 @@ class Stages:
     ) -> StageResult:
         plan = _plan(state)
         previous = await self._previous_files(state) if round_ > 1 else {}
+        planned = {str(f.get("path")) for f in plan.get("files") or [] if isinstance(f, dict)}
+        shown = await self._project_shown(state.project, wanted=planned or None)
+        tree = [(ref.path, ref.size) for ref in state.project]
         completion = await model.complete(
             prompts.IMPLEMENTER,
             prompts.implementation_prompt(
@@ -111,6 +145,7 @@ class Stages:
                 round_=round_,
                 findings=state.findings,
                 previous=previous,
+                project=prompts.project_block(tree, shown) if tree else "",
             ),
             "files",
             prompts.FILES_SCHEMA,
@@ -122,55 +157,71 @@ class Stages:
                 ErrorCode.AGENT_UNAVAILABLE,
                 f"{resolved.agent}: the model's answer is not the files JSON",
             )
-        files: dict[str, bytes] = {}
-        skipped: list[str] = []
-        for item in answer["files"][:MAX_FILES]:
-            if not isinstance(item, dict):
-                continue
-            try:
-                path: str | None = model_path(str(item.get("path", "")))
-            except UnsafePath:
-                path = None
-            content = item.get("content")
-            if path is None or not isinstance(content, str):
-                skipped.append(str(item.get("path", ""))[:200])
-                continue
-            data = content.encode()
-            if len(data) > MAX_FILE_BYTES:
-                skipped.append(path)
-                continue
-            files[path] = data
-        refs = tuple([await self._store(path, data) for path, data in sorted(files.items())])
+        ops = read_file_ops(answer, {ref.path for ref in state.project})
+        refs = tuple([await self._store(path, data) for path, data in sorted(ops.writes.items())])
         names = ", ".join(ref.path for ref in refs) or "none"
         model_summary = str(answer.get("summary") or "").strip()
-        summary = f"{len(refs)} file(s): {names}" + (f". {model_summary}" if model_summary else "")
+        summary = f"{len(refs)} file(s): {names}"
+        if ops.deletes:
+            summary += f"; deleted {', '.join(ops.deletes)}"
+        if model_summary:
+            summary += f". {model_summary}"
         detail: dict[str, Any] = {"round": round_}
-        if skipped:
-            detail["skipped_paths"] = skipped
+        if ops.problems:
+            detail["problems"] = list(ops.problems)
         return StageResult(
-            summary=summary, detail=detail, files=refs, usage=usage_of(completion, resolved.model)
+            summary=summary,
+            detail=detail,
+            files=refs,
+            deleted=ops.deletes,
+            usage=usage_of(completion, resolved.model),
         )
 
-    async def validation(
+    async def prepare_validation(self, state: TaskState) -> RunChecks | Rejected:
+        """Validation's first step: what the implementer's answer and the compiler say, without
+        running anything; if they find nothing, the candidate files to run."""
+        impl = state.last_implementation
+        problems = tuple(str(p) for p in (impl.detail.get("problems") or [])) if impl else ()
+        written = impl.files if impl is not None else ()
+        data = await asyncio.gather(*(self._load(ref) for ref in written))
+        report = run_checks(
+            {ref.path: body for ref, body in zip(written, data, strict=True)},
+            deleted=bool(impl and impl.deleted),
+        )
+        findings = problems + report.findings
+        if findings:
+            # No sandbox run and no model call: the answer or the compiler says what is wrong.
+            return Rejected(findings, report.summary())
+        files, _ = candidate(state)
+        return RunChecks(tuple(files[path] for path in sorted(files)), run_plan(_plan(state)))
+
+    async def review(
         self,
         state: TaskState,
+        checks: tuple[CheckOutcome, ...],
         model: ChatModel,
         resolved: ResolvedProvider,
         publish: Publish,
     ) -> StageResult | Rejected:
-        impl = state.last_implementation
-        refs = impl.files if impl is not None else ()
+        """Validation's second step, once the sandbox's outcome is recorded."""
+        failed = check_findings(checks)
+        if failed:
+            return Rejected(failed, "the code did not pass its checks", checks=checks)
+        files, deleted = candidate(state)
+        refs = [files[path] for path in sorted(files)]
         data = await asyncio.gather(*(self._load(ref) for ref in refs))
-        contents = {ref.path: body for ref, body in zip(refs, data, strict=True)}
-        report = run_checks(contents)
-        if not report.passed:
-            # No model call: the compiler already said what is wrong.
-            return Rejected(report.findings, report.summary())
-        texts = {path: data.decode() for path, data in contents.items()}
+        texts = {
+            ref.path: body.decode(errors="replace") for ref, body in zip(refs, data, strict=True)
+        }
         completion = await model.complete(
             prompts.VALIDATOR,
             prompts.review_prompt(
-                state.task_id, state.requirement, _plan(state), texts, report.summary()
+                state.task_id,
+                state.requirement,
+                _plan(state),
+                texts,
+                describe_checks(checks),
+                deleted=deleted,
             ),
             "review",
             prompts.REVIEW_SCHEMA,
@@ -185,12 +236,41 @@ class Stages:
         summary = str(review.get("summary") or "").strip()
         findings = tuple(str(f) for f in review.get("findings") or [] if str(f).strip())
         if review.get("passed") is not True:
-            return Rejected(findings or ("the reviewer rejected the files",), summary, usage)
+            return Rejected(
+                findings or ("the reviewer rejected the files",), summary, usage, checks
+            )
+        ran = describe_checks(checks).replace("\n", "; ")
         return StageResult(
-            summary=f"{summary} ({report.summary()})" if summary else report.summary(),
-            detail={"checks": report.summary(), "findings": list(findings)},
+            summary=f"{summary} (checks: {ran})" if summary else f"checks: {ran}",
+            detail={
+                "checks": [c.model_dump(mode="json") for c in checks],
+                "findings": list(findings),
+            },
             usage=usage,
+            checks=checks,
         )
+
+    async def _project_shown(
+        self, project: tuple[FileRef, ...], *, wanted: set[str] | None
+    ) -> dict[str, str]:
+        """Contents of the project to show a model: all of it when it fits the budget, else
+        the ``wanted`` files first, then the smallest, until the budget is spent."""
+        if not project:
+            return {}
+        total = sum(ref.size for ref in project)
+        chosen = list(project)
+        if total > prompts.PROJECT_CHARS:
+            first = [ref for ref in project if wanted and ref.path in wanted]
+            rest = sorted((ref for ref in project if ref not in first), key=lambda r: r.size)
+            chosen, budget = [], prompts.PROJECT_CHARS
+            for ref in [*first, *rest]:
+                if ref.size <= budget:
+                    chosen.append(ref)
+                    budget -= ref.size
+        data = await asyncio.gather(*(self._load(ref) for ref in chosen))
+        return {
+            ref.path: body.decode(errors="replace") for ref, body in zip(chosen, data, strict=True)
+        }
 
     async def _store(self, path: str, data: bytes) -> FileRef:
         digest = hashlib.sha256(data).hexdigest()
@@ -226,6 +306,20 @@ class Stages:
         if impl is None:
             return {}
         return {ref.path: (await self._load(ref)).decode(errors="replace") for ref in impl.files}
+
+
+def _plan_of(completion: Completion) -> dict[str, Any]:
+    plan = parse_json(completion.text)
+    # A model without structured output still gives a usable plan: its prose.
+    return plan if plan is not None else {"summary": completion.text.strip(), "files": []}
+
+
+def _added(a: Usage, b: Usage) -> Usage:
+    return Usage(
+        input_tokens=a.input_tokens + b.input_tokens,
+        output_tokens=a.output_tokens + b.output_tokens,
+        cost_usd=round(a.cost_usd + b.cost_usd, 6),
+    )
 
 
 def _plan(state: TaskState) -> dict[str, Any]:

@@ -22,7 +22,11 @@ from .tasks import (
     STAGE_AGENT,
     STAGES,
     AgentName,
+    CheckOutcome,
+    ChecksRecorded,
+    ChecksRequested,
     FileRef,
+    RunPlan,
     Stage,
     StageCompleted,
     StageFailed,
@@ -42,6 +46,8 @@ AnyEvent = Annotated[
     | StageStarted
     | StageCompleted
     | ValidationFailed
+    | ChecksRequested
+    | ChecksRecorded
     | StageFailed
     | TaskCompleted
     | TaskFailed
@@ -77,6 +83,9 @@ __all__ = [
     "AgentName",
     "AnyEvent",
     "ArchiveMaterialised",
+    "CheckOutcome",
+    "ChecksRecorded",
+    "ChecksRequested",
     "Event",
     "ExecutionFinished",
     "ExecutionOutput",
@@ -89,6 +98,7 @@ __all__ = [
     "FileWritten",
     "Record",
     "ResetRequested",
+    "RunPlan",
     "SettingsChanged",
     "Stage",
     "StageCompleted",

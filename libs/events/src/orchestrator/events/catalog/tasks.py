@@ -45,6 +45,30 @@ class FileRef(Record):
     size: int
 
 
+class RunPlan(Record):
+    """How the analyst says the project is tested and run (what validation executes)."""
+
+    test_command: str | None = None
+    entry_point: str | None = None
+    """A project file: the script to run, or the module that starts the server."""
+    kind: Literal["script", "server"] | None = None
+    port: int | None = None
+    health_path: str = "/"
+
+
+class CheckOutcome(Record):
+    """One check that ran (or could not) on a round's candidate files."""
+
+    name: str
+    """``tests`` or ``smoke``."""
+    status: Literal["passed", "failed", "not_run"]
+    duration_s: float = 0.0
+    summary: str = ""
+    output_tail: str = ""
+    details: dict[str, Any] = Field(default_factory=dict)
+    """For tests: passed/failed/errors/skipped counts and the failing test ids."""
+
+
 class TaskSubmitted(Event):
     type: Literal["TaskSubmitted"] = "TaskSubmitted"
     task_id: str
@@ -53,6 +77,11 @@ class TaskSubmitted(Event):
     metadata: dict[str, Any] = Field(default_factory=dict)
     agents: dict[str, AgentName] = Field(default_factory=lambda: dict(ROLE_AGENT))
     idempotency_key: str | None = None
+    project: tuple[FileRef, ...] = ()
+    """The project the task builds on: the workspace's project files when it was submitted
+    (paths relative to the project root). Empty: a new project."""
+    workspace_version: int = 0
+    """The ``events.workspace`` sequence ``project`` was read at."""
 
 
 class StageStarted(Event):
@@ -76,7 +105,32 @@ class StageCompleted(Event):
     summary: str
     detail: dict[str, Any] = Field(default_factory=dict)
     files: tuple[FileRef, ...] = ()
+    """Implementation: the files written (whole content). Integration: the files placed."""
+    deleted: tuple[str, ...] = ()
+    """Implementation and integration: the project files deleted."""
     usage: Usage = Usage()
+    checks: tuple[CheckOutcome, ...] = ()
+    """Validation: the checks that ran on the files it passed."""
+
+
+class ChecksRequested(Event):
+    """Validation asks the workspace service to run a round's candidate files in the sandbox."""
+
+    type: Literal["ChecksRequested"] = "ChecksRequested"
+    task_id: str
+    round: int
+    files: tuple[FileRef, ...]
+    """The candidate project: the project it built on, with this round's writes and deletes."""
+    plan: RunPlan = RunPlan()
+
+
+class ChecksRecorded(Event):
+    """What the sandbox said of a round's candidate files; validation reviews with it."""
+
+    type: Literal["ChecksRecorded"] = "ChecksRecorded"
+    task_id: str
+    round: int
+    checks: tuple[CheckOutcome, ...]
 
 
 class ValidationFailed(Event):
@@ -87,6 +141,7 @@ class ValidationFailed(Event):
     round: int
     findings: tuple[str, ...]
     usage: Usage = Usage()
+    checks: tuple[CheckOutcome, ...] = ()
 
 
 class StageFailed(Event):

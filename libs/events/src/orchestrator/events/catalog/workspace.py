@@ -18,13 +18,15 @@ class FileWritten(Event):
     digest: str
     size: int
     task_id: str | None = None
-    source: Literal["agent", "restore", "api"] = "agent"
+    source: Literal["agent", "restore", "api", "user"] = "agent"
     archive_name: str | None = None
 
 
 class FileDeleted(Event):
     type: Literal["FileDeleted"] = "FileDeleted"
     path: str
+    task_id: str | None = None
+    source: Literal["agent", "user"] = "agent"
 
 
 class WorkspaceArchived(Event):

@@ -99,6 +99,7 @@ async def submit_requirement(
     priority = body.priority if body.priority is not None else stored.default_priority
     task_id = _task_id(idempotency_key)
     subject = subjects.task(task_id)
+    workspace = gateway.models.workspace.state
     event = TaskSubmitted(
         task_id=task_id,
         requirement=body.requirement,
@@ -106,6 +107,8 @@ async def submit_requirement(
         metadata=body.metadata,
         agents=dict(ROLE_AGENT),
         idempotency_key=idempotency_key,
+        project=workspace.project(),
+        workspace_version=workspace.version,
     )
     try:
         seq = await gateway.store.append(

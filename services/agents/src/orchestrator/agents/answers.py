@@ -1,0 +1,121 @@
+"""Reading the models' answers into what the pipeline records, and the checks into findings. Pure.
+
+A model's answer is untrusted input: a write outside the project, a path named twice or the
+deletion of a file that does not exist is a *finding* for the next implementation round, never a
+crash and never applied.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from orchestrator.events.catalog import CheckOutcome, RunPlan
+from orchestrator.events.paths import UnsafePath, model_path
+
+MAX_FILES = 100
+MAX_FILE_BYTES = 512 * 1024
+FINDING_TAIL_CHARS = 1500
+
+
+@dataclass(frozen=True)
+class FileOps:
+    """An implementation's changes to the project: whole-file writes and deletions."""
+
+    writes: dict[str, bytes]
+    deletes: tuple[str, ...]
+    problems: tuple[str, ...]
+
+
+def read_file_ops(answer: dict[str, Any], existing: set[str]) -> FileOps:
+    """The writes and deletes of an implementer's answer, against the project's ``existing``
+    paths; every refused operation is named in ``problems``."""
+    writes: dict[str, bytes] = {}
+    problems: list[str] = []
+    items = answer.get("files")
+    for item in (items if isinstance(items, list) else [])[:MAX_FILES]:
+        raw = str(item.get("path", "")) if isinstance(item, dict) else ""
+        content = item.get("content") if isinstance(item, dict) else None
+        try:
+            path = model_path(raw)
+        except UnsafePath as exc:
+            problems.append(f"{raw[:200]!r} was not written: {exc} (paths are project-relative)")
+            continue
+        if not isinstance(content, str):
+            problems.append(f"{path} was not written: its content is not text")
+        elif path in writes:
+            problems.append(f"{path} was written twice in one answer: give each file once")
+        elif len(content.encode()) > MAX_FILE_BYTES:
+            problems.append(f"{path} was not written: over {MAX_FILE_BYTES} bytes")
+        else:
+            writes[path] = content.encode()
+    deletes: list[str] = []
+    listed = answer.get("delete")
+    for raw in listed if isinstance(listed, list) else []:
+        try:
+            path = model_path(str(raw))
+        except UnsafePath as exc:
+            problems.append(f"{str(raw)[:200]!r} was not deleted: {exc}")
+            continue
+        if path in writes:
+            problems.append(f"{path} is both written and deleted: choose one")
+            writes.pop(path)
+        elif path not in existing:
+            problems.append(f"{path} was not deleted: the project has no such file")
+        elif path not in deletes:
+            deletes.append(path)
+    return FileOps(writes, tuple(deletes), tuple(problems))
+
+
+def run_plan(plan: dict[str, Any]) -> RunPlan:
+    """How the plan says to test and run the project (missing or odd fields: not given)."""
+    entry = str(plan.get("entry_point") or "").strip()
+    kind = plan.get("entry_kind")
+    port = plan.get("port")
+    health = str(plan.get("health_path") or "/").strip() or "/"
+    try:
+        entry = model_path(entry) if entry else ""
+    except UnsafePath:
+        entry = ""
+    return RunPlan(
+        test_command=str(plan.get("test_command") or "").strip() or None,
+        entry_point=entry or None,
+        kind=kind if kind in ("script", "server") else None,
+        port=port if isinstance(port, int) and 0 < port < 65536 else None,
+        health_path=health if health.startswith("/") else "/" + health,
+    )
+
+
+def check_findings(checks: tuple[CheckOutcome, ...]) -> tuple[str, ...]:
+    """A finding per failed check, carrying what the implementer needs to fix it: the failing
+    test ids and the tail of their output."""
+    findings = []
+    for check in checks:
+        if check.status != "failed":
+            continue
+        failing = check.details.get("failing") or []
+        head = f"check {check.name} failed: {check.summary}"
+        if failing:
+            head += "; failing tests: " + ", ".join(str(t) for t in failing[:20])
+        tail = check.output_tail[-FINDING_TAIL_CHARS:].strip()
+        findings.append(f"{head}\n{tail}" if tail else head)
+    return tuple(findings)
+
+
+def describe_checks(checks: tuple[CheckOutcome, ...]) -> str:
+    """The checks as the reviewer is told them."""
+    if not checks:
+        return "(no check ran)"
+    lines = []
+    for check in checks:
+        lines.append(f"- {check.name}: {check.status} ({check.duration_s:.1f}s) {check.summary}")
+    return "\n".join(lines)
+
+
+__all__ = [
+    "FileOps",
+    "check_findings",
+    "describe_checks",
+    "read_file_ops",
+    "run_plan",
+]
