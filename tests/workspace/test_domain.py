@@ -207,3 +207,30 @@ def test_without_root_no_per_uid_process_limit_is_set() -> None:
         "-q",
         "a.py",
     ]
+
+
+def test_a_file_changed_since_the_task_read_it_is_a_conflict_not_an_overwrite() -> None:
+    base = (FileRef(path="app.py", digest="b" * 64, size=1),)
+    mine = (FileRef(path="app.py", digest="n" * 64, size=1),)
+    events = [
+        recorded(TaskSubmitted(task_id="t", requirement="r", priority=5, project=base), 1),
+        recorded(
+            StageCompleted(
+                task_id="t",
+                stage="implementation",
+                agent="codex",
+                summary="s",
+                files=mine,
+                deleted=("old.py",),
+            ),
+            2,
+        ),
+        recorded(VALIDATED, 3),
+    ]
+    plan = integration.decide(events)
+    assert plan is not None and plan.deleted == ("old.py",) and plan.base == base
+    untouched = {"implementation/app.py": "b" * 64}
+    assert integration.conflicts(plan, untouched) == []
+    assert integration.conflicts(plan, {"implementation/app.py": "n" * 64}) == []  # resumed
+    edited = {"implementation/app.py": "p" * 64, "implementation/old.py": "q" * 64}
+    assert integration.conflicts(plan, edited) == ["app.py", "old.py"]

@@ -50,7 +50,7 @@ async def start(runtime: Runtime) -> Stop:
             filter_subjects=(subjects.TASK_ALL,),
             ack_wait=settings.worker_ack_wait,
         ),
-        IntegrationHandler(store, files, histories, follower.wait_for),
+        IntegrationHandler(store, files, materialiser, histories, follower.wait_for),
     )
     executions = Executions(settings, profile, store, materialiser, runtime.instance)
     await executions.start()

@@ -2,7 +2,9 @@
 
 Integration runs after validation passed (``StageCompleted(stage="validation")``) or when a failed
 task is retried at integration (``TaskRetried(stage="integration")``). It writes the latest
-implementation's files into the workspace under ``implementation/`` and completes the task.
+implementation's files into the workspace under ``implementation/`` (and deletes the files it
+deleted), unless someone changed one of them since the task read the project, and completes the
+task.
 """
 
 from __future__ import annotations
@@ -19,13 +21,14 @@ from orchestrator.events.catalog import (
     TaskCompleted,
     TaskFailed,
     TaskRetried,
+    TaskSubmitted,
 )
 from orchestrator.events.files import inspect_file
 from orchestrator.events.paths import safe_relative_path
+from orchestrator.events.workspace_files import in_workspace
 
 AGENT = "ide"
 STAGE = "integration"
-PREFIX = "implementation/"
 
 
 @dataclass(frozen=True)
@@ -41,6 +44,10 @@ class Integrate:
     """Set when StageCompleted(integration) is recorded but TaskCompleted is not (resume)."""
     failed: StageFailed | None = None
     """Set when StageFailed(integration) is recorded but TaskFailed is not (resume)."""
+    deleted: tuple[str, ...] = ()
+    """Project files the implementation deleted."""
+    base: tuple[FileRef, ...] = ()
+    """The project as the task found it (what it changed against)."""
 
 
 def is_trigger(recorded: RecordedEvent) -> bool:
@@ -58,6 +65,8 @@ def decide(events: list[RecordedEvent]) -> Integrate | None:
     completed: tuple[FileRef, ...] | None = None
     failed: StageFailed | None = None
     implementation: tuple[FileRef, ...] = ()
+    deleted: tuple[str, ...] = ()
+    base: tuple[FileRef, ...] = ()
     impl_round = 1
     task_id = ""
     for recorded in events:
@@ -65,8 +74,10 @@ def decide(events: list[RecordedEvent]) -> Integrate | None:
         task_id = getattr(event, "task_id", task_id)
         if isinstance(event, TaskCancelled | TaskCompleted):
             return None
+        if isinstance(event, TaskSubmitted):
+            base = event.project
         if isinstance(event, StageCompleted) and event.stage == "implementation":
-            implementation = event.files
+            implementation, deleted = event.files, event.deleted
             impl_round = event.round
         if is_trigger(recorded):
             trigger, started, done, completed, failed = recorded, False, False, None, None
@@ -81,12 +92,42 @@ def decide(events: list[RecordedEvent]) -> Integrate | None:
                 done = True
     if trigger is None or done:
         return None
-    return Integrate(task_id, trigger.seq, impl_round, implementation, started, completed, failed)
+    return Integrate(
+        task_id,
+        trigger.seq,
+        impl_round,
+        implementation,
+        started,
+        completed,
+        failed,
+        deleted,
+        base,
+    )
+
+
+def conflicts(plan: Integrate, current: dict[str, str]) -> list[str]:
+    """Project files the task changes that someone else changed since the task read them.
+
+    ``current`` is workspace path -> digest now. A file is in conflict when it is neither as the
+    task found it nor already as the task leaves it (a resumed integration): writing it would
+    silently undo a person's edit or another task's change.
+    """
+    found = {ref.path: ref.digest for ref in plan.base}
+    clashes = []
+    for ref in plan.files:
+        now = current.get(workspace_path(ref.path))
+        if now not in (found.get(ref.path), ref.digest):
+            clashes.append(ref.path)
+    for path in plan.deleted:
+        now = current.get(workspace_path(path))
+        if now is not None and now != found.get(path):
+            clashes.append(path)
+    return clashes
 
 
 def workspace_path(implementation_path: str) -> str:
     """Where an implementation file lands in the workspace; :class:`UnsafePath` if it cannot."""
-    return PREFIX + safe_relative_path(implementation_path.removeprefix("./"))
+    return in_workspace(safe_relative_path(implementation_path.removeprefix("./")))
 
 
 def workspace_refs(files: tuple[FileRef, ...]) -> tuple[FileRef, ...]:
@@ -109,10 +150,13 @@ def completion_detail(refs: tuple[FileRef, ...], contents: dict[str, bytes]) -> 
     return {"files": described}
 
 
-def summary(refs: tuple[FileRef, ...]) -> str:
+def summary(refs: tuple[FileRef, ...], deleted: tuple[str, ...] = ()) -> str:
     names = ", ".join("workspace/" + r.path for r in refs[:5])
     more = f" and {len(refs) - 5} more" if len(refs) > 5 else ""
-    return f"Integrated {len(refs)} file(s) into the workspace: {names}{more}"
+    text = f"Integrated {len(refs)} file(s) into the workspace: {names}{more}"
+    if deleted:
+        text += f"; deleted {len(deleted)}: " + ", ".join(workspace_path(p) for p in deleted[:5])
+    return text
 
 
 __all__ = [
@@ -120,6 +164,7 @@ __all__ = [
     "STAGE",
     "Integrate",
     "completion_detail",
+    "conflicts",
     "decide",
     "is_trigger",
     "summary",

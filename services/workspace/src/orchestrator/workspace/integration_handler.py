@@ -17,6 +17,7 @@ from nats.js.object_store import ObjectStore
 
 from orchestrator.events import ConcurrencyConflict, EventStore, RecordedEvent, subjects
 from orchestrator.events.catalog import (
+    FileDeleted,
     FileRef,
     FileWritten,
     StageCompleted,
@@ -31,6 +32,7 @@ from orchestrator.events.paths import UnsafePath
 from orchestrator.events.worker import Delivery
 
 from . import integration
+from .materialiser import Materialiser
 from .task_histories import TaskHistories
 
 log = logging.getLogger(__name__)
@@ -65,11 +67,13 @@ class IntegrationHandler:
         self,
         store: EventStore,
         files: ObjectStore,
+        workspace: Materialiser,
         histories: TaskHistories | None = None,
         wait_for: WaitFor | None = None,
     ) -> None:
         self.store = store
         self.files = files
+        self.workspace = workspace
         self.histories = histories
         self.wait_for = wait_for
 
@@ -157,13 +161,21 @@ class IntegrationHandler:
                 )
             )
         try:
-            if not plan.files:
+            if not plan.files and not plan.deleted:
                 raise ValueError("the implementation produced no files")
+            await self.workspace.wait_current()
+            current = {path: f.digest for path, f in self.workspace.state.files.items()}
+            clashes = integration.conflicts(plan, current)
+            if clashes:
+                raise ValueError(
+                    "changed in the workspace since the task read the project, so not "
+                    f"overwritten: {', '.join(integration.workspace_path(p) for p in clashes)}"
+                )
             refs = integration.workspace_refs(plan.files)
             data = await asyncio.gather(
                 *(fetch_content(self.store.js, self.files, r.digest) for r in refs)
             )
-        except (UnsafePath, ContentMissing, ValueError) as exc:
+        except (UnsafePath, ContentMissing, ValueError, TimeoutError) as exc:
             return _Refused(await started if started is not None else version, str(exc))
         except BaseException:
             if started is not None:
@@ -189,6 +201,15 @@ class IntegrationHandler:
                 event_id=f"fw-{plan.task_id}-{plan.trigger_seq}-{index}",
                 correlation_id=plan.task_id,
             )
+        for index, path in enumerate(plan.deleted):
+            await self.store.append(
+                subjects.WORKSPACE,
+                FileDeleted(
+                    path=integration.workspace_path(path), task_id=plan.task_id, source="agent"
+                ),
+                event_id=f"fd-{plan.task_id}-{plan.trigger_seq}-{index}",
+                correlation_id=plan.task_id,
+            )
 
     async def _complete(self, subject: str, plan: integration.Integrate, read: _Read) -> None:
         version = await self.store.append(
@@ -198,9 +219,10 @@ class IntegrationHandler:
                 stage="integration",
                 agent="ide",
                 round=plan.round,
-                summary=integration.summary(read.refs),
+                summary=integration.summary(read.refs, plan.deleted),
                 detail=integration.completion_detail(read.refs, read.contents),
                 files=read.refs,
+                deleted=tuple(integration.workspace_path(p) for p in plan.deleted),
             ),
             expected_last_seq=read.version,
         )
