@@ -184,3 +184,31 @@ def test_frames_are_a_function_of_the_event() -> None:
         ("agent_status", "active"),
     ]
     assert ws_messages(submitted) == frames
+
+
+def test_changes_are_added_modified_deleted_with_a_unified_diff() -> None:
+    from orchestrator.gateway.projections.changes import changes, needed
+
+    base = (
+        FileRef(path="app.py", digest="old", size=2),
+        FileRef(path="gone.py", digest="g", size=1),
+        FileRef(path="same.py", digest="s", size=1),
+    )
+    writes = (
+        FileRef(path="app.py", digest="new", size=2),
+        FileRef(path="new.py", digest="n", size=1),
+        FileRef(path="same.py", digest="s", size=1),
+    )
+    contents = {"old": b"a = 1\n", "new": b"a = 2\n", "n": b"x\n", "g": b"bye\n"}
+    assert needed(base, writes) == {"old", "new", "n"}
+    found = {c["path"]: c for c in changes(base, writes, ("gone.py",), contents)}
+    assert set(found) == {
+        "workspace/implementation/app.py",
+        "workspace/implementation/new.py",
+        "workspace/implementation/gone.py",
+    }
+    modified = found["workspace/implementation/app.py"]
+    assert modified["change"] == "modified"
+    assert "-a = 1\n+a = 2\n" in modified["diff"]
+    assert found["workspace/implementation/new.py"]["change"] == "added"
+    assert found["workspace/implementation/gone.py"]["diff"].endswith("-bye\n")

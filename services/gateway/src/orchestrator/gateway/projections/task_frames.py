@@ -8,6 +8,8 @@ from typing import Any
 from orchestrator.events import RecordedEvent
 from orchestrator.events.catalog import (
     STAGE_AGENT,
+    ChecksRecorded,
+    ChecksRequested,
     StageCompleted,
     StageFailed,
     StageStarted,
@@ -90,6 +92,36 @@ def _validation_failed(event: ValidationFailed, at: str) -> list[Frame]:
     ]
 
 
+def _checks_requested(event: ChecksRequested, at: str) -> list[Frame]:
+    return [
+        _update(
+            event,
+            at,
+            status="in_progress",
+            agent=STAGE_AGENT["validation"],
+            stage="validation",
+            progress=PROGRESS_AT_START["validation"],
+            round=event.round,
+            checks="running",
+        )
+    ]
+
+
+def _checks_recorded(event: ChecksRecorded, at: str) -> list[Frame]:
+    return [
+        _update(
+            event,
+            at,
+            status="in_progress",
+            agent=STAGE_AGENT["validation"],
+            stage="validation",
+            progress=PROGRESS_AT_START["validation"],
+            round=event.round,
+            checks=[c.model_dump(mode="json") for c in event.checks],
+        )
+    ]
+
+
 def _stage_failed(event: StageFailed, at: str) -> list[Frame]:
     return [_agent(event.agent, "idle", None, at)]
 
@@ -134,6 +166,8 @@ _FRAMES: dict[type[Any], Callable[[Any, str], list[Frame]]] = {
     StageStarted: _stage_started,
     StageCompleted: _stage_completed,
     ValidationFailed: _validation_failed,
+    ChecksRequested: _checks_requested,
+    ChecksRecorded: _checks_recorded,
     StageFailed: _stage_failed,
     TaskFailed: _task_failed,
     TaskRetried: _task_retried,

@@ -17,6 +17,7 @@ from orchestrator.events.catalog import (
     ROLE_AGENT,
     STAGE_AGENT,
     STAGES,
+    ChecksRecorded,
     FileRef,
     StageCompleted,
     StageFailed,
@@ -80,6 +81,14 @@ class TaskView:
     history: list[dict[str, Any]] = field(default_factory=list)
     validation_rounds: list[dict[str, Any]] = field(default_factory=list)
     error: dict[str, Any] | None = None
+    project: tuple[FileRef, ...] = ()
+    """The project the task built on (what its changes are against)."""
+    implementations: dict[int, tuple[tuple[FileRef, ...], tuple[str, ...]]] = field(
+        default_factory=dict
+    )
+    """Each implementation round's writes and deletes."""
+    checks: dict[int, list[dict[str, Any]]] = field(default_factory=dict)
+    """Each validation round's checks, as recorded by the sandbox."""
 
     def add_usage(self, stage: str, usage: Usage) -> None:
         before = self.usage.get(stage, Usage())
@@ -88,6 +97,14 @@ class TaskView:
             output_tokens=before.output_tokens + usage.output_tokens,
             cost_usd=round(before.cost_usd + usage.cost_usd, 6),
         )
+
+    def _validation(self) -> dict[str, Any]:
+        """The checks the sandbox ran: the latest round's, and every round's."""
+        rounds = sorted(self.checks.items())
+        return {
+            "checks": list(rounds[-1][1]) if rounds else [],
+            "rounds": [{"round": r, "checks": list(checks)} for r, checks in rounds],
+        }
 
     def to_json(self) -> dict[str, Any]:
         total = sum(u.cost_usd for u in self.usage.values())
@@ -114,6 +131,13 @@ class TaskView:
             },
             "stages": [dict(h) for h in self.history],
             "validation_rounds": [dict(v) for v in self.validation_rounds],
+            "validation": {
+                "checks": list(self.checks.get(max(self.checks), [])) if self.checks else [],
+                "rounds": [
+                    {"round": r, "checks": list(checks)}
+                    for r, checks in sorted(self.checks.items())
+                ],
+            },
             "error": dict(self.error) if self.error else None,
             "metadata": dict(self.metadata),
             "event_seq": self.version,
@@ -203,6 +227,7 @@ class TaskBoard:
             submitted_seq=seq,
             updated_at=at,
             version=seq,
+            project=event.project,
         )
 
     def _stage_started(self, task: TaskView, event: StageStarted, seq: int, at: str) -> None:
@@ -231,6 +256,10 @@ class TaskBoard:
 
     def _stage_completed(self, task: TaskView, event: StageCompleted, seq: int, at: str) -> None:
         task.results[event.stage] = event.summary
+        if event.stage == "implementation":
+            task.implementations[event.round] = (event.files, event.deleted)
+        if event.checks:
+            task.checks[event.round] = [c.model_dump(mode="json") for c in event.checks]
         task.progress = PROGRESS_AT_END[event.stage]
         task.add_usage(event.stage, event.usage)
         if event.files and event.stage in ("implementation", "integration"):
@@ -243,10 +272,15 @@ class TaskBoard:
     ) -> None:
         task.add_usage("validation", event.usage)
         task.validation_rounds.append({"round": event.round, "findings": list(event.findings)})
+        if event.checks:
+            task.checks[event.round] = [c.model_dump(mode="json") for c in event.checks]
         task.progress = PROGRESS_AT_START["implementation"]
         task.results["implementation"] = ""
         self._finish(task, "validation", "rejected", at)
         self._agent_done(STAGE_AGENT["validation"], task.id, at, ok=True)
+
+    def _checks_recorded(self, task: TaskView, event: ChecksRecorded, seq: int, at: str) -> None:
+        task.checks[event.round] = [c.model_dump(mode="json") for c in event.checks]
 
     def _stage_failed(self, task: TaskView, event: StageFailed, seq: int, at: str) -> None:
         self._finish(task, event.stage, "failed", at)
@@ -283,6 +317,7 @@ class TaskBoard:
         StageStarted: _stage_started,
         StageCompleted: _stage_completed,
         ValidationFailed: _validation_failed,
+        ChecksRecorded: _checks_recorded,
         StageFailed: _stage_failed,
         TaskFailed: _task_failed,
         TaskRetried: _task_retried,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query
@@ -11,9 +12,11 @@ from orchestrator.events.catalog import TaskCancelled, TaskRetried
 from orchestrator.events.catalog.base import Event
 from orchestrator.events.error_codes import ErrorCode
 from orchestrator.events.errors import AppendFailed
+from orchestrator.events.objects import fetch_content
 
 from .. import errors
 from ..bootstrap import Gateway, GatewayDep
+from ..projections import changes
 from ..projections.tasks import TERMINAL, TaskView, timestamp
 
 router = APIRouter(tags=["tasks"])
@@ -76,6 +79,35 @@ async def task_events(task_id: str, gateway: GatewayDep) -> dict[str, Any]:
             }
             for r in events
         ],
+    }
+
+
+@router.get("/api/tasks/{task_id}/changes", summary="What the task changed in the project")
+async def task_changes(task_id: str, gateway: GatewayDep) -> dict[str, Any]:
+    """The task's changes against the project it started from (its last implementation round),
+    and the same for every round: added, modified or deleted, with a unified diff for text."""
+    task = _task(gateway, task_id)
+    rounds = sorted(task.implementations.items())
+    wanted: set[str] = set()
+    for _, (writes, _deleted) in rounds:
+        wanted |= changes.needed(task.project, writes)
+    contents = dict(
+        zip(
+            sorted(wanted),
+            await asyncio.gather(
+                *(fetch_content(gateway.js, gateway.files, d) for d in sorted(wanted))
+            ),
+            strict=True,
+        )
+    )
+    per_round = [
+        {"round": r, "changes": changes.changes(task.project, writes, deleted, contents)}
+        for r, (writes, deleted) in rounds
+    ]
+    return {
+        "task_id": task_id,
+        "changes": per_round[-1]["changes"] if per_round else [],
+        "rounds": per_round,
     }
 
 
