@@ -116,8 +116,19 @@ def test_requirement_completes_with_four_stages_files_and_live_updates(live: Liv
         ("completed", "integration", 100),
     ]
     task_events = [e for e in api.events(task_id)]
-    expected_seqs = [e["seq"] for e in task_events if e["type"] not in ("StageFailed",)]
+    checks_events = ("ChecksRequested", "ChecksRecorded")
+    expected_seqs = [
+        e["seq"] for e in task_events if e["type"] not in ("StageFailed", *checks_events)
+    ]
     assert seqs == expected_seqs
+    # The sandbox's part of validation has frames of its own, one per event.
+    checks_frames = [
+        f for f in frames if f.get("type") == "validation_checks" and f["task_id"] == task_id
+    ]
+    assert [f["event_seq"] for f in checks_frames] == [
+        e["seq"] for e in task_events if e["type"] in checks_events
+    ]
+    assert [f["status"] for f in checks_frames] == ["running", "recorded"]
     assert any(f.get("type") == "agent_status" and f["agent"] == "codex" for f in frames)
     outputs = [f for f in frames if f.get("type") == "model_output" and f["task_id"] == task_id]
     assert {f["stage"] for f in outputs} == {"analysis", "implementation", "validation"}

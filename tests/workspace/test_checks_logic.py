@@ -69,3 +69,17 @@ def test_output_without_a_report_is_judged_by_the_exit_code_alone() -> None:
     assert split_output("plain text") == ("plain text", None)
     assert outcome_of_tests("boom", 2, 0.1).status == "failed"
     assert read_junit("<not-xml") is None
+
+
+def test_a_request_is_wanted_until_its_round_is_recorded_or_the_task_ends_after_it() -> None:
+    from orchestrator.events.catalog import ChecksRecorded, ChecksRequested, TaskFailed
+    from orchestrator.events.testing import recorded
+    from orchestrator.workspace.checks_handler import still_wanted
+
+    request = ChecksRequested(task_id="t", round=2, files=())
+    before = recorded(TaskFailed(task_id="t", stage="validation", code="X", message="m"), 3)
+    assert still_wanted([before, recorded(request, 5)], 5, request)  # a retried task's request
+    done = recorded(ChecksRecorded(task_id="t", round=2, checks=()), 6)
+    assert not still_wanted([before, recorded(request, 5), done], 5, request)
+    ended = recorded(TaskFailed(task_id="t", stage="validation", code="X", message="m"), 7)
+    assert not still_wanted([recorded(request, 5), ended], 5, request)

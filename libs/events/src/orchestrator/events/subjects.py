@@ -88,6 +88,7 @@ MODEL_OUTPUT_ALL = "live.output.*"
 AGENTS_DURABLE = "agents"
 WORKSPACE_DURABLE = "workspace"
 WORKSPACE_EXEC_DURABLE = "workspace-exec"
+WORKSPACE_CHECKS_DURABLE = "workspace-checks"
 ARCHIVE_DURABLE = "archive"
 
 

@@ -12,6 +12,8 @@ from orchestrator.events.projection import Follower
 from orchestrator.events.service import Runtime, Stop
 from orchestrator.events.worker import Worker, WorkerConfig
 
+from .check_runner import CheckRunner
+from .checks_handler import ChecksHandler
 from .executions import Executions
 from .integration_handler import IntegrationHandler
 from .materialiser import Materialiser
@@ -65,8 +67,20 @@ async def start(runtime: Runtime) -> Stop:
         ),
         executions.handle,
     )
+    checks = Worker(
+        runtime.nc,
+        runtime.js,
+        WorkerConfig(
+            durable=subjects.WORKSPACE_CHECKS_DURABLE,
+            filter_subjects=(subjects.TASK_ALL,),
+            max_concurrency=4,
+            ack_wait=settings.worker_ack_wait,
+        ),
+        ChecksHandler(store, CheckRunner(settings, profile, store, runtime.js, files)),
+    )
     await integration.start()
     await exec_worker.start()
+    await checks.start()
 
     def details() -> WorkspaceDetails:
         return WorkspaceDetails(
@@ -80,6 +94,7 @@ async def start(runtime: Runtime) -> Stop:
     heartbeat.start()
 
     async def stop() -> None:
+        await checks.stop(grace=2)
         await exec_worker.stop(grace=2)
         await executions.stop()
         await integration.stop()

@@ -164,6 +164,10 @@ class Run:
         )
         self.preview_url = f"http://{host}:{listener.getsockname()[1]}/"
 
+    def output(self) -> list[str]:
+        """The lines kept so far and not yet recorded (all of them for an unrecorded run)."""
+        return list(self._pending)
+
     def stop(self, reason: str = "stopped") -> None:
         self._stop_reason = reason
         self._stop.set()

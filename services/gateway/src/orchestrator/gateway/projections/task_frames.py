@@ -92,34 +92,24 @@ def _validation_failed(event: ValidationFailed, at: str) -> list[Frame]:
     ]
 
 
+def _checks(event: ChecksRequested | ChecksRecorded, at: str, **fields: Any) -> Frame:
+    """``validation_checks``: the sandbox running a round's candidate files, then its outcome."""
+    return {
+        "type": "validation_checks",
+        "task_id": event.task_id,
+        "round": event.round,
+        **fields,
+        "timestamp": at,
+    }
+
+
 def _checks_requested(event: ChecksRequested, at: str) -> list[Frame]:
-    return [
-        _update(
-            event,
-            at,
-            status="in_progress",
-            agent=STAGE_AGENT["validation"],
-            stage="validation",
-            progress=PROGRESS_AT_START["validation"],
-            round=event.round,
-            checks="running",
-        )
-    ]
+    return [_checks(event, at, status="running", files=len(event.files))]
 
 
 def _checks_recorded(event: ChecksRecorded, at: str) -> list[Frame]:
-    return [
-        _update(
-            event,
-            at,
-            status="in_progress",
-            agent=STAGE_AGENT["validation"],
-            stage="validation",
-            progress=PROGRESS_AT_START["validation"],
-            round=event.round,
-            checks=[c.model_dump(mode="json") for c in event.checks],
-        )
-    ]
+    checks = [c.model_dump(mode="json") for c in event.checks]
+    return [_checks(event, at, status="recorded", checks=checks)]
 
 
 def _stage_failed(event: StageFailed, at: str) -> list[Frame]:

@@ -1,0 +1,188 @@
+"""Running validation's checks on a round's candidate files, in the sandbox, and saying how
+they went. I/O: the decisions and the report reading are :mod:`.checks`.
+
+The candidate project is written to a directory of its own (never the workspace), and each check
+is an unrecorded :class:`~.run.Run` of it: the same sandbox, limits and kill of the whole process
+tree as any execution. A server's smoke check waits for its port through the preview relay, asks
+for its health path and stops it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import shutil
+import time
+import uuid
+from pathlib import Path
+
+import httpx
+from nats.js import JetStreamContext
+from nats.js.object_store import ObjectStore
+
+from orchestrator.events import EventStore
+from orchestrator.events.catalog import CheckOutcome, FileRef, RunPlan
+from orchestrator.events.files import Runnable, inspect_file
+from orchestrator.events.objects import fetch_content
+
+from . import checks, disk
+from .run import Run
+from .sandbox.profile import SandboxProfile
+from .settings import WorkspaceSettings
+
+log = logging.getLogger(__name__)
+
+SERVER_STARTUP = 20.0
+"""How long a server may take to answer its first request."""
+JUNIT_PATH = "/tmp/orchestrator-junit.xml"  # noqa: S108 - inside the sandbox's own /tmp
+
+
+class CheckRunner:
+    def __init__(
+        self,
+        settings: WorkspaceSettings,
+        profile: SandboxProfile,
+        store: EventStore,
+        js: JetStreamContext,
+        files: ObjectStore,
+    ) -> None:
+        self.settings = settings
+        self.profile = profile
+        self.store = store
+        self.js = js
+        self.files = files
+        self._slots = asyncio.Semaphore(2)
+
+    async def run(self, files: tuple[FileRef, ...], plan: RunPlan) -> tuple[CheckOutcome, ...]:
+        if not self.profile.can_run:
+            reason = f"no sandbox is available here ({self.profile.mode})"
+            return (checks.not_run("tests", reason), checks.not_run("smoke", reason))
+        contents = dict(
+            zip(
+                [ref.path for ref in files],
+                await asyncio.gather(
+                    *(fetch_content(self.js, self.files, ref.digest) for ref in files)
+                ),
+                strict=True,
+            )
+        )
+        entry = plan.entry_point
+        runnable = inspect_file(entry, contents[entry]) if entry in contents else None
+        decided = checks.plan_checks(
+            files, plan, server_entry=runnable is not None and runnable.kind == "server"
+        )
+        root = self.settings.data_dir.resolve() / "checks" / uuid.uuid4().hex
+        async with self._slots:
+            try:
+                await asyncio.to_thread(_write_project, root, contents)
+                return await self._run_checks(root, decided, runnable)
+            finally:
+                await asyncio.to_thread(shutil.rmtree, root, True)
+
+    async def _run_checks(
+        self, root: Path, decided: checks.CheckPlan, runnable: Runnable | None
+    ) -> tuple[CheckOutcome, ...]:
+        outcomes: list[CheckOutcome] = []
+        if decided.tests:
+            outcomes.append(await self._tests(root))
+        else:
+            outcomes.append(checks.not_run("tests", decided.not_run["tests"]))
+        if decided.smoke is not None:
+            outcomes.append(await self._smoke(root, decided.smoke, runnable))
+        elif "smoke" in decided.failed:
+            outcomes.append(checks.failed("smoke", decided.failed["smoke"]))
+        else:
+            outcomes.append(checks.not_run("smoke", decided.not_run["smoke"]))
+        return tuple(outcomes)
+
+    def _run(self, path: str, runnable: Runnable) -> Run:
+        return Run(
+            execution_id=f"check_{uuid.uuid4().hex[:16]}",
+            path=path,
+            runnable=runnable,
+            settings=self.settings,
+            profile=self.profile,
+            store=self.store,
+        )
+
+    async def _tests(self, root: Path) -> CheckOutcome:
+        command = f"sh -c {_quote(checks.pytest_command(JUNIT_PATH))}"
+        run = self._run("pytest", Runnable(True, "script", command))
+        started = time.monotonic()
+        await run.start(root)
+        finished = await run.supervise(record=False)
+        output = "\n".join(run.output())
+        duration = round(time.monotonic() - started, 3)
+        if finished.status == "timed_out":
+            return checks.failed("tests", f"the tests ran past {run.lifetime:g}s", output, duration)
+        return checks.outcome_of_tests(output, finished.exit_code, duration)
+
+    async def _smoke(
+        self, root: Path, smoke: checks.Smoke, runnable: Runnable | None
+    ) -> CheckOutcome:
+        if smoke.kind == "server":
+            return await self._serve(root, smoke, runnable)
+        command = runnable.command if runnable and runnable.kind == "script" else None
+        name = smoke.entry.rsplit("/", 1)[-1]
+        run = self._run(smoke.entry, Runnable(True, "script", command or f"python {name}"))
+        started = time.monotonic()
+        await run.start(root)
+        finished = await run.supervise(record=False)
+        output = "\n".join(run.output())
+        duration = round(time.monotonic() - started, 3)
+        if finished.status == "completed":
+            return checks.passed("smoke", f"{smoke.entry} exited 0", output, duration)
+        if finished.status == "timed_out":
+            reason = f"{smoke.entry} did not finish within {run.lifetime:g}s"
+        else:
+            reason = f"{smoke.entry} exited {finished.exit_code}"
+        return checks.failed("smoke", reason, output, duration)
+
+    async def _serve(
+        self, root: Path, smoke: checks.Smoke, runnable: Runnable | None
+    ) -> CheckOutcome:
+        port = (runnable.port if runnable else None) or smoke.port
+        name = smoke.entry.rsplit("/", 1)[-1]
+        command = runnable.command if runnable and runnable.command else f"python {name}"
+        run = self._run(smoke.entry, Runnable(True, "server", command, port))
+        started = time.monotonic()
+        await run.start(root)
+        supervised = asyncio.create_task(run.supervise(record=False))
+        status = await _first_answer(run, smoke.health_path, supervised)
+        run.stop("smoke check done")
+        finished = await supervised
+        output = "\n".join(run.output())
+        duration = round(time.monotonic() - started, 3)
+        where = f"GET {smoke.health_path} on port {port}"
+        if status is None:
+            reason = f"{smoke.entry} never answered {where} ({finished.status})"
+            return checks.failed("smoke", reason, output, duration)
+        if status >= 500:
+            return checks.failed("smoke", f"{where} answered {status}", output, duration)
+        return checks.passed("smoke", f"{where} answered {status}", output, duration)
+
+
+async def _first_answer(run: Run, path: str, supervised: asyncio.Task[object]) -> int | None:
+    """The status of the first HTTP answer the server gives on ``path``, or None."""
+    if run.preview_url is None:
+        return None
+    url = run.preview_url.rstrip("/") + path
+    deadline = time.monotonic() + SERVER_STARTUP
+    async with httpx.AsyncClient(timeout=2.0) as client:
+        while time.monotonic() < deadline and not supervised.done():
+            try:
+                return (await client.get(url)).status_code
+            except httpx.HTTPError:
+                await asyncio.sleep(0.2)
+    return None
+
+
+def _write_project(root: Path, contents: dict[str, bytes]) -> None:
+    root.mkdir(parents=True, exist_ok=True)
+    root.chmod(0o755)
+    for path, data in contents.items():
+        disk.write_file(root, path, data)
+
+
+def _quote(text: str) -> str:
+    return "'" + text.replace("'", "'\"'\"'") + "'"

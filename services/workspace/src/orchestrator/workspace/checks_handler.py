@@ -1,0 +1,77 @@
+"""The checks' consumer: a ``ChecksRequested`` in, at most one ``ChecksRecorded`` out.
+
+Checks are asked for on the task's subject, and handed out through a durable consumer of this
+service's own, so one replica takes each request; a replica killed mid-check never acks, the
+request is delivered again, and the checks run again (nothing was recorded). The outcome is
+appended expecting the task's version as read before running: if anything was recorded meanwhile
+(a cancel, another replica's outcome after a redelivery) the append is refused and the task read
+again, so a round never has two outcomes.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from orchestrator.events import ConcurrencyConflict, EventStore, RecordedEvent
+from orchestrator.events.catalog import (
+    ChecksRecorded,
+    ChecksRequested,
+    TaskCancelled,
+    TaskCompleted,
+    TaskFailed,
+)
+from orchestrator.events.worker import Delivery
+
+from .check_runner import CheckRunner
+
+log = logging.getLogger(__name__)
+
+ATTEMPTS = 5
+
+
+def still_wanted(events: list[RecordedEvent], request_seq: int, request: ChecksRequested) -> bool:
+    """Whether the request (at ``request_seq``) still waits for its outcome: nothing after it
+    ended the task or recorded its round's checks (pure)."""
+    for recorded in events:
+        if recorded.seq <= request_seq:
+            continue
+        event = recorded.event
+        if isinstance(event, TaskCancelled | TaskCompleted | TaskFailed):
+            return False
+        if isinstance(event, ChecksRecorded) and event.round == request.round:
+            return False
+    return True
+
+
+class ChecksHandler:
+    def __init__(self, store: EventStore, runner: CheckRunner) -> None:
+        self.store = store
+        self.runner = runner
+
+    async def __call__(self, recorded: RecordedEvent, delivery: Delivery) -> None:
+        request = recorded.event
+        if not isinstance(request, ChecksRequested):
+            return
+        events, version = await self.store.load(recorded.subject)
+        if not still_wanted(events, recorded.seq, request):
+            return
+        outcomes = await self.runner.run(request.files, request.plan)
+        outcome = ChecksRecorded(task_id=request.task_id, round=request.round, checks=outcomes)
+        for _ in range(ATTEMPTS):
+            try:
+                await self.store.append(
+                    recorded.subject,
+                    outcome,
+                    expected_last_seq=version,
+                    correlation_id=request.task_id,
+                    causation_id=recorded.id,
+                )
+            except ConcurrencyConflict:
+                events, version = await self.store.load(recorded.subject)
+                if not still_wanted(events, recorded.seq, request):
+                    return
+                continue
+            summary = ", ".join(f"{c.name} {c.status}" for c in outcomes)
+            log.info("task %s round %d checks: %s", request.task_id, request.round, summary)
+            return
+        raise RuntimeError(f"{request.task_id}: the task kept changing while recording checks")
