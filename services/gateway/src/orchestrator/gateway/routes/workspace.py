@@ -124,24 +124,25 @@ async def runnable_of(gateway: Gateway, file: WorkspaceFile) -> Runnable:
     return cache[file.digest]
 
 
+async def entry_of(gateway: Gateway, file: WorkspaceFile) -> FileEntry:
+    found = await runnable_of(gateway, file)
+    return FileEntry(
+        name=file.name,
+        path=file.api_path,
+        size=file.size,
+        created=file.created,
+        runnable=found.runnable,
+        metadata=FileMetadata.model_validate(found.metadata()),
+        digest=file.digest,
+        kind=found.kind,
+    )
+
+
 @router.get("/api/workspace/files", response_model=FileList)
 async def list_files(gateway: GatewayDep) -> FileList:
-    entries = []
-    for file in gateway.models.workspace.listing():
-        found = await runnable_of(gateway, file)
-        entries.append(
-            FileEntry(
-                name=file.name,
-                path=file.api_path,
-                size=file.size,
-                created=file.created,
-                runnable=found.runnable,
-                metadata=FileMetadata.model_validate(found.metadata()),
-                digest=file.digest,
-                kind=found.kind,
-            )
-        )
-    return FileList(files=entries)
+    return FileList(
+        files=[await entry_of(gateway, file) for file in gateway.models.workspace.listing()]
+    )
 
 
 @router.get(
@@ -178,6 +179,8 @@ def _safe_headers(file: WorkspaceFile) -> dict[str, str]:
         "Content-Security-Policy": "sandbox; default-src 'none'",
         "Content-Disposition": f'inline; filename="{file.name}"',
         "X-Digest": f"sha-256={file.digest}",
+        # What an editor sends back as If-Match so its save never overwrites an unseen change.
+        "ETag": f'"{file.digest}"',
     }
 
 
