@@ -53,6 +53,7 @@ BODY_METHODS = {"POST", "PUT", "PATCH", "DELETE"}
 JSON_TYPES = {"application/json"}
 RAW_BODY_PREFIX = "/api/workspace/files/"
 RAW_TYPES = {"application/octet-stream", "application/json", ""}
+FILE_METHODS = {"PUT", "DELETE"}  # the body methods of the file routes, beside GET
 WS_POLICY_VIOLATION = 1008
 WS_MESSAGE_TOO_BIG = 1009
 AUTH_MESSAGE_TIMEOUT = 10.0
@@ -162,6 +163,18 @@ class LocalhostGuard:
             return
         if scope["method"] not in BODY_METHODS:
             await self.app(scope, receive, send)
+            return
+        if scope["path"].startswith(RAW_BODY_PREFIX) and scope["method"] not in FILE_METHODS:
+            # Answered before the body is judged: the method is what is wrong, not its body.
+            await _reply(
+                scope,
+                receive,
+                send,
+                code=errors.METHOD_NOT_ALLOWED,
+                message=f"Method {scope['method']} not allowed on {scope['path'][:200]}",
+                status=405,
+                headers={"Allow": "GET, PUT, DELETE"},
+            )
             return
         body = await self._read_body(scope, receive, send, headers)
         if body is not None:

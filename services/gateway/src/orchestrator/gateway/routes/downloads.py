@@ -26,6 +26,7 @@ from ..backbone import Gateway, GatewayDep
 from ..contents import ContentMissing, StoredObject, locate, read_chunks
 from ..zipstream import ZipEntry, zip_stream
 from .archive import archive_named
+from .workspace import content_disposition
 
 log = logging.getLogger(__name__)
 
@@ -77,7 +78,7 @@ async def _zip_response(
         body(),
         media_type="application/zip",
         headers={
-            "Content-Disposition": f'attachment; filename="{filename}"',
+            "Content-Disposition": content_disposition("attachment", filename),
             "X-Content-Type-Options": "nosniff",
         },
     )

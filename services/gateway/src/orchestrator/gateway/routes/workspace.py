@@ -14,6 +14,7 @@ import time
 import uuid
 from datetime import datetime
 from typing import Any
+from urllib.parse import quote
 
 from fastapi import APIRouter, Request, Response
 from pydantic import BaseModel
@@ -148,7 +149,12 @@ async def list_files(gateway: GatewayDep) -> FileList:
 @router.get(
     "/api/workspace/files/{filename:path}",
     response_class=Response,
-    responses={200: {"description": "Raw file content", "content": {"text/plain": {}}}},
+    responses={
+        200: {
+            "description": "Raw file content, typed by its name (text files as UTF-8)",
+            "content": {"*/*": {"schema": {"type": "string", "format": "binary"}}},
+        }
+    },
 )
 async def get_file(filename: str, gateway: GatewayDep) -> Response:
     file = resolve(gateway, filename)
@@ -172,12 +178,21 @@ def content_type(name: str, content: bytes) -> str:
     return guessed
 
 
+def content_disposition(kind: str, name: str) -> str:
+    """``kind; filename=...`` safe for any name: an ASCII stand-in without quotes or
+    backslashes, and the exact name in RFC 6266's ``filename*`` (a header is latin-1 only)."""
+    fallback = "".join(ch if " " <= ch <= "~" and ch not in '"\\' else "_" for ch in name)
+    if fallback == name:
+        return f'{kind}; filename="{name}"'
+    return f"{kind}; filename=\"{fallback}\"; filename*=UTF-8''{quote(name, safe='')}"
+
+
 def _safe_headers(file: WorkspaceFile) -> dict[str, str]:
     # Generated content is untrusted: never let the browser run it with the API's origin.
     return {
         "X-Content-Type-Options": "nosniff",
         "Content-Security-Policy": "sandbox; default-src 'none'",
-        "Content-Disposition": f'inline; filename="{file.name}"',
+        "Content-Disposition": content_disposition("inline", file.name),
         "X-Digest": f"sha-256={file.digest}",
         # What an editor sends back as If-Match so its save never overwrites an unseen change.
         "ETag": f'"{file.digest}"',
