@@ -263,3 +263,32 @@ def test_edits_and_downloads_count_as_file_and_archive_operations() -> None:
     assert category("DELETE", "/api/workspace/files/a.py") == "files"
     assert category("GET", "/api/workspace/download") == "files"
     assert category("GET", "/api/archive/project_1/download") == "archive"
+
+
+async def test_a_file_named_in_any_script_reads_back_with_a_header_naming_it_exactly(
+    ws_system: System,
+) -> None:
+    created = await put(ws_system, "docs/café ✓.md", b"# notes\n")
+    assert created.status_code == 201, created.text
+    read = await api(ws_system, "GET", "/api/workspace/files/docs/café ✓.md")
+    assert read.status_code == 200, read.text
+    assert read.content == b"# notes\n"
+    disposition = read.headers["content-disposition"]
+    assert disposition.startswith('inline; filename="caf_ _.md"; ')
+    assert disposition.endswith("filename*=UTF-8''caf%C3%A9%20%E2%9C%93.md")
+
+
+async def test_another_method_with_a_raw_body_on_a_file_url_is_405_not_415(
+    ws_system: System,
+) -> None:
+    for method in ("POST", "PATCH"):
+        answer = await api(
+            ws_system,
+            method,
+            "/api/workspace/files/app.py",
+            content=b"\x89PNG",
+            headers={"Content-Type": "application/octet-stream"},
+        )
+        assert answer.status_code == 405, (method, answer.text)
+        assert answer.json()["error"]["code"] == "METHOD_NOT_ALLOWED"
+        assert answer.headers["allow"] == "GET, PUT, DELETE"
