@@ -36,7 +36,9 @@ def fuzzed_system(tmp_path_factory: pytest.TempPathFactory) -> Iterator[System]:
         "RATE_LIMIT_ARCHIVE": "100000",
         "GATEWAY_REQUEST_TIMEOUT": "20",
     }
-    with running(tmp_path_factory.mktemp("schemathesis"), ("gateway", "archive"), env) as system:
+    with running(
+        tmp_path_factory.mktemp("schemathesis"), ("gateway", "workspace", "archive"), env
+    ) as system:
         yield system
 
 

@@ -1,20 +1,26 @@
-"""File contents in the object store, addressed by their sha256: read back, verified.
+"""File contents in the object store, addressed by their sha256: stored, read back, verified.
 
 Every service that needs a file's bytes reads them here, so "missing" means one thing
 everywhere: the store says it has no object under that digest (final), or its bytes do not
 match the digest. Any other failure (NATS away for a moment) propagates, so the caller's
 delivery is retried instead of a task failing for a transient fault.
+
+Reads use the object store's public layout (``nats.js.object_store``'s subject and stream
+templates): ``get_info`` names the object's chunk subject, then one direct get per chunk. No
+consumer is created, and :func:`read_chunks` asks for a chunk only when its caller wants one, so
+a download holds one chunk per file and an abandoned one leaves nothing behind on the server.
+(nats-py's own ``ObjectStore.get`` gathers the whole object through an unpaced push consumer.)
 """
 
 from __future__ import annotations
 
 import hashlib
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
 
 from nats.js import JetStreamContext
-from nats.js.errors import NotFoundError
-from nats.js.object_store import ObjectStore
-
-from . import subjects
+from nats.js.errors import NotFoundError, ObjectNotFoundError
+from nats.js.object_store import OBJ_CHUNKS_PRE_TEMPLATE, OBJ_STREAM_TEMPLATE, ObjectStore
 
 
 class ContentMissing(Exception):
@@ -33,30 +39,66 @@ async def put_content(files: ObjectStore, data: bytes) -> str:
 
 async def fetch_content(js: JetStreamContext, files: ObjectStore, digest: str) -> bytes:
     """The bytes stored under ``digest``, verified against it; :class:`ContentMissing`."""
+    stored = await locate(files, digest)
+    return b"".join([chunk async for chunk in read_chunks(js, stored)])
+
+
+@dataclass(frozen=True)
+class StoredObject:
+    digest: str
+    size: int
+    chunk_subject: str
+    stream: str
+
+
+async def locate(files: ObjectStore, digest: str) -> StoredObject:
+    """Where the chunks of the object stored under ``digest`` are; :class:`ContentMissing`."""
     try:
-        data = await _read_object(js, files, digest)
-    except NotFoundError as exc:
-        raise ContentMissing(f"content {digest[:12]} not in the object store: {exc!r}") from exc
-    if hashlib.sha256(data).hexdigest() != digest:
-        raise ContentMissing(f"content {digest[:12]} does not match its digest")
-    return data
+        info = await files.get_info(digest)
+    except (ObjectNotFoundError, NotFoundError) as exc:
+        raise ContentMissing(f"{digest} is not in the object store") from exc
+    link = info.options.link if info.options is not None else None
+    if not info.nuid or link is not None:
+        # Our writers store every object whole under its digest, never as a link.
+        raise ContentMissing(f"{digest} is not a plain object")
+    return StoredObject(
+        digest=digest,
+        size=int(info.size or 0),
+        chunk_subject=OBJ_CHUNKS_PRE_TEMPLATE.format(bucket=info.bucket, obj=info.nuid),
+        stream=OBJ_STREAM_TEMPLATE.format(bucket=info.bucket),
+    )
 
 
-async def _read_object(js: JetStreamContext, files: ObjectStore, name: str) -> bytes:
-    """An object's bytes. A file fits one chunk (128 KiB) almost always: read that chunk with one
-    direct message get instead of ``ObjectStore.get``'s ordered push consumer (a consumer created
-    and torn down per read: measured ~2 ms of integration's time per task). Larger or linked
-    objects take the library's path."""
-    info = await files.get_info(name)
-    if info.chunks == 1 and info.nuid and not info.is_link() and info.bucket:
-        chunk = await js.get_last_msg(
-            subjects.object_stream(info.bucket), subjects.object_chunks(info.bucket, info.nuid)
-        )
-        data = bytes(chunk.data or b"")
-        if len(data) == (info.size or 0):
-            return data
-    result = await files.get(name)
-    return bytes(result.data or b"")
+async def read_chunks(js: JetStreamContext, obj: StoredObject) -> AsyncIterator[bytes]:
+    """The object's bytes, chunk by chunk, verified against its size and digest."""
+    received = 0
+    hasher = hashlib.sha256()
+    seq = 1
+    while received < obj.size:
+        try:
+            msg = await js.get_msg(
+                obj.stream, seq=seq, subject=obj.chunk_subject, direct=True, next=True
+            )
+        except NotFoundError as exc:
+            raise ContentMissing(
+                f"{obj.digest}: chunks end after {received} of {obj.size} bytes"
+            ) from exc
+        data = msg.data or b""
+        received += len(data)
+        if not data or received > obj.size or msg.seq is None:
+            raise ContentMissing(f"{obj.digest}: chunks do not add up to {obj.size} bytes")
+        hasher.update(data)
+        seq = msg.seq + 1
+        yield data
+    if hasher.hexdigest() != obj.digest:
+        raise ContentMissing(f"{obj.digest}: the stored bytes have another digest")
 
 
-__all__ = ["ContentMissing", "fetch_content", "put_content"]
+__all__ = [
+    "ContentMissing",
+    "StoredObject",
+    "fetch_content",
+    "locate",
+    "put_content",
+    "read_chunks",
+]

@@ -92,15 +92,5 @@ WORKSPACE_CHECKS_DURABLE = "workspace-checks"
 ARCHIVE_DURABLE = "archive"
 
 
-# The object store's documented wire layout (ADR-20): bucket ``B`` is stream ``OBJ_B``, the chunks
-# of the object with nuid ``N`` are messages on ``$O.B.C.N``.
-def object_stream(bucket: str) -> str:
-    return f"OBJ_{_token(bucket)}"
-
-
-def object_chunks(bucket: str, nuid: str) -> str:
-    return f"$O.{_token(bucket)}.C.{_token(nuid)}"
-
-
 def token_of(subject: str, index: int) -> str:
     return subject.split(".")[index]

@@ -17,12 +17,12 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from nats.js.errors import NotFoundError
 from nats.js.object_store import ObjectStore
 
 from orchestrator.events.agent_providers import ResolvedProvider
 from orchestrator.events.catalog import CheckOutcome, FileRef, RunPlan, Usage
 from orchestrator.events.error_codes import ErrorCode
+from orchestrator.events.objects import put_content
 
 from . import prompts
 from .answers import check_findings, describe_checks, read_file_ops, run_plan
@@ -273,11 +273,7 @@ class Stages:
         }
 
     async def _store(self, path: str, data: bytes) -> FileRef:
-        digest = hashlib.sha256(data).hexdigest()
-        try:
-            await self.files.get_info(digest)
-        except NotFoundError:
-            await self.files.put(digest, data)
+        digest = await put_content(self.files, data)
         self._keep(digest, data)
         return FileRef(path=path, digest=digest, size=len(data))
 

@@ -12,6 +12,15 @@ body), open WebSockets (CORS does not cover them), and with DNS rebinding even r
 3. A body on POST/PUT/PATCH/DELETE must be ``application/json`` (415), so a cross-site request
    needs a CORS preflight, which gets no permissive answer. An EMPTY body is allowed whatever its
    content type: ``requests.post(url)`` for reset/run/restore sends none.
+   One exception, :func:`raw_body_allowed`: ``PUT /api/workspace/files/{path}`` takes the file's
+   raw bytes, as ``application/octet-stream``, any ``text/*``, ``application/json`` or with no
+   content type at all. This keeps the CSRF defence because of the METHOD, not the type: a form
+   can only GET or POST, and ``fetch`` with ``PUT`` is never a CORS "simple request" (the simple
+   methods are GET, HEAD and POST), so a foreign page's PUT is preflighted whatever its body type,
+   and the preflight gets no permissive answer (and its ``Origin`` is refused by rule 2 anyway).
+   Form encodings (``application/x-www-form-urlencoded``, ``multipart/form-data``) stay refused:
+   they are not a file's bytes but a form's, and storing them as the file would be wrong (it is
+   what ``curl --data-binary`` sends without ``-H 'Content-Type: ...'``).
 4. Bodies are capped at ``GATEWAY_MAX_BODY_BYTES`` (413), counted while reading, so a chunked body
    without ``Content-Length`` is capped too; a larger WebSocket message closes the socket (1009).
 5. With ``GATEWAY_TOKEN`` set every route wants ``Authorization: Bearer <token>`` (401). A
@@ -44,6 +53,9 @@ log = logging.getLogger(__name__)
 
 BODY_METHODS = {"POST", "PUT", "PATCH", "DELETE"}
 JSON_TYPES = {"application/json"}
+RAW_BODY_PREFIX = "/api/workspace/files/"
+RAW_TYPES = {"application/octet-stream", "application/json", ""}
+FILE_METHODS = {"PUT", "DELETE"}  # the body methods of the file routes, beside GET
 WS_POLICY_VIOLATION = 1008
 WS_MESSAGE_TOO_BIG = 1009
 AUTH_MESSAGE_TIMEOUT = 10.0
@@ -56,6 +68,24 @@ def host_name(host_header: str) -> str:
         end = value.find("]")
         return value[: end + 1] if end != -1 else value
     return value.rsplit(":", 1)[0] if ":" in value else value
+
+
+def raw_body_allowed(method: str, path: str) -> bool:
+    """Whether this request may carry a raw (not JSON) body: a file written by ``PUT``."""
+    return method == "PUT" and path.startswith(RAW_BODY_PREFIX)
+
+
+def raw_type_allowed(media_type: str) -> bool:
+    return media_type in RAW_TYPES or media_type.startswith("text/")
+
+
+def _media_refusal(scope: Scope, media_type: str, has_body: bool) -> str | None:
+    """The media type a refused body should have had, or None when this one is accepted."""
+    if raw_body_allowed(scope["method"], scope["path"]):
+        return None if raw_type_allowed(media_type) else "application/octet-stream"
+    if has_body and media_type not in JSON_TYPES:
+        return "application/json"
+    return None
 
 
 def _headers(scope: Scope) -> dict[str, str]:
@@ -138,6 +168,18 @@ class LocalhostGuard:
         if scope["method"] not in BODY_METHODS:
             await self.app(scope, receive, send)
             return
+        if scope["path"].startswith(RAW_BODY_PREFIX) and scope["method"] not in FILE_METHODS:
+            # Answered before the body is judged: the method is what is wrong, not its body.
+            await _reply(
+                scope,
+                receive,
+                send,
+                code=ErrorCode.METHOD_NOT_ALLOWED,
+                message=f"Method {scope['method']} not allowed on {scope['path'][:200]}",
+                status=405,
+                headers={"Allow": "GET, PUT, DELETE"},
+            )
+            return
         body = await self._read_body(scope, receive, send, headers)
         if body is not None:
             await self.app(scope, _replay(body, receive), send)
@@ -162,15 +204,16 @@ class LocalhostGuard:
                 await self._too_large(scope, receive, send)
                 return None
         media_type = headers.get("content-type", "").split(";")[0].strip().lower()
-        if body and media_type not in JSON_TYPES:
+        expected = _media_refusal(scope, media_type, bool(body))
+        if expected is not None:
             await _reply(
                 scope,
                 receive,
                 send,
                 code=ErrorCode.UNSUPPORTED_MEDIA_TYPE,
-                message="Request body must be application/json",
+                message=f"Request body must be {expected}",
                 status=415,
-                details={"received": media_type or "none", "expected": "application/json"},
+                details={"received": media_type or "none", "expected": expected},
             )
             return None
         return bytes(body)

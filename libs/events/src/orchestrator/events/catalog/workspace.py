@@ -11,6 +11,10 @@ from typing import Literal
 from .base import Event
 from .tasks import FileRef
 
+FileSource = Literal["agent", "restore", "api", "user"]
+"""Who changed a file: an agent's task, a restore from an archive, a direct API write (tests and
+tools), or a person editing through ``PUT``/``DELETE /api/workspace/files/...``."""
+
 
 class FileWritten(Event):
     type: Literal["FileWritten"] = "FileWritten"
@@ -18,15 +22,16 @@ class FileWritten(Event):
     digest: str
     size: int
     task_id: str | None = None
-    source: Literal["agent", "restore", "api", "user"] = "agent"
+    source: FileSource = "agent"
     archive_name: str | None = None
 
 
 class FileDeleted(Event):
     type: Literal["FileDeleted"] = "FileDeleted"
     path: str
+    # Both absent from events recorded before they existed; such a deletion reads as unattributed.
     task_id: str | None = None
-    source: Literal["agent", "user"] = "agent"
+    source: FileSource | None = None
 
 
 class WorkspaceArchived(Event):

@@ -70,7 +70,7 @@ class RestoreResponse(BaseModel):
     size: int
 
 
-def _archive(gateway: Gateway, archive_name: str) -> Archive:
+def archive_named(gateway: Gateway, archive_name: str) -> Archive:
     if not _NAME.fullmatch(archive_name):
         raise errors.ApiError(
             ErrorCode.INVALID_REQUEST,
@@ -146,7 +146,7 @@ async def list_archives(gateway: GatewayDep) -> ArchiveList:
     summary="The files of one archive",
 )
 async def browse_archive(archive_name: str, gateway: GatewayDep) -> ArchiveFiles:
-    archive = _archive(gateway, archive_name)
+    archive = archive_named(gateway, archive_name)
     return ArchiveFiles(
         archive=archive.name,
         created=archive.created,
@@ -176,7 +176,7 @@ async def browse_archive(archive_name: str, gateway: GatewayDep) -> ArchiveFiles
     summary="The content of one archived file",
 )
 async def archived_file(archive_name: str, filename: str, gateway: GatewayDep) -> Response:
-    ref = _file(_archive(gateway, archive_name), filename)
+    ref = _file(archive_named(gateway, archive_name), filename)
     try:
         result = await gateway.files.get(ref.digest)
     except NotFoundError:
@@ -202,7 +202,7 @@ async def archived_file(archive_name: str, filename: str, gateway: GatewayDep) -
     summary="Put one archived file back in the workspace",
 )
 async def restore_file(archive_name: str, filename: str, gateway: GatewayDep) -> RestoreResponse:
-    archive = _archive(gateway, archive_name)
+    archive = archive_named(gateway, archive_name)
     ref = _file(archive, filename)
     try:
         await gateway.files.get_info(ref.digest)

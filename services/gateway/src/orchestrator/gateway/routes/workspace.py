@@ -12,6 +12,7 @@ import mimetypes
 import uuid
 from datetime import datetime
 from typing import Any
+from urllib.parse import quote
 
 import nats.errors
 from fastapi import APIRouter, Request, Response
@@ -135,30 +136,36 @@ async def runnable_of(gateway: Gateway, file: WorkspaceFile) -> Runnable:
     return cache[file.digest]
 
 
+async def entry_of(gateway: Gateway, file: WorkspaceFile) -> FileEntry:
+    found = await runnable_of(gateway, file)
+    return FileEntry(
+        name=file.name,
+        path=api_path(file),
+        size=file.size,
+        created=file.written_at,
+        runnable=found.runnable,
+        metadata=FileMetadata.model_validate(found.metadata()),
+        digest=file.digest,
+        kind=found.kind,
+    )
+
+
 @router.get("/api/workspace/files", response_model=FileList)
 async def list_files(gateway: GatewayDep) -> FileList:
-    entries = []
-    for file in gateway.models.workspace.listing():
-        found = await runnable_of(gateway, file)
-        entries.append(
-            FileEntry(
-                name=file.name,
-                path=api_path(file),
-                size=file.size,
-                created=file.written_at,
-                runnable=found.runnable,
-                metadata=FileMetadata.model_validate(found.metadata()),
-                digest=file.digest,
-                kind=found.kind,
-            )
-        )
-    return FileList(files=entries)
+    return FileList(
+        files=[await entry_of(gateway, file) for file in gateway.models.workspace.listing()]
+    )
 
 
 @router.get(
     "/api/workspace/files/{filename:path}",
     response_class=Response,
-    responses={200: {"description": "Raw file content", "content": {"text/plain": {}}}},
+    responses={
+        200: {
+            "description": "Raw file content, typed by its name (text files as UTF-8)",
+            "content": {"*/*": {"schema": {"type": "string", "format": "binary"}}},
+        }
+    },
 )
 async def get_file(filename: str, gateway: GatewayDep) -> Response:
     file = resolve(gateway, filename)
@@ -182,13 +189,24 @@ def content_type(name: str, content: bytes) -> str:
     return guessed
 
 
+def content_disposition(kind: str, name: str) -> str:
+    """``kind; filename=...`` safe for any name: an ASCII stand-in without quotes or
+    backslashes, and the exact name in RFC 6266's ``filename*`` (a header is latin-1 only)."""
+    fallback = "".join(ch if " " <= ch <= "~" and ch not in '"\\' else "_" for ch in name)
+    if fallback == name:
+        return f'{kind}; filename="{name}"'
+    return f"{kind}; filename=\"{fallback}\"; filename*=UTF-8''{quote(name, safe='')}"
+
+
 def _safe_headers(file: WorkspaceFile) -> dict[str, str]:
     # Generated content is untrusted: never let the browser run it with the API's origin.
     return {
         "X-Content-Type-Options": "nosniff",
         "Content-Security-Policy": "sandbox; default-src 'none'",
-        "Content-Disposition": f'inline; filename="{file.name}"',
+        "Content-Disposition": content_disposition("inline", file.name),
         "X-Digest": f"sha-256={file.digest}",
+        # What an editor sends back as If-Match so its save never overwrites an unseen change.
+        "ETag": f'"{file.digest}"',
     }
 
 
