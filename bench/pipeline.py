@@ -124,7 +124,7 @@ class Baseline:
         task_id = f"task_baseline{i}"
         plan_c = await self.claude.complete(
             prompts.ANALYST,
-            prompts.analysis_prompt(task_id, "x"),
+            prompts.analysis_prompt(task_id, "x", prompts.project_block([], {})),
             "plan",
             prompts.PLAN_SCHEMA,
             _ignore,

@@ -19,10 +19,9 @@ from nats.js import JetStreamContext
 from orchestrator.events import EventStore, subjects
 from orchestrator.events.catalog import FileWritten
 from orchestrator.events.connection import files_store
-from orchestrator.events.settings import NatsSettings
+from orchestrator.events.nats_settings import NatsSettings
 from orchestrator.gateway.zipstream import ZipEntry, zip_stream
-from tests.harness import System, running
-from tests.workspace.conftest import eventually
+from tests.harness import System, eventually, running
 
 LARGE = 5 * 1024 * 1024 + 12345  # about 41 chunks of the object store's 128 KiB
 FILES = {

@@ -20,8 +20,8 @@ from nats.js import JetStreamContext
 from orchestrator.events import EventStore, subjects
 from orchestrator.events.catalog import FileDeleted, FileWritten
 from orchestrator.gateway.ratelimit import category
-from tests.harness import System, running
-from tests.workspace.conftest import TEST_ENV, api, eventually, listed
+from tests.harness import System, eventually, running
+from tests.workspace.conftest import TEST_ENV, api, listed
 
 MAX_BODY = 64 * 1024
 BINARY = bytes(range(256)) * 8 + b"\x00\xff\xfe"
