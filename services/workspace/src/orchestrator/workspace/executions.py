@@ -35,6 +35,7 @@ log = logging.getLogger(__name__)
 FILE_NOT_FOUND = "FILE_NOT_FOUND"
 EXECUTION_FAILED = "EXECUTION_FAILED"
 INVALID_REQUEST = "INVALID_REQUEST"
+_MODES = ("bubblewrap", "landlock")
 
 
 class Rejection(Exception):
@@ -200,10 +201,12 @@ class Executions:
         if path not in self.materialiser.state.files:
             raise Rejection(FILE_NOT_FOUND, f"no such file in the workspace: {path}")
         if not self.profile.can_run:
+            why = "; ".join(f"{k}: {v}" for k, v in self.profile.notes.items() if k in _MODES)
             raise Rejection(
                 EXECUTION_FAILED,
-                "no sandbox is available on this machine and weak mode is off "
-                "(install bubblewrap, or set SANDBOX_ALLOW_WEAK=true)",
+                f"no sandbox is available on this machine (SANDBOX_MODE="
+                f"{self.settings.sandbox_mode}; {why or 'none works'}) and weak mode is off "
+                "(install bubblewrap, or set SANDBOX_MODE=weak)",
             )
         if len(self.runs) >= self.settings.exec_max_concurrent:
             raise Rejection(EXECUTION_FAILED, "too many executions running; stop one first")

@@ -71,7 +71,7 @@ def become_the_run(policy: Policy, argv: list[str]) -> NoReturn:
     if policy.seccomp:
         build(policy.sockets).load()
     os.chdir(policy.cwd)
-    os.execve(argv[0], argv, policy.env)
+    os.execve(argv[0], argv, policy.env)  # noqa: S606 (the command itself, no shell in between)
 
 
 def supervise(child: int) -> NoReturn:
@@ -96,9 +96,10 @@ def main() -> NoReturn:
     uid = os.geteuid() if policy.uid is None else policy.uid
     gid = os.getegid() if policy.gid is None else policy.gid
     try:
-        namespaces.unshare_all()
+        namespaces.unshare_all(network=policy.own_network)
         prepare_files(policy, uid, gid)
-        namespaces.loopback_up()
+        if policy.own_network:
+            namespaces.loopback_up()
     except OSError as exc:
         fail(str(exc))
     sys.stdout.flush()

@@ -36,10 +36,12 @@ def _check(result: int, what: str) -> None:
         raise OSError(err, f"{what}: {os.strerror(err)}")
 
 
-def unshare_all() -> None:
-    """New mount, network, PID, IPC and UTS namespaces; as a non-root user, inside a new user
-    namespace that maps only the caller's own uid and gid."""
-    flags = CLONE_NEWNS | CLONE_NEWNET | CLONE_NEWPID | CLONE_NEWIPC | CLONE_NEWUTS
+def unshare_all(*, network: bool) -> None:
+    """New mount, PID, IPC and UTS namespaces (and network, when ``network``); as a non-root
+    user, inside a new user namespace that maps only the caller's own uid and gid."""
+    flags = CLONE_NEWNS | CLONE_NEWPID | CLONE_NEWIPC | CLONE_NEWUTS
+    if network:
+        flags |= CLONE_NEWNET
     uid, gid = os.geteuid(), os.getegid()
     if uid != 0:
         _check(_libc.unshare(CLONE_NEWUSER | flags), "unshare(user)")

@@ -30,6 +30,7 @@ class Policy:
     rlimits: dict[str, int] = field(default_factory=dict)  # "RLIMIT_AS" -> soft = hard limit
     gate: bool = True  # wait for one byte on stdin (the service puts the pid in a cgroup first)
     seccomp: bool = True
+    own_network: bool = True  # a new, empty network namespace (off: SANDBOX_ALLOW_NETWORK)
 
     def write(self, path: Path) -> None:
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, 0o600)

@@ -25,6 +25,8 @@ class SandboxProfile:
     limits: dict[str, int | float] = field(default_factory=dict)
     cgroups: str | None = None  # "v1" or "v2": each run gets a cgroup of its own
     landlock_abi: int = 0
+    sandbox_uid: int = 61000
+    sandbox_gid: int = 61000
 
     @property
     def contained(self) -> bool:
