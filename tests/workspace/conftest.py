@@ -22,12 +22,22 @@ from orchestrator.events import EventStore, subjects
 from orchestrator.events.catalog import FileWritten
 from orchestrator.events.connection import files_store, provision
 from orchestrator.events.settings import NatsSettings
+from orchestrator.workspace.sandbox import landlock
 from tests.harness import System, running
 
 requires_bwrap = pytest.mark.skipif(
     shutil.which("bwrap") is None,
     reason="bubblewrap is not installed here (apt-get install bubblewrap; .ci/run installs it)",
 )
+requires_landlock = pytest.mark.skipif(
+    landlock.abi_version() < 1,
+    reason="this kernel has no Landlock (5.13+, enabled at boot): the Landlock mode cannot run",
+)
+# Every sandbox mode the battery runs against (CI has both).
+SANDBOX_MODES = [
+    pytest.param("bwrap", marks=requires_bwrap, id="bwrap"),
+    pytest.param("landlock", marks=requires_landlock, id="landlock"),
+]
 
 CANARY = "sk-ant-CANARY-must-never-leak-0123456789"
 
@@ -41,6 +51,9 @@ TEST_ENV = {
     "RATE_LIMIT_FILES": "100000",
     "SANDBOX_CPU_SECONDS": "3",
     "SANDBOX_PROCESSES": "48",
+    "SANDBOX_TMP_BYTES": str(16 << 20),
+    "SANDBOX_SHM_BYTES": str(16 << 20),
+    "SANDBOX_WORK_BYTES": str(16 << 20),
     "EXEC_TIMEOUT": "10",
     "EXEC_SERVER_LIFETIME": "60",
     "EXEC_MAX_OUTPUT_BYTES": "200000",
