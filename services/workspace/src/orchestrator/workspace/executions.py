@@ -27,6 +27,7 @@ from orchestrator.events.worker import Delivery
 from . import disk
 from .materialiser import Materialiser
 from .run import Run
+from .sandbox.cgroups import RunCgroup
 from .sandbox.profile import SandboxProfile
 from .settings import WorkspaceSettings
 
@@ -94,6 +95,9 @@ class Executions:
             log.warning(
                 "%s was left running by %s; recording its end", execution_id, event.instance
             )
+            if self.profile.cgroups:
+                # Its processes died with their service; its cgroup did not.
+                await asyncio.to_thread(RunCgroup(self.profile.cgroups, execution_id).remove)
             await self.store.append(
                 subjects.execution(execution_id),
                 ExecutionFinished(
