@@ -72,6 +72,16 @@ def ws_system(tmp_path_factory: pytest.TempPathFactory) -> Iterator[System]:
         yield system
 
 
+def system_in_mode(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[System]:
+    """A module's system in the sandbox mode of its parameter (one of SANDBOX_MODES)."""
+    env = {**TEST_ENV, "SANDBOX_MODE": request.param}
+    root = tmp_path_factory.mktemp(f"workspace-{request.param}")
+    with running(root, ("gateway", "workspace"), env) as system:
+        yield system
+
+
 @pytest.fixture
 async def wjs(ws_system: System) -> AsyncIterator[JetStreamContext]:
     assert ws_system.nats is not None

@@ -13,17 +13,17 @@ from typing import Any
 import pytest
 from nats.js import JetStreamContext
 
-from tests.harness import System, running
+from tests.harness import System
 
 from .conftest import (
     CANARY,
     SANDBOX_MODES,
-    TEST_ENV,
     api,
     eventually,
     run_output,
     sandbox_processes,
     start_run,
+    system_in_mode,
     wait_finished,
     workspace_dir,
 )
@@ -36,9 +36,7 @@ REPO = Path(__file__).resolve().parents[2]
 def ws_system(
     request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[System]:
-    env = {**TEST_ENV, "SANDBOX_MODE": request.param}
-    with running(tmp_path_factory.mktemp("attacks"), ("gateway", "workspace"), env) as system:
-        yield system
+    yield from system_in_mode(request, tmp_path_factory)
 
 
 async def test_the_system_runs_in_the_mode_asked_for(

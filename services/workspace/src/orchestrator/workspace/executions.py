@@ -219,7 +219,8 @@ class Executions:
             raise Rejection(FILE_NOT_FOUND, f"no such file in the workspace: {path}")
         runnable = inspect_file(path, content)
         if not runnable.runnable:
-            raise Rejection(EXECUTION_FAILED, f"{path} is not runnable")
+            why = f": {runnable.reason}" if runnable.reason else ""
+            raise Rejection(EXECUTION_FAILED, f"{path} is not runnable{why}")
         return Run(
             execution_id=event.execution_id,
             path=path,

@@ -74,7 +74,7 @@ class Run:
 
     @property
     def is_server(self) -> bool:
-        return self.runnable.kind == "server"
+        return self.runnable.serves
 
     @property
     def lifetime(self) -> float:
