@@ -73,10 +73,12 @@ def ws_system(tmp_path_factory: pytest.TempPathFactory) -> Iterator[System]:
 
 
 def system_in_mode(
-    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+    request: pytest.FixtureRequest,
+    tmp_path_factory: pytest.TempPathFactory,
+    extra: dict[str, str] | None = None,
 ) -> Iterator[System]:
     """A module's system in the sandbox mode of its parameter (one of SANDBOX_MODES)."""
-    env = {**TEST_ENV, "SANDBOX_MODE": request.param}
+    env = {**TEST_ENV, "SANDBOX_MODE": request.param, **(extra or {})}
     root = tmp_path_factory.mktemp(f"workspace-{request.param}")
     with running(root, ("gateway", "workspace"), env) as system:
         yield system

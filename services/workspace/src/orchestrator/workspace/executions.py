@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import sys
 from contextlib import suppress
 from pathlib import Path
 
@@ -21,10 +22,10 @@ from orchestrator.events.catalog import (
     ExecutionStopRequested,
 )
 from orchestrator.events.envelope import utcnow
-from orchestrator.events.files import UnsafePath, inspect_file, safe_relative_path
+from orchestrator.events.files import Runnable, UnsafePath, inspect_file, safe_relative_path
 from orchestrator.events.worker import Delivery
 
-from . import disk
+from . import dependencies, disk
 from .materialiser import Materialiser
 from .run import Run
 from .sandbox.cgroups import RunCgroup
@@ -65,6 +66,12 @@ class Executions:
         self._stop_requested: set[str] = set()
         self._closing = False
         self._stops: Follower | None = None
+        stage_root = profile.stage_root
+        self.deps = dependencies.DependencyCache(
+            stage_root.parent / f"{stage_root.name}-deps",
+            sys.executable,
+            settings.deps_install_timeout,
+        )
 
     @property
     def running(self) -> int:
@@ -221,6 +228,7 @@ class Executions:
         if not runnable.runnable:
             why = f": {runnable.reason}" if runnable.reason else ""
             raise Rejection(EXECUTION_FAILED, f"{path} is not runnable{why}")
+        deps, preamble = await self._dependencies(path, runnable)
         return Run(
             execution_id=event.execution_id,
             path=path,
@@ -228,7 +236,22 @@ class Executions:
             settings=self.settings,
             profile=self.profile,
             store=self.store,
+            deps=deps,
+            preamble=preamble,
         )
+
+    async def _dependencies(self, path: str, runnable: Runnable) -> tuple[str | None, list[str]]:
+        """The installed environment of the project's requirements (Python programs only)."""
+        if not (runnable.command or "").startswith("python"):
+            return None, []
+        try:
+            found = await asyncio.to_thread(dependencies.find, self.materialiser.root, path)
+            if found is None:
+                return None, []
+            target, lines = await self.deps.environment(found)
+        except dependencies.DependencyError as exc:
+            raise Rejection(EXECUTION_FAILED, str(exc)) from exc
+        return str(target), lines
 
     async def _reject(
         self, subject: str, event: ExecutionRequested, version: int, code: str, message: str

@@ -63,6 +63,8 @@ class Run:
     _listener: socket.socket | None = None
     _flush_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
     _cgroup: RunCgroup | None = None
+    deps: str | None = None  # the installed environment of the project's requirements
+    preamble: list[str] = field(default_factory=list)  # output before the code's (the install)
 
     def __post_init__(self) -> None:
         s = self.settings
@@ -71,6 +73,10 @@ class Run:
             max_bytes=s.exec_max_output_bytes,
             max_lines=s.exec_max_output_lines,
         )
+        if self.preamble:
+            self._pending.extend(
+                self.limiter.feed("".join(f"{x}\n" for x in self.preamble).encode())
+            )
 
     @property
     def is_server(self) -> bool:
@@ -110,6 +116,7 @@ class Run:
                 allow_network=self.settings.sandbox_allow_network,
                 seccomp_fd=bpf_fd,
                 server=self.is_server,
+                deps=self.deps,
             )
             await asyncio.to_thread(command.prepare, stage, launch)
             if self.profile.cgroups and self.profile.contained:

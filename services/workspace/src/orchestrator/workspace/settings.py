@@ -67,6 +67,10 @@ class WorkspaceSettings(NatsSettings):
         default=False, description="let executed code reach the network (off: own empty netns)"
     )
 
+    deps_install_timeout: float = Field(
+        default=20.0, gt=0, description="seconds an install of a project's requirements may take"
+    )
+
     # Executions
     exec_timeout: float = Field(default=30.0, gt=0, description="wall clock of a script, seconds")
     exec_server_lifetime: float = Field(

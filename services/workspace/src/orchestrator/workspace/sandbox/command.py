@@ -27,6 +27,7 @@ from .profile import SandboxProfile
 from .seccomp_filter import SocketPolicy
 
 SITE_PACKAGES = "/opt/site-packages"
+DEPENDENCIES = "/opt/dependencies"  # the project's installed requirements, read-only
 # The plugins installed next to pytest are the orchestrator's own test tooling, not the generated
 # project's: loading them all costs seconds of the run's CPU budget.
 PYTEST_ENV = {"PYTEST_DISABLE_PLUGIN_AUTOLOAD": "1"}
@@ -81,7 +82,9 @@ class Launch:
     policy: Policy | None = None  # the landlock mode's: written next to the run before start
 
 
-def base_env(profile: SandboxProfile, *, home: str, tmp: str) -> dict[str, str]:
+def base_env(
+    profile: SandboxProfile, *, home: str, tmp: str, deps: str | None = None
+) -> dict[str, str]:
     env = {
         "PATH": PATH,
         "LANG": "C.UTF-8",
@@ -90,8 +93,12 @@ def base_env(profile: SandboxProfile, *, home: str, tmp: str) -> dict[str, str]:
         "PYTHONUNBUFFERED": "1",
         "PYTHONDONTWRITEBYTECODE": "1",
     }
+    inside = profile.mode == "bubblewrap"
+    paths = [DEPENDENCIES if inside else deps] if deps else []
     if profile.site_packages:
-        env["PYTHONPATH"] = SITE_PACKAGES if profile.mode == "bubblewrap" else profile.site_packages
+        paths.append(SITE_PACKAGES if inside else profile.site_packages)
+    if paths:
+        env["PYTHONPATH"] = ":".join(p for p in paths if p)
     return env
 
 
@@ -144,8 +151,10 @@ def build(
     allow_network: bool,
     seccomp_fd: int | None = None,
     server: bool = False,
+    deps: str | None = None,
 ) -> Launch:
-    """How to run ``command`` for ``file_path`` in the run directory ``stage``."""
+    """How to run ``command`` for ``file_path`` in the run directory ``stage`` (``deps``: the
+    installed environment of the project's requirements)."""
     folder = str(PurePosixPath(file_path).parent)
     folder = "" if folder == "." else folder
     code = program(command, profile)
@@ -158,6 +167,7 @@ def build(
             code=code,
             allow_network=allow_network,
             server=server,
+            deps=deps,
         )
     if profile.mode == "bubblewrap":
         return _bubblewrap(
@@ -168,11 +178,12 @@ def build(
             code=code,
             allow_network=allow_network,
             seccomp_fd=seccomp_fd,
+            deps=deps,
         )
     limit = prlimit(limits, per_uid=profile.as_root) if profile.rlimits else []
     project = f"{stage}/project"
     cwd = f"{project}/{folder}" if folder else project
-    env = base_env(profile, home=cwd, tmp=cwd)
+    env = base_env(profile, home=cwd, tmp=cwd, deps=deps)
     if code[1:3] == ["-m", "pytest"]:
         env.update(PYTEST_ENV)
     return Launch([*limit, *code], env, cwd, seccomp=False)
@@ -187,14 +198,14 @@ def _landlock(
     code: list[str],
     allow_network: bool,
     server: bool,
+    deps: str | None,
 ) -> Launch:
     work, tmp = f"{stage}/work", f"{stage}/tmp"  # noqa: S108 (the run's own tmpfs mounts)
-    env = base_env(profile, home=tmp, tmp=tmp)
+    env = base_env(profile, home=tmp, tmp=tmp, deps=deps)
     if code[1:3] == ["-m", "pytest"]:
         env.update(PYTEST_ENV)
     read_only = [*SYSTEM_READ_ONLY, *(NETWORK_FILES if allow_network else ())]
-    if profile.site_packages:
-        read_only.append(profile.site_packages)
+    read_only += [p for p in (profile.site_packages, deps) if p]
     prefix = Path(profile.python).resolve().parent.parent
     if not str(prefix).startswith("/usr"):
         read_only.append(str(prefix))
@@ -230,9 +241,11 @@ def _bubblewrap(
     code: list[str],
     allow_network: bool,
     seccomp_fd: int | None,
+    deps: str | None,
 ) -> Launch:
     inside_cwd = f"{WORKSPACE}/{folder}" if folder else WORKSPACE
-    env = base_env(profile, home="/tmp", tmp="/tmp")  # noqa: S108 (the sandbox's own tmpfs)
+    tmp = "/tmp"  # noqa: S108 (the sandbox's own tmpfs)
+    env = base_env(profile, home=tmp, tmp=tmp, deps=deps)
     if code[1:3] == ["-m", "pytest"]:
         env.update(PYTEST_ENV)
     limit = prlimit(limits, per_uid=profile.as_root) if profile.rlimits else []
@@ -256,6 +269,8 @@ def _bubblewrap(
             argv += ["--ro-bind-try", path, path]
     if profile.site_packages:
         argv += ["--ro-bind", profile.site_packages, SITE_PACKAGES]
+    if deps:
+        argv += ["--ro-bind", deps, DEPENDENCIES]
     argv += [
         "--ro-bind", f"{stage}/project", SNAPSHOT,
         "--size", str(limits.work_bytes), "--perms", "0755", "--tmpfs", WORKSPACE,
