@@ -5,6 +5,7 @@ find-links folder, no network), cached, and an sdist-only package is refused, no
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import hashlib
 import io
@@ -163,4 +164,4 @@ async def test_requirements_are_installed_as_wheels_cached_and_sdists_refused(
     error = refused.json()["error"]
     assert error["code"] == "EXECUTION_FAILED" and "sdistonly" in error["message"]
     assert "wheel" in error["message"]
-    assert not os.path.exists("/tmp/SDIST-WAS-BUILT")
+    assert not await asyncio.to_thread(os.path.exists, "/tmp/SDIST-WAS-BUILT")
