@@ -155,7 +155,11 @@ def _environment(settings: WorkspaceSettings) -> Findings:
         bwrap=shutil.which(settings.sandbox_bwrap) or settings.sandbox_bwrap,
         rlimits=shutil.which("prlimit") is not None,
         stage_root=stage_root,
-        limits={**vars(limits_of(settings)), "wall_clock_s": settings.exec_timeout},
+        limits={
+            **vars(limits_of(settings)),
+            "wall_clock_s": settings.exec_timeout,
+            "server_lifetime_s": settings.exec_server_lifetime,
+        },
         cgroups=version,
         sandbox_uid=settings.sandbox_uid,
         sandbox_gid=settings.sandbox_gid,
