@@ -21,12 +21,22 @@ from orchestrator.events import EventStore, subjects
 from orchestrator.events.catalog import FileWritten
 from orchestrator.events.connection import files_store, provision
 from orchestrator.events.nats_settings import NatsSettings
+from orchestrator.workspace.sandbox import landlock
 from tests.harness import System, eventually, running
 
 requires_bwrap = pytest.mark.skipif(
     shutil.which("bwrap") is None,
     reason="bubblewrap is not installed here (apt-get install bubblewrap; .ci/run installs it)",
 )
+requires_landlock = pytest.mark.skipif(
+    landlock.abi_version() < 1,
+    reason="this kernel has no Landlock (5.13+, enabled at boot): the Landlock mode cannot run",
+)
+# Every sandbox mode the battery runs against (CI has both).
+SANDBOX_MODES = [
+    pytest.param("bwrap", marks=requires_bwrap, id="bwrap"),
+    pytest.param("landlock", marks=requires_landlock, id="landlock"),
+]
 
 CANARY = "sk-ant-CANARY-must-never-leak-0123456789"
 
@@ -40,6 +50,9 @@ TEST_ENV = {
     "RATE_LIMIT_FILES": "100000",
     "SANDBOX_CPU_SECONDS": "3",
     "SANDBOX_PROCESSES": "48",
+    "SANDBOX_TMP_BYTES": str(16 << 20),
+    "SANDBOX_SHM_BYTES": str(16 << 20),
+    "SANDBOX_WORK_BYTES": str(16 << 20),
     "EXEC_TIMEOUT": "10",
     "EXEC_SERVER_LIFETIME": "60",
     "EXEC_MAX_OUTPUT_BYTES": "200000",
@@ -55,6 +68,18 @@ def ws_system(tmp_path_factory: pytest.TempPathFactory) -> Iterator[System]:
     with running(
         tmp_path_factory.mktemp("workspace"), ("gateway", "workspace"), TEST_ENV
     ) as system:
+        yield system
+
+
+def system_in_mode(
+    request: pytest.FixtureRequest,
+    tmp_path_factory: pytest.TempPathFactory,
+    extra: dict[str, str] | None = None,
+) -> Iterator[System]:
+    """A module's system in the sandbox mode of its parameter (one of SANDBOX_MODES)."""
+    env = {**TEST_ENV, "SANDBOX_MODE": request.param, **(extra or {})}
+    root = tmp_path_factory.mktemp(f"workspace-{request.param}")
+    with running(root, ("gateway", "workspace"), env) as system:
         yield system
 
 

@@ -167,15 +167,19 @@ def test_the_sandboxed_command_confines_everything() -> None:
         seccomp_fd=7,
     )
     argv = launch.argv
+    assert argv[:4] == command.GATE  # waits to be put in its cgroup
+    argv = argv[4:]
     assert argv[0] == "prlimit" and "--nproc=32" in argv and "--cpu=5" in argv
     assert argv[argv.index("--") + 1] == "bwrap"
     joined = " ".join(argv)
-    assert "--ro-bind /runs/exec_1 /workspace" in joined
-    assert "--chdir /workspace/implementation/app" in joined
+    assert "--ro-bind /runs/exec_1/project /snapshot" in joined
+    assert f"--size {1 << 24} --tmpfs /tmp" in joined
+    assert "--perms 1777 --tmpfs /dev/shm" in joined and "--tmpfs /workspace" in joined
+    assert "--remount-ro /" in joined and "--remount-ro /dev" in joined
     assert "--unshare-all" in argv and "--share-net" not in argv
     assert "--die-with-parent" in argv and "--clearenv" in argv
     assert "--seccomp 7" in joined
-    assert argv[-2:] == ["/usr/bin/python3", "main.py"]
+    assert argv[-3:] == ["/workspace/implementation/app", "/usr/bin/python3", "main.py"]
     assert set(launch.env) == {
         "PATH",
         "LANG",
@@ -197,6 +201,7 @@ def test_without_root_no_per_uid_process_limit_is_set() -> None:
         allow_network=True,
     )
     assert not any(a.startswith("--nproc") for a in launch.argv)
+    assert launch.argv[:4] == command.GATE
     assert "--share-net" in launch.argv
     assert launch.argv[-7:] == [
         "/usr/bin/python3",
@@ -234,3 +239,39 @@ def test_a_file_changed_since_the_task_read_it_is_a_conflict_not_an_overwrite() 
     assert integration.conflicts(plan, {"implementation/app.py": "n" * 64}) == []  # resumed
     edited = {"implementation/app.py": "p" * 64, "implementation/old.py": "q" * 64}
     assert integration.conflicts(plan, edited) == ["app.py", "old.py"]
+
+
+def test_the_landlock_launch_confines_to_the_runs_own_copy_and_scratch() -> None:
+    launch = command.build(
+        profile("landlock"),
+        LIMITS,
+        stage="/runs/exec_2",
+        file_path="implementation/app/main.py",
+        command="python main.py",
+        allow_network=False,
+    )
+    assert launch.argv[1:4] == ["-I", "-m", "orchestrator.workspace.sandbox.enter"]
+    assert launch.argv[-3:] == ["--", "/usr/bin/python3", "main.py"]
+    assert set(launch.env) == {"PATH", "LANG"}  # nothing of the service's environment
+    policy = launch.policy
+    assert policy is not None
+    assert policy.cwd == "/runs/exec_2/work/implementation/app"
+    assert policy.snapshot == "/runs/exec_2/project"
+    assert policy.read_write[:2] == ["/runs/exec_2/work", "/runs/exec_2/tmp"]
+    assert "/runs/exec_2/project" not in policy.read_only and "/etc" not in policy.read_only
+    assert policy.sockets == "unix" and policy.uid == 61000 and policy.own_network
+    assert policy.rlimits["RLIMIT_NPROC"] == 32 and policy.env["TMPDIR"] == "/runs/exec_2/tmp"
+
+
+def test_a_landlock_server_may_open_tcp_sockets_in_its_own_network_only() -> None:
+    launch = command.build(
+        profile("landlock"),
+        LIMITS,
+        stage="/r",
+        file_path="app.py",
+        command="python app.py",
+        allow_network=False,
+        server=True,
+    )
+    assert launch.policy is not None and launch.policy.sockets == "tcp"
+    assert launch.policy.own_network

@@ -50,3 +50,20 @@ def test_broken_binary_and_unknown_files_are_not_runnable() -> None:
     assert not inspect_file("bin.py", b"\xff\xfe\x00").runnable
     assert not inspect_file("notes.md", b"# hi").runnable
     assert inspect_file("go.sh", b"#!/bin/sh\necho hi\n").command == "sh go.sh"
+
+
+def test_an_index_html_is_a_static_site_served_from_its_folder() -> None:
+    found = inspect_file("site/index.html", b"<h1>hi</h1>")
+    assert found.runnable and found.kind == "site" and found.serves
+    assert found.command == "python -m http.server 8000 --bind 127.0.0.1" and found.port == 8000
+    assert found.metadata()["kind"] == "site"
+
+
+def test_node_programs_are_runnable_only_where_node_is() -> None:
+    server = b'const http = require("http");\nhttp.createServer(() => {}).listen(4100);\n'
+    found = inspect_file("srv.js", server, node=True)
+    assert (found.kind, found.command, found.port) == ("server", "node srv.js", 4100)
+    assert inspect_file("s.mjs", b"console.log(1)\n", node=True).kind == "script"
+    missing = inspect_file("srv.js", server, node=False)
+    assert not missing.runnable and missing.kind == "server"
+    assert missing.reason is not None and "node" in missing.reason

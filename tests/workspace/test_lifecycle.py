@@ -1,6 +1,7 @@
 """The service's own lifecycle: stopping it (SIGTERM, as `make run` Ctrl-C does) or killing it
-leaves no sandboxed process and no preview port behind; a machine without isolation refuses to
-run code unless weak mode is chosen."""
+leaves no sandboxed process and no preview port behind; without bubblewrap it comes up in the
+Landlock mode, and where the mode asked for does not work it refuses to run code unless weak mode
+is chosen."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ import signal
 import socket
 from pathlib import Path
 
+import httpx
 from nats.js import JetStreamContext
 
 from tests.harness import System, eventually
@@ -16,6 +18,7 @@ from .conftest import (
     TEST_ENV,
     api,
     requires_bwrap,
+    requires_landlock,
     sandbox_processes,
     start_run,
     wait_finished,
@@ -35,8 +38,6 @@ if __name__ == "__main__":
     ThreadingHTTPServer(("127.0.0.1", 8000), SimpleHTTPRequestHandler).serve_forever()
 """
 
-pytestmark = requires_bwrap
-
 
 def listening(port: int) -> bool:
     with socket.socket() as sock:
@@ -48,6 +49,7 @@ def start(system: System, **env: str) -> None:
     system.start_all(("gateway", "workspace"), **env)
 
 
+@requires_bwrap
 async def test_sigterm_stops_every_run_records_it_and_frees_the_preview_port(
     system: System, js: JetStreamContext
 ) -> None:
@@ -72,6 +74,7 @@ async def test_sigterm_stops_every_run_records_it_and_frees_the_preview_port(
         assert record["reason"] == "workspace service stopping"
 
 
+@requires_bwrap
 async def test_a_killed_service_takes_its_runs_with_it_and_the_next_one_records_their_end(
     system: System, js: JetStreamContext
 ) -> None:
@@ -101,7 +104,7 @@ async def test_a_killed_service_takes_its_runs_with_it_and_the_next_one_records_
 async def test_without_isolation_runs_are_refused_unless_weak_mode_is_chosen(
     system: System, js: JetStreamContext, tmp_path: Path
 ) -> None:
-    start(system, SANDBOX_BWRAP="/nonexistent/bwrap")
+    start(system, SANDBOX_MODE="bwrap", SANDBOX_BWRAP="/nonexistent/bwrap")
     health = (await api(system, "GET", "/api/health")).json()
     assert health["sandbox"]["mode"] == "refused"
     assert health["sandbox"]["layers"]["bubblewrap"] is False
@@ -118,8 +121,7 @@ async def test_without_isolation_runs_are_refused_unless_weak_mode_is_chosen(
     system.start(
         "workspace",
         log_name="workspace-weak",
-        SANDBOX_BWRAP="/nonexistent/bwrap",
-        SANDBOX_ALLOW_WEAK="true",
+        SANDBOX_MODE="weak",
     )
 
     async def weak() -> bool:
@@ -131,3 +133,42 @@ async def test_without_isolation_runs_are_refused_unless_weak_mode_is_chosen(
     assert ran.status_code == 200, ran.text
     record = await wait_finished(system, ran.json()["execution_id"])
     assert record["status"] == "completed"
+
+
+HELLO_API = b"""from fastapi import FastAPI
+import uvicorn
+
+app = FastAPI()
+
+
+@app.get("/")
+def root():
+    return {"message": "Hello World"}
+
+
+if __name__ == "__main__":
+    uvicorn.run(app, host="127.0.0.1", port=8000)
+"""
+
+
+@requires_landlock
+async def test_without_bubblewrap_auto_mode_is_landlock_and_hello_world_answers_its_preview(
+    system: System, js: JetStreamContext
+) -> None:
+    start(system, SANDBOX_MODE="auto", SANDBOX_BWRAP="/nonexistent/bwrap")
+    sandbox = (await api(system, "GET", "/api/health")).json()["sandbox"]
+    assert sandbox["mode"] == "landlock", sandbox
+    assert sandbox["layers"]["landlock"] and sandbox["layers"]["network_namespace"]
+    assert "not found" in sandbox["notes"]["bubblewrap"]
+    body = await start_run(system, js, "implementation/hello_world.py", HELLO_API)
+    preview = body["preview_url"]
+
+    async def hello() -> bool:
+        async with httpx.AsyncClient(timeout=5) as client:
+            response = await client.get(preview)
+        return response.status_code == 200 and response.json() == {"message": "Hello World"}
+
+    await eventually(hello, timeout=40, interval=0.3, what="Hello World from the preview")
+    stopped = await api(system, "POST", f"/api/workspace/executions/{body['execution_id']}/stop")
+    assert stopped.json()["status"] == "stopped"
+    await eventually(lambda: not sandbox_processes(), timeout=10, what="sandbox processes gone")

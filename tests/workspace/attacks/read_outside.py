@@ -1,6 +1,8 @@
-# Attack: read files outside the workspace. Every attempt must print BLOCKED.
+# Attack: read files outside the run's copy of the project, write outside it, list other runs.
+# Every attempt must print BLOCKED; writing into its own copy works (and is discarded).
 import os
 
+HERE = os.getcwd()
 TARGETS = [
     "/etc/shadow",
     "/etc/passwd",
@@ -9,7 +11,7 @@ TARGETS = [
     "__DATA_DIR__/workspace/implementation/read_outside.py",
     "__REPO__/pyproject.toml",
     "/proc/1/root/etc/shadow",
-    "/workspace/../etc/shadow",
+    HERE + "/../../../../../../etc/shadow",
 ]
 if __name__ == "__main__":
     for target in TARGETS:
@@ -20,10 +22,21 @@ if __name__ == "__main__":
         except OSError as exc:
             print(f"BLOCKED read {target}: {type(exc).__name__}")
     try:
-        with open("/workspace/implementation/written.txt", "w") as f:
+        with open("__DATA_DIR__/workspace/implementation/written.txt", "w") as f:
             f.write("x")
         print("LEAK wrote into the workspace")
     except OSError as exc:
         print(f"BLOCKED write workspace: {type(exc).__name__}")
-    print("visible root:", sorted(os.listdir("/")))
+    try:
+        print("LEAK other runs:", os.listdir("__DATA_DIR__/sandbox/runs"))
+    except OSError as exc:
+        print(f"BLOCKED list other runs: {type(exc).__name__}")
+    with open("written.txt", "w") as f:
+        f.write("into its own copy")
+    with open("written.txt") as f:
+        print("wrote own copy:", f.read())
+    try:
+        print("visible root:", sorted(os.listdir("/")))
+    except OSError as exc:
+        print(f"visible root: none ({type(exc).__name__})")
     print("uid", os.getuid(), "euid", os.geteuid())

@@ -7,7 +7,9 @@ workspace service runs.
 from __future__ import annotations
 
 import ast
+import functools
 import re
+import shutil
 from dataclasses import dataclass
 from pathlib import PurePosixPath
 
@@ -17,16 +19,24 @@ class Runnable:
     """How a file runs: the command, the port it serves on (if a server), how long it takes."""
 
     runnable: bool
-    kind: str  # "script" | "server" | "tests" | "none"
+    kind: str  # "script" | "server" | "tests" | "site" (a static site) | "none"
     command: str | None = None
     port: int | None = None
     estimated_startup: str | None = None
+    reason: str | None = None  # why a program is not runnable here (its runtime is missing)
+
+    @property
+    def serves(self) -> bool:
+        """It listens on ``port`` until stopped (a web server or a static site)."""
+        return self.kind in ("server", "site")
 
     def metadata(self) -> dict[str, object]:
         return {
             "command": self.command,
             "port": self.port,
             "estimated_startup": self.estimated_startup,
+            "kind": self.kind,
+            "reason": self.reason,
         }
 
 
@@ -46,6 +56,18 @@ _FASTAPI = re.compile(r"\bFastAPI\s*\(")
 _FLASK = re.compile(r"\bFlask\s*\(")
 _FASTAPI_APP = re.compile(r"^(\w+)\s*(?::\s*\w+\s*)?=\s*FastAPI\s*\(", re.MULTILINE)
 _SHEBANG_SH = re.compile(r"^#!\s*/(usr/)?bin/(env\s+)?(ba)?sh\b")
+_NODE_SERVER = re.compile(r"\b(createServer|express\s*\(|fastify\s*\(|Koa\s*\()|\.listen\s*\(")
+_NODE_PORT = re.compile(
+    r"(?:\.listen\s*\(\s*|\b(?:PORT|port)\s*(?:=|\|\|)\s*(?:process\.env\.PORT\s*\|\|\s*)?)(\d{2,5})\b"
+)
+NODE_EXTENSIONS = (".js", ".mjs", ".cjs")
+STATIC_SITE_PORT = 8000
+
+
+@functools.cache
+def node_on_path() -> bool:
+    """Whether Node.js is installed here (looked up once: it decides what a .js file is)."""
+    return shutil.which("node") is not None
 
 
 def _port(text: str, default: int) -> int:
@@ -56,11 +78,21 @@ def _port(text: str, default: int) -> int:
     return default
 
 
-def inspect_file(path: str, content: bytes) -> Runnable:  # noqa: PLR0911 (one answer per kind)
+def inspect_file(  # noqa: PLR0911 (one answer per kind)
+    path: str, content: bytes, *, node: bool | None = None
+) -> Runnable:
     """What ``path`` with ``content`` is: decided from the code itself, the name only picks the
     language. A test module runs under pytest; a module that starts uvicorn, Flask or http.server
-    is a server on the port it names; a module with a ``__main__`` guard is a script."""
+    is a server on the port it names; a module with a ``__main__`` guard is a script. An
+    ``index.html`` makes its folder a static site, served by ``http.server``. A Node.js file is a
+    server when it listens, else a script; runnable only where ``node`` is (``node``: whether it
+    is, looked up when not given)."""
     name = PurePosixPath(path).name
+    if name == "index.html":
+        command = f"python -m http.server {STATIC_SITE_PORT} --bind 127.0.0.1"
+        return Runnable(True, "site", command, STATIC_SITE_PORT, "1s")
+    if name.endswith(NODE_EXTENSIONS):
+        return _node_program(name, content, node_on_path() if node is None else node)
     if name.endswith(".sh"):
         text = content.decode("utf-8", errors="replace")
         if _SHEBANG_SH.match(text) or text.strip():
@@ -96,6 +128,23 @@ def inspect_file(path: str, content: bytes) -> Runnable:  # noqa: PLR0911 (one a
     if has_main or _has_top_level_effects(tree):
         return Runnable(True, "script", f"python {name}", None, "1s")
     return NOT_RUNNABLE
+
+
+def _node_program(name: str, content: bytes, node: bool) -> Runnable:
+    text = content.decode("utf-8", errors="replace")
+    if not text.strip():
+        return NOT_RUNNABLE
+    if _NODE_SERVER.search(text):
+        match = _NODE_PORT.search(text)
+        port = int(match.group(1)) if match and 0 < int(match.group(1)) < 65536 else 3000
+        found = Runnable(True, "server", f"node {name}", port, "1s")
+    else:
+        found = Runnable(True, "script", f"node {name}", None, "1s")
+    if node:
+        return found
+    return Runnable(
+        False, found.kind, None, found.port, None, "Node.js (node) is not installed on this machine"
+    )
 
 
 _DECLARATIONS = (

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import sys
 from contextlib import suppress
 from pathlib import Path
 
@@ -22,18 +23,21 @@ from orchestrator.events.catalog import (
 )
 from orchestrator.events.envelope import utcnow
 from orchestrator.events.error_codes import ErrorCode
-from orchestrator.events.files import inspect_file
+from orchestrator.events.files import Runnable, inspect_file
 from orchestrator.events.paths import UnsafePath, safe_relative_path
 from orchestrator.events.worker import Delivery
 
-from . import disk
+from . import dependencies, disk
 from .errors import Rejection
 from .materialiser import Materialiser
 from .run import Run
+from .sandbox.cgroups import RunCgroup
 from .sandbox.profile import SandboxProfile
 from .settings import WorkspaceSettings
 
 log = logging.getLogger(__name__)
+
+_MODES = ("bubblewrap", "landlock")
 
 
 class Executions:
@@ -55,6 +59,12 @@ class Executions:
         self._stop_requested: set[str] = set()
         self._closing = False
         self._stops: Follower | None = None
+        stage_root = profile.stage_root
+        self.deps = dependencies.DependencyCache(
+            stage_root.parent / f"{stage_root.name}-deps",
+            sys.executable,
+            settings.deps_install_timeout,
+        )
 
     @property
     def running(self) -> int:
@@ -85,6 +95,9 @@ class Executions:
             log.warning(
                 "%s was left running by %s; recording its end", execution_id, event.instance
             )
+            if self.profile.cgroups:
+                # Its processes died with their service; its cgroup did not.
+                await asyncio.to_thread(RunCgroup(self.profile.cgroups, execution_id).remove)
             await self.store.append(
                 subjects.execution(execution_id),
                 ExecutionFinished(
@@ -196,10 +209,12 @@ class Executions:
         if path not in self.materialiser.state.files:
             raise Rejection(ErrorCode.FILE_NOT_FOUND, f"no such file in the workspace: {path}")
         if not self.profile.can_run:
+            why = "; ".join(f"{k}: {v}" for k, v in self.profile.notes.items() if k in _MODES)
             raise Rejection(
                 ErrorCode.EXECUTION_FAILED,
-                "no sandbox is available on this machine and weak mode is off "
-                "(install bubblewrap, or set SANDBOX_ALLOW_WEAK=true)",
+                f"no sandbox is available on this machine (SANDBOX_MODE="
+                f"{self.settings.sandbox_mode}; {why or 'none works'}) and weak mode is off "
+                "(install bubblewrap, or set SANDBOX_MODE=weak)",
             )
         if len(self.runs) >= self.settings.exec_max_concurrent:
             raise Rejection(
@@ -210,7 +225,9 @@ class Executions:
             raise Rejection(ErrorCode.FILE_NOT_FOUND, f"no such file in the workspace: {path}")
         runnable = inspect_file(path, content)
         if not runnable.runnable:
-            raise Rejection(ErrorCode.EXECUTION_FAILED, f"{path} is not runnable")
+            why = f": {runnable.reason}" if runnable.reason else ""
+            raise Rejection(ErrorCode.EXECUTION_FAILED, f"{path} is not runnable{why}")
+        deps, preamble = await self._dependencies(path, runnable)
         return Run(
             execution_id=event.execution_id,
             path=path,
@@ -218,7 +235,22 @@ class Executions:
             settings=self.settings,
             profile=self.profile,
             store=self.store,
+            deps=deps,
+            preamble=preamble,
         )
+
+    async def _dependencies(self, path: str, runnable: Runnable) -> tuple[str | None, list[str]]:
+        """The installed environment of the project's requirements (Python programs only)."""
+        if not (runnable.command or "").startswith("python"):
+            return None, []
+        try:
+            found = await asyncio.to_thread(dependencies.find, self.materialiser.root, path)
+            if found is None:
+                return None, []
+            target, lines = await self.deps.environment(found)
+        except dependencies.DependencyError as exc:
+            raise Rejection(ErrorCode.EXECUTION_FAILED, str(exc)) from exc
+        return str(target), lines
 
     async def _reject(
         self,

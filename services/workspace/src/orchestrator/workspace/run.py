@@ -1,9 +1,14 @@
 """One execution: snapshot the workspace, start the sandboxed process, stream its output as
 events, enforce its wall clock, stop it on request, and record how it finished.
 
-The process is started in a session of its own; killing that process group kills bubblewrap,
-whose ``--die-with-parent`` child then takes the whole PID namespace with it, so nothing the code
-forked (daemons included) survives a stop, a timeout or the service stopping.
+The process is started in a session of its own, behind a gate: it waits until the service has
+put it in the run's cgroup (where cgroups work). Killing that process group kills bubblewrap (or
+the Landlock entry point), whose child then takes the whole PID namespace with it, so nothing the
+code forked (daemons included) survives a stop, a timeout or the service stopping; what is left in
+the cgroup is killed before it is removed.
+
+The run's directory holds ``project/``, the snapshot of the workspace the code gets a writable,
+size-capped copy of; it is removed with the run, and the workspace itself never changes.
 """
 
 from __future__ import annotations
@@ -17,7 +22,7 @@ import socket
 import sys
 import time
 from contextlib import suppress
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from orchestrator.events import EventStore, subjects
@@ -26,7 +31,9 @@ from orchestrator.events.files import Runnable
 
 from .output import OutputLimiter
 from .sandbox import command
-from .sandbox.probe import identity
+from .sandbox.cgroups import Limits as CgroupLimits
+from .sandbox.cgroups import RunCgroup
+from .sandbox.probe import identity, limits_of
 from .sandbox.profile import SandboxProfile
 from .settings import WorkspaceSettings
 
@@ -55,6 +62,9 @@ class Run:
     _relay: asyncio.subprocess.Process | None = None
     _listener: socket.socket | None = None
     _flush_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+    _cgroup: RunCgroup | None = None
+    deps: str | None = None  # the installed environment of the project's requirements
+    preamble: list[str] = field(default_factory=list)  # output before the code's (the install)
 
     def __post_init__(self) -> None:
         s = self.settings
@@ -63,10 +73,14 @@ class Run:
             max_bytes=s.exec_max_output_bytes,
             max_lines=s.exec_max_output_lines,
         )
+        if self.preamble:
+            self._pending.extend(
+                self.limiter.feed("".join(f"{x}\n" for x in self.preamble).encode())
+            )
 
     @property
     def is_server(self) -> bool:
-        return self.runnable.kind == "server"
+        return self.runnable.serves
 
     @property
     def lifetime(self) -> float:
@@ -79,20 +93,14 @@ class Run:
 
     def limits(self) -> command.Limits:
         s = self.settings
-        return command.Limits(
-            cpu_seconds=s.sandbox_server_cpu_seconds if self.is_server else s.sandbox_cpu_seconds,
-            memory_bytes=s.sandbox_memory_bytes,
-            file_size_bytes=s.sandbox_file_size_bytes,
-            open_files=s.sandbox_open_files,
-            processes=s.sandbox_processes,
-            tmp_bytes=s.sandbox_tmp_bytes,
-        )
+        cpu = s.sandbox_server_cpu_seconds if self.is_server else s.sandbox_cpu_seconds
+        return replace(limits_of(s), cpu_seconds=cpu)
 
     async def start(self, workspace_root: Path) -> None:
         """Start the process (raises OSError when it cannot be started)."""
         stage = self.profile.stage_root / self.execution_id
-        await asyncio.to_thread(_snapshot, workspace_root, stage)
         self._stage = stage
+        await asyncio.to_thread(_snapshot, workspace_root, stage)
         bpf_fd = (
             os.open(self.profile.seccomp_bpf, os.O_RDONLY | os.O_CLOEXEC)
             if self.profile.seccomp_bpf
@@ -107,14 +115,22 @@ class Run:
                 command=self.runnable.command or "",
                 allow_network=self.settings.sandbox_allow_network,
                 seccomp_fd=bpf_fd,
+                server=self.is_server,
+                deps=self.deps,
             )
-            who = identity(self.settings, self.profile.as_root)
+            await asyncio.to_thread(command.prepare, stage, launch)
+            if self.profile.cgroups and self.profile.contained:
+                self._cgroup = RunCgroup(self.profile.cgroups, self.execution_id)
+                await asyncio.to_thread(self._cgroup.create, self._cgroup_limits())
+            who = identity(self.settings, self.profile)
             self.started_at = time.monotonic()
             self.proc = await asyncio.create_subprocess_exec(
                 *launch.argv,
                 env=launch.env,
                 cwd=launch.cwd,
-                stdin=asyncio.subprocess.DEVNULL,
+                stdin=asyncio.subprocess.PIPE
+                if self.profile.contained
+                else asyncio.subprocess.DEVNULL,
                 stdout=asyncio.subprocess.PIPE,
                 stderr=asyncio.subprocess.STDOUT,
                 start_new_session=True,
@@ -126,12 +142,31 @@ class Run:
         finally:
             if bpf_fd is not None:
                 os.close(bpf_fd)
+        await self._open_gate()
         if self.is_server and self.runnable.port:
             try:
                 await self._open_preview(self.runnable.port)
             except OSError as exc:
                 # The run goes on; only its preview is missing, and the log says why.
                 log.warning("%s: no preview: %s", self.execution_id, exc)
+
+    def _cgroup_limits(self) -> CgroupLimits:
+        s = self.settings
+        return CgroupLimits(
+            s.sandbox_cgroup_memory_bytes, s.sandbox_processes, s.sandbox_cpu_shares
+        )
+
+    async def _open_gate(self) -> None:
+        """Put the waiting process in the run's cgroup, then let it through the gate."""
+        assert self.proc is not None
+        if self.proc.stdin is None:
+            return
+        if self._cgroup is not None:
+            await asyncio.to_thread(self._cgroup.add, self.proc.pid)
+        with suppress(ConnectionError):
+            self.proc.stdin.write(b"\n")
+            await self.proc.stdin.drain()
+        self.proc.stdin.close()
 
     async def _open_preview(self, port: int) -> None:
         host = self.settings.preview_host
@@ -234,6 +269,7 @@ class Run:
         assert self.proc is not None
         pgid = self.proc.pid
         if self.profile.mode != "bubblewrap":
+            # The Landlock entry point passes it on; bubblewrap would only die of it.
             with suppress(ProcessLookupError, PermissionError):
                 os.killpg(pgid, signal.SIGTERM)
             with suppress(TimeoutError):
@@ -282,18 +318,23 @@ class Run:
             await self._relay.wait()
         if self._listener is not None:
             self._listener.close()
+        if self._cgroup is not None:
+            await asyncio.to_thread(self._cgroup.remove)
         if self._stage is not None:
             await asyncio.to_thread(shutil.rmtree, self._stage, True)
 
 
 def _snapshot(root: Path, stage: Path) -> None:
-    """A copy of the workspace for this run alone: the code sees the files as they were when it
-    started, and nothing it could do touches the materialised workspace."""
+    """A copy of the workspace for this run alone (``stage/project``): the code sees the files as
+    they were when it started, and nothing it could do touches the materialised workspace."""
     if stage.exists():
         shutil.rmtree(stage)
-    shutil.copytree(root, stage, symlinks=True)
+    stage.mkdir(parents=True)
     stage.chmod(0o755)
-    for dirpath, dirnames, filenames in os.walk(stage):
+    project = stage / "project"
+    shutil.copytree(root, project, symlinks=True)
+    project.chmod(0o755)
+    for dirpath, dirnames, filenames in os.walk(project):
         for name in dirnames:
             # readable by the sandbox uid, which only ever sees it read-only
             os.chmod(os.path.join(dirpath, name), 0o755, follow_symlinks=False)  # noqa: S103

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sysconfig
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field
 from pydantic_settings import SettingsConfigDict
@@ -21,10 +22,15 @@ class WorkspaceSettings(NatsSettings):
     data_dir: Path = Field(default=Path(".orchestrator"), description="service data root")
 
     # Sandbox
+    sandbox_mode: Literal["auto", "bwrap", "landlock", "weak"] = Field(
+        default="auto",
+        description="auto: bubblewrap where it works, else Landlock + seccomp, else refuse "
+        "(unless SANDBOX_ALLOW_WEAK); bwrap or landlock: that mode or refuse; weak: rlimits, a "
+        "separate uid and a scrubbed environment only",
+    )
     sandbox_allow_weak: bool = Field(
         default=False,
-        description="run code even when no isolation layer (bubblewrap) works: rlimits, a "
-        "separate uid and a scrubbed environment only. Off: such runs are refused.",
+        description="in auto mode, when no isolation mode works, run weak instead of refusing",
     )
     sandbox_bwrap: str = Field(default="bwrap", description="the bubblewrap executable")
     sandbox_uid: int = Field(default=61000, ge=1, description="uid executed code runs as (root)")
@@ -45,8 +51,24 @@ class WorkspaceSettings(NatsSettings):
         default=64, ge=4, description="RLIMIT_NPROC of the sandbox uid (all its runs together)"
     )
     sandbox_tmp_bytes: int = Field(default=64 << 20, ge=1 << 20, description="size of its /tmp")
+    sandbox_shm_bytes: int = Field(default=64 << 20, ge=1 << 20, description="its /dev/shm")
+    sandbox_work_bytes: int = Field(
+        default=64 << 20, ge=1 << 20, description="size of a run's writable copy of the project"
+    )
+    sandbox_cgroup_memory_bytes: int = Field(
+        default=1536 << 20,
+        ge=1 << 26,
+        description="memory of a run's cgroup, tmpfs and page cache included (where cgroups work)",
+    )
+    sandbox_cpu_shares: int = Field(
+        default=256, ge=2, description="CPU weight of a run's cgroup (v1 cpu.shares; 1024 = one)"
+    )
     sandbox_allow_network: bool = Field(
         default=False, description="let executed code reach the network (off: own empty netns)"
+    )
+
+    deps_install_timeout: float = Field(
+        default=20.0, gt=0, description="seconds an install of a project's requirements may take"
     )
 
     # Executions

@@ -51,6 +51,8 @@ class FileMetadata(BaseModel):
     command: str | None
     port: int | None
     estimated_startup: str | None
+    kind: str = "none"  # script, server, tests, site (a static site) or none
+    reason: str | None = None  # why it is not runnable here (e.g. Node.js is not installed)
 
 
 class FileEntry(BaseModel):

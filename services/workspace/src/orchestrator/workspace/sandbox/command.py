@@ -1,84 +1,22 @@
-"""The command line that runs one workspace file inside the sandbox.
+"""The command line that runs one workspace file inside the sandbox, in whichever mode the probe
+chose (:mod:`.bubblewrap`, :mod:`.landlock_launch`, or weak: rlimits only).
 
-``prlimit`` sets the resource limits and execs ``bwrap``, which builds an empty filesystem out of
-read-only binds (``/usr``, the interpreter's packages, a snapshot of the workspace), a size-capped
-``/tmp``, and new user, PID, IPC, UTS, cgroup and network namespaces, then execs the code under
-seccomp. The process itself is started by the service as the dedicated sandbox uid with a small
-explicit environment, so nothing of the service's own environment is inherited or readable.
+Each run has its directory ``<stage_root>/<execution>``: ``project/`` is the snapshot of the
+workspace taken for it, which the code gets as a writable, size-capped copy. Either contained
+mode starts behind a gate (one byte on stdin) so the service can put the first process in the
+run's cgroup before anything runs, and with a small explicit environment.
 """
 
 from __future__ import annotations
 
-import shlex
-from dataclasses import dataclass
-from pathlib import PurePosixPath
+from pathlib import Path, PurePosixPath
 
+from . import bubblewrap, landlock_launch
+from .bubblewrap import GATE, prlimit
+from .launch import Launch, Limits, base_env, code_env, program
 from .profile import SandboxProfile
 
-SITE_PACKAGES = "/opt/site-packages"
-# The plugins installed next to pytest are the orchestrator's own test tooling, not the generated
-# project's: loading them all costs seconds of the run's CPU budget.
-PYTEST_ENV = {"PYTEST_DISABLE_PLUGIN_AUTOLOAD": "1"}
-WORKSPACE = "/workspace"
-
-
-@dataclass(frozen=True)
-class Limits:
-    cpu_seconds: int
-    memory_bytes: int
-    file_size_bytes: int
-    open_files: int
-    processes: int
-    tmp_bytes: int
-
-
-@dataclass(frozen=True)
-class Launch:
-    argv: list[str]
-    env: dict[str, str]
-    cwd: str
-    seccomp: bool
-
-
-def base_env(profile: SandboxProfile, *, home: str) -> dict[str, str]:
-    env = {
-        "PATH": "/usr/local/bin:/usr/bin:/bin",
-        "LANG": "C.UTF-8",
-        "HOME": home,
-        "TMPDIR": "/tmp",  # noqa: S108 (the sandbox's own size-capped tmpfs)
-        "PYTHONUNBUFFERED": "1",
-        "PYTHONDONTWRITEBYTECODE": "1",
-    }
-    if profile.site_packages:
-        env["PYTHONPATH"] = SITE_PACKAGES if profile.mode == "bubblewrap" else profile.site_packages
-    return env
-
-
-def program(command: str, profile: SandboxProfile) -> list[str]:
-    """``command`` as the file list shows it, with ``python`` the sandbox's interpreter."""
-    argv = shlex.split(command)
-    if argv and argv[0] in ("python", "python3"):
-        argv[0] = profile.python
-        if argv[1:3] == ["-m", "pytest"]:
-            argv[3:3] = ["-p", "no:cacheprovider"]  # the workspace is read-only in there
-    elif argv and argv[0] == "sh":
-        argv[0] = "/bin/sh"
-    return argv
-
-
-def prlimit(limits: Limits, *, per_uid: bool) -> list[str]:
-    argv = [
-        "prlimit",
-        f"--as={limits.memory_bytes}",
-        f"--cpu={limits.cpu_seconds}",
-        f"--fsize={limits.file_size_bytes}",
-        f"--nofile={limits.open_files}",
-        "--core=0",
-    ]
-    if per_uid:
-        # RLIMIT_NPROC counts every process of the uid: only meaningful for a dedicated one.
-        argv.append(f"--nproc={limits.processes}")
-    return [*argv, "--"]
+__all__ = ["GATE", "Launch", "Limits", "build", "prepare"]
 
 
 def build(
@@ -90,65 +28,47 @@ def build(
     command: str,
     allow_network: bool,
     seccomp_fd: int | None = None,
+    server: bool = False,
+    deps: str | None = None,
 ) -> Launch:
-    """How to run ``command`` for ``file_path`` (relative to the workspace snapshot ``stage``)."""
+    """How to run ``command`` for ``file_path`` in the run directory ``stage`` (``deps``: the
+    installed environment of the project's requirements)."""
     folder = str(PurePosixPath(file_path).parent)
     folder = "" if folder == "." else folder
     code = program(command, profile)
+    if profile.mode == "landlock":
+        return landlock_launch.launch(
+            profile,
+            limits=limits,
+            stage=stage,
+            folder=folder,
+            code=code,
+            allow_network=allow_network,
+            server=server,
+            deps=deps,
+        )
+    if profile.mode == "bubblewrap":
+        return bubblewrap.launch(
+            profile,
+            limits=limits,
+            stage=stage,
+            folder=folder,
+            code=code,
+            allow_network=allow_network,
+            seccomp_fd=seccomp_fd,
+            deps=deps,
+        )
     limit = prlimit(limits, per_uid=profile.as_root) if profile.rlimits else []
-    if profile.mode != "bubblewrap":
-        cwd = f"{stage}/{folder}" if folder else stage
-        env = base_env(profile, home=cwd)
-        if code[1:3] == ["-m", "pytest"]:
-            env.update(PYTEST_ENV)
-        return Launch([*limit, *code], env, cwd, seccomp=False)
-    inside_cwd = f"{WORKSPACE}/{folder}" if folder else WORKSPACE
-    env = base_env(profile, home="/tmp")  # noqa: S108 (the sandbox's own tmpfs)
-    if code[1:3] == ["-m", "pytest"]:
-        env.update(PYTEST_ENV)
-    argv = [
-        *limit,
-        profile.bwrap,
-        "--ro-bind", "/usr", "/usr",
-        "--symlink", "usr/bin", "/bin",
-        "--symlink", "usr/sbin", "/sbin",
-        "--symlink", "usr/lib", "/lib",
-        "--symlink", "usr/lib64", "/lib64",
-        "--ro-bind-try", "/etc/ld.so.cache", "/etc/ld.so.cache",
-        "--ro-bind-try", "/etc/ssl", "/etc/ssl",
-        "--ro-bind-try", "/etc/alternatives", "/etc/alternatives",
-        "--ro-bind-try", "/etc/localtime", "/etc/localtime",
-        "--ro-bind-try", "/etc/mime.types", "/etc/mime.types",
-    ]  # fmt: skip
-    if allow_network:
-        argv += ["--ro-bind-try", "/etc/resolv.conf", "/etc/resolv.conf"]
-        argv += ["--ro-bind-try", "/etc/hosts", "/etc/hosts"]
-    if profile.site_packages:
-        argv += ["--ro-bind", profile.site_packages, SITE_PACKAGES]
-    argv += [
-        "--ro-bind", stage, WORKSPACE,
-        "--chdir", inside_cwd,
-        "--proc", "/proc",
-        "--dev", "/dev",
-        "--size", str(limits.tmp_bytes), "--tmpfs", "/tmp",  # noqa: S108
-        "--unshare-all",
-    ]  # fmt: skip
-    if allow_network:
-        argv.append("--share-net")
-    argv += ["--unshare-user"]
-    if profile.disable_userns:
-        argv.append("--disable-userns")
-    argv += [
-        "--uid", "1000",
-        "--gid", "1000",
-        "--hostname", "sandbox",
-        "--die-with-parent",
-        "--new-session",
-        "--cap-drop", "ALL",
-        "--clearenv",
-    ]  # fmt: skip
-    for key, value in env.items():
-        argv += ["--setenv", key, value]
-    if seccomp_fd is not None:
-        argv += ["--seccomp", str(seccomp_fd)]
-    return Launch([*argv, "--", *code], env, "/", seccomp=seccomp_fd is not None)
+    project = f"{stage}/project"
+    cwd = f"{project}/{folder}" if folder else project
+    env = code_env(base_env(profile, home=cwd, tmp=cwd, deps=deps), code)
+    return Launch([*limit, *code], env, cwd, seccomp=False)
+
+
+def prepare(stage: Path, launch: Launch) -> None:
+    """What the launch needs in the run directory besides the snapshot (``project/``)."""
+    if launch.policy is not None:
+        for name in ("work", "tmp"):
+            (stage / name).mkdir(exist_ok=True)
+            (stage / name).chmod(0o755)
+        launch.policy.write(stage / "policy.json")

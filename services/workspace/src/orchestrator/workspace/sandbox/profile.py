@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-Mode = Literal["bubblewrap", "weak", "refused"]
+Mode = Literal["bubblewrap", "landlock", "weak", "refused"]
 
 
 @dataclass(frozen=True)
@@ -23,6 +23,15 @@ class SandboxProfile:
     rlimits: bool = True
     stage_root: Path = Path("/nonexistent")
     limits: dict[str, int | float] = field(default_factory=dict)
+    cgroups: str | None = None  # "v1" or "v2": each run gets a cgroup of its own
+    landlock_abi: int = 0
+    sandbox_uid: int = 61000
+    sandbox_gid: int = 61000
+
+    @property
+    def contained(self) -> bool:
+        """The code runs in namespaces of its own (bubblewrap or the Landlock entry point)."""
+        return self.mode in ("bubblewrap", "landlock")
 
     @property
     def can_run(self) -> bool:
@@ -41,6 +50,8 @@ class SandboxProfile:
         """What the heartbeat (and so ``GET /api/health``) shows."""
         return {
             "mode": self.mode,
+            "cgroups": self.cgroups,
+            "landlock_abi": self.landlock_abi,
             "active": list(self.active),
             "layers": dict(self.layers),
             "notes": dict(self.notes),

@@ -1,0 +1,112 @@
+"""The bubblewrap command line: ``prlimit`` sets the resource limits and execs ``bwrap``, which
+builds a root of read-only binds (``/usr``, the interpreter's packages, the run's snapshot at
+``/snapshot``) that it remounts read-only, sized tmpfs mounts for ``/workspace`` (the run's
+writable copy), ``/tmp`` and ``/dev/shm``, and new user, PID, IPC, UTS, cgroup and network
+namespaces; inside, ``sh`` copies the snapshot into ``/workspace`` and execs the code under
+seccomp. The whole line starts behind the gate (see :mod:`.command`)."""
+
+from __future__ import annotations
+
+from .launch import (
+    DEPENDENCIES,
+    NETWORK_FILES,
+    SITE_PACKAGES,
+    Launch,
+    Limits,
+    base_env,
+    code_env,
+)
+from .profile import SandboxProfile
+
+WORKSPACE = "/workspace"
+SNAPSHOT = "/snapshot"
+GATE = ["/bin/sh", "-c", 'read -r _ && exec "$@" </dev/null', "gate"]
+# Copies the snapshot into the sized /workspace tmpfs, then goes to the file's folder ($0).
+COPY_THEN_RUN = (
+    f'cp -RP --preserve=mode,timestamps {SNAPSHOT}/. {WORKSPACE}/ && cd "$0" && exec "$@"'
+)
+
+
+def prlimit(limits: Limits, *, per_uid: bool) -> list[str]:
+    flags = {"RLIMIT_AS": "as", "RLIMIT_CPU": "cpu", "RLIMIT_FSIZE": "fsize"}
+    flags |= {"RLIMIT_NOFILE": "nofile", "RLIMIT_CORE": "core", "RLIMIT_NPROC": "nproc"}
+    pairs = limits.rlimits(per_uid=per_uid).items()
+    return ["prlimit", *(f"--{flags[name]}={value}" for name, value in pairs), "--"]
+
+
+SYSTEM = [
+    "--ro-bind", "/usr", "/usr",
+    "--symlink", "usr/bin", "/bin",
+    "--symlink", "usr/sbin", "/sbin",
+    "--symlink", "usr/lib", "/lib",
+    "--symlink", "usr/lib64", "/lib64",
+    "--ro-bind-try", "/etc/ld.so.cache", "/etc/ld.so.cache",
+    "--ro-bind-try", "/etc/ssl", "/etc/ssl",
+    "--ro-bind-try", "/etc/alternatives", "/etc/alternatives",
+    "--ro-bind-try", "/etc/localtime", "/etc/localtime",
+    "--ro-bind-try", "/etc/mime.types", "/etc/mime.types",
+]  # fmt: skip
+IDENTITY = [
+    "--uid", "1000",
+    "--gid", "1000",
+    "--hostname", "sandbox",
+    "--die-with-parent",
+    "--new-session",
+    "--cap-drop", "ALL",
+    "--clearenv",
+]  # fmt: skip
+
+
+def launch(
+    profile: SandboxProfile,
+    *,
+    limits: Limits,
+    stage: str,
+    folder: str,
+    code: list[str],
+    allow_network: bool,
+    seccomp_fd: int | None,
+    deps: str | None,
+) -> Launch:
+    inside_cwd = f"{WORKSPACE}/{folder}" if folder else WORKSPACE
+    tmp = "/tmp"  # noqa: S108 (the sandbox's own tmpfs)
+    env = code_env(base_env(profile, home=tmp, tmp=tmp, deps=deps), code)
+    argv = [*GATE, *(prlimit(limits, per_uid=profile.as_root) if profile.rlimits else [])]
+    argv += [profile.bwrap, *filesystem(profile, limits, stage, allow_network, deps)]
+    argv += ["--unshare-all", *(["--share-net"] if allow_network else []), "--unshare-user"]
+    if profile.disable_userns:
+        argv.append("--disable-userns")
+    argv += IDENTITY
+    for key, value in env.items():
+        argv += ["--setenv", key, value]
+    if seccomp_fd is not None:
+        argv += ["--seccomp", str(seccomp_fd)]
+    argv += ["--", "/bin/sh", "-c", COPY_THEN_RUN, inside_cwd, *code]
+    return Launch(argv, env, "/", seccomp=seccomp_fd is not None)
+
+
+def filesystem(
+    profile: SandboxProfile, limits: Limits, stage: str, allow_network: bool, deps: str | None
+) -> list[str]:
+    """The mounts, in order: read-only binds, then the sized tmpfs mounts, then the root and
+    ``/dev`` remounted read-only, so no writable tmpfs is left without a size."""
+    argv = list(SYSTEM)
+    if allow_network:
+        for path in NETWORK_FILES:
+            argv += ["--ro-bind-try", path, path]
+    if profile.site_packages:
+        argv += ["--ro-bind", profile.site_packages, SITE_PACKAGES]
+    if deps:
+        argv += ["--ro-bind", deps, DEPENDENCIES]
+    return [
+        *argv,
+        "--ro-bind", f"{stage}/project", SNAPSHOT,
+        "--size", str(limits.work_bytes), "--perms", "0755", "--tmpfs", WORKSPACE,
+        "--chdir", WORKSPACE,
+        "--proc", "/proc",
+        "--dev", "/dev",
+        "--size", str(limits.shm_bytes), "--perms", "1777", "--tmpfs", "/dev/shm",  # noqa: S108
+        "--size", str(limits.tmp_bytes), "--tmpfs", "/tmp",  # noqa: S108
+        "--remount-ro", "/dev",
+        "--remount-ro", "/",
+    ]  # fmt: skip

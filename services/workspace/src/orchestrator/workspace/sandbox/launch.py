@@ -1,0 +1,93 @@
+"""What every sandbox mode shares: the limits of a run, the launch it becomes, the small
+environment executed code gets, and the program line with absolute paths."""
+
+from __future__ import annotations
+
+import shlex
+import shutil
+from dataclasses import dataclass
+
+from .policy import Policy
+from .profile import SandboxProfile
+
+SITE_PACKAGES = "/opt/site-packages"
+DEPENDENCIES = "/opt/dependencies"  # the project's installed requirements, read-only
+# The plugins installed next to pytest are the orchestrator's own test tooling, not the generated
+# project's: loading them all costs seconds of the run's CPU budget.
+PYTEST_ENV = {"PYTEST_DISABLE_PLUGIN_AUTOLOAD": "1"}
+PATH = "/usr/local/bin:/usr/bin:/bin"
+NETWORK_FILES = ("/etc/resolv.conf", "/etc/hosts")
+
+
+@dataclass(frozen=True)
+class Limits:
+    cpu_seconds: int
+    memory_bytes: int
+    file_size_bytes: int
+    open_files: int
+    processes: int
+    tmp_bytes: int
+    shm_bytes: int = 64 << 20
+    work_bytes: int = 64 << 20
+
+    def rlimits(self, *, per_uid: bool) -> dict[str, int]:
+        limits = {
+            "RLIMIT_AS": self.memory_bytes,
+            "RLIMIT_CPU": self.cpu_seconds,
+            "RLIMIT_FSIZE": self.file_size_bytes,
+            "RLIMIT_NOFILE": self.open_files,
+            "RLIMIT_CORE": 0,
+        }
+        if per_uid:
+            # RLIMIT_NPROC counts every process of the uid: only meaningful for a dedicated one.
+            limits["RLIMIT_NPROC"] = self.processes
+        return limits
+
+
+@dataclass(frozen=True)
+class Launch:
+    argv: list[str]
+    env: dict[str, str]
+    cwd: str
+    seccomp: bool
+    policy: Policy | None = None  # the landlock mode's: written next to the run before start
+
+
+def base_env(
+    profile: SandboxProfile, *, home: str, tmp: str, deps: str | None = None
+) -> dict[str, str]:
+    env = {
+        "PATH": PATH,
+        "LANG": "C.UTF-8",
+        "HOME": home,
+        "TMPDIR": tmp,
+        "PYTHONUNBUFFERED": "1",
+        "PYTHONDONTWRITEBYTECODE": "1",
+    }
+    inside = profile.mode == "bubblewrap"
+    paths = [DEPENDENCIES if inside else deps] if deps else []
+    if profile.site_packages:
+        paths.append(SITE_PACKAGES if inside else profile.site_packages)
+    if paths:
+        env["PYTHONPATH"] = ":".join(p for p in paths if p)
+    return env
+
+
+def code_env(base: dict[str, str], code: list[str]) -> dict[str, str]:
+    """``base``, plus what the program needs (pytest: no plugin autoloading)."""
+    return {**base, **PYTEST_ENV} if code[1:3] == ["-m", "pytest"] else base
+
+
+def program(command: str, profile: SandboxProfile) -> list[str]:
+    """``command`` as the file list shows it, with ``python`` the sandbox's interpreter and the
+    program an absolute path (the Landlock mode ``execve``s it without a PATH search)."""
+    argv = shlex.split(command)
+    if argv and argv[0] in ("python", "python3"):
+        argv[0] = profile.python
+        if argv[1:3] == ["-m", "pytest"]:
+            argv[3:3] = ["-p", "no:cacheprovider"]
+    elif argv and argv[0] == "sh":
+        argv[0] = "/bin/sh"
+    elif argv and not argv[0].startswith("/"):
+        argv[0] = shutil.which(argv[0], path=PATH) or argv[0]
+    return argv
