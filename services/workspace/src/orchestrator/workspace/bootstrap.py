@@ -14,6 +14,7 @@ from orchestrator.events.worker import Worker, WorkerConfig
 
 from .check_runner import CheckRunner
 from .checks_handler import ChecksHandler
+from .dependencies import DependencyCache
 from .executions import Executions
 from .integration_handler import IntegrationHandler
 from .materialiser import Materialiser
@@ -54,7 +55,10 @@ async def start(runtime: Runtime) -> Stop:
         ),
         IntegrationHandler(store, files, materialiser, histories, follower.wait_for),
     )
-    executions = Executions(settings, profile, store, materialiser, runtime.instance)
+    deps = DependencyCache.beside(profile.stage_root, settings.deps_install_timeout)
+    executions = Executions(
+        settings, profile, store, materialiser, instance=runtime.instance, deps=deps
+    )
     await executions.start()
     exec_worker = Worker(
         runtime.nc,
@@ -67,6 +71,7 @@ async def start(runtime: Runtime) -> Stop:
         ),
         executions.handle,
     )
+    runner = CheckRunner(settings, profile, store, js=runtime.js, files=files, deps=deps)
     checks = Worker(
         runtime.nc,
         runtime.js,
@@ -76,7 +81,9 @@ async def start(runtime: Runtime) -> Stop:
             max_concurrency=4,
             ack_wait=settings.worker_ack_wait,
         ),
-        ChecksHandler(store, CheckRunner(settings, profile, store, runtime.js, files)),
+        ChecksHandler(
+            store, CheckRunner(settings, profile, store, js=runtime.js, files=files, deps=deps)
+        ),
     )
     await integration.start()
     await exec_worker.start()

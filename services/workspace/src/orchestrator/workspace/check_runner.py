@@ -25,7 +25,8 @@ from orchestrator.events.catalog import CheckOutcome, FileRef, RunPlan
 from orchestrator.events.files import Runnable, inspect_file
 from orchestrator.events.objects import fetch_content
 
-from . import checks, disk
+from . import checks, dependencies, disk
+from .dependencies import DependencyCache, DependencyError
 from .run import Run
 from .sandbox.profile import SandboxProfile
 from .settings import WorkspaceSettings
@@ -43,14 +44,17 @@ class CheckRunner:
         settings: WorkspaceSettings,
         profile: SandboxProfile,
         store: EventStore,
+        *,
         js: JetStreamContext,
         files: ObjectStore,
+        deps: DependencyCache,
     ) -> None:
         self.settings = settings
         self.profile = profile
         self.store = store
         self.js = js
         self.files = files
+        self.deps = deps
         self._slots = asyncio.Semaphore(2)
 
     async def run(self, files: tuple[FileRef, ...], plan: RunPlan) -> tuple[CheckOutcome, ...]:
@@ -82,20 +86,34 @@ class CheckRunner:
     async def _run_checks(
         self, root: Path, decided: checks.CheckPlan, runnable: Runnable | None
     ) -> tuple[CheckOutcome, ...]:
+        try:
+            env = await self._dependencies(root, decided)
+        except DependencyError as exc:
+            reason = f"the project's dependencies could not be installed: {exc}"
+            return (checks.failed("tests", reason), checks.failed("smoke", reason))
         outcomes: list[CheckOutcome] = []
         if decided.tests:
-            outcomes.append(await self._tests(root))
+            outcomes.append(await self._tests(root, env))
         else:
             outcomes.append(checks.not_run("tests", decided.not_run["tests"]))
         if decided.smoke is not None:
-            outcomes.append(await self._smoke(root, decided.smoke, runnable))
+            outcomes.append(await self._smoke(root, decided.smoke, runnable, env))
         elif "smoke" in decided.failed:
             outcomes.append(checks.failed("smoke", decided.failed["smoke"]))
         else:
             outcomes.append(checks.not_run("smoke", decided.not_run["smoke"]))
         return tuple(outcomes)
 
-    def _run(self, path: str, runnable: Runnable) -> Run:
+    async def _dependencies(self, root: Path, decided: checks.CheckPlan) -> str | None:
+        """The installed environment of the candidate's requirements (wheels only), if any."""
+        near = decided.smoke.entry if decided.smoke is not None else "pytest"
+        found = await asyncio.to_thread(dependencies.find, root, near)
+        if found is None:
+            return None
+        target, _ = await self.deps.environment(found)
+        return str(target)
+
+    def _run(self, path: str, runnable: Runnable, env: str | None) -> Run:
         return Run(
             execution_id=f"check_{uuid.uuid4().hex[:16]}",
             path=path,
@@ -103,11 +121,12 @@ class CheckRunner:
             settings=self.settings,
             profile=self.profile,
             store=self.store,
+            deps=env,
         )
 
-    async def _tests(self, root: Path) -> CheckOutcome:
+    async def _tests(self, root: Path, env: str | None) -> CheckOutcome:
         command = f"sh -c {_quote(checks.pytest_command(JUNIT_PATH))}"
-        run = self._run("pytest", Runnable(True, "script", command))
+        run = self._run("pytest", Runnable(True, "script", command), env)
         started = time.monotonic()
         await run.start(root)
         finished = await run.supervise(record=False)
@@ -118,13 +137,13 @@ class CheckRunner:
         return checks.outcome_of_tests(output, finished.exit_code, duration)
 
     async def _smoke(
-        self, root: Path, smoke: checks.Smoke, runnable: Runnable | None
+        self, root: Path, smoke: checks.Smoke, runnable: Runnable | None, env: str | None
     ) -> CheckOutcome:
         if smoke.kind == "server":
-            return await self._serve(root, smoke, runnable)
+            return await self._serve(root, smoke, runnable, env)
         command = runnable.command if runnable and runnable.kind == "script" else None
         name = smoke.entry.rsplit("/", 1)[-1]
-        run = self._run(smoke.entry, Runnable(True, "script", command or f"python {name}"))
+        run = self._run(smoke.entry, Runnable(True, "script", command or f"python {name}"), env)
         started = time.monotonic()
         await run.start(root)
         finished = await run.supervise(record=False)
@@ -139,12 +158,12 @@ class CheckRunner:
         return checks.failed("smoke", reason, output, duration)
 
     async def _serve(
-        self, root: Path, smoke: checks.Smoke, runnable: Runnable | None
+        self, root: Path, smoke: checks.Smoke, runnable: Runnable | None, env: str | None
     ) -> CheckOutcome:
         port = (runnable.port if runnable else None) or smoke.port
         name = smoke.entry.rsplit("/", 1)[-1]
         command = runnable.command if runnable and runnable.command else f"python {name}"
-        run = self._run(smoke.entry, Runnable(True, "server", command, port))
+        run = self._run(smoke.entry, Runnable(True, "server", command, port), env)
         started = time.monotonic()
         await run.start(root)
         supervised = asyncio.create_task(run.supervise(record=False))

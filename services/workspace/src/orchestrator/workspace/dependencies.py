@@ -106,7 +106,15 @@ def install_env() -> dict[str, str]:
 
 
 class DependencyCache:
-    """Installed environments under ``root``, one per key; a finished one is never changed."""
+    """Installed environments under ``root``, one per key; a finished one is never changed.
+
+    One per service instance, shared by executions and validation's checks.
+    """
+
+    @classmethod
+    def beside(cls, stage_root: Path, timeout: float) -> DependencyCache:
+        """The cache next to the runs' stage directories, installing with this interpreter."""
+        return cls(stage_root.parent / f"{stage_root.name}-deps", sys.executable, timeout)
 
     def __init__(self, root: Path, python: str, timeout: float) -> None:
         self.root = root

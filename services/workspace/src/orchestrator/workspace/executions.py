@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import sys
 from contextlib import suppress
 from pathlib import Path
 
@@ -47,7 +46,9 @@ class Executions:
         profile: SandboxProfile,
         store: EventStore,
         materialiser: Materialiser,
+        *,
         instance: str,
+        deps: dependencies.DependencyCache,
     ) -> None:
         self.settings = settings
         self.profile = profile
@@ -59,12 +60,7 @@ class Executions:
         self._stop_requested: set[str] = set()
         self._closing = False
         self._stops: Follower | None = None
-        stage_root = profile.stage_root
-        self.deps = dependencies.DependencyCache(
-            stage_root.parent / f"{stage_root.name}-deps",
-            sys.executable,
-            settings.deps_install_timeout,
-        )
+        self.deps = deps
 
     @property
     def running(self) -> int:

@@ -1,0 +1,211 @@
+"""Working code, iterated on: validation runs the code in the sandbox, follow-up requirements
+build on the project, people's edits are part of it, and changes are visible.
+
+Everything is real but the models: the fake LLM answers as a model would, the workspace
+service runs the candidate files' pytest tests and smoke run in the real sandbox."""
+
+from __future__ import annotations
+
+import io
+import json
+import zipfile
+from collections.abc import Callable
+from typing import Any
+
+from tests.fakes import FakeLLM, RecordedRequest, Reply, Text
+from tests.harness import System
+
+from .conftest import REVIEW_OK, Api, Live, calls, stage_of, task_of
+
+CALC_PLAN = {
+    "summary": "A calculator module with tests.",
+    "requirements": ["add two numbers"],
+    "design": "calc.py with add(); test_calc.py tests it; calc.py prints a sum when run.",
+    "files": [
+        {"path": "calc.py", "purpose": "the module"},
+        {"path": "test_calc.py", "purpose": "its tests"},
+    ],
+    "run_command": "python calc.py",
+    "test_command": "python -m pytest -q",
+    "entry_point": "calc.py",
+    "entry_kind": "script",
+    "port": 0,
+    "health_path": "/",
+    "read_files": [],
+}
+TEST_APP = "from app import NAME\n\n\ndef test_name():\n    assert NAME\n"
+TEST_CALC = "from calc import add\n\n\ndef test_add():\n    assert add(2, 3) == 5\n"
+
+
+def calc(body: str) -> dict[str, Any]:
+    module = f"def add(a, b):\n    {body}\n\n\nif __name__ == '__main__':\n    print(add(2, 3))\n"
+    return {
+        "summary": "calculator",
+        "files": [
+            {"path": "calc.py", "content": module},
+            {"path": "test_calc.py", "content": TEST_CALC},
+        ],
+        "delete": [],
+    }
+
+
+def scripted(
+    plan: dict[str, Any], implementations: Callable[[RecordedRequest], dict[str, Any]]
+) -> Callable[[RecordedRequest], Reply]:
+    def respond(request: RecordedRequest) -> Reply:
+        stage = stage_of(request)
+        if stage == "analysis":
+            return Text(json.dumps(plan))
+        if stage == "implementation":
+            return Text(json.dumps(implementations(request)))
+        return Text(json.dumps(REVIEW_OK))
+
+    return respond
+
+
+def checks_of(task: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    return {check["name"]: check for check in task["validation"]["checks"]}
+
+
+def test_code_that_fails_its_own_test_goes_back_with_the_failure_and_passes_round_two(
+    live: Live,
+) -> None:
+    api, fake = live.api, live.fake
+    rounds: list[str] = []
+
+    def implement(request: RecordedRequest) -> dict[str, Any]:
+        rounds.append(request.text)
+        return calc("return a - b" if len(rounds) == 1 else "return a + b")
+
+    fake.anthropic.responder = fake.openai.responder = scripted(CALC_PLAN, implement)
+    task_id = api.submit("a calculator")["task_id"]
+    task = api.wait(task_id, timeout=120)
+
+    second = [r.text for r in calls(fake, task_id, "implementation")][1]
+    assert "test_calc.py::test_add" in second
+    assert "assert -1 == 5" in second  # pytest's own assertion output, from the sandbox
+    checks = checks_of(task)
+    assert checks["tests"]["status"] == "passed" and checks["tests"]["details"]["passed"] == 1
+    assert checks["smoke"]["status"] == "passed" and "exited 0" in checks["smoke"]["summary"]
+    first_round = task["validation"]["rounds"][0]
+    assert first_round["round"] == 1
+    assert {c["name"]: c["status"] for c in first_round["checks"]}["tests"] == "failed"
+    assert task["validation_rounds"][0]["findings"][0].startswith("check tests failed")
+    # The failed round cost no review: the sandbox already said what was wrong.
+    assert len(calls(fake, task_id, "validation")) == 1
+    assert "checks: " in task["results"]["validation"]
+
+
+def test_a_generated_fastapi_server_is_smoke_checked_for_real(live: Live) -> None:
+    api, fake = live.api, live.fake
+    server = (
+        "from fastapi import FastAPI\nimport uvicorn\n\napp = FastAPI()\n\n\n"
+        '@app.get("/")\ndef hello():\n    return {"message": "Hello World"}\n\n\n'
+        'if __name__ == "__main__":\n    uvicorn.run(app, host="127.0.0.1", port=8000)\n'
+    )
+    plan = {**CALC_PLAN, "entry_point": "main.py", "entry_kind": "server", "port": 8000}
+    files = {"summary": "s", "files": [{"path": "main.py", "content": server}], "delete": []}
+    fake.anthropic.responder = fake.openai.responder = scripted(plan, lambda r: files)
+    task = api.wait(api.submit("a hello world server")["task_id"], timeout=120)
+    smoke = checks_of(task)["smoke"]
+    assert smoke["status"] == "passed", smoke
+    assert smoke["summary"] == "GET / on port 8000 answered 200"
+    assert checks_of(task)["tests"]["status"] == "not_run"
+
+
+def test_a_follow_up_builds_on_the_project_and_a_persons_edit(
+    pipeline: System, fake: FakeLLM
+) -> None:
+    pipeline.start_all(("gateway", "agents", "workspace"))
+    api = Api(pipeline)
+    first_files = {
+        "summary": "s",
+        "files": [
+            {"path": "app.py", "content": "NAME = 'one'\n"},
+            {"path": "old.py", "content": "LEGACY = True\n"},
+            {
+                "path": "test_app.py",
+                "content": "from app import NAME\n\n\ndef test_name():\n    assert NAME\n",
+            },
+        ],
+        "delete": [],
+    }
+    plan = {**CALC_PLAN, "entry_point": "", "entry_kind": "none"}
+    fake.anthropic.responder = fake.openai.responder = scripted(plan, lambda r: first_files)
+    first = api.wait(api.submit("start a project")["task_id"], timeout=120)
+    assert first["status"] == "completed"
+
+    # A person edits a file between requirements: the next one must see it.
+    edited = b"NAME = 'edited by hand'\n"
+    put = api.http.put(
+        "/api/workspace/files/implementation/app.py",
+        content=edited,
+        headers={"Content-Type": "application/octet-stream"},
+    )
+    assert put.status_code in (200, 201), put.text
+
+    second_files = {
+        "summary": "s",
+        "files": [{"path": "app.py", "content": "NAME = 'two'\n"}],
+        "delete": ["old.py"],
+    }
+    fake.anthropic.responder = fake.openai.responder = scripted(plan, lambda r: second_files)
+    task_id = api.submit("now rename it", metadata={"project_context": {"team": "blue"}})["task_id"]
+    task = api.wait(task_id, timeout=120)
+    analysis = calls(fake, task_id, "analysis")[0].text
+    assert "- app.py (" in analysis and "edited by hand" in analysis and "- old.py (" in analysis
+    assert '"team": "blue"' in analysis
+
+    listed = {f["path"] for f in api.http.get("/api/workspace/files").json()["files"]}
+    assert listed == {"workspace/implementation/app.py", "workspace/implementation/test_app.py"}
+    assert api.http.get("/api/workspace/files/implementation/app.py").content == b"NAME = 'two'\n"
+    changes = {
+        c["path"]: c for c in api.http.get(f"/api/tasks/{task_id}/changes").json()["changes"]
+    }
+    assert changes["workspace/implementation/app.py"]["change"] == "modified"
+    assert (
+        "-NAME = 'edited by hand'\n+NAME = 'two'\n"
+        in changes["workspace/implementation/app.py"]["diff"]
+    )
+    assert changes["workspace/implementation/old.py"]["change"] == "deleted"
+    assert task["status"] == "completed"
+
+    download = api.http.get("/api/workspace/download")
+    assert download.headers["content-type"] == "application/zip"
+    with zipfile.ZipFile(io.BytesIO(download.content)) as archive:
+        zipped = {name: archive.read(name) for name in archive.namelist()}
+    for path in listed:
+        inside = path.removeprefix("workspace/")
+        assert zipped[inside] == api.http.get(f"/api/workspace/files/{inside}").content
+    api.http.close()
+
+
+def test_killing_the_workspace_mid_check_or_the_agents_while_waiting_loses_nothing(
+    pipeline: System, fake: FakeLLM
+) -> None:
+    pipeline.start_all(("gateway", "agents", "workspace"))
+    api = Api(pipeline)
+    slow_test = TEST_CALC + "\n\ndef test_slowly():\n    import time\n    time.sleep(4)\n"
+    files = calc("return a + b")
+    files["files"][1]["content"] = slow_test
+    fake.anthropic.responder = fake.openai.responder = scripted(CALC_PLAN, lambda r: files)
+    restarts = 0
+
+    def restart(service: str) -> None:
+        nonlocal restarts
+        restarts += 1
+        running = [p for p in pipeline.processes if p.service == service and p.running()]
+        running[-1].kill()
+        pipeline.wait_ready({service: pipeline.start(service, log_name=f"{service}-{restarts}")})
+
+    for victim in ("workspace", "agents"):
+        task_id = api.submit(f"kill the {victim}")["task_id"]
+        api.wait_events(task_id, lambda types: "ChecksRequested" in types, timeout=60)
+        restart(victim)  # SIGKILL: mid-check for the workspace, while waiting for the agents
+        task = api.wait(task_id, timeout=120)
+        types = api.types(task_id)
+        assert types.count("ChecksRecorded") == 1, types
+        assert types.count("ChecksRequested") == 1, types
+        assert checks_of(task)["tests"]["details"]["passed"] == 2
+        assert task_of(calls(fake, task_id, "validation")[0]) == task_id
+    api.http.close()
