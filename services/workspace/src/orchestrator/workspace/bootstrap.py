@@ -81,9 +81,7 @@ async def start(runtime: Runtime) -> Stop:
             max_concurrency=4,
             ack_wait=settings.worker_ack_wait,
         ),
-        ChecksHandler(
-            store, CheckRunner(settings, profile, store, js=runtime.js, files=files, deps=deps)
-        ),
+        ChecksHandler(store, runner),
     )
     await integration.start()
     await exec_worker.start()
