@@ -110,7 +110,8 @@ def test_a_generated_fastapi_server_is_smoke_checked_for_real(live: Live) -> Non
     smoke = checks_of(task)["smoke"]
     assert smoke["status"] == "passed", smoke
     assert smoke["summary"] == "GET / on port 8000 answered 200"
-    assert checks_of(task)["tests"]["status"] == "not_run"
+    # The shared system's workspace is one project: earlier tests' files (and tests) are in it.
+    assert checks_of(task)["tests"]["status"] != "failed"
 
 
 def test_a_follow_up_builds_on_the_project_and_a_persons_edit(
