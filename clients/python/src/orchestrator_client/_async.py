@@ -188,15 +188,22 @@ class AsyncClient(ClientBase):
         ):
             yield frame
 
-    async def follow(self, task_id: str) -> AsyncIterator[Frame]:
-        """The frames of one task (updates and model output) until it is done."""
+    async def follow(self, task_id: str, *, from_start: bool = False) -> AsyncIterator[Frame]:
+        """The frames of one task (updates and model output) until it is done.
+
+        From now on; or ``from_start``, replaying its frames from its submission (a finished
+        task's then end with its final one). Model output is live only, never replayed.
+        """
         task = await self.task(task_id)
-        if task.done:
+        if task.done and not from_start:
             return
-        async for frame in self.events(since=task.event_seq):
+        since = task.event_seq
+        if from_start:
+            since = (await self.task_events(task_id)).events[0].seq - 1
+        async for frame in self.events(since=since):
             if concerns_task(frame, task_id):
                 yield frame
-                if ends_task(frame, task_id):
+                if ends_task(frame, task_id, after=task.event_seq):
                     return
 
     def execution_output(self, execution_id: str) -> AsyncIterator[Frame]:

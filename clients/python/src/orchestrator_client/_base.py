@@ -42,8 +42,14 @@ def describe(exc: httpx.TransportError) -> str:
     return type(exc).__name__
 
 
-def ends_task(frame: Frame, task_id: str) -> bool:
-    """This frame says the task reached a final state (completed, failed or cancelled)."""
+def ends_task(frame: Frame, task_id: str, after: int | None = None) -> bool:
+    """This frame says the task reached a final state (completed, failed or cancelled).
+
+    With ``after`` (the task's version when following began), a final state replayed from
+    before it (a failure since retried) does not count.
+    """
+    if after is not None and frame.event_seq is not None and frame.event_seq < after:
+        return False
     return (
         isinstance(frame, TaskUpdate)
         and frame.task_id == task_id

@@ -184,15 +184,22 @@ class Client(ClientBase):
         start = self.health().nats.projection_seq if since is None else since
         return self._stream(ops.EVENTS_PATH, Resume(start), give_up_after, with_since=True)
 
-    def follow(self, task_id: str) -> Iterator[Frame]:
-        """The frames of one task (updates and model output) until it is done."""
+    def follow(self, task_id: str, *, from_start: bool = False) -> Iterator[Frame]:
+        """The frames of one task (updates and model output) until it is done.
+
+        From now on; or ``from_start``, replaying its frames from its submission (a finished
+        task's then end with its final one). Model output is live only, never replayed.
+        """
         task = self.task(task_id)
-        if task.done:
+        if task.done and not from_start:
             return
-        for frame in self.events(since=task.event_seq):
+        since = task.event_seq
+        if from_start:
+            since = (self.task_events(task_id)).events[0].seq - 1
+        for frame in self.events(since=since):
             if concerns_task(frame, task_id):
                 yield frame
-                if ends_task(frame, task_id):
+                if ends_task(frame, task_id, after=task.event_seq):
                     return
 
     def execution_output(self, execution_id: str) -> Iterator[Frame]:
