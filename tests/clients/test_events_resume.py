@@ -86,7 +86,7 @@ async def test_events_resume_across_a_gateway_restart_without_loss_or_repeat(
         _main_gateway(system).kill()
         implementation.set()
         await asyncio.to_thread(
-            wait_for, lambda: calls(fake, task_id, "validation"), 30, "validation while down"
+            wait_for, lambda: bool(calls(fake, task_id, "validation")), 30, "validation while down"
         )
         await asyncio.to_thread(start_gateway, system, "gateway-restarted", system.gateway_port)
         await asyncio.to_thread(wait_for, lambda: reached("validation"), 30, "replayed frames")
