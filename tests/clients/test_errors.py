@@ -15,6 +15,7 @@ from orchestrator_client import (
     ConnectionFailed,
     ExecutionNotFound,
     FileNotFound,
+    Forbidden,
     InvalidRequest,
     NotFound,
     OrchestratorError,
@@ -70,6 +71,16 @@ def test_a_wrong_token_is_unauthorized(guarded: str) -> None:
     with Client(guarded, token="wrong") as client, pytest.raises(Unauthorized) as caught:
         client.tasks()
     assert caught.value.status == 401
+
+
+def test_the_websocket_sends_the_token_and_a_wrong_one_is_refused_not_retried(
+    guarded: str,
+) -> None:
+    with Client(guarded, token=TOKEN) as client:
+        first = next(iter(client.events(since=0)))
+    assert first.type
+    with Client(guarded, token="wrong") as client, pytest.raises(Forbidden):
+        next(iter(client.events(since=0, give_up_after=30)))
 
 
 def test_the_token_comes_from_the_environment(guarded: str) -> None:

@@ -58,8 +58,10 @@ def size(n: int | None) -> str:
 
 
 def emit(value: BaseModel | dict[str, Any] | list[Any]) -> None:
-    """One JSON object on one line of stdout."""
-    data = value.model_dump(mode="json") if isinstance(value, BaseModel) else value
+    """One JSON object on one line of stdout: a model as the gateway sent it, no field added."""
+    data = (
+        value.model_dump(mode="json", exclude_unset=True) if isinstance(value, BaseModel) else value
+    )
     sys.stdout.write(json.dumps(data, separators=(",", ":")) + "\n")
     sys.stdout.flush()
 
@@ -81,7 +83,14 @@ class Output:
 
 
 def tasks_table(tasks: TaskList) -> Table:
-    table = Table("task", "status", "stage", "progress", "cost", "requirement", box=None)
+    table = Table(box=None)
+    # Ids are what people copy into the next command: never shortened, the requirement is.
+    table.add_column(
+        "task", no_wrap=True, min_width=max((len(t.id) for t in tasks.tasks), default=4)
+    )
+    for name, width in (("status", 11), ("stage", 14), ("progress", 8), ("cost", 8)):
+        table.add_column(name, no_wrap=True, min_width=width)
+    table.add_column("requirement", no_wrap=True, overflow="ellipsis")
     for task in tasks.tasks:
         table.add_row(
             task.id,
