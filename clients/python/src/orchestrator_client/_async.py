@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator, Callable, Mapping
+from collections.abc import AsyncGenerator, Callable, Mapping
+from contextlib import aclosing
 from types import TracebackType
 from typing import Any, TypeVar
 
@@ -175,8 +176,10 @@ class AsyncClient(ClientBase):
 
     async def events(
         self, since: int | None = None, *, give_up_after: float = DEFAULT_GIVE_UP_AFTER
-    ) -> AsyncIterator[Frame]:
-        """Every live frame of ``/ws`` from ``since`` (an ``event_seq``; default: now) on.
+    ) -> AsyncGenerator[Frame, None]:
+        """Every live frame of ``/ws`` after ``since`` (an ``event_seq``), endlessly.
+
+        Without ``since`` it starts from the gateway's position when iteration starts.
 
         A dropped connection is reconnected with ``?since=`` the last frame yielded: no frame
         of a persisted event is lost or repeated. Model output and health frames that went by
@@ -188,7 +191,9 @@ class AsyncClient(ClientBase):
         ):
             yield frame
 
-    async def follow(self, task_id: str, *, from_start: bool = False) -> AsyncIterator[Frame]:
+    async def follow(
+        self, task_id: str, *, from_start: bool = False
+    ) -> AsyncGenerator[Frame, None]:
         """The frames of one task (updates and model output) until it is done.
 
         From now on; or ``from_start``, replaying its frames from its submission (a finished
@@ -200,13 +205,14 @@ class AsyncClient(ClientBase):
         since = task.event_seq
         if from_start:
             since = (await self.task_events(task_id)).events[0].seq - 1
-        async for frame in self.events(since=since):
-            if concerns_task(frame, task_id):
-                yield frame
-                if ends_task(frame, task_id, after=task.event_seq):
-                    return
+        async with aclosing(self.events(since=since)) as frames:
+            async for frame in frames:
+                if concerns_task(frame, task_id):
+                    yield frame
+                    if ends_task(frame, task_id, after=task.event_seq):
+                        return
 
-    def execution_output(self, execution_id: str) -> AsyncIterator[Frame]:
+    def execution_output(self, execution_id: str) -> AsyncGenerator[Frame, None]:
         """An execution's frames from its first line through ``execution_finished``."""
         return self._stream(
             ops.execution_stream_path(execution_id),
@@ -231,13 +237,14 @@ class AsyncClient(ClientBase):
             on_start(started)
         lines, finished = 0, None
         try:
-            async for frame in self.execution_output(started.execution_id):
-                if isinstance(frame, ExecutionOutput):
-                    lines += 1
-                    if on_line is not None:
-                        on_line(frame.output)
-                elif isinstance(frame, ExecutionFinished):
-                    finished = frame
+            async with aclosing(self.execution_output(started.execution_id)) as frames:
+                async for frame in frames:
+                    if isinstance(frame, ExecutionOutput):
+                        lines += 1
+                        if on_line is not None:
+                            on_line(frame.output)
+                    elif isinstance(frame, ExecutionFinished):
+                        finished = frame
         except (asyncio.CancelledError, KeyboardInterrupt):
             await asyncio.shield(self.stop_execution(started.execution_id))
             raise
@@ -252,7 +259,7 @@ class AsyncClient(ClientBase):
         *,
         with_since: bool,
         until: Callable[[Frame], bool] | None = None,
-    ) -> AsyncIterator[Frame]:
+    ) -> AsyncGenerator[Frame, None]:
         reconnect = Reconnect(self.base_url + path, give_up_after)
         while True:
             since = resume.since()

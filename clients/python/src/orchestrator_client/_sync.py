@@ -4,7 +4,8 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Generator, Mapping
+from contextlib import closing
 from types import TracebackType
 from typing import Any, TypeVar
 
@@ -174,8 +175,10 @@ class Client(ClientBase):
 
     def events(
         self, since: int | None = None, *, give_up_after: float = DEFAULT_GIVE_UP_AFTER
-    ) -> Iterator[Frame]:
-        """Every live frame of ``/ws`` from ``since`` (an ``event_seq``; default: now) on.
+    ) -> Generator[Frame, None, None]:
+        """Every live frame of ``/ws`` after ``since`` (an ``event_seq``), endlessly.
+
+        Without ``since`` it starts from the gateway's position when this is called.
 
         A dropped connection is reconnected with ``?since=`` the last frame yielded: no frame
         of a persisted event is lost or repeated. Model output and health frames that went by
@@ -184,7 +187,7 @@ class Client(ClientBase):
         start = self.health().nats.projection_seq if since is None else since
         return self._stream(ops.EVENTS_PATH, Resume(start), give_up_after, with_since=True)
 
-    def follow(self, task_id: str, *, from_start: bool = False) -> Iterator[Frame]:
+    def follow(self, task_id: str, *, from_start: bool = False) -> Generator[Frame, None, None]:
         """The frames of one task (updates and model output) until it is done.
 
         From now on; or ``from_start``, replaying its frames from its submission (a finished
@@ -196,13 +199,14 @@ class Client(ClientBase):
         since = task.event_seq
         if from_start:
             since = (self.task_events(task_id)).events[0].seq - 1
-        for frame in self.events(since=since):
-            if concerns_task(frame, task_id):
-                yield frame
-                if ends_task(frame, task_id, after=task.event_seq):
-                    return
+        with closing(self.events(since=since)) as frames:
+            for frame in frames:
+                if concerns_task(frame, task_id):
+                    yield frame
+                    if ends_task(frame, task_id, after=task.event_seq):
+                        return
 
-    def execution_output(self, execution_id: str) -> Iterator[Frame]:
+    def execution_output(self, execution_id: str) -> Generator[Frame, None, None]:
         """An execution's frames from its first line through ``execution_finished``."""
         return self._stream(
             ops.execution_stream_path(execution_id),
@@ -227,13 +231,14 @@ class Client(ClientBase):
             on_start(started)
         lines, finished = 0, None
         try:
-            for frame in self.execution_output(started.execution_id):
-                if isinstance(frame, ExecutionOutput):
-                    lines += 1
-                    if on_line is not None:
-                        on_line(frame.output)
-                elif isinstance(frame, ExecutionFinished):
-                    finished = frame
+            with closing(self.execution_output(started.execution_id)) as frames:
+                for frame in frames:
+                    if isinstance(frame, ExecutionOutput):
+                        lines += 1
+                        if on_line is not None:
+                            on_line(frame.output)
+                    elif isinstance(frame, ExecutionFinished):
+                        finished = frame
         except KeyboardInterrupt:
             self.stop_execution(started.execution_id)
             raise
@@ -248,7 +253,7 @@ class Client(ClientBase):
         *,
         with_since: bool,
         until: Callable[[Frame], bool] | None = None,
-    ) -> Iterator[Frame]:
+    ) -> Generator[Frame, None, None]:
         reconnect = Reconnect(self.base_url + path, give_up_after)
         while True:
             since = resume.since()
