@@ -7,6 +7,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -14,7 +15,7 @@ from orchestrator.launcher.nats_server import free_port
 from orchestrator_client import Client
 from tests.fakes import Error, FakeLLM, RecordedRequest, Reply, Text
 from tests.harness import System
-from tests.pipeline.conftest import PLAN, REVIEW_OK, answer, stage_of
+from tests.pipeline.conftest import PLAN, REVIEW_OK, answer, happy, stage_of
 
 from .conftest import TOKEN
 
@@ -159,7 +160,34 @@ def test_a_failed_task_exits_non_zero(system: System, fake: FakeLLM) -> None:
     done = cli(system.base_url, "submit", "please fail", "--watch", "--json")
 
     assert done.returncode == 1, done.stderr
-    assert json_lines(done.stdout)[-1]["status"] == "failed"
+    failed = json_lines(done.stdout)[-1]
+    assert (failed["status"], failed["error"]["stage"]) == ("failed", "analysis")
+
+    fake.anthropic.responder = happy
+    retried = cli(system.base_url, "retry", failed["id"], "--watch", "--json")
+    assert retried.returncode == 0, retried.stderr
+    assert json_lines(retried.stdout)[-1]["status"] == "completed"
+
+
+def test_cancel_stops_a_task_and_watching_it_exits_non_zero(system: System, fake: FakeLLM) -> None:
+    release = threading.Event()
+
+    def held(request: RecordedRequest) -> Reply:
+        stage = stage_of(request)
+        return answer(stage, gate=release) if "cancel me" in request.text else answer(stage)
+
+    fake.anthropic.responder = held
+    try:
+        with Client(system.base_url) as client:
+            task_id = client.submit("cancel me").task_id
+            cancelled = cli(system.base_url, "cancel", task_id, "--json")
+            assert cancelled.returncode == 0, cancelled.stderr
+            assert json_lines(cancelled.stdout)[0]["status"] == "cancelled"
+            watched = cli(system.base_url, "watch", task_id, "--json")
+            assert watched.returncode == 1
+            assert json_lines(watched.stdout)[-1]["status"] == "cancelled"
+    finally:
+        release.set()
 
 
 def test_ctrl_c_during_run_stops_the_execution(system: System, fake: FakeLLM) -> None:
