@@ -4,7 +4,8 @@ PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-stamp
-UNITS := libs/events services/gateway services/agents services/workspace services/archive launcher
+UNITS := libs/events services/gateway services/agents services/workspace services/archive launcher \
+	clients/python clients/cli
 MANIFESTS := pyproject.toml $(addsuffix /pyproject.toml,$(UNITS))
 
 .PHONY: run test lint format bench clean
@@ -21,7 +22,8 @@ run: $(STAMP)
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
-	$(VENV)/bin/mypy libs/events/src services/gateway/src services/agents/src services/workspace/src services/archive/src launcher/src tests bench
+	$(VENV)/bin/mypy libs/events/src services/gateway/src services/agents/src services/workspace/src services/archive/src launcher/src \
+		clients/python/src clients/cli/src tests bench
 
 test: $(STAMP) lint
 	$(PY) -m pytest

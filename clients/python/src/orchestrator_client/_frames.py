@@ -1,0 +1,99 @@
+"""Typed WebSocket frames of ``/ws`` and ``/ws/execution/{id}``.
+
+A frame from a persisted event carries ``event_seq`` (the stream sequence it came from); frames
+that are not persisted (``model_output``, ``system_health``) carry none and are never replayed.
+A frame type this client does not know parses as the plain :class:`Frame`, its fields kept.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import ValidationError
+
+from ._models import Model
+
+
+class Frame(Model):
+    type: str
+    event_seq: int | None = None
+    timestamp: str | None = None
+
+
+class TaskUpdate(Frame):
+    task_id: str
+    status: str
+    agent: str | None = None
+    stage: str | None = None
+    progress: int = 0
+    round: int | None = None
+    summary: str | None = None
+    findings: list[str] | None = None
+    error: dict[str, Any] | None = None
+
+
+class AgentStatus(Frame):
+    agent: str
+    status: str
+    current_task: str | None = None
+
+
+class ModelOutput(Frame):
+    """Tokens as the model writes them (not persisted: a reconnect does not replay them)."""
+
+    task_id: str
+    agent: str | None = None
+    stage: str | None = None
+    round: int | None = None
+    text: str = ""
+
+
+class SystemHealth(Frame):
+    cpu_usage: float | None = None
+    memory_usage: float | None = None
+    active_tasks: int | None = None
+    queue_length: int | None = None
+
+
+class ExecutionStarted(Frame):
+    execution_id: str
+    path: str | None = None
+    command: str | None = None
+    process_id: int | None = None
+    port: int | None = None
+    preview_url: str | None = None
+
+
+class ExecutionOutput(Frame):
+    execution_id: str
+    output: str
+    line: int | None = None
+
+
+class ExecutionFinished(Frame):
+    execution_id: str
+    status: str
+    exit_code: int | None = None
+    duration_s: float | None = None
+    truncated: bool = False
+    error: dict[str, Any] | None = None
+
+
+FRAME_TYPES: dict[str, type[Frame]] = {
+    "task_update": TaskUpdate,
+    "agent_status": AgentStatus,
+    "model_output": ModelOutput,
+    "system_health": SystemHealth,
+    "execution_started": ExecutionStarted,
+    "execution_output": ExecutionOutput,
+    "execution_finished": ExecutionFinished,
+}
+
+
+def parse_frame(data: dict[str, Any]) -> Frame:
+    """The typed frame of ``data``; a frame that does not fit its type stays a plain Frame."""
+    cls = FRAME_TYPES.get(str(data.get("type")), Frame)
+    try:
+        return cls.model_validate(data)
+    except ValidationError:
+        return Frame.model_validate({"type": "unknown", **data})

@@ -1,0 +1,258 @@
+"""The ``orchestrator`` command, run as a user runs it: a subprocess of the installed script."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+from pathlib import Path
+from typing import Any
+
+from orchestrator.launcher.nats_server import free_port
+from orchestrator_client import Client
+from tests.fakes import Error, FakeLLM, RecordedRequest, Reply, Text
+from tests.harness import System
+from tests.pipeline.conftest import PLAN, REVIEW_OK, answer, happy, stage_of
+
+from .conftest import TOKEN
+
+CLI = str(Path(sys.executable).parent / "orchestrator")
+REQUIREMENT = "I want a FastAPI server that serves Hello World"
+TICKER = (
+    "import time\nfor i in range(600):\n    print(f'tick {i}', flush=True)\n    time.sleep(0.1)\n"
+)
+
+
+def cli(url: str, *args: str, token: str | None = None) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "ORCHESTRATOR_URL": url}
+    env.pop("ORCHESTRATOR_TOKEN", None)
+    if token is not None:
+        env["ORCHESTRATOR_TOKEN"] = token
+    return subprocess.run(
+        [CLI, *args], env=env, capture_output=True, text=True, timeout=90, check=False
+    )
+
+
+def json_lines(stdout: str) -> list[dict[str, Any]]:
+    return [json.loads(line) for line in stdout.splitlines()]
+
+
+def test_submit_watch_json_prints_frames_then_the_final_task(system: System) -> None:
+    done = cli(system.base_url, "submit", REQUIREMENT, "--priority", "6", "--watch", "--json")
+
+    assert done.returncode == 0, done.stderr
+    lines = json_lines(done.stdout)
+    final = lines[-1]
+    assert (final["status"], final["priority"]) == ("completed", 6)
+    assert "implementation/hello_world.py" in [f["path"] for f in final["files"]]
+    updates = [line for line in lines[:-1] if line["type"] == "task_update"]
+    assert {u["task_id"] for u in updates} == {final["id"]}
+    assert [u["stage"] for u in updates if u.get("summary")] == [
+        "analysis",
+        "implementation",
+        "validation",
+        "integration",
+    ]
+
+
+def test_submit_watch_shows_each_stage_then_the_files_and_the_cost(
+    system: System, fake: FakeLLM
+) -> None:
+    def slow_analysis(request: RecordedRequest) -> Reply:
+        # Tokens are live only: the analyst starts writing once the command is listening.
+        stage = stage_of(request)
+        return answer(stage, delay=1.0) if stage == "analysis" else answer(stage)
+
+    fake.anthropic.responder = slow_analysis
+    done = cli(system.base_url, "submit", REQUIREMENT, "--watch", "--verbose")
+
+    assert done.returncode == 0, done.stderr
+    out = done.stdout
+    for stage in ("analysis", "implementation", "validation", "integration"):
+        assert stage in out
+    assert "completed" in out
+    assert "implementation/hello_world.py" in out
+    assert "cost" in out and "$" in out
+    assert '"run_command"' in out  # the model's tokens (the plan's JSON), streamed
+
+
+def test_reading_commands_print_json_that_parses(system: System) -> None:
+    with Client(system.base_url) as client:
+        task_id = client.submit("print hello world").task_id
+        client.wait(task_id, timeout=60)
+
+    shown = json_lines(cli(system.base_url, "show", task_id, "--json").stdout)
+    assert shown[0]["id"] == task_id
+    listed = json_lines(cli(system.base_url, "tasks", "--json").stdout)[0]
+    assert task_id in [t["id"] for t in listed["tasks"]]
+    files = json_lines(cli(system.base_url, "files", "--json").stdout)[0]
+    assert "workspace/implementation/hello_world.py" in [f["path"] for f in files["files"]]
+    content = cli(system.base_url, "cat", "implementation/hello_world.py")
+    assert content.stdout == "print('Hello, World!')\n"
+    assert json_lines(cli(system.base_url, "health", "--json").stdout)[0]["status"] == "ok"
+    settings = json_lines(cli(system.base_url, "settings", "show", "--json").stdout)[0]
+    assert "anthropic_api_key" in settings
+    watched = cli(system.base_url, "watch", task_id, "--json")
+    assert json_lines(watched.stdout)[-1]["status"] == "completed"
+
+
+def test_run_streams_the_output_and_exits_with_the_programs_code(system: System) -> None:
+    with Client(system.base_url) as client:
+        client.wait(client.submit("print hello world").task_id, timeout=60)
+
+    done = cli(system.base_url, "run", "hello_world.py")
+
+    assert done.returncode == 0, done.stderr
+    assert done.stdout == "Hello, World!\n"
+    assert "exit code 0" in done.stderr
+
+
+def test_reset_archives_and_restore_brings_a_file_back(system: System) -> None:
+    with Client(system.base_url) as client:
+        client.wait(client.submit("print hello world").task_id, timeout=60)
+
+    reset = json_lines(cli(system.base_url, "reset", "--json").stdout)[0]
+    archive = reset["archive_name"]
+    names = [
+        a["name"]
+        for a in json_lines(cli(system.base_url, "archives", "--json").stdout)[0]["archives"]
+    ]
+    assert archive in names
+    inside = json_lines(cli(system.base_url, "archives", archive, "--json").stdout)[0]
+    assert "implementation/hello_world.py" in [f["path"] for f in inside["files"]]
+    restored = cli(system.base_url, "restore", archive, "hello_world.py", "--json")
+    assert restored.returncode == 0, restored.stderr
+    assert (
+        json_lines(restored.stdout)[0]["workspace_path"]
+        == "workspace/implementation/hello_world.py"
+    )
+
+
+def test_settings_set_changes_only_what_is_given(system: System) -> None:
+    done = cli(
+        system.base_url,
+        "settings",
+        "set",
+        "--agent",
+        "codex",
+        "--model",
+        "gpt-test-model",
+        "--json",
+    )
+    assert done.returncode == 0, done.stderr
+    saved = json_lines(done.stdout)[0]
+    assert saved["updated"] == ["agents.codex.model"]
+    assert saved["settings"]["agents"]["codex"]["model"] == "gpt-test-model"
+    cleared = cli(system.base_url, "settings", "set", "--agent", "codex", "--model", "")
+    assert cleared.returncode == 0, cleared.stderr
+
+
+def test_a_failed_task_exits_non_zero(system: System, fake: FakeLLM) -> None:
+    def analysis_fails(request: RecordedRequest) -> Reply:
+        if "please fail" in request.text:
+            return Error(401)
+        return answer(stage_of(request))
+
+    fake.anthropic.responder = analysis_fails
+    done = cli(system.base_url, "submit", "please fail", "--watch", "--json")
+
+    assert done.returncode == 1, done.stderr
+    failed = json_lines(done.stdout)[-1]
+    assert (failed["status"], failed["error"]["stage"]) == ("failed", "analysis")
+
+    fake.anthropic.responder = happy
+    retried = cli(system.base_url, "retry", failed["id"], "--watch", "--json")
+    assert retried.returncode == 0, retried.stderr
+    assert json_lines(retried.stdout)[-1]["status"] == "completed"
+
+
+def test_cancel_stops_a_task_and_watching_it_exits_non_zero(system: System, fake: FakeLLM) -> None:
+    release = threading.Event()
+
+    def held(request: RecordedRequest) -> Reply:
+        stage = stage_of(request)
+        return answer(stage, gate=release) if "cancel me" in request.text else answer(stage)
+
+    fake.anthropic.responder = held
+    try:
+        with Client(system.base_url) as client:
+            task_id = client.submit("cancel me").task_id
+            cancelled = cli(system.base_url, "cancel", task_id, "--json")
+            assert cancelled.returncode == 0, cancelled.stderr
+            assert json_lines(cancelled.stdout)[0]["status"] == "cancelled"
+            watched = cli(system.base_url, "watch", task_id, "--json")
+            assert watched.returncode == 1
+            assert json_lines(watched.stdout)[-1]["status"] == "cancelled"
+    finally:
+        release.set()
+
+
+def test_ctrl_c_during_run_stops_the_execution(system: System, fake: FakeLLM) -> None:
+    def ticker(request: RecordedRequest) -> Reply:
+        stage = stage_of(request)
+        if "ticker" not in request.text:
+            return answer(stage)
+        if stage == "analysis":
+            return Text(
+                json.dumps(
+                    {
+                        **PLAN,
+                        "files": [{"path": "ticker.py", "purpose": "ticks"}],
+                        "run_command": "python ticker.py",
+                    }
+                )
+            )
+        if stage == "implementation":
+            return Text(
+                json.dumps(
+                    {"summary": "ticks", "files": [{"path": "ticker.py", "content": TICKER}]}
+                )
+            )
+        return Text(json.dumps(REVIEW_OK))
+
+    fake.anthropic.responder = fake.openai.responder = ticker
+    with Client(system.base_url) as client:
+        assert client.wait(client.submit("a ticker").task_id, timeout=60).status == "completed"
+        env = {**os.environ, "ORCHESTRATOR_URL": system.base_url}
+        process = subprocess.Popen(
+            [CLI, "run", "ticker.py"],
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        assert process.stdout is not None
+        assert process.stdout.readline().startswith("tick")
+        process.send_signal(signal.SIGINT)
+        _, stderr = process.communicate(timeout=30)
+
+        assert process.returncode == 130, stderr
+        assert "stopped" in stderr and "Traceback" not in stderr
+        latest = client.executions().executions[0]
+        assert latest.path.endswith("ticker.py")
+        assert (latest.stop_requested, latest.status) == (True, "stopped")
+
+
+def test_a_gateway_that_is_down_is_one_line_and_non_zero() -> None:
+    url = f"http://127.0.0.1:{free_port()}"
+    done = cli(url, "tasks")
+
+    assert done.returncode == 4
+    assert done.stdout == ""
+    assert done.stderr.strip().splitlines() == [
+        f"orchestrator: cannot reach the gateway at {url}: is it running?"
+    ]
+    assert "Traceback" not in done.stderr
+
+
+def test_a_wrong_token_is_one_line_and_non_zero(guarded: str) -> None:
+    done = cli(guarded, "tasks", token="wrong")
+
+    assert done.returncode == 5
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1 and "unauthorized" in lines[0]
+    assert "Traceback" not in done.stderr
+    assert cli(guarded, "tasks", "--json", token=TOKEN).returncode == 0
