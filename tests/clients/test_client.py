@@ -109,3 +109,25 @@ def test_settings_are_saved_partially_and_shown_masked(client: Client) -> None:
     assert client.health().status in ("ok", "degraded")
     assert set(client.agents().agents) >= {"claude", "codex", "claude2", "ide"}
     client.save_settings(SettingsUpdate(default_priority=5))
+
+
+def test_a_persons_edit_round_trips_and_downloads_as_a_zip(client: Client) -> None:
+    import io
+    import zipfile
+
+    from orchestrator_client import Conflict
+
+    written = client.write_file("implementation/edited.txt", b"by hand\n")
+    assert written.path == "workspace/implementation/edited.txt"
+    assert client.read_file("implementation/edited.txt") == b"by hand\n"
+    try:
+        client.write_file("implementation/edited.txt", b"stale\n", if_match="0" * 64)
+    except Conflict:
+        pass
+    else:
+        raise AssertionError("a stale If-Match overwrote the file")
+    with zipfile.ZipFile(io.BytesIO(client.download_workspace())) as archive:
+        assert archive.read("implementation/edited.txt") == b"by hand\n"
+    assert written.digest is not None
+    gone = client.delete_file("implementation/edited.txt", if_match=written.digest)
+    assert gone.status == "deleted"

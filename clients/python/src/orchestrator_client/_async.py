@@ -75,6 +75,7 @@ class AsyncClient(ClientBase):
                 operation.path,
                 params=operation.params,
                 json=operation.json,
+                content=operation.content,
                 headers=operation.headers,
             )
         except httpx.TransportError as exc:
@@ -101,6 +102,10 @@ class AsyncClient(ClientBase):
     async def task_events(self, task_id: str) -> m.TaskHistory:
         return await self._send(ops.task_events(task_id))
 
+    async def task_changes(self, task_id: str) -> m.TaskChanges:
+        """What the task changed in the project, with diffs (final and per round)."""
+        return await self._send(ops.task_changes(task_id))
+
     async def cancel(self, task_id: str) -> m.TaskControl:
         return await self._send(ops.cancel(task_id))
 
@@ -117,6 +122,22 @@ class AsyncClient(ClientBase):
 
     async def read_file(self, path: str) -> bytes:
         return await self._send(ops.read_file(path))
+
+    async def write_file(
+        self, path: str, data: bytes, *, if_match: str | None = None
+    ) -> m.WorkspaceFile:
+        return await self._send(ops.write_file(path, data, if_match=if_match))
+
+    async def delete_file(self, path: str, *, if_match: str | None = None) -> m.FileDeleted:
+        return await self._send(ops.delete_file(path, if_match=if_match))
+
+    async def download_workspace(self) -> bytes:
+        """The workspace's files as a zip."""
+        return await self._send(ops.download_workspace())
+
+    async def download_archive(self, archive_name: str) -> bytes:
+        """An archive's files as a zip."""
+        return await self._send(ops.download_archive(archive_name))
 
     async def start_run(self, path: str) -> m.RunStarted:
         return await self._send(ops.start_run(path))

@@ -125,6 +125,28 @@ class TaskHistory(Model):
     events: list[TaskEvent]
 
 
+class FileChange(Model):
+    """One file a task changed: ``added``, ``modified`` or ``deleted``, with a unified diff for
+    text files (None for binary ones)."""
+
+    path: str
+    change: str
+    diff: str | None = None
+
+
+class RoundChanges(Model):
+    round: int
+    changes: list[FileChange]
+
+
+class TaskChanges(Model):
+    """``GET /api/tasks/{task_id}/changes``: against the project the task started from."""
+
+    task_id: str
+    changes: list[FileChange]
+    rounds: list[RoundChanges] = Field(default_factory=list)
+
+
 class TaskControl(Model):
     """``POST /api/tasks/{task_id}/cancel`` and ``.../retry``."""
 
@@ -170,6 +192,15 @@ class WorkspaceFile(Model):
     metadata: FileMetadata = Field(default_factory=FileMetadata)
     digest: str | None = None
     kind: str | None = None
+
+
+class FileDeleted(Model):
+    """``DELETE /api/workspace/files/{path}``."""
+
+    status: str
+    path: str
+    name: str
+    digest: str
 
 
 class FileList(Model):

@@ -37,6 +37,8 @@ class Operation(Generic[T]):
     params: dict[str, str] | None = None
     json: Any = None
     headers: dict[str, str] = field(default_factory=dict)
+    content: bytes | None = None
+    """A raw body (a file's bytes), instead of ``json``."""
 
     def handle(self, response: httpx.Response) -> T:
         """The parsed body of a success; the envelope's exception otherwise."""
@@ -134,6 +136,11 @@ def task_events(task_id: str) -> Operation[m.TaskHistory]:
     return Operation("GET", f"/api/tasks/{_segment(task_id)}/events", _model(m.TaskHistory))
 
 
+@route("GET", "/api/tasks/{task_id}/changes")
+def task_changes(task_id: str) -> Operation[m.TaskChanges]:
+    return Operation("GET", f"/api/tasks/{_segment(task_id)}/changes", _model(m.TaskChanges))
+
+
 @route("POST", "/api/tasks/{task_id}/cancel")
 def cancel(task_id: str) -> Operation[m.TaskControl]:
     return Operation("POST", f"/api/tasks/{_segment(task_id)}/cancel", _model(m.TaskControl))
@@ -161,6 +168,44 @@ def files() -> Operation[m.FileList]:
 def read_file(path: str) -> Operation[bytes]:
     """A workspace file's bytes, by path (``implementation/app.py``) or unique bare name."""
     return Operation("GET", f"/api/workspace/files/{_subpath(path)}", _raw)
+
+
+@route("PUT", "/api/workspace/files/{filename}")
+def write_file(
+    path: str, data: bytes, *, if_match: str | None = None
+) -> Operation[m.WorkspaceFile]:
+    """Write a workspace file (a person's edit); ``if_match``: the digest the edit is based on,
+    so a change made meanwhile is a ``Conflict`` instead of being overwritten."""
+    headers = {"Content-Type": "application/octet-stream"}
+    if if_match is not None:
+        headers["If-Match"] = f'"{if_match}"'
+    return Operation(
+        "PUT",
+        f"/api/workspace/files/{_subpath(path)}",
+        _model(m.WorkspaceFile),
+        headers=headers,
+        content=data,
+    )
+
+
+@route("DELETE", "/api/workspace/files/{filename}")
+def delete_file(path: str, *, if_match: str | None = None) -> Operation[m.FileDeleted]:
+    headers = {"If-Match": f'"{if_match}"'} if if_match is not None else {}
+    return Operation(
+        "DELETE", f"/api/workspace/files/{_subpath(path)}", _model(m.FileDeleted), headers=headers
+    )
+
+
+@route("GET", "/api/workspace/download")
+def download_workspace() -> Operation[bytes]:
+    """The workspace's files as a zip."""
+    return Operation("GET", "/api/workspace/download", _raw)
+
+
+@route("GET", "/api/archive/{archive_name}/download")
+def download_archive(archive_name: str) -> Operation[bytes]:
+    """An archive's files as a zip."""
+    return Operation("GET", f"/api/archive/{_segment(archive_name)}/download", _raw)
 
 
 @route("POST", "/api/workspace/run/{filename}")

@@ -74,6 +74,7 @@ class Client(ClientBase):
                 operation.path,
                 params=operation.params,
                 json=operation.json,
+                content=operation.content,
                 headers=operation.headers,
             )
         except httpx.TransportError as exc:
@@ -100,6 +101,10 @@ class Client(ClientBase):
     def task_events(self, task_id: str) -> m.TaskHistory:
         return self._send(ops.task_events(task_id))
 
+    def task_changes(self, task_id: str) -> m.TaskChanges:
+        """What the task changed in the project, with diffs (final and per round)."""
+        return self._send(ops.task_changes(task_id))
+
     def cancel(self, task_id: str) -> m.TaskControl:
         return self._send(ops.cancel(task_id))
 
@@ -116,6 +121,20 @@ class Client(ClientBase):
 
     def read_file(self, path: str) -> bytes:
         return self._send(ops.read_file(path))
+
+    def write_file(self, path: str, data: bytes, *, if_match: str | None = None) -> m.WorkspaceFile:
+        return self._send(ops.write_file(path, data, if_match=if_match))
+
+    def delete_file(self, path: str, *, if_match: str | None = None) -> m.FileDeleted:
+        return self._send(ops.delete_file(path, if_match=if_match))
+
+    def download_workspace(self) -> bytes:
+        """The workspace's files as a zip."""
+        return self._send(ops.download_workspace())
+
+    def download_archive(self, archive_name: str) -> bytes:
+        """An archive's files as a zip."""
+        return self._send(ops.download_archive(archive_name))
 
     def start_run(self, path: str) -> m.RunStarted:
         return self._send(ops.start_run(path))
