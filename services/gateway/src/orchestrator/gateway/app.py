@@ -6,6 +6,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
+from fastapi.routing import APIRoute
 
 from . import errors, ratelimit
 from .backbone import Gateway
@@ -13,6 +14,7 @@ from .ratelimit import RateLimitMiddleware
 from .routes import (
     agents,
     archive,
+    dashboard,
     executions,
     health,
     project,
@@ -26,6 +28,12 @@ from .routes import (
 )
 from .security import LocalhostGuard
 from .settings import GatewaySettings
+
+
+def operation_id(route: APIRoute) -> str:
+    """The route function's name (``submit_requirement``): what a client generator names its
+    method, instead of FastAPI's ``submit_requirement_api_requirements_post``."""
+    return route.name
 
 
 def create_app(settings: GatewaySettings | None = None) -> FastAPI:
@@ -45,6 +53,10 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
         version="0.1.0",
         description="Turns a plain-language requirement into working code with four AI agents.",
         lifespan=lifespan,
+        generate_unique_id_function=operation_id,
+        # /docs is the dashboard's own page with a vendored Swagger UI (no CDN); no ReDoc.
+        docs_url=None,
+        redoc_url=None,
         responses={
             400: {"model": errors.ErrorResponse, "description": "Invalid request"},
             500: {"model": errors.ErrorResponse, "description": "Internal error"},
@@ -63,6 +75,7 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
         settings_routes,
         health,
         ws,
+        dashboard,
     ):
         app.include_router(module.router)
     errors.document(app, lambda method, path: ratelimit.category(method, path) is not None)
