@@ -147,3 +147,38 @@ def dashboard(browser: Any, dash_system: System) -> Iterator[Dashboard]:
     yield Dashboard(page=page, guard=guard, system=dash_system)
     context.close()
     guard.check()
+
+
+async def _write_files(system: System, files: dict[str, bytes]) -> list[int]:
+    import nats
+
+    from orchestrator.events import EventStore, subjects
+    from orchestrator.events.catalog import FileWritten
+    from orchestrator.events.connection import provision
+    from orchestrator.events.settings import NatsSettings
+    from tests.workspace.conftest import put_content
+
+    assert system.nats is not None
+    client = await nats.connect(system.nats.url)
+    try:
+        js = client.jetstream(timeout=10)
+        await provision(js, NatsSettings())
+        seqs = []
+        for path, data in files.items():
+            digest = await put_content(js, data)
+            seqs.append(
+                await EventStore(js).append(
+                    subjects.WORKSPACE,
+                    FileWritten(path=path, digest=digest, size=len(data), source="api"),
+                )
+            )
+        return seqs
+    finally:
+        await client.close()
+
+
+def write_files(system: System, files: dict[str, bytes]) -> list[int]:
+    """Write workspace files the way the system does (bytes by digest, then the event), even
+    with the gateway down; the events' sequence numbers."""
+    seqs: list[int] = run_async(lambda: _write_files(system, files))
+    return seqs
