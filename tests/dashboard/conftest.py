@@ -134,19 +134,28 @@ class Dashboard:
         return path
 
 
-@pytest.fixture
-def dashboard(browser: Any, dash_system: System) -> Iterator[Dashboard]:
+@contextmanager
+def watched_page(browser: Any, system: System) -> Iterator[Dashboard]:
+    """A page in a fresh context (its own sessionStorage), failing on anything it must not do."""
     context = browser.new_context(viewport={"width": 1360, "height": 900})
     context.set_default_timeout(30_000)
     page = context.new_page()
-    guard = Guard(origin=dash_system.base_url)
+    guard = Guard(origin=system.base_url)
     page.on("console", guard.console)
     page.on("pageerror", lambda error: guard.problems.append(f"page error: {error}"))
     page.on("request", lambda request: guard.request(request.url))
     page.on("websocket", lambda ws: guard.request(ws.url))
-    yield Dashboard(page=page, guard=guard, system=dash_system)
-    context.close()
+    try:
+        yield Dashboard(page=page, guard=guard, system=system)
+    finally:
+        context.close()
     guard.check()
+
+
+@pytest.fixture
+def dashboard(browser: Any, dash_system: System) -> Iterator[Dashboard]:
+    with watched_page(browser, dash_system) as dashboard:
+        yield dashboard
 
 
 async def _write_files(system: System, files: dict[str, bytes]) -> list[int]:
