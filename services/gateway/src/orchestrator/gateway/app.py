@@ -7,8 +7,9 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 from fastapi.routing import APIRoute
+from starlette.routing import Route
 
-from . import errors, ratelimit
+from . import errors, links, ratelimit
 from .backbone import Gateway
 from .ratelimit import RateLimitMiddleware
 from .routes import (
@@ -64,7 +65,7 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
     )
     app.state.settings = settings
     errors.install(app)
-    for module in (
+    modules = (
         requirements,
         tasks,
         agents,
@@ -76,9 +77,15 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
         health,
         ws,
         dashboard,
-    ):
+    )
+    for module in modules:
         app.include_router(module.router)
+    # Every HTTP route, for the ``Allow`` header of a 405 (routers are included without prefix).
+    app.state.http_routes = [r for r in app.router.routes if isinstance(r, Route)] + [
+        r for module in modules for r in module.router.routes if isinstance(r, Route)
+    ]
     errors.document(app, lambda method, path: ratelimit.category(method, path) is not None)
+    links.install(app)
     # Added last = outermost: a refused Host/Origin/token never reaches a rate-limit budget.
     app.add_middleware(RateLimitMiddleware, settings=settings)
     app.add_middleware(LocalhostGuard, settings=settings)

@@ -24,6 +24,7 @@ from orchestrator.events.files import NOT_RUNNABLE, Runnable, UnsafePath, inspec
 
 from .. import errors
 from ..backbone import Gateway, GatewayDep
+from ..params import FilePath
 from ..projections.executions import ExecutionRecord
 from ..projections.workspace import AmbiguousName, WorkspaceFile
 
@@ -149,7 +150,7 @@ async def list_files(gateway: GatewayDep) -> FileList:
     response_class=Response,
     responses={200: {"description": "Raw file content", "content": {"text/plain": {}}}},
 )
-async def get_file(filename: str, gateway: GatewayDep) -> Response:
+async def get_file(filename: FilePath, gateway: GatewayDep) -> Response:
     file = resolve(gateway, filename)
     content = await read_content(gateway, file)
     return Response(
@@ -182,7 +183,7 @@ def _safe_headers(file: WorkspaceFile) -> dict[str, str]:
 
 
 @router.post("/api/workspace/run/{filename:path}", response_model=RunStarted)
-async def run_file(filename: str, request: Request, gateway: GatewayDep) -> RunStarted:
+async def run_file(filename: FilePath, request: Request, gateway: GatewayDep) -> RunStarted:
     file = resolve(gateway, filename)
     execution_id = f"exec_{uuid.uuid4().hex[:16]}"
     seq = await gateway.store.append(
