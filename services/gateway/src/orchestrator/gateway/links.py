@@ -2,7 +2,7 @@
 
 A generated client (or Schemathesis' stateful phase) follows them: a submitted task to reading,
 cancelling, retrying it and its history; a run to its execution and its stop; an archive to its
-files and their restore; a restored file to its content in the workspace.
+files; a restored file to its content in the workspace.
 """
 
 from __future__ import annotations
@@ -33,47 +33,20 @@ def _execution_links(execution_id: str) -> dict[str, Any]:
     }
 
 
-def _archived_file_links(archive_name: str, filename: str) -> dict[str, Any]:
-    return {
-        "ArchivedFile": _link(
-            "archived_file", "The file's content", archive_name=archive_name, filename=filename
-        ),
-        "RestoreFile": _link(
-            "restore_file", "Restore it", archive_name=archive_name, filename=filename
-        ),
-    }
-
-
 LINKS: dict[str, dict[str, Any]] = {
     "submit_requirement": _task_links("$response.body#/task_id"),
     "get_task": _task_links("$response.body#/id"),
     "cancel_task": {"GetTask": _task_links("$response.body#/task_id")["GetTask"]},
     "retry_task": {"GetTask": _task_links("$response.body#/task_id")["GetTask"]},
-    "list_tasks": {
-        "FirstTask": _link("get_task", "The first task", task_id="$response.body#/tasks/0/id")
-    },
     "run_file": _execution_links("$response.body#/execution_id"),
     "get_execution": {
         "StopExecution": _execution_links("$response.body#/execution_id")["StopExecution"]
-    },
-    "list_files": {
-        "FirstFile": _link(
-            "get_file", "The first file's content", filename="$response.body#/files/0/path"
-        )
     },
     "reset_project": {
         "BrowseArchive": _link(
             "browse_archive", "The archive just made", archive_name="$response.body#/archive_name"
         )
     },
-    "list_archives": {
-        "BrowseArchive": _link(
-            "browse_archive", "The newest archive", archive_name="$response.body#/archives/0/name"
-        )
-    },
-    "browse_archive": _archived_file_links(
-        "$request.path.archive_name", "$response.body#/files/0/path"
-    ),
     "restore_file": {
         "GetFile": _link(
             "get_file",

@@ -10,12 +10,13 @@ durable and runs when the agents come up.
 from __future__ import annotations
 
 import hashlib
+import re
 import uuid
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Header
 from nats.js.errors import KeyNotFoundError, NotFoundError
-from pydantic import BaseModel, ConfigDict, Field, StrictInt, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from orchestrator.events import ConcurrencyConflict, subjects
 from orchestrator.events.catalog import ROLE_AGENT, TaskSubmitted
@@ -24,6 +25,7 @@ from orchestrator.events.errors import AppendFailed
 
 from .. import errors
 from ..backbone import Gateway, GatewayDep
+from ..jsontypes import JsonInt
 
 router = APIRouter(tags=["requirements"])
 
@@ -31,19 +33,23 @@ AGENTS_ASSIGNED = ["claude", "codex", "claude2", "ide"]
 ESTIMATED_COMPLETION = "2-5 minutes"
 DEFAULT_PROVIDER = {"claude": "anthropic", "codex": "openai", "claude2": "anthropic"}
 MAX_REQUIREMENT_CHARS = 20_000
+NOT_BLANK = r"\S"
 
 
 class RequirementIn(BaseModel):
     model_config = ConfigDict(extra="ignore")
 
-    requirement: str = Field(min_length=1, max_length=MAX_REQUIREMENT_CHARS)
-    priority: StrictInt | None = Field(default=None, ge=1, le=10)
+    # The pattern documents what ``_not_blank`` checks: some character that is not whitespace.
+    requirement: str = Field(
+        min_length=1, max_length=MAX_REQUIREMENT_CHARS, json_schema_extra={"pattern": NOT_BLANK}
+    )
+    priority: JsonInt | None = Field(default=None, ge=1, le=10)
     metadata: dict[str, Any] = Field(default_factory=dict)
 
     @field_validator("requirement")
     @classmethod
     def _not_blank(cls, value: str) -> str:
-        if not value.strip():
+        if not re.search(NOT_BLANK, value):
             raise ValueError("requirement must not be blank")
         return value
 
