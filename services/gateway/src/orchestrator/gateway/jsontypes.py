@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from pydantic import BeforeValidator, StrictBool, StrictInt
+from pydantic import BeforeValidator, Field, StrictBool, StrictInt
 
 
 def _integral(value: object) -> object:
@@ -23,3 +23,7 @@ JsonInt = Annotated[StrictInt, BeforeValidator(_integral)]
 
 JsonBool = StrictBool
 """``true`` or ``false``; never ``0`` or ``"yes"``."""
+
+Priority = Annotated[StrictInt, Field(ge=1, le=10), BeforeValidator(_integral)]
+"""A task's priority, 1 (low) to 10 (urgent); the bounds sit on the integer so that the schema of
+an optional priority carries them too (as ``minimum``/``maximum``)."""

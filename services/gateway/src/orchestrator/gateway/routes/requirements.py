@@ -25,7 +25,7 @@ from orchestrator.events.errors import AppendFailed
 
 from .. import errors
 from ..backbone import Gateway, GatewayDep
-from ..jsontypes import JsonInt
+from ..jsontypes import Priority
 
 router = APIRouter(tags=["requirements"])
 
@@ -43,7 +43,7 @@ class RequirementIn(BaseModel):
     requirement: str = Field(
         min_length=1, max_length=MAX_REQUIREMENT_CHARS, json_schema_extra={"pattern": NOT_BLANK}
     )
-    priority: JsonInt | None = Field(default=None, ge=1, le=10)
+    priority: Priority | None = None
     metadata: dict[str, Any] = Field(default_factory=dict)
 
     @field_validator("requirement")

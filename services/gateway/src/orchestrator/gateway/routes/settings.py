@@ -35,7 +35,7 @@ from orchestrator.events.config import (
 
 from .. import errors
 from ..backbone import GatewayDep
-from ..jsontypes import JsonBool, JsonInt
+from ..jsontypes import JsonBool, Priority
 
 log = logging.getLogger(__name__)
 
@@ -63,7 +63,7 @@ class SettingsUpdate(BaseModel):
 
     anthropic_api_key: str | None = Field(default=None, pattern=KEY_PATTERN)
     openai_api_key: str | None = Field(default=None, pattern=KEY_PATTERN)
-    default_priority: JsonInt | None = Field(default=None, ge=1, le=10)
+    default_priority: Priority | None = None
     auto_save: JsonBool | None = None
     agents: dict[LlmAgent, AgentSettingsUpdate] | None = None
 
