@@ -69,4 +69,4 @@ def test_the_page_asks_for_the_token_once_and_keeps_it_for_the_tab(
         page.reload()
         expect(page.locator("#connection")).to_have_attribute("data-state", "live")
         expect(page.locator("#token-dialog")).to_be_hidden()
-        dashboard.screenshot("health")
+        dashboard.screenshot("token-accepted")

@@ -6,6 +6,7 @@ window.addEventListener("DOMContentLoaded", () => {
     url: "/openapi.json",
     dom_id: "#swagger-ui",
     deepLinking: true,
+    validatorUrl: null, // never ask the public validator (another host) about the spec
     requestInterceptor: (request) => {
       const token = window.sessionStorage.getItem(TOKEN_KEY);
       if (token) request.headers.Authorization = `Bearer ${token}`;
