@@ -42,10 +42,6 @@ CONNECTION_FAILED = re.compile(
     r"|WebSocket connection to '.*' failed"
 )
 
-pytestmark = pytest.mark.skipif(
-    not CHROMIUM.exists(), reason="/usr/bin/chromium is missing (apt-get install chromium)"
-)
-
 
 def run_async(make: Callable[[], Coroutine[Any, Any, Any]]) -> Any:
     """Run a coroutine on a loop of its own, away from Playwright's (sync API) loop."""
@@ -71,6 +67,8 @@ def dash_system(tmp_path_factory: pytest.TempPathFactory, fake_llm: FakeLLM) -> 
 
 @pytest.fixture(scope="package")
 def browser() -> Iterator[Any]:
+    if not CHROMIUM.exists():
+        pytest.skip("/usr/bin/chromium is missing (apt-get install chromium; .ci/run does)")
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as playwright:
@@ -153,6 +151,7 @@ def watched_page(browser: Any, system: System) -> Iterator[Dashboard]:
 
 @pytest.fixture
 def dashboard(browser: Any, dash_system: System) -> Iterator[Dashboard]:
+    # ``browser`` first: without Chromium the test is skipped before a system is started.
     with watched_page(browser, dash_system) as dashboard:
         yield dashboard
 
