@@ -36,6 +36,7 @@ def test_a_requirement_submitted_in_the_form_is_followed_live_to_completed(
     expect(page.locator("#task-files a")).to_have_text([f["path"] for f in task["files"]])
     for stage in task["usage"]:
         expect(page.locator(f".usage[data-stage={stage}]")).to_be_visible()
+    expect(page.locator("#timeline li")).to_have_count(len(task["stages"]))
     # The model's tokens streamed into the analysis stage's pane.
     expect(page.locator(".model-output[data-stage=analysis]")).to_contain_text("hello world")
     dashboard.screenshot("task-completed")

@@ -77,7 +77,13 @@ export async function render(view, { feed, params }) {
     const rounds = task.validation_rounds.map((r) => h("li", {},
       h("strong", {}, `Round ${r.round}`),
       h("ul", {}, r.findings.map((f) => h("li", {}, f)))));
+    const timeline = task.stages.map((entry) => h("li", { class: `timeline-${entry.status}` },
+      h("strong", {}, entry.stage), ` · ${entry.agent}`, entry.round > 1 ? ` · round ${entry.round}` : "",
+      ` · ${entry.status}`, h("span", { class: "muted small" },
+        ` ${when(entry.started_at)}${entry.finished_at ? ` → ${when(entry.finished_at)}` : ""}`)));
     clear(side,
+      h("div", { class: "card" }, h("h3", {}, "Timeline"),
+        timeline.length ? h("ol", { class: "timeline", id: "timeline" }, timeline) : h("p", { class: "muted" }, "Waiting for an agent…")),
       h("div", { class: "card" }, h("h3", {}, "Plan"),
         task.results.analysis ? h("div", { class: "result plan" }, task.results.analysis) : h("p", { class: "muted" }, "Not yet analysed.")),
       h("div", { class: "card" }, h("h3", {}, "Files"),
@@ -118,6 +124,10 @@ export async function render(view, { feed, params }) {
     if (frame.task_id !== taskId) return;
     if (frame.type === "model_output" && outputs[frame.stage]) {
       const pre = outputs[frame.stage];
+      if (pre.dataset.round && pre.dataset.round !== String(frame.round)) {
+        pre.append(h("span", { class: "round-mark" }, `\n— round ${frame.round} —\n`));
+      }
+      pre.dataset.round = String(frame.round);
       pre.append(document.createTextNode(frame.text));
       pre.scrollTop = pre.scrollHeight;
     } else if (frame.type === "task_update") {
