@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import http.client
 import time
 from collections.abc import Iterator
 from typing import Any
@@ -48,9 +49,22 @@ def test_the_static_files_need_no_token_and_every_api_route_still_does(
         csp = response.headers["content-security-policy"]
         assert "script-src 'self'" in csp and "frame-ancestors 'none'" in csp
     assert httpx.get(f"{base}/dashboard/config.json").json() == {"token_required": True}
-    for path in ("/api/tasks", "/api/health", "/openapi.json", "/dashboard/../api/tasks"):
+    for path in ("/api/tasks", "/api/health", "/openapi.json"):
         assert httpx.get(base + path).status_code == 401, path
     assert httpx.post(f"{base}/", json={}).status_code == 401
+    # Sent as is (httpx would resolve the dots): a tokenless path can only reach the dashboard's
+    # files, which refuse to step out of their folder.
+    for raw in (
+        "/dashboard/../api/tasks",
+        "/dashboard/%2e%2e/api/tasks",
+        "/dashboard/../../app.py",
+    ):
+        connection = http.client.HTTPConnection("127.0.0.1", token_system.gateway_port, timeout=10)
+        connection.request("GET", raw)
+        response = connection.getresponse()
+        assert response.status == 404, raw
+        assert b'"NOT_FOUND"' in response.read()
+        connection.close()
 
 
 def test_the_page_asks_for_the_token_once_and_keeps_it_for_the_tab(
