@@ -1,5 +1,6 @@
-"""Schemathesis against the real gateway's OpenAPI document: no 5xx, every error in the
-envelope, every response matching its documented status, content type, headers and schema."""
+"""Schemathesis against the real gateway's OpenAPI document with all of its checks: no 5xx, every
+error in the envelope, every response matching its documented status, content type, headers and
+schema, schema-valid requests accepted and invalid ones rejected, a 405 with its Allow header."""
 
 from __future__ import annotations
 
@@ -14,17 +15,9 @@ import pytest
 
 from tests.harness import System, running
 
-CHECKS = ",".join(
-    [
-        "not_a_server_error",
-        "status_code_conformance",
-        "content_type_conformance",
-        "response_headers_conformance",
-        "response_schema_conformance",
-        "unsupported_method",
-        "error_envelope",
-    ]
-)
+# Every check Schemathesis has (positive data accepted, negative data rejected, the 405's Allow
+# header, use after free, ...) and ours (``error_envelope``, loaded from the hooks module).
+CHECKS = "all"
 
 
 @pytest.fixture(scope="module")
@@ -67,8 +60,11 @@ def test_schemathesis_finds_no_server_error_and_no_schema_violation(
             "1",
             "--request-timeout",
             "40",
+            # One worker: with two, Hypothesis threads call ast.parse concurrently, which the
+            # CPython 3.11 here fails now and then with "SystemError: AST constructor recursion
+            # depth mismatch" (seen in this run's coverage phase; the counter is not per thread).
             "--workers",
-            "2",
+            "1",
             "--no-color",
         ],
         env=env,

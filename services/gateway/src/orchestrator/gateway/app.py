@@ -6,13 +6,16 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
+from fastapi.routing import APIRoute
+from starlette.routing import Route
 
-from . import errors, ratelimit
+from . import errors, links, ratelimit
 from .bootstrap import Gateway
 from .ratelimit import RateLimitMiddleware
 from .routes import (
     agents,
     archive,
+    dashboard,
     downloads,
     edits,
     executions,
@@ -28,6 +31,12 @@ from .routes import (
 )
 from .security import LocalhostGuard
 from .settings import GatewaySettings
+
+
+def operation_id(route: APIRoute) -> str:
+    """The route function's name (``submit_requirement``): what a client generator names its
+    method, instead of FastAPI's ``submit_requirement_api_requirements_post``."""
+    return route.name
 
 
 def create_app(settings: GatewaySettings | None = None) -> FastAPI:
@@ -47,6 +56,10 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
         version="0.1.0",
         description="Turns a plain-language requirement into working code with four AI agents.",
         lifespan=lifespan,
+        generate_unique_id_function=operation_id,
+        # /docs is the dashboard's own page with a vendored Swagger UI (no CDN); no ReDoc.
+        docs_url=None,
+        redoc_url=None,
         responses={
             400: {"model": errors.ErrorResponse, "description": "Invalid request"},
             500: {"model": errors.ErrorResponse, "description": "Internal error"},
@@ -54,7 +67,7 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
     )
     app.state.settings = settings
     errors.install(app)
-    for module in (
+    modules = (
         requirements,
         tasks,
         agents,
@@ -67,9 +80,16 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
         settings_routes,
         health,
         ws,
-    ):
+        dashboard,
+    )
+    for module in modules:
         app.include_router(module.router)
+    # Every HTTP route, for the ``Allow`` header of a 405 (routers are included without prefix).
+    app.state.http_routes = [r for r in app.router.routes if isinstance(r, Route)] + [
+        r for module in modules for r in module.router.routes if isinstance(r, Route)
+    ]
     errors.document(app, lambda method, path: ratelimit.category(method, path) is not None)
+    links.install(app)
     # Added last = outermost: a refused Host/Origin/token never reaches a rate-limit budget.
     app.add_middleware(RateLimitMiddleware, settings=settings)
     app.add_middleware(LocalhostGuard, settings=settings)

@@ -23,6 +23,7 @@ from fastapi.openapi.utils import get_openapi
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import Match, Route
 
 from orchestrator.events import ConcurrencyConflict, EventsError
 from orchestrator.events.error_codes import ErrorCode
@@ -205,6 +206,20 @@ def validation_details(exc: RequestValidationError) -> tuple[str, dict[str, Any]
     return message, details
 
 
+def allowed_methods(request: Request) -> list[str]:
+    """Every method some route serves at this request's path (Starlette's own ``Allow`` names
+    only the first route that matched the path, and the API has several per path)."""
+    methods: set[str] = set()
+    routes: list[Route] = getattr(request.app.state, "http_routes", [])
+    for route in routes:
+        if route.methods:
+            match, _ = route.matches(request.scope)
+            if match is not Match.NONE:
+                methods |= route.methods
+    order = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE")
+    return sorted(methods, key=lambda m: (order.index(m) if m in order else len(order), m))
+
+
 def install(app: FastAPI) -> None:
     @app.exception_handler(ApiError)
     async def _api_error(request: Request, exc: ApiError) -> JSONResponse:
@@ -223,9 +238,11 @@ def install(app: FastAPI) -> None:
         message = str(exc.detail)
         if exc.status_code == 404 and exc.detail == "Not Found":  # the router's, not a route's
             message = f"No route for {request.method} {path}"
-        elif exc.status_code == 405:
+        headers = getattr(exc, "headers", None)
+        if exc.status_code == 405:
             message = f"Method {request.method} not allowed on {path}"
-        return envelope(code, message, exc.status_code, headers=getattr(exc, "headers", None))
+            headers = {**(headers or {}), "Allow": ", ".join(allowed_methods(request))}
+        return envelope(code, message, exc.status_code, headers=headers)
 
     @app.exception_handler(ConcurrencyConflict)
     async def _conflict(request: Request, exc: ConcurrencyConflict) -> JSONResponse:

@@ -5,17 +5,16 @@ Answers come from the archives read model (``WorkspaceArchived`` events) and the
 is one ``FileWritten(source="restore")`` on ``events.workspace`` with the archived digest: the
 workspace service materialises it like any other write, and no bytes are copied.
 
-Names and file names are checked before use: an archive name is ``[A-Za-z0-9_-]``; a file name is
-a relative path without ``..``, backslashes or NUL (``INVALID_REQUEST``); an unknown archive is
-``ARCHIVE_NOT_FOUND``, an unknown file in it ``FILE_NOT_FOUND``. A file is named by its archived
-path (``implementation/app.py``) or, when only one file has it, by its base name (``app.py``).
+Names and file names are checked before use (``params``): an archive name is ``[A-Za-z0-9_-]``;
+a file name is a workspace path, checked as the workspace checks one (``INVALID_REQUEST``); an
+unknown archive is ``ARCHIVE_NOT_FOUND``, an unknown file in it ``FILE_NOT_FOUND``. A file is
+named by its archived path (``implementation/app.py``) or, when only one file has it, by its base
+name (``app.py``).
 """
 
 from __future__ import annotations
 
-import re
 from datetime import datetime
-from pathlib import PurePosixPath
 
 from fastapi import APIRouter, Response
 from nats.js.errors import NotFoundError
@@ -24,15 +23,14 @@ from pydantic import BaseModel
 from orchestrator.events import subjects
 from orchestrator.events.catalog import FileRef, FileWritten
 from orchestrator.events.error_codes import ErrorCode
+from orchestrator.events.paths import UnsafePath, safe_relative_path
 
 from .. import errors
 from ..bootstrap import Gateway, GatewayDep
+from ..params import ARCHIVE_NAME, ArchivedPath, ArchiveName, matches
 from ..projections.archives import Archive, human_size
 
 router = APIRouter(tags=["archive"])
-
-_NAME = re.compile(r"^[A-Za-z0-9_-]{1,128}$")
-MAX_FILENAME = 1024
 
 
 class ArchiveSummary(BaseModel):
@@ -71,7 +69,7 @@ class RestoreResponse(BaseModel):
 
 
 def archive_named(gateway: Gateway, archive_name: str) -> Archive:
-    if not _NAME.fullmatch(archive_name):
+    if not matches(ARCHIVE_NAME, archive_name):
         raise errors.ApiError(
             ErrorCode.INVALID_REQUEST,
             "Invalid archive name",
@@ -89,15 +87,9 @@ def archive_named(gateway: Gateway, archive_name: str) -> Archive:
 
 
 def _file(archive: Archive, filename: str) -> FileRef:
-    pure = PurePosixPath(filename)
-    if (
-        not filename
-        or len(filename) > MAX_FILENAME
-        or pure.is_absolute()
-        or ".." in pure.parts
-        or "\\" in filename
-        or "\x00" in filename
-    ):
+    try:
+        safe_relative_path(filename)  # archived paths are workspace paths: the same rule
+    except UnsafePath:
         raise errors.ApiError(
             ErrorCode.INVALID_REQUEST,
             "Invalid file name",
@@ -107,7 +99,7 @@ def _file(archive: Archive, filename: str) -> FileRef:
                 "expected": "a relative path inside the archive",
                 "received": "invalid",
             },
-        )
+        ) from None
     ref = archive.find(filename)
     if ref is None:
         raise errors.NotFound(
@@ -145,7 +137,7 @@ async def list_archives(gateway: GatewayDep) -> ArchiveList:
     responses=_ARCHIVE_ERRORS,
     summary="The files of one archive",
 )
-async def browse_archive(archive_name: str, gateway: GatewayDep) -> ArchiveFiles:
+async def browsearchive_named(archive_name: ArchiveName, gateway: GatewayDep) -> ArchiveFiles:
     archive = archive_named(gateway, archive_name)
     return ArchiveFiles(
         archive=archive.name,
@@ -175,7 +167,9 @@ async def browse_archive(archive_name: str, gateway: GatewayDep) -> ArchiveFiles
     },
     summary="The content of one archived file",
 )
-async def archived_file(archive_name: str, filename: str, gateway: GatewayDep) -> Response:
+async def archived_file(
+    archive_name: ArchiveName, filename: ArchivedPath, gateway: GatewayDep
+) -> Response:
     ref = _file(archive_named(gateway, archive_name), filename)
     try:
         result = await gateway.files.get(ref.digest)
@@ -201,7 +195,9 @@ async def archived_file(archive_name: str, filename: str, gateway: GatewayDep) -
     responses=_ARCHIVE_ERRORS,
     summary="Put one archived file back in the workspace",
 )
-async def restore_file(archive_name: str, filename: str, gateway: GatewayDep) -> RestoreResponse:
+async def restore_file(
+    archive_name: ArchiveName, filename: ArchivedPath, gateway: GatewayDep
+) -> RestoreResponse:
     archive = archive_named(gateway, archive_name)
     ref = _file(archive, filename)
     try:

@@ -23,6 +23,7 @@ from orchestrator.events.error_codes import ErrorCode
 
 from .. import errors
 from ..bootstrap import Gateway, GatewayDep
+from ..params import EXECUTION_ID, ExecutionId, matches
 from ..projections.executions import ExecutionRecord, ws_messages
 from ..security import authorize_websocket
 
@@ -33,7 +34,7 @@ WS_NOT_FOUND = 4404
 
 def _get(gateway: Gateway, execution_id: str) -> ExecutionRecord:
     record = gateway.models.executions.get(execution_id)
-    if record is None:
+    if record is None or not matches(EXECUTION_ID, execution_id):
         raise errors.NotFound(
             ErrorCode.EXECUTION_NOT_FOUND,
             f"Execution not found: {execution_id}",
@@ -48,12 +49,12 @@ async def list_executions(gateway: GatewayDep) -> dict[str, Any]:
 
 
 @router.get("/api/workspace/executions/{execution_id}")
-async def get_execution(execution_id: str, gateway: GatewayDep) -> dict[str, Any]:
+async def get_execution(execution_id: ExecutionId, gateway: GatewayDep) -> dict[str, Any]:
     return _get(gateway, execution_id).to_api()
 
 
 @router.post("/api/workspace/executions/{execution_id}/stop")
-async def stop_execution(execution_id: str, gateway: GatewayDep) -> dict[str, Any]:
+async def stop_execution(execution_id: ExecutionId, gateway: GatewayDep) -> dict[str, Any]:
     record = _get(gateway, execution_id)
     if not record.done:
         seq = await gateway.store.append(

@@ -10,11 +10,12 @@ durable and runs when the agents come up.
 from __future__ import annotations
 
 import hashlib
+import re
 import uuid
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Header
-from pydantic import BaseModel, ConfigDict, Field, StrictInt, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from orchestrator.events import ConcurrencyConflict, subjects
 from orchestrator.events.agent_providers import ProviderEnvironment, missing_keys
@@ -26,25 +27,30 @@ from orchestrator.events.settings_document import StoredSettings
 
 from .. import errors
 from ..bootstrap import Gateway, GatewayDep
+from ..jsontypes import Priority
 
 router = APIRouter(tags=["requirements"])
 
 AGENTS_ASSIGNED = ["claude", "codex", "claude2", "ide"]
 ESTIMATED_COMPLETION = "2-5 minutes"
 MAX_REQUIREMENT_CHARS = 20_000
+NOT_BLANK = r"\S"
 
 
 class RequirementIn(BaseModel):
     model_config = ConfigDict(extra="ignore")
 
-    requirement: str = Field(min_length=1, max_length=MAX_REQUIREMENT_CHARS)
-    priority: StrictInt | None = Field(default=None, ge=1, le=10)
+    # The pattern documents what ``_not_blank`` checks: some character that is not whitespace.
+    requirement: str = Field(
+        min_length=1, max_length=MAX_REQUIREMENT_CHARS, json_schema_extra={"pattern": NOT_BLANK}
+    )
+    priority: Priority | None = None
     metadata: dict[str, Any] = Field(default_factory=dict)
 
     @field_validator("requirement")
     @classmethod
     def _not_blank(cls, value: str) -> str:
-        if not value.strip():
+        if not re.search(NOT_BLANK, value):
             raise ValueError("requirement must not be blank")
         return value
 

@@ -35,6 +35,7 @@ from orchestrator.events.settings_document import (
 
 from .. import errors
 from ..bootstrap import GatewayDep
+from ..jsontypes import JsonBool, Priority
 
 log = logging.getLogger(__name__)
 
@@ -62,8 +63,8 @@ class SettingsUpdate(BaseModel):
 
     anthropic_api_key: str | None = Field(default=None, pattern=KEY_PATTERN)
     openai_api_key: str | None = Field(default=None, pattern=KEY_PATTERN)
-    default_priority: int | None = Field(default=None, ge=1, le=10)
-    auto_save: bool | None = None
+    default_priority: Priority | None = None
+    auto_save: JsonBool | None = None
     agents: dict[LlmAgent, AgentSettingsUpdate] | None = None
 
 

@@ -16,6 +16,7 @@ from orchestrator.events.objects import fetch_content
 
 from .. import errors
 from ..bootstrap import Gateway, GatewayDep
+from ..params import TASK_ID, TaskId, matches
 from ..projections import changes
 from ..projections.tasks import TERMINAL, TaskView, timestamp
 
@@ -32,6 +33,8 @@ def _not_found(task_id: str) -> errors.NotFound:
 
 
 def _subject(task_id: str) -> str:
+    if not matches(TASK_ID, task_id):  # never issued, so it names no task
+        raise _not_found(task_id)
     try:
         return subjects.task(task_id)
     except ValueError:
@@ -55,12 +58,12 @@ async def list_tasks(
 
 
 @router.get("/api/tasks/{task_id}", summary="Get task by ID")
-async def get_task(task_id: str, gateway: GatewayDep) -> dict[str, Any]:
+async def get_task(task_id: TaskId, gateway: GatewayDep) -> dict[str, Any]:
     return _task(gateway, task_id).to_json()
 
 
 @router.get("/api/tasks/{task_id}/events", summary="The task's full event history")
-async def task_events(task_id: str, gateway: GatewayDep) -> dict[str, Any]:
+async def task_events(task_id: TaskId, gateway: GatewayDep) -> dict[str, Any]:
     events = await gateway.store.read(_subject(task_id))
     if not events:
         raise _not_found(task_id)
@@ -136,7 +139,7 @@ async def _control(gateway: Gateway, task_id: str, make: Any) -> TaskView:
 
 
 @router.post("/api/tasks/{task_id}/cancel", summary="Cancel a task")
-async def cancel_task(task_id: str, gateway: GatewayDep) -> dict[str, Any]:
+async def cancel_task(task_id: TaskId, gateway: GatewayDep) -> dict[str, Any]:
     def make(task: TaskView) -> Event | None:
         if task.status == "cancelled":
             return None
@@ -154,7 +157,7 @@ async def cancel_task(task_id: str, gateway: GatewayDep) -> dict[str, Any]:
 
 
 @router.post("/api/tasks/{task_id}/retry", summary="Retry a failed task from its failed stage")
-async def retry_task(task_id: str, gateway: GatewayDep) -> dict[str, Any]:
+async def retry_task(task_id: TaskId, gateway: GatewayDep) -> dict[str, Any]:
     def make(task: TaskView) -> Event | None:
         if task.status != "failed" or not task.error:
             raise errors.ApiError(

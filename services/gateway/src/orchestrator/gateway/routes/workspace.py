@@ -28,6 +28,7 @@ from orchestrator.events.workspace_files import WorkspaceFile
 
 from .. import errors
 from ..bootstrap import Gateway, GatewayDep
+from ..params import FilePath
 from ..projections.workspace import AmbiguousName, api_path
 
 router = APIRouter(tags=["workspace"])
@@ -169,7 +170,7 @@ async def list_files(gateway: GatewayDep) -> FileList:
         }
     },
 )
-async def get_file(filename: str, gateway: GatewayDep) -> Response:
+async def get_file(filename: FilePath, gateway: GatewayDep) -> Response:
     file = resolve(gateway, filename)
     content = await read_content(gateway, file)
     return Response(
@@ -213,7 +214,7 @@ def _safe_headers(file: WorkspaceFile) -> dict[str, str]:
 
 
 @router.post("/api/workspace/run/{filename:path}", response_model=RunStarted)
-async def run_file(filename: str, request: Request, gateway: GatewayDep) -> RunStarted:
+async def run_file(filename: FilePath, request: Request, gateway: GatewayDep) -> RunStarted:
     file = resolve(gateway, filename)
     execution_id = f"exec_{uuid.uuid4().hex[:16]}"
     seq = await gateway.store.append(

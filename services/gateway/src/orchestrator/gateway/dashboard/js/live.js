@@ -1,0 +1,143 @@
+// The WebSocket side. /ws carries every live frame; a frame from a persisted event has an
+// event_seq, and after a drop the feed reconnects with ?since=<the last one seen>, so nothing is
+// lost and, since the gateway sends only later events, nothing is shown twice (a frame older
+// than the last one seen is dropped all the same). /ws/execution/{id} replays a run's output
+// from the first line; lines are numbered, so a reconnect skips those already shown.
+
+import { askToken, token } from "./api.js";
+
+const WS_POLICY_VIOLATION = 1008;
+
+function wsUrl(path) {
+  const scheme = window.location.protocol === "https:" ? "wss" : "ws";
+  return `${scheme}://${window.location.host}${path}`;
+}
+
+function authenticate(socket) {
+  const current = token();
+  if (current) socket.send(JSON.stringify({ type: "auth", token: current }));
+}
+
+export class LiveFeed {
+  constructor() {
+    this.lastSeq = null;
+    this.socket = null;
+    this.frames = new Set();
+    this.states = new Set();
+    this.state = "connecting";
+    this.delay = 500;
+    this.everOpen = false;
+    this.stopped = false;
+  }
+
+  onFrame(fn) {
+    this.frames.add(fn);
+    return () => this.frames.delete(fn);
+  }
+
+  onState(fn) {
+    this.states.add(fn);
+    fn(this.state);
+    return () => this.states.delete(fn);
+  }
+
+  setState(state) {
+    if (state === this.state) return;
+    this.state = state;
+    for (const fn of this.states) fn(state);
+  }
+
+  start(since) {
+    this.lastSeq = Number.isInteger(since) ? since : null;
+    this.connect();
+  }
+
+  connect() {
+    const query = this.lastSeq === null ? "" : `?since=${this.lastSeq}`;
+    const socket = new WebSocket(wsUrl(`/ws${query}`));
+    this.socket = socket;
+    socket.addEventListener("open", () => {
+      authenticate(socket);
+      this.delay = 500;
+      this.everOpen = true;
+      this.setState("live");
+    });
+    socket.addEventListener("message", (message) => this.receive(message.data));
+    socket.addEventListener("close", (event) => this.closed(socket, event));
+  }
+
+  receive(data) {
+    let frame;
+    try {
+      frame = JSON.parse(data);
+    } catch (_) {
+      return;
+    }
+    const seq = frame.event_seq;
+    if (Number.isInteger(seq)) {
+      if (this.lastSeq !== null && seq < this.lastSeq) return; // already shown
+      this.lastSeq = seq;
+    }
+    for (const fn of this.frames) fn(frame);
+  }
+
+  async closed(socket, event) {
+    if (socket !== this.socket || this.stopped) return;
+    if (event.code === WS_POLICY_VIOLATION && token() !== null) {
+      this.setState("unauthorized");
+      await askToken(true);
+      this.connect();
+      return;
+    }
+    this.setState("reconnecting");
+    const wait = this.delay;
+    this.delay = Math.min(this.delay * 2, 4000);
+    setTimeout(() => this.connect(), wait);
+  }
+}
+
+export class ExecutionStream {
+  constructor(executionId, { onLine, onFinished, onState }) {
+    this.id = executionId;
+    this.onLine = onLine;
+    this.onFinished = onFinished;
+    this.onState = onState || (() => {});
+    this.lastLine = -1;
+    this.finished = false;
+    this.closedByUs = false;
+    this.connect();
+  }
+
+  connect() {
+    const socket = new WebSocket(wsUrl(`/ws/execution/${encodeURIComponent(this.id)}`));
+    this.socket = socket;
+    socket.addEventListener("open", () => {
+      authenticate(socket);
+      this.onState("live");
+    });
+    socket.addEventListener("message", (message) => {
+      const frame = JSON.parse(message.data);
+      if (frame.type === "execution_output") {
+        if (frame.line <= this.lastLine) return;
+        this.lastLine = frame.line;
+        this.onLine(frame);
+      } else if (frame.type === "execution_finished") {
+        this.finished = true;
+        this.onFinished(frame);
+      } else if (frame.type === "error") {
+        this.finished = true;
+        this.onFinished({ status: "error", exit_code: null, error: frame.error });
+      }
+    });
+    socket.addEventListener("close", () => {
+      if (this.finished || this.closedByUs) return;
+      this.onState("reconnecting");
+      setTimeout(() => this.connect(), 1000);
+    });
+  }
+
+  close() {
+    this.closedByUs = true;
+    this.socket?.close();
+  }
+}

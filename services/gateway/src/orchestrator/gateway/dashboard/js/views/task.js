@@ -1,0 +1,139 @@
+// One task: the four stages as they happen, the model's tokens as they stream, the plan, the
+// files, the validation rounds, cost per stage, and cancel / retry.
+
+import { ApiError, get, post } from "../api.js";
+import { clear, debounce, encodePath, h, money, statusBadge, toast, when } from "../dom.js";
+
+const STAGES = [
+  ["analysis", "Analysis", "claude"],
+  ["implementation", "Implementation", "codex"],
+  ["validation", "Validation", "claude2"],
+  ["integration", "Integration", "ide"],
+];
+
+function stageState(task, stage) {
+  const runs = task.stages.filter((entry) => entry.stage === stage);
+  const latest = runs[runs.length - 1];
+  if (!latest) return { status: "pending", runs };
+  return { status: latest.status, latest, runs };
+}
+
+export async function render(view, { feed, params }) {
+  const [taskId] = params;
+  const header = h("div", { class: "card task-header" });
+  const pipeline = h("ol", { class: "pipeline", id: "pipeline" });
+  const cards = {};
+  const outputs = {};
+  for (const [stage, title, agent] of STAGES) {
+    outputs[stage] = h("pre", { class: "model-output", dataset: { stage } });
+    cards[stage] = {
+      step: h("li", { class: "step", dataset: { stage, status: "pending" } },
+        h("span", { class: "step-title" }, title), h("span", { class: "step-agent" }, agent),
+        h("span", { class: "step-status" }, "pending")),
+      body: h("div", { class: "stage-body" }),
+    };
+    pipeline.append(cards[stage].step);
+  }
+  const stageCards = h("div", { class: "stages" },
+    STAGES.map(([stage, title]) => h("details", { class: "card stage-card", open: true, dataset: { stage } },
+      h("summary", {}, h("h3", {}, title)), cards[stage].body,
+      h("h4", {}, "Model output"), outputs[stage])));
+  const side = h("div", { class: "side" });
+  view.append(header, h("div", { class: "card" }, pipeline),
+    h("div", { class: "task-grid" }, stageCards, side));
+
+  let task = null;
+  const draw = () => {
+    const cancellable = !["completed", "failed", "cancelled"].includes(task.status);
+    const cancel = h("button", { id: "cancel", disabled: !cancellable, onclick: () => control("cancel") }, "Cancel");
+    const retry = h("button", { id: "retry", disabled: task.status !== "failed", onclick: () => control("retry") }, "Retry");
+    clear(header,
+      h("div", { class: "row" }, h("h2", { class: "grow" }, task.requirement), statusBadge(task.status)),
+      h("div", { class: "row meta" },
+        h("span", { class: "mono" }, task.id),
+        h("span", {}, `priority ${task.priority}`),
+        h("span", {}, `created ${when(task.created_at)}`),
+        h("span", { id: "task-cost" }, `cost ${money(task.cost_usd)}`),
+        h("span", {}, `${task.tokens.input} in / ${task.tokens.output} out tokens`),
+        h("span", { class: "spacer" }), cancel, retry),
+      h("progress", { max: 100, value: task.progress, class: "wide" }),
+      task.error ? h("p", { class: "error" }, `${task.error.stage}: ${task.error.code} – ${task.error.message}`) : null);
+    for (const [stage] of STAGES) {
+      const state = stageState(task, stage);
+      const { step, body } = cards[stage];
+      step.dataset.status = state.status;
+      step.querySelector(".step-status").textContent = state.status;
+      const usage = task.usage[stage];
+      clear(body,
+        h("p", { class: "meta" },
+          state.latest ? [state.latest.agent, state.latest.provider, state.latest.model].filter(Boolean).join(" · ") : "not started",
+          state.runs.length > 1 ? ` · ${state.runs.length} runs` : "",
+          state.latest?.started_at ? ` · started ${when(state.latest.started_at)}` : "",
+          state.latest?.finished_at ? ` · finished ${when(state.latest.finished_at)}` : ""),
+        usage ? h("p", { class: "meta usage", dataset: { stage } },
+          `${usage.input_tokens} in / ${usage.output_tokens} out tokens · ${money(usage.cost_usd)}`) : null,
+        task.results[stage] ? h("div", { class: "result" }, task.results[stage]) : null);
+    }
+    const rounds = task.validation_rounds.map((r) => h("li", {},
+      h("strong", {}, `Round ${r.round}`),
+      h("ul", {}, r.findings.map((f) => h("li", {}, f)))));
+    const timeline = task.stages.map((entry) => h("li", { class: `timeline-${entry.status}` },
+      h("strong", {}, entry.stage), ` · ${entry.agent}`, entry.round > 1 ? ` · round ${entry.round}` : "",
+      ` · ${entry.status}`, h("span", { class: "muted small" },
+        ` ${when(entry.started_at)}${entry.finished_at ? ` → ${when(entry.finished_at)}` : ""}`)));
+    clear(side,
+      h("div", { class: "card" }, h("h3", {}, "Timeline"),
+        timeline.length ? h("ol", { class: "timeline", id: "timeline" }, timeline) : h("p", { class: "muted" }, "Waiting for an agent…")),
+      h("div", { class: "card" }, h("h3", {}, "Plan"),
+        task.results.analysis ? h("div", { class: "result plan" }, task.results.analysis) : h("p", { class: "muted" }, "Not yet analysed.")),
+      h("div", { class: "card" }, h("h3", {}, "Files"),
+        task.files.length ? h("ul", { class: "file-list", id: "task-files" }, task.files.map((f) =>
+          h("li", {}, h("a", { href: `#/files/${encodePath(f.path)}` }, f.path), h("span", { class: "muted" }, ` ${f.size} B`))))
+          : h("p", { class: "muted" }, "No files yet.")),
+      h("div", { class: "card" }, h("h3", {}, "Validation rounds"),
+        rounds.length ? h("ol", { class: "rounds" }, rounds) : h("p", { class: "muted" }, "No findings.")),
+      h("div", { class: "card" }, h("h3", {}, "Cost per stage"),
+        h("table", { class: "costs" }, h("tbody", {}, STAGES.map(([stage, title]) => h("tr", {},
+          h("td", {}, title), h("td", { class: "num" }, money(task.usage[stage]?.cost_usd))))),
+        h("tfoot", {}, h("tr", {}, h("th", {}, "Total"), h("th", { class: "num" }, money(task.cost_usd)))))));
+  };
+
+  const load = async () => {
+    try {
+      task = await get(`/api/tasks/${encodeURIComponent(taskId)}`);
+      draw();
+    } catch (error) {
+      if (error instanceof ApiError) {
+        clear(header, h("p", { class: "error" }, error.message), h("a", { href: "#/" }, "Back to tasks"));
+      }
+    }
+  };
+  const reload = debounce(load, 150);
+
+  async function control(action) {
+    try {
+      const result = await post(`/api/tasks/${encodeURIComponent(taskId)}/${action}`);
+      toast(`Task ${result.status}`, "ok");
+      await load();
+    } catch (error) {
+      toast(error.message, "error");
+    }
+  }
+
+  const off = feed.onFrame((frame) => {
+    if (frame.task_id !== taskId) return;
+    if (frame.type === "model_output" && outputs[frame.stage]) {
+      const pre = outputs[frame.stage];
+      if (pre.dataset.round && pre.dataset.round !== String(frame.round)) {
+        pre.append(h("span", { class: "round-mark" }, `\n— round ${frame.round} —\n`));
+      }
+      pre.dataset.round = String(frame.round);
+      pre.append(document.createTextNode(frame.text));
+      pre.scrollTop = pre.scrollHeight;
+    } else if (frame.type === "task_update") {
+      reload();
+    }
+  });
+  await load();
+  return { cleanup: off, refresh: load };
+}

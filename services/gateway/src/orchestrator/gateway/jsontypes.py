@@ -1,0 +1,29 @@
+"""Body scalars exactly as their JSON Schema says, so the document and the validation agree.
+
+Pydantic's lax mode takes ``"5"`` or ``0`` for an int or a bool, which the schema calls invalid;
+strict mode refuses ``5.0``, which JSON Schema calls an integer. These types take what the schema
+takes and nothing else.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from pydantic import BeforeValidator, Field, StrictBool, StrictInt
+
+
+def _integral(value: object) -> object:
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    return value
+
+
+JsonInt = Annotated[StrictInt, BeforeValidator(_integral)]
+"""An integer: ``5`` or ``5.0``; never ``"5"``, ``true`` or ``5.5``."""
+
+JsonBool = StrictBool
+"""``true`` or ``false``; never ``0`` or ``"yes"``."""
+
+Priority = Annotated[StrictInt, Field(ge=1, le=10), BeforeValidator(_integral)]
+"""A task's priority, 1 (low) to 10 (urgent); the bounds sit on the integer so that the schema of
+an optional priority carries them too (as ``minimum``/``maximum``)."""
