@@ -137,7 +137,7 @@ async def list_archives(gateway: GatewayDep) -> ArchiveList:
     responses=_ARCHIVE_ERRORS,
     summary="The files of one archive",
 )
-async def browsearchive_named(archive_name: ArchiveName, gateway: GatewayDep) -> ArchiveFiles:
+async def browse_archive(archive_name: ArchiveName, gateway: GatewayDep) -> ArchiveFiles:
     archive = archive_named(gateway, archive_name)
     return ArchiveFiles(
         archive=archive.name,

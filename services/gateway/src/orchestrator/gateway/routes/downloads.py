@@ -24,6 +24,7 @@ from orchestrator.events.objects import ContentMissing, StoredObject, locate, re
 
 from .. import errors
 from ..bootstrap import Gateway, GatewayDep
+from ..params import ArchiveName
 from ..zipstream import ZipEntry, zip_stream
 from .archive import archive_named
 from .workspace import content_disposition
@@ -101,7 +102,7 @@ async def download_workspace(gateway: GatewayDep) -> StreamingResponse:
     responses={**ZIP_RESPONSE, **errors.responses(404)},
     summary="An archive's files as a zip",
 )
-async def download_archive(archive_name: str, gateway: GatewayDep) -> StreamingResponse:
+async def download_archive(archive_name: ArchiveName, gateway: GatewayDep) -> StreamingResponse:
     archive = archive_named(gateway, archive_name)
     files = [(ref.path, ref.digest, archive.created) for ref in archive.files]
     return await _zip_response(gateway, f"{archive.name}.zip", files)

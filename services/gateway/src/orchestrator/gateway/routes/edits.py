@@ -40,6 +40,7 @@ from orchestrator.events.workspace_files import WorkspaceFile
 
 from .. import errors
 from ..bootstrap import Gateway, GatewayDep
+from ..params import FilePath
 from ..projections.workspace import API_PREFIX, AmbiguousName, api_path
 from .workspace import FileEntry, entry_of
 
@@ -181,7 +182,7 @@ _EDIT_ERRORS = errors.responses(400, 409, 413, 415)
     summary="Write a workspace file (its raw bytes as the body)",
 )
 async def put_file(
-    filename: str,
+    filename: FilePath,
     request: Request,
     response: Response,
     gateway: GatewayDep,
@@ -212,7 +213,7 @@ async def put_file(
     summary="Delete a workspace file",
 )
 async def delete_file(
-    filename: str,
+    filename: FilePath,
     request: Request,
     gateway: GatewayDep,
     if_match: str | None = Header(default=None, description='"<digest>" from the ETag, or *'),

@@ -34,7 +34,7 @@ router = APIRouter(tags=["requirements"])
 AGENTS_ASSIGNED = ["claude", "codex", "claude2", "ide"]
 ESTIMATED_COMPLETION = "2-5 minutes"
 MAX_REQUIREMENT_CHARS = 20_000
-NOT_BLANK = r"\S"
+NOT_BLANK = r"[^\x00-\x20\x7f]"  # explicit: regex engines disagree on what \\s is
 
 
 class RequirementIn(BaseModel):

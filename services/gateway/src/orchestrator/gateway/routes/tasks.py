@@ -86,7 +86,7 @@ async def task_events(task_id: TaskId, gateway: GatewayDep) -> dict[str, Any]:
 
 
 @router.get("/api/tasks/{task_id}/changes", summary="What the task changed in the project")
-async def task_changes(task_id: str, gateway: GatewayDep) -> dict[str, Any]:
+async def task_changes(task_id: TaskId, gateway: GatewayDep) -> dict[str, Any]:
     """The task's changes against the project it started from (its last implementation round),
     and the same for every round: added, modified or deleted, with a unified diff for text."""
     task = _task(gateway, task_id)
