@@ -117,7 +117,9 @@ async def test_r3_ten_appenders_one_winner_and_retried_append_stored_once(
     )
     winners = [r for r in results if isinstance(r, int)]
     assert len(winners) == 1, results
-    assert all(isinstance(r, ConcurrencyConflict) for r in results if not isinstance(r, int))
+    assert all(isinstance(r, ConcurrencyConflict) for r in results if not isinstance(r, int)), (
+        results
+    )
 
     # lost ack on R3: the first attempt is stored, its ack never arrives; the retry succeeds
     envelope = Envelope.wrap(TaskCancelled(task_id="r3", reason="retried"))
