@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from orchestrator.events.files import inspect_file
+from orchestrator.events.runnables import inspect_file
 
 
 def test_a_fastapi_app_with_uvicorn_run_is_a_server_on_its_port() -> None:

@@ -9,7 +9,7 @@
 - :mod:`.error_codes`: the error-code vocabulary of every service and the gateway's envelope;
 - :mod:`.paths`: the path policy (which names may stand for a workspace file);
 - :mod:`.workspace_files`: the fold of workspace file events;
-- :mod:`.files`: what a workspace file is for (runnable metadata);
+- :mod:`.runnables`: what a workspace file is for (runnable metadata);
 - :mod:`.objects`: file contents in the object store, by sha256;
 - :mod:`.settings_document`: the settings document (keys live only there) and how it is read;
 - :mod:`.agent_providers`: which provider, model and key serve each agent;

@@ -28,7 +28,7 @@ _CHAR = r"[^/\x00-\x1f\\%]"
 _SEGMENT = rf"(?:[^/\x00-\x1f\\%.]{_CHAR}*|\.[^/\x00-\x1f\\%.]{_CHAR}*|\.\.{_CHAR}+)"
 _FIRST = rf"(?:[^/\x00-\x1f\\%.~]{_CHAR}*|\.[^/\x00-\x1f\\%.]{_CHAR}*|\.\.{_CHAR}+)"
 FILE_PATH = rf"^{_FIRST}(?:/{_SEGMENT})*$"
-"""A relative path inside the workspace (``orchestrator.events.files.safe_relative_path``):
+"""A relative path inside the workspace (``orchestrator.events.paths.safe_relative_path``):
 segments that are not empty, ``.`` or ``..``; no leading ``/`` or ``~``; no backslash, ``%``,
 NUL or control character."""
 FILE_PATH_MAX = 512

@@ -15,7 +15,7 @@ from orchestrator.events.worker import Worker, WorkerConfig
 from .check_runner import CheckRunner
 from .checks_handler import ChecksHandler
 from .dependencies import DependencyCache
-from .executions import Executions
+from .execution_handler import Executions
 from .integration_handler import IntegrationHandler
 from .materialiser import Materialiser
 from .sandbox.probe import probe

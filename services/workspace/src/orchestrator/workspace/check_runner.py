@@ -22,13 +22,13 @@ from nats.js.object_store import ObjectStore
 
 from orchestrator.events import EventStore
 from orchestrator.events.catalog import CheckOutcome, FileRef, RunPlan
-from orchestrator.events.files import Runnable, inspect_file
 from orchestrator.events.objects import fetch_content
+from orchestrator.events.runnables import Runnable, inspect_file
 
 from . import checks, dependencies, disk
 from .dependencies import DependencyCache, DependencyError
-from .run import Run
 from .sandbox.profile import SandboxProfile
+from .sandboxed_run import Run
 from .settings import WorkspaceSettings
 
 log = logging.getLogger(__name__)

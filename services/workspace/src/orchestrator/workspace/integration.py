@@ -23,8 +23,8 @@ from orchestrator.events.catalog import (
     TaskRetried,
     TaskSubmitted,
 )
-from orchestrator.events.files import inspect_file
 from orchestrator.events.paths import safe_relative_path
+from orchestrator.events.runnables import inspect_file
 from orchestrator.events.workspace_files import in_workspace
 
 AGENT = "ide"

@@ -11,8 +11,8 @@ from typing import Any
 
 from orchestrator.events import RecordedEvent
 from orchestrator.events.catalog import FileDeleted, FileWritten, WorkspaceArchived
-from orchestrator.events.files import Runnable
 from orchestrator.events.paths import safe_relative_path
+from orchestrator.events.runnables import Runnable
 from orchestrator.events.workspace_files import WorkspaceFile, WorkspaceFiles
 
 API_PREFIX = "workspace/"

@@ -21,9 +21,9 @@ from pydantic import BaseModel
 from orchestrator.events import subjects
 from orchestrator.events.catalog import ExecutionRequested
 from orchestrator.events.error_codes import ErrorCode
-from orchestrator.events.files import NOT_RUNNABLE, Runnable, inspect_file
 from orchestrator.events.objects import ContentMissing, fetch_content
 from orchestrator.events.paths import UnsafePath
+from orchestrator.events.runnables import NOT_RUNNABLE, Runnable, inspect_file
 from orchestrator.events.workspace_files import WorkspaceFile
 
 from .. import errors

@@ -22,16 +22,16 @@ from orchestrator.events.catalog import (
 )
 from orchestrator.events.envelope import utcnow
 from orchestrator.events.error_codes import ErrorCode
-from orchestrator.events.files import Runnable, inspect_file
 from orchestrator.events.paths import UnsafePath, safe_relative_path
+from orchestrator.events.runnables import Runnable, inspect_file
 from orchestrator.events.worker import Delivery
 
 from . import dependencies, disk
 from .errors import Rejection
 from .materialiser import Materialiser
-from .run import Run
 from .sandbox.cgroups import RunCgroup
 from .sandbox.profile import SandboxProfile
+from .sandboxed_run import Run
 from .settings import WorkspaceSettings
 
 log = logging.getLogger(__name__)

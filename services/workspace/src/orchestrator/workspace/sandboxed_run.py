@@ -27,7 +27,7 @@ from pathlib import Path
 
 from orchestrator.events import EventStore, subjects
 from orchestrator.events.catalog import ExecutionFinished, ExecutionOutput
-from orchestrator.events.files import Runnable
+from orchestrator.events.runnables import Runnable
 
 from .output import OutputLimiter
 from .sandbox import command
