@@ -42,7 +42,7 @@ from .. import errors
 from ..bootstrap import Gateway, GatewayDep
 from ..params import FilePath
 from ..projections.workspace import API_PREFIX, AmbiguousName, api_path
-from .workspace import FileEntry, entry_of
+from .workspace import FileEntry, ambiguous, entry_of
 
 router = APIRouter(tags=["workspace"])
 
@@ -84,12 +84,7 @@ def _target(gateway: Gateway, filename: str) -> tuple[str, WorkspaceFile | None]
     except UnsafePath as exc:
         raise _invalid_path(str(exc)) from exc
     except AmbiguousName as exc:
-        raise errors.ApiError(
-            ErrorCode.INVALID_REQUEST,
-            f"More than one file is named {filename!r}; give its path",
-            400,
-            {"candidates": exc.candidates},
-        ) from exc
+        raise ambiguous(filename, exc) from exc
     if current is not None:
         return current.path, current
     if path.startswith(API_PREFIX) and len(path) > len(API_PREFIX):

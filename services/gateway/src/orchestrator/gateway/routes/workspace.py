@@ -81,6 +81,16 @@ class RunStarted(BaseModel):
     preview_url: str | None = None
 
 
+def ambiguous(filename: str, exc: AmbiguousName) -> errors.ApiError:
+    """A bare name that several files have: the client must give the path."""
+    return errors.ApiError(
+        ErrorCode.INVALID_REQUEST,
+        f"More than one file is named {filename!r}; give its path",
+        400,
+        {"candidates": exc.candidates},
+    )
+
+
 def resolve(gateway: Gateway, filename: str) -> WorkspaceFile:
     try:
         found = gateway.models.workspace.resolve(filename)
@@ -92,12 +102,7 @@ def resolve(gateway: Gateway, filename: str) -> WorkspaceFile:
             {"field": "filename", "expected": "a relative path inside the workspace"},
         ) from exc
     except AmbiguousName as exc:
-        raise errors.ApiError(
-            ErrorCode.INVALID_REQUEST,
-            f"More than one file is named {filename!r}; give its path",
-            400,
-            {"candidates": exc.candidates},
-        ) from exc
+        raise ambiguous(filename, exc) from exc
     if found is None:
         raise errors.NotFound(
             ErrorCode.FILE_NOT_FOUND, f"File not found: {filename}", filename=filename
