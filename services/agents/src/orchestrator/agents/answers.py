@@ -102,6 +102,17 @@ def check_findings(checks: tuple[CheckOutcome, ...]) -> tuple[str, ...]:
     return tuple(findings)
 
 
+def checks_summary(checks: tuple[CheckOutcome, ...]) -> str:
+    """One line: ``tests passed (3 passed), smoke passed``."""
+    return (
+        ", ".join(
+            f"{c.name} {c.status.replace('_', ' ')} ({c.summary})" if c.summary else c.name
+            for c in checks
+        )
+        or "no check ran"
+    )
+
+
 def describe_checks(checks: tuple[CheckOutcome, ...]) -> str:
     """The checks as the reviewer is told them."""
     if not checks:
@@ -115,6 +126,7 @@ def describe_checks(checks: tuple[CheckOutcome, ...]) -> str:
 __all__ = [
     "FileOps",
     "check_findings",
+    "checks_summary",
     "describe_checks",
     "read_file_ops",
     "run_plan",

@@ -25,7 +25,7 @@ from orchestrator.events.error_codes import ErrorCode
 from orchestrator.events.objects import put_content
 
 from . import prompts
-from .answers import check_findings, describe_checks, read_file_ops, run_plan
+from .answers import check_findings, checks_summary, describe_checks, read_file_ops, run_plan
 from .domain import TaskState, candidate
 from .errors import ModelError
 from .pricing import cost_usd
@@ -239,7 +239,7 @@ class Stages:
             return Rejected(
                 findings or ("the reviewer rejected the files",), summary, usage, checks
             )
-        ran = describe_checks(checks).replace("\n", "; ")
+        ran = checks_summary(checks)
         return StageResult(
             summary=f"{summary} (checks: {ran})" if summary else f"checks: {ran}",
             detail={
