@@ -37,6 +37,11 @@ def test_a_requirement_submitted_in_the_form_is_followed_live_to_completed(
     for stage in task["usage"]:
         expect(page.locator(f".usage[data-stage={stage}]")).to_be_visible()
     expect(page.locator("#timeline li")).to_have_count(len(task["stages"]))
+    # What the sandbox said of the code, as the task records it.
+    assert task["validation"]["checks"]
+    for check in task["validation"]["checks"]:
+        shown = f"{check['name']} {check['status'].replace('_', ' ')}"
+        expect(page.locator(f"#checks .check-{check['status']}", has_text=shown)).to_have_count(1)
     # The model's tokens streamed into the analysis stage's pane.
     expect(page.locator(".model-output[data-stage=analysis]")).to_contain_text("hello world")
     dashboard.screenshot("task-completed")

@@ -74,6 +74,12 @@ export async function render(view, { feed, params }) {
           `${usage.input_tokens} in / ${usage.output_tokens} out tokens · ${money(usage.cost_usd)}`) : null,
         task.results[stage] ? h("div", { class: "result" }, task.results[stage]) : null);
     }
+    const checkRounds = (task.validation?.rounds ?? []).map((r) => h("li", {},
+      h("strong", {}, `Round ${r.round}`),
+      h("ul", {}, r.checks.map((c) => h("li", { class: `check check-${c.status}` },
+        h("strong", {}, c.name), ` ${c.status.replace("_", " ")}`,
+        c.summary ? h("span", { class: "muted" }, ` – ${c.summary}`) : null,
+        c.status === "failed" && c.output_tail ? h("pre", { class: "check-output" }, c.output_tail) : null)))));
     const rounds = task.validation_rounds.map((r) => h("li", {},
       h("strong", {}, `Round ${r.round}`),
       h("ul", {}, r.findings.map((f) => h("li", {}, f)))));
@@ -90,6 +96,9 @@ export async function render(view, { feed, params }) {
         task.files.length ? h("ul", { class: "file-list", id: "task-files" }, task.files.map((f) =>
           h("li", {}, h("a", { href: `#/files/${encodePath(f.path)}` }, f.path), h("span", { class: "muted" }, ` ${f.size} B`))))
           : h("p", { class: "muted" }, "No files yet.")),
+      h("div", { class: "card" }, h("h3", {}, "Checks in the sandbox"),
+        checkRounds.length ? h("ol", { class: "rounds", id: "checks" }, checkRounds)
+          : h("p", { class: "muted" }, "The code has not been run yet.")),
       h("div", { class: "card" }, h("h3", {}, "Validation rounds"),
         rounds.length ? h("ol", { class: "rounds" }, rounds) : h("p", { class: "muted" }, "No findings.")),
       h("div", { class: "card" }, h("h3", {}, "Cost per stage"),
@@ -130,7 +139,7 @@ export async function render(view, { feed, params }) {
       pre.dataset.round = String(frame.round);
       pre.append(document.createTextNode(frame.text));
       pre.scrollTop = pre.scrollHeight;
-    } else if (frame.type === "task_update") {
+    } else if (frame.type === "task_update" || frame.type === "validation_checks") {
       reload();
     }
   });
