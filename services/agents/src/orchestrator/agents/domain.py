@@ -2,8 +2,10 @@
 
 The service acts on the message that made a step due and on no other: ``TaskSubmitted`` makes
 analysis due, ``StageCompleted(analysis)`` implementation, ``StageCompleted(implementation)`` or
-``ValidationFailed`` validation / the next implementation round, ``TaskRetried`` the failed stage,
-``StageFailed`` the ``TaskFailed`` that follows it. Every other message is noise to this service.
+``ValidationFailed`` validation / the next implementation round, ``ChecksRecorded`` (the sandbox's
+outcome for the round) validation's review, ``TaskRetried`` the failed stage, ``StageFailed`` the
+``TaskFailed`` that follows it. ``ChecksRequested`` makes nothing due: the task waits, holding no
+worker, until the workspace service records the checks. Every other message is noise here.
 Because only the holder of that one message runs the step, and every append expects the version
 it loaded, two replicas never both record the same step; a replica that crashed leaves the message
 unacknowledged, it is delivered again, and the step is re-run from the same state.

@@ -7,6 +7,11 @@ writer moved the task on (a cancel, another replica): the message is acknowledge
 else happens. A model that stays unavailable after the SDK's retries is a recorded
 ``StageFailed``, not a redelivery: exactly one layer retries.
 
+Validation is two steps: the first (on the implementation's completion) records ``StageStarted``
+and either rejects what needs no run or appends ``ChecksRequested`` and acknowledges; the second
+(on ``ChecksRecorded``) reviews with the checks and records the stage's outcome. With no workspace
+service up, a task waits at validation until one comes, as it would wait for an agents replica.
+
 Cancellation: every replica listens to task subjects on core NATS; a ``TaskCancelled`` for a task
 whose stage runs here cancels that asyncio task, which closes the model's HTTP stream.
 """
