@@ -13,7 +13,6 @@ import asyncio
 import json
 import logging
 from contextlib import suppress
-from typing import Any
 
 from fastapi import APIRouter, WebSocket, WebSocketDisconnect
 
@@ -77,10 +76,10 @@ async def _send(
                 await websocket.send_text(json.dumps({**frame, "event_seq": recorded.seq}))
             sent_up_to = recorded.seq
     while True:
-        live: dict[str, Any] = await subscriber.queue.get()
-        seq = live.get("event_seq")
-        if not (isinstance(seq, int) and seq <= sent_up_to):
-            await websocket.send_text(json.dumps(live))
+        live = await subscriber.queue.get()
+        seq = live.event_seq
+        if seq is None or seq > sent_up_to:
+            await websocket.send_text(live.text)
         if subscriber.overflowed and subscriber.queue.empty():
             # Everything held for this client is sent; what it missed since, it gets back by
             # reconnecting with ?since=.
