@@ -212,3 +212,17 @@ def test_changes_are_added_modified_deleted_with_a_unified_diff() -> None:
     assert "-a = 1\n+a = 2\n" in modified["diff"]
     assert found["workspace/implementation/new.py"]["change"] == "added"
     assert found["workspace/implementation/gone.py"]["diff"].endswith("-bye\n")
+
+
+def test_tasks_page_newest_first_with_a_cursor_to_the_next_page() -> None:
+    models = board(
+        *(TaskSubmitted(task_id=f"task_{i}", requirement="r", priority=5) for i in range(5))
+    )
+    first, cursor = models.tasks.page(limit=2)
+    assert [t["id"] for t in first] == ["task_4", "task_3"] and cursor == 4
+    second, cursor = models.tasks.page(limit=2, before=cursor)
+    assert [t["id"] for t in second] == ["task_2", "task_1"]
+    last, cursor = models.tasks.page(limit=2, before=cursor)
+    assert [t["id"] for t in last] == ["task_0"] and cursor is None
+    everything, none = models.tasks.page(limit=1000)
+    assert len(everything) == 5 and none is None

@@ -93,8 +93,10 @@ class AsyncClient(ClientBase):
     ) -> m.Submitted:
         return await self._send(ops.submit(requirement, priority, metadata, idempotency_key))
 
-    async def tasks(self, status: str | None = None) -> m.TaskList:
-        return await self._send(ops.tasks(status))
+    async def tasks(
+        self, status: str | None = None, *, limit: int | None = None, cursor: str | None = None
+    ) -> m.TaskList:
+        return await self._send(ops.tasks(status, limit=limit, cursor=cursor))
 
     async def task(self, task_id: str) -> m.Task:
         return await self._send(ops.task(task_id))

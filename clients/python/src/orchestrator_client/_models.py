@@ -105,6 +105,7 @@ class Task(Model):
 
 class TaskList(Model):
     tasks: list[Task]
+    next_cursor: str | None = None
 
 
 class TaskEvent(Model):

@@ -121,8 +121,12 @@ def submit(
 
 
 @route("GET", "/api/tasks")
-def tasks(status: str | None = None) -> Operation[m.TaskList]:
-    params = {"status": status} if status else None
+def tasks(
+    status: str | None = None, *, limit: int | None = None, cursor: str | None = None
+) -> Operation[m.TaskList]:
+    """A page of tasks, newest first; ``TaskList.next_cursor`` asks for the next one."""
+    given = {"status": status, "limit": str(limit) if limit else None, "cursor": cursor}
+    params = {key: value for key, value in given.items() if value is not None} or None
     return Operation("GET", "/api/tasks", _model(m.TaskList), params=params)
 
 

@@ -92,8 +92,10 @@ class Client(ClientBase):
     ) -> m.Submitted:
         return self._send(ops.submit(requirement, priority, metadata, idempotency_key))
 
-    def tasks(self, status: str | None = None) -> m.TaskList:
-        return self._send(ops.tasks(status))
+    def tasks(
+        self, status: str | None = None, *, limit: int | None = None, cursor: str | None = None
+    ) -> m.TaskList:
+        return self._send(ops.tasks(status, limit=limit, cursor=cursor))
 
     def task(self, task_id: str) -> m.Task:
         return self._send(ops.task(task_id))

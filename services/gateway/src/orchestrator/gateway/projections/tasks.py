@@ -170,6 +170,10 @@ class AgentView:
         }
 
 
+Page = tuple[list[dict[str, Any]], int | None]
+"""A page of tasks (as the API shows them) and the cursor of the next page."""
+
+
 class TaskBoard:
     def __init__(self) -> None:
         self.tasks: dict[str, TaskView] = {}
@@ -182,6 +186,23 @@ class TaskBoard:
 
     def list(self, status: str | None = None) -> list[dict[str, Any]]:
         return [t.to_json() for t in self.tasks.values() if status is None or t.status == status]
+
+    def page(
+        self, *, status: str | None = None, limit: int, before: int | None = None
+    ) -> Page:
+        """Up to ``limit`` tasks, newest first, submitted before sequence ``before`` (a cursor);
+        and the cursor of the next page (None on the last). Tasks are held in submission order,
+        so a page walks back from the newest without sorting."""
+        found: list[TaskView] = []
+        for task in reversed(self.tasks.values()):
+            if before is not None and task.submitted_seq >= before:
+                continue
+            if status is not None and task.status != status:
+                continue
+            if len(found) == limit:
+                return [t.to_json() for t in found], found[-1].submitted_seq
+            found.append(task)
+        return [t.to_json() for t in found], None
 
     def agents_report(self) -> dict[str, Any]:
         return {name: view.to_json() for name, view in self.agents.items()}

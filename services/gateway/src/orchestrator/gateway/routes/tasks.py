@@ -24,6 +24,7 @@ router = APIRouter(tags=["tasks"])
 
 STATUSES = ("created", "in_progress", "completed", "failed", "cancelled")
 CONTROL_ATTEMPTS = 5
+MAX_PAGE = 1000
 
 
 def _not_found(task_id: str) -> errors.NotFound:
@@ -53,8 +54,15 @@ def _task(gateway: Gateway, task_id: str) -> TaskView:
 async def list_tasks(
     gateway: GatewayDep,
     status: Annotated[str | None, Query(pattern="^(" + "|".join(STATUSES) + ")$")] = None,
+    limit: Annotated[int, Query(ge=1, le=MAX_PAGE)] = MAX_PAGE,
+    cursor: Annotated[str | None, Query(pattern=r"^[0-9]{1,19}$")] = None,
 ) -> dict[str, Any]:
-    return {"tasks": gateway.models.tasks.list(status)}
+    """The tasks, newest first, a page at a time: without ``limit`` and ``cursor`` the newest
+    1,000; ``next_cursor`` (None on the last page) is the ``cursor`` of the next."""
+    page, following = gateway.models.tasks.page(
+        status=status, limit=limit, before=int(cursor) if cursor is not None else None
+    )
+    return {"tasks": page, "next_cursor": str(following) if following is not None else None}
 
 
 @router.get("/api/tasks/{task_id}", summary="Get task by ID")
