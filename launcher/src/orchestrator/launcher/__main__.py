@@ -1,6 +1,8 @@
 """``make run``: an embedded NATS server, the four services, the gateway at :8100.
 
-Ctrl-C (or SIGTERM) stops the services first, so they drain into a live NATS, then NATS.
+A service that dies is restarted with back-off and one that keeps dying is given up on (see
+:mod:`.restarts`); the others go on either way. Ctrl-C (or SIGTERM) stops the services first, so
+they drain into a live NATS, then NATS.
 """
 
 from __future__ import annotations
@@ -19,8 +21,9 @@ from orchestrator.events.nats_settings import NatsSettings
 from orchestrator.events.service import describe_settings_error
 
 from .nats_server import NatsServer, NatsServerError, port_is_free
+from .restarts import RestartPolicy
 from .settings import LauncherSettings
-from .supervisor import SERVICES, ServiceProcess, stop_all
+from .supervisor import SERVICES, ServiceProcess, SupervisedService, stop_all
 
 
 def main() -> int:
@@ -52,15 +55,24 @@ def main() -> int:
         "GATEWAY_HOST": settings.gateway_host,
         "GATEWAY_PORT": str(settings.gateway_port),
     }
-    processes = [
-        ServiceProcess(name, env, log_file=logs / f"{name}.log").start() for name in SERVICES
+    supervised = [
+        SupervisedService(
+            ServiceProcess(name, env, log_file=logs / f"{name}.log").start(),
+            RestartPolicy(
+                max_restarts=settings.launcher_max_restarts,
+                window=settings.launcher_restart_window,
+                initial=settings.launcher_backoff_initial,
+                maximum=settings.launcher_backoff_max,
+            ),
+        )
+        for name in SERVICES
     ]
     try:
         return _watch(
-            processes, f"http://{settings.gateway_host}:{settings.gateway_port}", logs, stop
+            supervised, f"http://{settings.gateway_host}:{settings.gateway_port}", logs, stop
         )
     finally:
-        stop_all(processes)
+        stop_all([s.process for s in supervised])
         if nats is not None:
             nats.stop()
 
@@ -93,25 +105,44 @@ def _nats(settings: LauncherSettings, data_dir: Path, logs: Path) -> tuple[NatsS
     return nats, nats.url
 
 
-def _watch(processes: list[ServiceProcess], base: str, logs: Path, stop: _StopSignal) -> int:
-    """Until Ctrl-C: say when everything is up; stop (1) when a service exits."""
+def _watch(supervised: list[SupervisedService], base: str, logs: Path, stop: _StopSignal) -> int:
+    """Until Ctrl-C: keep the services running, say when everything is up (again)."""
     ready = False
+    announced = False
     while not stop.requested:
-        dead = [p.service for p in processes if not p.running()]
-        if dead:
-            for name in dead:
-                print(f"error: {name} exited; last lines of its log:", file=sys.stderr)
-                print(_tail(logs / f"{name}.log"), file=sys.stderr)
-            print(f"(all logs in {logs})", file=sys.stderr)
-            return 1
+        for service in supervised:
+            news = service.check(time.monotonic())
+            if news is None:
+                continue
+            ready = False
+            print(news, file=sys.stderr if news.startswith("error") else sys.stdout, flush=True)
+            if service.given_up:
+                print(f"last lines of {service.service}'s log:", file=sys.stderr)
+                print(_tail(logs / f"{service.service}.log"), file=sys.stderr)
+                print(f"(all logs in {logs})", file=sys.stderr, flush=True)
         if not ready:
             health = _health(base)
-            if health is not None:
+            if health is not None and _restarts_seen(health, supervised):
                 ready = True
-                print(_banner(base, logs, health))
+                print(
+                    _banner(base, logs, health) if not announced else "every service is up again",
+                    flush=True,
+                )
+                announced = True
         time.sleep(0.2)
-    print("stopping")
+    print("stopping", flush=True)
     return 0
+
+
+def _restarts_seen(health: dict[str, Any], supervised: list[SupervisedService]) -> bool:
+    """Whether every restarted service is up as its new process (its heartbeat counts the
+    restart), not merely still shown up by the last beats of the process that died."""
+    services = health.get("services", {})
+    return all(
+        s.restart_at is None and services.get(s.service, {}).get("restarts", 0) >= s.restarts
+        for s in supervised
+        if not s.given_up
+    )
 
 
 def _banner(base: str, logs: Path, health: dict[str, Any]) -> str:

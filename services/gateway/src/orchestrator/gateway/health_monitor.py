@@ -66,13 +66,23 @@ class HealthMonitor:
             if isinstance(beat.details, AgentsDetails)
         ]
 
+    def restarts(self, service: str) -> int:
+        """The launcher's restart count of ``service``, as its latest instances said, stale ones
+        included: a service given up on is down and still shows how often it was restarted."""
+        return max(
+            (s.beat.restarts for s in self._seen.values() if s.beat.service == service), default=0
+        )
+
     def report(self) -> dict[str, Any]:
         services = {}
         for service in SERVICES:
             live = self.instances(service)
+            started = [b.started_at for b in live if b.started_at is not None]
             services[service] = {
                 "status": "up" if live else "down",
                 "instances": len(live),
+                "restarts": self.restarts(service),
+                "started_at": min(started).isoformat() if started else None,
                 "details": live[0].shown() if live else {},
             }
         return services
