@@ -65,6 +65,25 @@ class HeartbeatPublisher:
         await self.nc.publish(subjects.heartbeat(self.service), beat.model_dump_json().encode())
 
     async def _run(self) -> None:
+        try:
+            ping = await self.nc.subscribe(subjects.HEARTBEAT_PING, cb=self._on_ping)
+        except nats.errors.Error as exc:  # NATS away: the periodic beats still go out
+            log.debug("not answering heartbeat pings: %r", exc)
+            ping = None
+        try:
+            await self._beat_forever()
+        finally:
+            if ping is not None:
+                with suppress(nats.errors.Error):
+                    await ping.unsubscribe()
+
+    async def _on_ping(self, msg: object) -> None:
+        try:
+            await self.beat()
+        except nats.errors.Error as exc:
+            log.debug("heartbeat not sent: %r", exc)
+
+    async def _beat_forever(self) -> None:
         while True:
             try:
                 await self.beat()

@@ -19,6 +19,8 @@ from orchestrator.events.messages import AgentsDetails, Heartbeat
 log = logging.getLogger(__name__)
 
 SERVICES = ("gateway", "agents", "workspace", "archive")
+AGENT_SERVICE = {"claude": "agents", "codex": "agents", "claude2": "agents", "ide": "workspace"}
+"""The service whose replicas run each agent (``ide`` is the workspace's integration stage)."""
 
 
 @dataclass
@@ -36,6 +38,9 @@ class HealthMonitor:
 
     async def start(self) -> None:
         self._sub = await self.nc.subscribe(subjects.HEARTBEAT_ALL, cb=self._on_beat)
+        # Everyone beats now, so a gateway just (re)started knows who is up within a round
+        # trip instead of calling live services down (and their agents offline) for a beat.
+        await self.nc.publish(subjects.HEARTBEAT_PING, b"")
 
     async def stop(self) -> None:
         if self._sub is not None:
@@ -57,6 +62,12 @@ class HealthMonitor:
             for s in self._seen.values()
             if s.beat.service == service and now - s.at <= self.stale_after
         ]
+
+    def agent_replicas(self) -> dict[str, int]:
+        """Live instances that run each agent: 0 means nobody has heartbeated within
+        ``stale_after`` and the agent is offline."""
+        live = {service: len(self.instances(service)) for service in set(AGENT_SERVICE.values())}
+        return {agent: live[service] for agent, service in AGENT_SERVICE.items()}
 
     def agents(self) -> list[AgentsDetails]:
         """What each live agents instance says of itself."""
