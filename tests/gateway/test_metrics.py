@@ -86,6 +86,7 @@ def test_probes_answer_without_token_or_rate_limit_and_readyz_follows_nats(
     system.start_nats()
     try:
         system.start("gateway", GATEWAY_TOKEN=TOKEN)
+        system.start("archive")  # its durable consumer's pending count is scraped from JetStream
         base = system.base_url
         wait_until(lambda: _answers(f"{base}/healthz"), timeout=30)  # a probe needs no token
         for _ in range(30):  # far past any rate limit
@@ -95,13 +96,22 @@ def test_probes_answer_without_token_or_rate_limit_and_readyz_follows_nats(
         assert ready["projections_caught_up"] is True and ready["nats_connected"] is True
 
         assert httpx.get(f"{base}/metrics", timeout=5).status_code == 401
-        scraped = httpx.get(
-            f"{base}/metrics", headers={"Authorization": f"Bearer {TOKEN}"}, timeout=10
-        )
+        auth = {"Authorization": f"Bearer {TOKEN}"}
+        scraped = httpx.get(f"{base}/metrics", headers=auth, timeout=10)
         assert scraped.status_code == 200
         assert scraped.headers["content-type"].startswith("text/plain")
-        got = samples(scraped.text)
+        archive_up = ("orchestrator_service_instances", (("service", "archive"),))
+        got = wait_until(
+            lambda: (
+                g
+                if (g := samples(httpx.get(f"{base}/metrics", headers=auth, timeout=10).text))
+                and g.get(archive_up) == 1
+                else None
+            ),
+            "the archive service to heartbeat (its durable consumer exists by then)",
+        )
         assert got[("orchestrator_service_instances", (("service", "gateway"),))] == 1
+        assert got[("orchestrator_consumer_pending", (("consumer", "archive"),))] == 0
         assert got[("orchestrator_tasks", (("status", "created"),))] == 0
 
         assert system.nats is not None
