@@ -37,7 +37,7 @@ def samples(text: str) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
 
 def test_metrics_report_tasks_stage_durations_usage_executions_and_queues() -> None:
     models = ReadModels()
-    for item in history(  # type: ignore[arg-type]
+    for item in history(
         TaskSubmitted(task_id="task_1", requirement="r", priority=5),
         TaskSubmitted(task_id="task_2", requirement="r", priority=5),
         StageStarted(task_id="task_1", stage="analysis", agent="claude", provider="anthropic"),
