@@ -22,7 +22,7 @@ import httpx
 import psutil  # type: ignore[import-untyped]
 import pytest
 
-from orchestrator.launcher.nats_server import NatsServer, free_port
+from orchestrator.launcher.nats_server import NatsServer, free_port, port_is_free
 
 SERVICES = ("gateway", "agents", "workspace", "archive")
 
@@ -47,7 +47,7 @@ class Launched:
             return []
 
 
-def launch(tmp_path: Path, **env: str) -> Launched:
+def launch(tmp_path: Path, *args: str, **env: str) -> Launched:
     output = tmp_path / "launcher.out"
     gateway_port = int(env.get("GATEWAY_PORT") or free_port())
     environment = {
@@ -64,7 +64,7 @@ def launch(tmp_path: Path, **env: str) -> Launched:
     )
     with output.open("wb") as out:
         process = subprocess.Popen(
-            [sys.executable, "-m", "orchestrator.launcher"],
+            [sys.executable, "-m", "orchestrator.launcher", *args],
             env=environment,
             stdout=out,
             stderr=subprocess.STDOUT,
@@ -293,4 +293,33 @@ def test_a_service_that_fails_at_every_start_is_given_up_after_the_bound(
         dict.fromkeys(("gateway", "agents", "workspace"), "up")
     )
     assert processes_of(item, "archive") == []
+    interrupt_and_check_nothing_left(item)
+
+
+def test_make_cluster_runs_three_nats_nodes_and_two_of_every_service_each_gateway_healthy(
+    tmp_path: Path, launched: list[Launched]
+) -> None:
+    base = free_port()
+    while not port_is_free(base + 1):
+        base = free_port()
+    item = launch(
+        tmp_path,
+        "--cluster",
+        GATEWAY_PORT=str(base),
+        NATS_CONFIG_DIR=str(Path(__file__).resolve().parent.parent / "deploy" / "nats"),
+    )
+    launched.append(item)
+
+    wait_for_output(item, "Orchestrator is up at", timeout=150)
+    for port in (base, base + 1):
+        report = httpx.get(f"http://127.0.0.1:{port}/api/health", timeout=5).json()
+        assert report["status"] == "ok", report
+        assert {n: s["instances"] for n, s in report["services"].items()} == dict.fromkeys(
+            SERVICES, 2
+        )
+    started = [service_of(p) for p in item.descendants()]
+    assert sorted(filter(None, started)) == sorted([*SERVICES, *SERVICES, *["nats-server"] * 3])
+    for node in ("n1", "n2", "n3"):
+        conf = (tmp_path / "data" / "nats" / node / "nats-server.conf").read_text()
+        assert "sync_interval: always" in conf and "0.0.0.0" not in conf
     interrupt_and_check_nothing_left(item)

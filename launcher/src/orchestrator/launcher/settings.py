@@ -26,6 +26,12 @@ class LauncherSettings(BaseSettings):
     gateway_host: str = Field(default="127.0.0.1", description="gateway bind address")
     gateway_port: int = Field(default=8100, ge=1, le=65535, description="gateway port")
 
+    replicas: int = Field(
+        default=2, ge=1, le=16, description="processes of every service under make cluster"
+    )
+    nats_config_dir: Path = Field(
+        default=Path("deploy/nats"), description="the n1..n3 node configs make cluster runs"
+    )
     launcher_max_restarts: int = Field(
         default=5, ge=0, description="restarts of one service within the window before giving up"
     )
