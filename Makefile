@@ -8,7 +8,7 @@ UNITS := libs/events services/gateway services/agents services/workspace service
 	clients/python clients/cli
 MANIFESTS := pyproject.toml $(addsuffix /pyproject.toml,$(UNITS))
 
-.PHONY: run test lint format bench clean
+.PHONY: run cluster test lint format bench clean
 
 $(STAMP): $(MANIFESTS)
 	$(PYTHON) -m venv $(VENV)
@@ -18,6 +18,10 @@ $(STAMP): $(MANIFESTS)
 
 run: $(STAMP)
 	$(PY) -m orchestrator.launcher
+
+# 3 local NATS nodes (deploy/nats, R3) and REPLICAS (default 2) of every service; gateways from 8100.
+cluster: $(STAMP)
+	$(PY) -m orchestrator.launcher --cluster
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .

@@ -155,5 +155,6 @@ def test_compose_runs_every_service_from_its_own_image_on_the_cluster() -> None:
         assert env["NATS_URL"].split(",") == [f"nats://{n}:4222" for n in NODES]
         assert env["NATS_REPLICAS"] == "3"
         NatsSettings(nats_url=env["NATS_URL"], nats_replicas=int(env["NATS_REPLICAS"]))
+        assert spec["restart"] == "on-failure:5", "restarted when it dies, given up on after 5"
     assert services["gateway"]["environment"]["GATEWAY_TOKEN"].startswith("${GATEWAY_TOKEN:?")
     assert "127.0.0.1:8100" in services["gateway"]["ports"][0]

@@ -22,7 +22,7 @@ import httpx
 import psutil  # type: ignore[import-untyped]
 import pytest
 
-from orchestrator.launcher.nats_server import NatsServer, free_port
+from orchestrator.launcher.nats_server import NatsServer, free_port, port_is_free
 
 SERVICES = ("gateway", "agents", "workspace", "archive")
 
@@ -47,7 +47,7 @@ class Launched:
             return []
 
 
-def launch(tmp_path: Path, **env: str) -> Launched:
+def launch(tmp_path: Path, *args: str, **env: str) -> Launched:
     output = tmp_path / "launcher.out"
     gateway_port = int(env.get("GATEWAY_PORT") or free_port())
     environment = {
@@ -64,7 +64,7 @@ def launch(tmp_path: Path, **env: str) -> Launched:
     )
     with output.open("wb") as out:
         process = subprocess.Popen(
-            [sys.executable, "-m", "orchestrator.launcher"],
+            [sys.executable, "-m", "orchestrator.launcher", *args],
             env=environment,
             stdout=out,
             stderr=subprocess.STDOUT,
@@ -216,3 +216,110 @@ def test_bad_launcher_settings_exit_at_once_with_the_variable_named(tmp_path: Pa
         item.process.wait(20)
         assert item.process.returncode == 2, item.text()
         assert named in item.text() and "Traceback" not in item.text()
+
+
+def wait_for_output(item: Launched, text: str, timeout: float = 60.0) -> str:
+    deadline = time.monotonic() + timeout
+    while text not in item.text():
+        if item.process.poll() is not None:
+            raise AssertionError(f"launcher exited {item.process.returncode}:\n{item.text()}")
+        if time.monotonic() > deadline:
+            raise AssertionError(f"{text!r} not printed within {timeout}s:\n{item.text()}")
+        time.sleep(0.1)
+    return item.text()
+
+
+def processes_of(item: Launched, service: str) -> list[psutil.Process]:
+    return [p for p in item.descendants() if service_of(p) == service]
+
+
+def test_a_service_killed_is_restarted_with_its_restart_counted_in_health(
+    tmp_path: Path, launched: list[Launched]
+) -> None:
+    item = launch(tmp_path, LAUNCHER_BACKOFF_INITIAL="0.2")
+    launched.append(item)
+    wait_healthy(item)
+    wait_for_output(item, "Orchestrator is up at")
+    [agents] = processes_of(item, "agents")
+
+    os.killpg(agents.pid, signal.SIGKILL)  # the service and anything it started
+
+    output = wait_for_output(item, "restarted agents (restart 1")
+    assert "agents exited (killed by SIGKILL); restarting it in 0.2s" in output
+    wait_for_output(item, "every service is up again")
+    report = wait_healthy(item)
+    assert report["services"]["agents"]["restarts"] == 1
+    assert report["services"]["gateway"]["restarts"] == 0
+    # The killed process's last heartbeats count until they are stale (3 intervals), then not.
+    deadline = time.monotonic() + 15
+    while report["services"]["agents"]["instances"] != 1 and time.monotonic() < deadline:
+        time.sleep(0.5)
+        report = wait_healthy(item)
+    assert report["services"]["agents"]["instances"] == 1
+    [again] = processes_of(item, "agents")
+    assert again.pid != agents.pid
+    interrupt_and_check_nothing_left(item)
+
+
+def test_a_service_that_fails_at_every_start_is_given_up_after_the_bound(
+    tmp_path: Path, launched: list[Launched]
+) -> None:
+    # A setting only the archive service reads, refused at its start (exit code 2) every time.
+    item = launch(
+        tmp_path,
+        ARCHIVE_MAX_ATTEMPTS="0",
+        LAUNCHER_MAX_RESTARTS="2",
+        LAUNCHER_BACKOFF_INITIAL="0.1",
+    )
+    launched.append(item)
+
+    output = wait_for_output(item, "giving up on it")
+    assert "error: archive exited (exit code 2) 3 times within 60s" in output
+    assert "restarted archive (restart 2" in output
+    assert "restarted archive (restart 3" not in output
+    assert "ARCHIVE_MAX_ATTEMPTS" in output  # the tail of its log names the bad variable
+    deadline = time.monotonic() + 60
+    report: dict[str, Any] = {}
+    while time.monotonic() < deadline:
+        with suppress(httpx.HTTPError, ValueError):
+            report = httpx.get(f"{item.base_url}/api/health", timeout=2).json()
+            states = {name: s["status"] for name, s in report["services"].items()}
+            if states == {**dict.fromkeys(SERVICES, "up"), "archive": "down"}:
+                break
+        time.sleep(0.2)
+    assert report["status"] == "degraded"
+    assert report["services"]["archive"]["status"] == "down"
+    assert {n: s["status"] for n, s in report["services"].items() if n != "archive"} == (
+        dict.fromkeys(("gateway", "agents", "workspace"), "up")
+    )
+    assert processes_of(item, "archive") == []
+    interrupt_and_check_nothing_left(item)
+
+
+def test_make_cluster_runs_three_nats_nodes_and_two_of_every_service_each_gateway_healthy(
+    tmp_path: Path, launched: list[Launched]
+) -> None:
+    base = free_port()
+    while not port_is_free(base + 1):
+        base = free_port()
+    item = launch(
+        tmp_path,
+        "--cluster",
+        GATEWAY_PORT=str(base),
+        NATS_CONFIG_DIR=str(Path(__file__).resolve().parent.parent / "deploy" / "nats"),
+    )
+    launched.append(item)
+
+    wait_for_output(item, "Orchestrator is up at", timeout=150)
+    for port in (base, base + 1):
+        report = httpx.get(f"http://127.0.0.1:{port}/api/health", timeout=5).json()
+        assert report["status"] == "ok", report
+        assert {n: s["instances"] for n, s in report["services"].items()} == dict.fromkeys(
+            SERVICES, 2
+        )
+    started = [service_of(p) for p in item.descendants()]
+    assert sorted(filter(None, started)) == sorted([*SERVICES, *SERVICES, *["nats-server"] * 3])
+    for node in ("n1", "n2", "n3"):
+        conf = (tmp_path / "data" / "nats" / node / "nats-server.conf").read_text()
+        assert "sync_interval: always" in conf and "0.0.0.0" not in conf
+    interrupt_and_check_nothing_left(item)

@@ -29,6 +29,15 @@ def test_health_reports_every_service_nats_sandbox_and_load(system: System) -> N
     assert body["sandbox"], "the workspace reports its sandbox layers"
     assert set(body["system"]) == {"cpu_usage", "memory_usage", "active_tasks", "queue_length"}
     assert body["security"]["token_required"] is False
+    assert {s["restarts"] for s in body["services"].values()} == {0}  # not under a launcher
+    assert all(s["started_at"] for s in body["services"].values())
+    agents = httpx.get(f"{system.base_url}/api/agents", timeout=10).json()["agents"]
+    assert {name: (a["status"], a["replicas"]) for name, a in agents.items()} == {
+        "claude": ("idle", 1),
+        "codex": ("idle", 1),
+        "claude2": ("idle", 1),
+        "ide": ("idle", 1),
+    }
 
     ws = websocket.create_connection(f"{system.ws_url}/ws", timeout=10)
     try:
@@ -56,3 +65,23 @@ def test_health_reports_every_service_nats_sandbox_and_load(system: System) -> N
         time.sleep(0.5)
     assert body["services"]["archive"]["status"] == "down"
     assert body["status"] == "degraded"
+
+
+def test_with_no_agents_replica_alive_agents_are_offline_and_a_requirement_waits_for_one(
+    gateway_system: System,
+) -> None:
+    base = gateway_system.base_url
+    agents = httpx.get(f"{base}/api/agents", timeout=10).json()["agents"]
+    assert {name: (a["status"], a["replicas"]) for name, a in agents.items()} == dict.fromkeys(
+        ("claude", "codex", "claude2", "ide"), ("offline", 0)
+    )
+
+    response = httpx.post(
+        f"{base}/api/requirements", json={"requirement": "Print hello", "priority": 3}, timeout=10
+    )
+    assert response.status_code == 200, response.text
+    submitted = response.json()
+    assert submitted["status"] == "created"
+    assert submitted["estimated_completion"].startswith("waiting for an agent")
+    task = httpx.get(f"{base}/api/tasks/{submitted['task_id']}", timeout=10).json()
+    assert task["status"] == "created"  # recorded and queued for the first replica that comes

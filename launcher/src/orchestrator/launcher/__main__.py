@@ -1,6 +1,8 @@
 """``make run``: an embedded NATS server, the four services, the gateway at :8100.
 
-Ctrl-C (or SIGTERM) stops the services first, so they drain into a live NATS, then NATS.
+A service that dies is restarted with back-off and one that keeps dying is given up on (see
+:mod:`.restarts`); the others go on either way. Ctrl-C (or SIGTERM) stops the services first, so
+they drain into a live NATS, then NATS.
 """
 
 from __future__ import annotations
@@ -18,51 +20,81 @@ from pydantic import ValidationError
 from orchestrator.events.nats_settings import NatsSettings
 from orchestrator.events.service import describe_settings_error
 
+from .cluster import LocalCluster
 from .nats_server import NatsServer, NatsServerError, port_is_free
+from .restarts import RestartPolicy
 from .settings import LauncherSettings
-from .supervisor import SERVICES, ServiceProcess, stop_all
+from .supervisor import SERVICES, ServiceProcess, SupervisedService, stop_all
 
 
-def main() -> int:
+def main(argv: list[str] | None = None) -> int:
+    """``make run`` (one NATS, one process per service) or, with ``--cluster``, ``make
+    cluster`` (three NATS nodes, ``REPLICAS`` processes per service)."""
+    cluster = "--cluster" in (sys.argv[1:] if argv is None else argv)
     try:
         settings = LauncherSettings()
         NatsSettings()  # what every service reads too: fail here once, not in four logs
     except ValidationError as exc:
         print(f"error: invalid settings:\n{describe_settings_error(exc)}", file=sys.stderr)
         return 2
-    if not port_is_free(settings.gateway_port, settings.gateway_host):
-        print(
-            f"error: gateway port {settings.gateway_port} is already in use: stop whatever "
-            "holds it, or choose another port (GATEWAY_PORT)",
-            file=sys.stderr,
-        )
-        return 1
+    replicas = settings.replicas if cluster else 1
+    gateway_ports = [settings.gateway_port + i for i in range(replicas)]
+    for port in gateway_ports:
+        if not port_is_free(port, settings.gateway_host):
+            print(
+                f"error: gateway port {port} is already in use: stop whatever "
+                "holds it, or choose another port (GATEWAY_PORT)",
+                file=sys.stderr,
+            )
+            return 1
     data_dir = settings.data_dir.resolve()
     logs = data_dir / "logs"
     logs.mkdir(parents=True, exist_ok=True)
     stop = _StopSignal()
+    local: LocalCluster | None = None
+    nats: NatsServer | None = None
     try:
-        nats, nats_url = _nats(settings, data_dir, logs)
+        if cluster:
+            local = LocalCluster(settings.nats_config_dir, data_dir, logs).start()
+            nats_url = ",".join(local.urls)
+            print(f"3-node NATS cluster at {nats_url} (R3 streams)")
+        else:
+            nats, nats_url = _nats(settings, data_dir, logs)
     except NatsServerError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
-    env = {
-        "NATS_URL": nats_url,
-        "DATA_DIR": str(data_dir),
-        "GATEWAY_HOST": settings.gateway_host,
-        "GATEWAY_PORT": str(settings.gateway_port),
-    }
-    processes = [
-        ServiceProcess(name, env, log_file=logs / f"{name}.log").start() for name in SERVICES
-    ]
-    try:
-        return _watch(
-            processes, f"http://{settings.gateway_host}:{settings.gateway_port}", logs, stop
+    env = {"NATS_URL": nats_url, "DATA_DIR": str(data_dir), "GATEWAY_HOST": settings.gateway_host}
+    if cluster:
+        env["NATS_REPLICAS"] = "3"
+
+    def supervise(name: str, i: int) -> SupervisedService:
+        own = {**env}
+        log = logs / f"{name}.log"
+        if name == "gateway":
+            own["GATEWAY_PORT"] = str(gateway_ports[i])
+        if cluster:
+            own["DATA_DIR"] = str(data_dir / "replicas" / f"{name}-{i + 1}")
+            log = logs / f"{name}-{i + 1}.log"
+        return SupervisedService(
+            ServiceProcess(name, own, log_file=log).start(),
+            RestartPolicy(
+                max_restarts=settings.launcher_max_restarts,
+                window=settings.launcher_restart_window,
+                initial=settings.launcher_backoff_initial,
+                maximum=settings.launcher_backoff_max,
+            ),
         )
+
+    supervised = [supervise(name, i) for name in SERVICES for i in range(replicas)]
+    bases = [f"http://{settings.gateway_host}:{port}" for port in gateway_ports]
+    try:
+        return _watch(supervised, bases, logs, stop)
     finally:
-        stop_all(processes)
+        stop_all([s.process for s in supervised])
         if nats is not None:
             nats.stop()
+        if local is not None:
+            local.stop()
 
 
 class _StopSignal:
@@ -93,32 +125,55 @@ def _nats(settings: LauncherSettings, data_dir: Path, logs: Path) -> tuple[NatsS
     return nats, nats.url
 
 
-def _watch(processes: list[ServiceProcess], base: str, logs: Path, stop: _StopSignal) -> int:
-    """Until Ctrl-C: say when everything is up; stop (1) when a service exits."""
+def _watch(
+    supervised: list[SupervisedService], bases: list[str], logs: Path, stop: _StopSignal
+) -> int:
+    """Until Ctrl-C: keep the services running, say when everything is up (again)."""
     ready = False
+    announced = False
     while not stop.requested:
-        dead = [p.service for p in processes if not p.running()]
-        if dead:
-            for name in dead:
-                print(f"error: {name} exited; last lines of its log:", file=sys.stderr)
-                print(_tail(logs / f"{name}.log"), file=sys.stderr)
-            print(f"(all logs in {logs})", file=sys.stderr)
-            return 1
+        for service in supervised:
+            news = service.check(time.monotonic())
+            if news is None:
+                continue
+            ready = False
+            print(news, file=sys.stderr if news.startswith("error") else sys.stdout, flush=True)
+            if service.given_up:
+                log = service.process.log_file
+                print(f"last lines of {service.service}'s log:", file=sys.stderr)
+                print(_tail(log) if log else "(no log)", file=sys.stderr)
+                print(f"(all logs in {logs})", file=sys.stderr, flush=True)
         if not ready:
-            health = _health(base)
-            if health is not None:
+            reports = [_health(base) for base in bases]
+            if all(r is not None and _restarts_seen(r, supervised) for r in reports):
                 ready = True
-                print(_banner(base, logs, health))
+                health = reports[0] or {}
+                print(
+                    _banner(bases, logs, health) if not announced else "every service is up again",
+                    flush=True,
+                )
+                announced = True
         time.sleep(0.2)
-    print("stopping")
+    print("stopping", flush=True)
     return 0
 
 
-def _banner(base: str, logs: Path, health: dict[str, Any]) -> str:
+def _restarts_seen(health: dict[str, Any], supervised: list[SupervisedService]) -> bool:
+    """Whether every restarted service is up as its new process (its heartbeat counts the
+    restart), not merely still shown up by the last beats of the process that died."""
+    services = health.get("services", {})
+    return all(
+        s.restart_at is None and services.get(s.service, {}).get("restarts", 0) >= s.restarts
+        for s in supervised
+        if not s.given_up
+    )
+
+
+def _banner(bases: list[str], logs: Path, health: dict[str, Any]) -> str:
     sandbox = health.get("sandbox") or {}
     mode = sandbox.get("mode", "unknown")
     return (
-        f"Orchestrator is up at {base} (logs in {logs}); Ctrl-C stops it\n"
+        f"Orchestrator is up at {', '.join(bases)} (logs in {logs}); Ctrl-C stops it\n"
         f"  generated code runs sandboxed: {mode} "
         f"({', '.join(sandbox.get('active', [])) or 'no isolation layer'})"
     )

@@ -26,6 +26,25 @@ class LauncherSettings(BaseSettings):
     gateway_host: str = Field(default="127.0.0.1", description="gateway bind address")
     gateway_port: int = Field(default=8100, ge=1, le=65535, description="gateway port")
 
+    replicas: int = Field(
+        default=2, ge=1, le=16, description="processes of every service under make cluster"
+    )
+    nats_config_dir: Path = Field(
+        default=Path("deploy/nats"), description="the n1..n3 node configs make cluster runs"
+    )
+    launcher_max_restarts: int = Field(
+        default=5, ge=0, description="restarts of one service within the window before giving up"
+    )
+    launcher_restart_window: float = Field(
+        default=60.0, gt=0, description="seconds over which a service's crashes are counted"
+    )
+    launcher_backoff_initial: float = Field(
+        default=0.5, ge=0, description="seconds before the first restart; doubles each crash"
+    )
+    launcher_backoff_max: float = Field(
+        default=30.0, ge=0, description="longest wait before a restart, seconds"
+    )
+
     @field_validator("nats_url")
     @classmethod
     def _nats_url(cls, value: str | None) -> str | None:

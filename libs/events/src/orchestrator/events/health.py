@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable
+import os
+from collections.abc import Callable, Mapping
 from contextlib import suppress
+from datetime import UTC, datetime
 
 import nats.errors
 from nats.aio.client import Client as NATS
@@ -22,6 +24,15 @@ log = logging.getLogger(__name__)
 
 HEARTBEAT_INTERVAL = 2.0
 
+RESTARTS_VARIABLE = "ORCHESTRATOR_RESTARTS"
+"""Set by the launcher on a service it restarts: how many restarts came before this process."""
+
+
+def restarts_from_environment(environ: Mapping[str, str] = os.environ) -> int:
+    """The supervisor's restart count for this process (0 when it was not restarted)."""
+    value = environ.get(RESTARTS_VARIABLE, "")
+    return int(value) if value.isdigit() else 0
+
 
 class HeartbeatPublisher:
     def __init__(
@@ -31,8 +42,12 @@ class HeartbeatPublisher:
         instance: str,
         details: Callable[[], Details],
         interval: float = HEARTBEAT_INTERVAL,
+        *,
+        restarts: int | None = None,
     ) -> None:
         self.nc = nc
+        self.started_at = datetime.now(UTC)
+        self.restarts = restarts_from_environment() if restarts is None else restarts
         self.service = service
         self.instance = instance
         self._details = details
@@ -40,10 +55,35 @@ class HeartbeatPublisher:
         self._task: asyncio.Task[None] | None = None
 
     async def beat(self) -> None:
-        beat = Heartbeat(service=self.service, instance=self.instance, details=self._details())
+        beat = Heartbeat(
+            service=self.service,
+            instance=self.instance,
+            started_at=self.started_at,
+            restarts=self.restarts,
+            details=self._details(),
+        )
         await self.nc.publish(subjects.heartbeat(self.service), beat.model_dump_json().encode())
 
     async def _run(self) -> None:
+        try:
+            ping = await self.nc.subscribe(subjects.HEARTBEAT_PING, cb=self._on_ping)
+        except nats.errors.Error as exc:  # NATS away: the periodic beats still go out
+            log.debug("not answering heartbeat pings: %r", exc)
+            ping = None
+        try:
+            await self._beat_forever()
+        finally:
+            if ping is not None:
+                with suppress(nats.errors.Error):
+                    await ping.unsubscribe()
+
+    async def _on_ping(self, msg: object) -> None:
+        try:
+            await self.beat()
+        except nats.errors.Error as exc:
+            log.debug("heartbeat not sent: %r", exc)
+
+    async def _beat_forever(self) -> None:
         while True:
             try:
                 await self.beat()

@@ -83,6 +83,10 @@ class Heartbeat(_Message):
     service: str
     instance: str
     sent_at: datetime = Field(default_factory=lambda: datetime.now(UTC))
+    started_at: datetime | None = None
+    """When this instance's process started."""
+    restarts: int = 0
+    """How many times a supervisor (the launcher) restarted this service before this instance."""
     details: Details
 
     def shown(self) -> dict[str, Any]:

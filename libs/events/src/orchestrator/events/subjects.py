@@ -75,6 +75,8 @@ def heartbeat(service: str) -> str:
 
 
 HEARTBEAT_ALL = "live.health.*"
+HEARTBEAT_PING = "live.ping.health"
+"""A gateway that starts asks here for a heartbeat from everyone now, not at the next beat."""
 
 
 def model_output(task_id: str) -> str:

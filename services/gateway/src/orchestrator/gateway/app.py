@@ -20,6 +20,7 @@ from .routes import (
     edits,
     executions,
     health,
+    probes,
     project,
     requirements,
     tasks,
@@ -79,6 +80,7 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
         downloads,
         settings_routes,
         health,
+        probes,
         ws,
         dashboard,
     )

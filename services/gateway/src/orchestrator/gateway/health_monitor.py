@@ -19,6 +19,8 @@ from orchestrator.events.messages import AgentsDetails, Heartbeat
 log = logging.getLogger(__name__)
 
 SERVICES = ("gateway", "agents", "workspace", "archive")
+AGENT_SERVICE = {"claude": "agents", "codex": "agents", "claude2": "agents", "ide": "workspace"}
+"""The service whose replicas run each agent (``ide`` is the workspace's integration stage)."""
 
 
 @dataclass
@@ -36,6 +38,9 @@ class HealthMonitor:
 
     async def start(self) -> None:
         self._sub = await self.nc.subscribe(subjects.HEARTBEAT_ALL, cb=self._on_beat)
+        # Everyone beats now, so a gateway just (re)started knows who is up within a round
+        # trip instead of calling live services down (and their agents offline) for a beat.
+        await self.nc.publish(subjects.HEARTBEAT_PING, b"")
 
     async def stop(self) -> None:
         if self._sub is not None:
@@ -58,6 +63,12 @@ class HealthMonitor:
             if s.beat.service == service and now - s.at <= self.stale_after
         ]
 
+    def agent_replicas(self) -> dict[str, int]:
+        """Live instances that run each agent: 0 means nobody has heartbeated within
+        ``stale_after`` and the agent is offline."""
+        live = {service: len(self.instances(service)) for service in set(AGENT_SERVICE.values())}
+        return {agent: live[service] for agent, service in AGENT_SERVICE.items()}
+
     def agents(self) -> list[AgentsDetails]:
         """What each live agents instance says of itself."""
         return [
@@ -66,13 +77,23 @@ class HealthMonitor:
             if isinstance(beat.details, AgentsDetails)
         ]
 
+    def restarts(self, service: str) -> int:
+        """The launcher's restart count of ``service``, as its latest instances said, stale ones
+        included: a service given up on is down and still shows how often it was restarted."""
+        return max(
+            (s.beat.restarts for s in self._seen.values() if s.beat.service == service), default=0
+        )
+
     def report(self) -> dict[str, Any]:
         services = {}
         for service in SERVICES:
             live = self.instances(service)
+            started = [b.started_at for b in live if b.started_at is not None]
             services[service] = {
                 "status": "up" if live else "down",
                 "instances": len(live),
+                "restarts": self.restarts(service),
+                "started_at": min(started).isoformat() if started else None,
                 "details": live[0].shown() if live else {},
             }
         return services

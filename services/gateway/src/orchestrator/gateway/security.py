@@ -24,8 +24,9 @@ body), open WebSockets (CORS does not cover them), and with DNS rebinding even r
 4. Bodies are capped at ``GATEWAY_MAX_BODY_BYTES`` (413), counted while reading, so a chunked body
    without ``Content-Length`` is capped too; a larger WebSocket message closes the socket (1009).
 5. With ``GATEWAY_TOKEN`` set every route wants ``Authorization: Bearer <token>`` (401), except
-   a GET of the dashboard's own static files (``/``, ``/docs``, ``/dashboard/...``), which hold
-   no data: a browser cannot send a header when it navigates, so the page asks for the token. A
+   a GET of the dashboard's own static files (``/``, ``/docs``, ``/dashboard/...``) and of the
+   probes (``/healthz``, ``/readyz``), which hold no data: a browser cannot send a header when
+   it navigates, so the page asks for the token (and a kubelet sends none). A
    WebSocket client may send the header, or, as browsers cannot, the token as its first message
    (``{"type": "auth", "token": "..."}`` or the bare token); until that message arrives nothing the
    route sends reaches the client, and a wrong or missing one closes the socket (1008).
@@ -50,6 +51,7 @@ from orchestrator.events.error_codes import ErrorCode
 
 from . import errors
 from .routes.dashboard import is_static
+from .routes.probes import PROBE_PATHS
 from .settings import GatewaySettings
 
 log = logging.getLogger(__name__)
@@ -157,7 +159,8 @@ class LocalhostGuard:
                 scope, receive, send, code=ErrorCode.FORBIDDEN, message=refusal, status=403
             )
             return
-        static = scope["method"] in ("GET", "HEAD") and is_static(scope["path"])
+        path = scope["path"]
+        static = scope["method"] in ("GET", "HEAD") and (is_static(path) or path in PROBE_PATHS)
         if not static and not self.policy.token_ok(self.policy.bearer(headers)):
             await _reply(
                 scope,

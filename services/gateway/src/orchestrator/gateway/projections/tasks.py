@@ -7,7 +7,7 @@ byte the same.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, ClassVar
@@ -155,10 +155,14 @@ class AgentView:
     stages_completed: int = 0
     stages_failed: int = 0
 
-    def to_json(self) -> dict[str, Any]:
+    def to_json(self, replicas: int | None = None) -> dict[str, Any]:
+        """``replicas``: live instances of the service that runs this agent; with 0 it is
+        ``offline`` whatever the events say (its tasks wait for a replica), None when unknown."""
         current = max(self.running, key=lambda t: self.running[t]) if self.running else None
+        status = "active" if self.running else "idle"
         return {
-            "status": "active" if self.running else "idle",
+            "status": "offline" if replicas == 0 else status,
+            "replicas": replicas,
             "current_task": current,
             "specialization": SPECIALIZATION[self.name],
             "last_activity": self.last_activity,
@@ -187,9 +191,7 @@ class TaskBoard:
     def list(self, status: str | None = None) -> list[dict[str, Any]]:
         return [t.to_json() for t in self.tasks.values() if status is None or t.status == status]
 
-    def page(
-        self, *, status: str | None = None, limit: int, before: int | None = None
-    ) -> Page:
+    def page(self, *, status: str | None = None, limit: int, before: int | None = None) -> Page:
         """Up to ``limit`` tasks, newest first, submitted before sequence ``before`` (a cursor);
         and the cursor of the next page (None on the last). Tasks are held in submission order,
         so a page walks back from the newest without sorting."""
@@ -204,8 +206,12 @@ class TaskBoard:
             found.append(task)
         return [t.to_json() for t in found], None
 
-    def agents_report(self) -> dict[str, Any]:
-        return {name: view.to_json() for name, view in self.agents.items()}
+    def agents_report(self, replicas: Mapping[str, int] | None = None) -> dict[str, Any]:
+        """Each agent's view; ``replicas`` maps an agent to the live instances that run it."""
+        return {
+            name: view.to_json(None if replicas is None else replicas.get(name, 0))
+            for name, view in self.agents.items()
+        }
 
     def active_count(self) -> int:
         """Tasks being worked on."""

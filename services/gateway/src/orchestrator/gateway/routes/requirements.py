@@ -33,6 +33,9 @@ router = APIRouter(tags=["requirements"])
 
 AGENTS_ASSIGNED = ["claude", "codex", "claude2", "ide"]
 ESTIMATED_COMPLETION = "2-5 minutes"
+WAITING_FOR_AGENT = (
+    "waiting for an agent: no agents replica is running; the task is queued and starts when one is"
+)
 MAX_REQUIREMENT_CHARS = 20_000
 NOT_BLANK = r"[^\x00-\x20\x7f]"  # explicit: regex engines disagree on what \\s is
 
@@ -129,7 +132,13 @@ async def submit_requirement(
             503,
         ) from None
     await gateway.caught_up_to(seq, accepted={"task_id": task_id})
-    return RequirementOut(task_id=task_id, priority=priority)
+    return RequirementOut(
+        task_id=task_id, priority=priority, estimated_completion=_estimate(gateway)
+    )
+
+
+def _estimate(gateway: Gateway) -> str:
+    return ESTIMATED_COMPLETION if gateway.health.instances("agents") else WAITING_FOR_AGENT
 
 
 async def _existing(gateway: Gateway, subject: str, body: RequirementIn) -> RequirementOut:
@@ -148,4 +157,6 @@ async def _existing(gateway: Gateway, subject: str, body: RequirementIn) -> Requ
             {"task_id": first.task_id},
         )
     await gateway.caught_up_to(events[0].seq)
-    return RequirementOut(task_id=first.task_id, priority=first.priority)
+    return RequirementOut(
+        task_id=first.task_id, priority=first.priority, estimated_completion=_estimate(gateway)
+    )
