@@ -97,7 +97,7 @@ export async function render(view, { feed, params }) {
           h("li", {}, h("a", { href: `#/files/${encodePath(f.path)}` }, f.path), h("span", { class: "muted" }, ` ${f.size} B`))))
           : h("p", { class: "muted" }, "No files yet.")),
       h("div", { class: "card" }, h("h3", {}, "Checks in the sandbox"),
-        checkRounds.length ? h("ol", { class: "rounds", id: "checks" }, checkRounds)
+        checkRounds.length ? h("ol", { class: "check-rounds", id: "checks" }, checkRounds)
           : h("p", { class: "muted" }, "The code has not been run yet.")),
       h("div", { class: "card" }, h("h3", {}, "Validation rounds"),
         rounds.length ? h("ol", { class: "rounds" }, rounds) : h("p", { class: "muted" }, "No findings.")),
