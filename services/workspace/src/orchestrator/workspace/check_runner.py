@@ -14,6 +14,7 @@ import logging
 import shutil
 import time
 import uuid
+from collections.abc import Awaitable
 from pathlib import Path
 
 import httpx
@@ -21,7 +22,7 @@ from nats.js import JetStreamContext
 from nats.js.object_store import ObjectStore
 
 from orchestrator.events import EventStore
-from orchestrator.events.catalog import CheckOutcome, FileRef, RunPlan
+from orchestrator.events.catalog import CheckOutcome, ExecutionFinished, FileRef, RunPlan
 from orchestrator.events.objects import fetch_content
 from orchestrator.events.runnables import Runnable, inspect_file
 
@@ -93,11 +94,12 @@ class CheckRunner:
             return (checks.failed("tests", reason), checks.failed("smoke", reason))
         outcomes: list[CheckOutcome] = []
         if decided.tests:
-            outcomes.append(await self._tests(root, env))
+            outcomes.append(await _started(self._tests(root, env), "tests"))
         else:
             outcomes.append(checks.not_run("tests", decided.not_run["tests"]))
         if decided.smoke is not None:
-            outcomes.append(await self._smoke(root, decided.smoke, runnable, env))
+            smoke = self._smoke(root, decided.smoke, runnable, env)
+            outcomes.append(await _started(smoke, "smoke"))
         elif "smoke" in decided.failed:
             outcomes.append(checks.failed("smoke", decided.failed["smoke"]))
         else:
@@ -127,11 +129,7 @@ class CheckRunner:
     async def _tests(self, root: Path, env: str | None) -> CheckOutcome:
         command = f"sh -c {_quote(checks.pytest_command(JUNIT_PATH))}"
         run = self._run("pytest", Runnable(True, "script", command), env)
-        started = time.monotonic()
-        await run.start(root)
-        finished = await run.supervise(record=False)
-        output = "\n".join(run.output())
-        duration = round(time.monotonic() - started, 3)
+        finished, output, duration = await _to_the_end(run, root)
         if finished.status == "timed_out":
             return checks.failed("tests", f"the tests ran past {run.lifetime:g}s", output, duration)
         return checks.outcome_of_tests(output, finished.exit_code, duration)
@@ -144,11 +142,7 @@ class CheckRunner:
         command = runnable.command if runnable and runnable.kind == "script" else None
         name = smoke.entry.rsplit("/", 1)[-1]
         run = self._run(smoke.entry, Runnable(True, "script", command or f"python {name}"), env)
-        started = time.monotonic()
-        await run.start(root)
-        finished = await run.supervise(record=False)
-        output = "\n".join(run.output())
-        duration = round(time.monotonic() - started, 3)
+        finished, output, duration = await _to_the_end(run, root)
         if finished.status == "completed":
             return checks.passed("smoke", f"{smoke.entry} exited 0", output, duration)
         if finished.status == "timed_out":
@@ -179,6 +173,24 @@ class CheckRunner:
         if status >= 500:
             return checks.failed("smoke", f"{where} answered {status}", output, duration)
         return checks.passed("smoke", f"{where} answered {status}", output, duration)
+
+
+async def _to_the_end(run: Run, root: Path) -> tuple[ExecutionFinished, str, float]:
+    """Run a script check to its end: how it finished, its output, its duration."""
+    started = time.monotonic()
+    await run.start(root)
+    finished = await run.supervise(record=False)
+    return finished, "\n".join(run.output()), round(time.monotonic() - started, 3)
+
+
+async def _started(check: Awaitable[CheckOutcome], name: str) -> CheckOutcome:
+    """A check whose process the sandbox could not even start has failed (recorded so), rather
+    than leaving the task waiting for an outcome that a retry would never bring."""
+    try:
+        return await check
+    except OSError as exc:
+        log.warning("check %s could not start: %s", name, exc)
+        return checks.failed(name, f"the sandbox could not start it: {exc}")
 
 
 async def _first_answer(run: Run, path: str, supervised: asyncio.Task[object]) -> int | None:
