@@ -10,6 +10,7 @@ from __future__ import annotations
 import signal
 import sys
 import time
+from collections import Counter
 from pathlib import Path
 from types import FrameType
 from typing import Any
@@ -159,13 +160,17 @@ def _watch(
 
 
 def _restarts_seen(health: dict[str, Any], supervised: list[SupervisedService]) -> bool:
-    """Whether every restarted service is up as its new process (its heartbeat counts the
-    restart), not merely still shown up by the last beats of the process that died."""
+    """Whether every replica is heard from and every restarted service is up as its new
+    process (its heartbeat counts the restart), not merely still shown up by the last beats of
+    the process that died."""
     services = health.get("services", {})
+    running = [s for s in supervised if not s.given_up]
+    replicas = Counter(s.service for s in running)
     return all(
+        services.get(name, {}).get("instances", 0) >= count for name, count in replicas.items()
+    ) and all(
         s.restart_at is None and services.get(s.service, {}).get("restarts", 0) >= s.restarts
-        for s in supervised
-        if not s.given_up
+        for s in running
     )
 
 

@@ -92,7 +92,9 @@ class EventStore:
                 return int(ack.seq)
             except APIError as exc:
                 if exc.err_code in WRONG_LAST_SEQUENCE and expected_last_seq is not None:
-                    seq = await self._find_own(subject, envelope.id, after=expected_last_seq)
+                    seq = await self._find_own_retrying(
+                        subject, envelope.id, after=expected_last_seq, deadline=deadline
+                    )
                     if seq is not None:
                         return seq
                     raise ConcurrencyConflict(
@@ -113,6 +115,26 @@ class EventStore:
             if time.monotonic() + delay > deadline:
                 raise AppendFailed(f"{subject}: gave up after {self.retry_for:.0f}s: {error!r}")
             log.warning("append to %s failed (%r); retrying", subject, error)
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 1.0)
+
+    async def _find_own_retrying(
+        self, subject: str, event_id: str, *, after: int, deadline: float
+    ) -> int | None:
+        """``_find_own``, retried while the stream is briefly unavailable (an R3 leader busy)."""
+        delay = 0.05
+        while True:
+            try:
+                return await self._find_own(subject, event_id, after=after)
+            except APIError as exc:
+                if not _is_unavailable(exc) or time.monotonic() + delay > deadline:
+                    raise
+                error: Exception = exc
+            except (TimeoutError, nats.errors.NoRespondersError, ReadIncomplete) as exc:
+                if time.monotonic() + delay > deadline:
+                    raise
+                error = exc
+            log.warning("looking up own append on %s failed (%r); retrying", subject, error)
             await asyncio.sleep(delay)
             delay = min(delay * 2, 1.0)
 
