@@ -5,7 +5,6 @@ from __future__ import annotations
 from pydantic import SecretStr
 
 from orchestrator.agents.domain import FailTask, RunStage, decide, fold, validation_outcome
-from orchestrator.agents.pricing import cost_usd
 from orchestrator.agents.providers import parse_json
 from orchestrator.agents.settings import AgentsSettings
 from orchestrator.agents.static_checks import run_checks
@@ -19,6 +18,7 @@ from orchestrator.events.catalog import (
     TaskSubmitted,
     ValidationFailed,
 )
+from orchestrator.events.pricing import Price, cost_usd, price_of
 from orchestrator.events.settings_document import AgentProvider, StoredSettings, redact_url
 from orchestrator.events.testing import history
 
@@ -153,10 +153,14 @@ def test_json_answers_are_read_through_code_fences() -> None:
     assert parse_json("no json") is None
 
 
-def test_cost_is_priced_by_model_prefix() -> None:
-    assert cost_usd("claude-sonnet-4-5", 1_000_000, 0) == 3.0
-    assert cost_usd("gpt-4.1-mini", 0, 1_000_000) == 1.6
-    assert cost_usd("local-llama", 10, 10) == 0.0
+def test_cost_is_priced_by_model_prefix_and_an_unlisted_model_costs_unknown() -> None:
+    assert cost_usd(price_of("claude-sonnet-4-5"), 1_000_000, 0) == 3.0
+    assert cost_usd(price_of("gpt-4.1-mini"), 0, 1_000_000) == 1.6
+    assert price_of("local-llama") is None
+    assert cost_usd(price_of("local-llama"), 10, 10) is None
+    mine = {"local-llama": Price(input=1.0, output=2.0), "gpt-4.1": Price(input=0, output=0)}
+    assert cost_usd(price_of("local-llama-3", mine), 1_000_000, 1_000_000) == 3.0
+    assert price_of("gpt-4.1-mini", mine) == Price(input=0, output=0)  # settings win
 
 
 def test_a_base_url_with_credentials_is_shown_without_them() -> None:

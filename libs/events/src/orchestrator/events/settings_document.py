@@ -21,6 +21,9 @@ from nats.js.errors import KeyNotFoundError, NotFoundError
 from nats.js.kv import KeyValue
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from .catalog import Budget, Gate
+from .pricing import Price
+
 log = logging.getLogger(__name__)
 
 SETTINGS_KEY = "current"
@@ -47,6 +50,15 @@ class StoredSettings(BaseModel):
     default_priority: int = Field(default=5, ge=1, le=10)
     auto_save: bool = True
     agents: dict[str, AgentProvider] = Field(default_factory=dict)
+    pricing: dict[str, Price] = Field(
+        default_factory=dict,
+        description="USD per million tokens by model-name prefix; adds to the shipped prices",
+    )
+    default_budget: Budget | None = None
+    require_approval: tuple[Gate, ...] = ()
+    """The gates a requirement that names none stops at."""
+    approval_timeout_s: float | None = Field(default=None, gt=0)
+    max_feedback_rounds: int = Field(default=3, ge=0, le=20)
 
 
 @dataclass(frozen=True)

@@ -49,6 +49,15 @@ def is_task(subject: str) -> bool:
     return subject.startswith(TASK_PREFIX)
 
 
+TIMER_ALL = "events.timer.>"
+
+
+def timer(task_id: str) -> str:
+    """A task's recorded deadlines (``ApprovalDeadline``), apart from its own events so one
+    consumer can hold them without reading every task event."""
+    return f"events.timer.{_token(task_id)}"
+
+
 def execution(execution_id: str) -> str:
     return f"events.exec.{_token(execution_id)}"
 
@@ -88,6 +97,7 @@ MODEL_OUTPUT_ALL = "live.output.*"
 
 # Durable consumer names, one per service that hands out work.
 AGENTS_DURABLE = "agents"
+AGENTS_TIMERS_DURABLE = "agents-timers"
 WORKSPACE_DURABLE = "workspace"
 WORKSPACE_EXEC_DURABLE = "workspace-exec"
 WORKSPACE_CHECKS_DURABLE = "workspace-checks"

@@ -43,6 +43,16 @@ class PermanentFailure(Exception):
     """Raised by a handler when retrying cannot help: dead-letter the message now."""
 
 
+class Deferred(Exception):
+    """Raised by a handler for a message that is not due yet: the server hands it back after
+    ``delay`` seconds (a negative acknowledgement with a delay), holding no slot meanwhile.
+    Only for consumers without a delivery limit (``max_deliver=-1``): each deferral counts."""
+
+    def __init__(self, delay: float) -> None:
+        super().__init__(f"not due for {delay:.1f}s")
+        self.delay = delay
+
+
 @dataclass(frozen=True)
 class WorkerConfig:
     durable: str
@@ -74,7 +84,7 @@ class Delivery:
 
     @property
     def is_last_attempt(self) -> bool:
-        return self.attempt >= self.max_deliver
+        return 0 < self.max_deliver <= self.attempt
 
     async def progress(self) -> None:
         # Best effort: a missed in-progress only risks a redelivery, which handlers tolerate.
@@ -279,6 +289,9 @@ class Worker:
             with carry_on(log, f"handing back {where}", correlation_id=correlation):
                 await msg.nak()
             raise
+        except Deferred as exc:
+            with carry_on(log, f"deferring {where}", correlation_id=correlation):
+                await msg.nak(delay=max(exc.delay, 0.0))
         except PermanentFailure as exc:
             await self._dead_letter(msg, attempt, f"permanent failure: {exc}")
         except Exception as exc:

@@ -18,6 +18,7 @@ from .providers import Clients
 from .settings import AgentsSettings
 from .settings_source import SettingsSource
 from .stages import Stages
+from .timers import ApprovalDeadlines
 
 
 async def start(runtime: Runtime, settings: AgentsSettings | None = None) -> Stop:
@@ -49,6 +50,21 @@ async def start(runtime: Runtime, settings: AgentsSettings | None = None) -> Sto
         order_key=pipeline.order_key,
     )
 
+    deadlines = Worker(
+        runtime.nc,
+        runtime.js,
+        WorkerConfig(
+            durable=subjects.AGENTS_TIMERS_DURABLE,
+            filter_subjects=(subjects.TIMER_ALL,),
+            max_deliver=-1,  # a deadline not yet due is handed back until it is
+            ack_wait=settings.agents_ack_wait,
+            max_concurrency=4,
+            # Every waiting deadline is one unacknowledged message: room for many.
+            max_ack_pending=100_000,
+        ),
+        ApprovalDeadlines(pipeline.store),
+    )
+
     environment = source.environment
 
     def details() -> AgentsDetails:
@@ -66,6 +82,7 @@ async def start(runtime: Runtime, settings: AgentsSettings | None = None) -> Sto
 
     await pipeline.listen_for_cancels()
     await worker.start()
+    await deadlines.start()
     refresher = asyncio.create_task(source.run(), name="agents settings refresh")
     heartbeat = HeartbeatPublisher(
         runtime.nc, "agents", runtime.instance, details, settings.agents_heartbeat_interval
@@ -77,6 +94,7 @@ async def start(runtime: Runtime, settings: AgentsSettings | None = None) -> Sto
         refresher.cancel()
         with suppress(asyncio.CancelledError):
             await refresher
+        await deadlines.stop(grace=1.0)
         await worker.stop(grace=5.0)
         await pipeline.stop_listening()
         await clients.close()

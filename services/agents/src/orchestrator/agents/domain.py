@@ -5,7 +5,11 @@ analysis due, ``StageCompleted(analysis)`` implementation, ``StageCompleted(impl
 ``ValidationFailed`` validation / the next implementation round, ``ChecksRecorded`` (the sandbox's
 outcome for the round) validation's review, ``TaskRetried`` the failed stage, ``StageFailed`` the
 ``TaskFailed`` that follows it. ``ChecksRequested`` makes nothing due: the task waits, holding no
-worker, until the workspace service records the checks. Every other message is noise here.
+worker, until the workspace service records the checks. Approval gates work the same way: the
+completion that opens a gate (analysis for ``plan``, validation for ``changes``) makes the
+``ApprovalRequested`` due, and the task then waits on its events alone; ``ApprovalGranted(plan)``
+makes implementation due, ``FeedbackGiven`` makes the analysis (``plan``) or a new
+implementation round (``changes``) due. Every other message is noise here.
 Because only the holder of that one message runs the step, and every append expects the version
 it loaded, two replicas never both record the same step; a replica that crashed leaves the message
 unacknowledged, it is delivered again, and the step is re-run from the same state.
@@ -19,9 +23,15 @@ from typing import Any, Literal
 
 from orchestrator.events import RecordedEvent
 from orchestrator.events.catalog import (
+    GATE_STAGE,
+    ApprovalGranted,
+    ApprovalRequested,
+    Budget,
     ChecksRecorded,
     ChecksRequested,
+    FeedbackGiven,
     FileRef,
+    Gate,
     StageCompleted,
     StageFailed,
     StageStarted,
@@ -30,6 +40,7 @@ from orchestrator.events.catalog import (
     TaskFailed,
     TaskRetried,
     TaskSubmitted,
+    Usage,
     ValidationFailed,
 )
 from orchestrator.events.catalog.tasks import Stage
@@ -43,6 +54,8 @@ TRIGGER_TYPES = frozenset(
         "TaskRetried",
         "StageFailed",
         "ChecksRecorded",
+        "ApprovalGranted",
+        "FeedbackGiven",
     }
 )
 """Event types that can make a step of this service due; anything else is acknowledged unread."""
@@ -55,13 +68,15 @@ def might_concern_us(recorded: RecordedEvent) -> bool:
     if recorded.envelope.type not in TRIGGER_TYPES or not getattr(event, "task_id", None):
         return False
     if isinstance(event, StageCompleted):
-        return event.stage in ("analysis", "implementation")
+        return event.stage in LLM_STAGES  # validation's: when it opens the changes gate
     if isinstance(event, (StageFailed, TaskRetried)):
         return event.stage in LLM_STAGES
+    if isinstance(event, ApprovalGranted):
+        return event.gate == "plan"  # the changes gate lets integration (workspace) go on
     return True
 
 
-Status = Literal["created", "in_progress", "completed", "failed", "cancelled"]
+Status = Literal["created", "in_progress", "awaiting_approval", "completed", "failed", "cancelled"]
 
 
 @dataclass
@@ -93,6 +108,23 @@ class TaskState:
     failed: StageFailed | None = None
     failed_seq: int = 0
     task_failed: bool = False
+    budget: Budget | None = None
+    usages: list[Usage] = field(default_factory=list)
+    """Every recorded stage outcome's usage: what the task has spent."""
+    gates: tuple[Gate, ...] = ()
+    approval_timeout_s: float | None = None
+    plan_round: int = 1
+    """The plan's revision: one more after each feedback on it."""
+    plan_revisions: tuple[tuple[dict[str, Any], str], ...] = ()
+    """Each plan a person sent back, with their feedback (for the analyst's next request)."""
+    change_feedback: tuple[str, ...] = ()
+    """What a person asked of the changes (for every later implementation round)."""
+    gate_due: tuple[Gate, int] | None = None
+    gate_due_since: int = 0
+    awaiting: tuple[Gate, int] | None = None
+    """The gate and round the task waits at for a person."""
+    previous_implementation: StageCompleted | None = None
+    """The implementation round before the latest, to see whether a round changed anything."""
 
     @property
     def terminal(self) -> bool:
@@ -120,6 +152,9 @@ def _submitted(state: TaskState, event: TaskSubmitted, seq: int) -> None:
     state.metadata = dict(event.metadata)
     state.project = event.project
     state.submitted_seq = seq
+    state.budget = event.budget
+    state.gates = event.approval
+    state.approval_timeout_s = event.approval_timeout_s
     _make_due(state, ("analysis", 1), seq)
 
 
@@ -147,10 +182,22 @@ _FOLLOWING: dict[str, Stage] = {
 }
 
 
+_OPENS: dict[str, Gate] = {stage: gate for gate, stage in GATE_STAGE.items()}
+"""The gate each stage's completion opens."""
+
+
 def _stage_completed(state: TaskState, event: StageCompleted, seq: int) -> None:
     state.completed[event.stage] = event
+    state.usages.append(event.usage)
     if event.stage == "implementation":
+        state.previous_implementation = state.last_implementation
         state.last_implementation = event
+    gate = _OPENS.get(event.stage)
+    if gate is not None and gate in state.gates:
+        state.due = None
+        state.gate_due = (gate, state.plan_round if gate == "plan" else state.round)
+        state.gate_due_since = seq
+        return
     following = _FOLLOWING.get(event.stage)
     if following is not None:
         _make_due(state, (following, state.round), seq)
@@ -158,7 +205,46 @@ def _stage_completed(state: TaskState, event: StageCompleted, seq: int) -> None:
         state.due = None
 
 
+def _approval_requested(state: TaskState, event: ApprovalRequested, seq: int) -> None:
+    state.gate_due = None
+    if not state.terminal:
+        state.status = "awaiting_approval"
+        state.awaiting = (event.gate, event.round)
+
+
+def _approval_granted(state: TaskState, event: ApprovalGranted, seq: int) -> None:
+    state.awaiting = None
+    if state.terminal:
+        return
+    state.status = "in_progress"
+    if event.gate == "plan":
+        _make_due(state, ("implementation", state.round), seq)
+    # changes: integration is the workspace service's
+
+
+def _feedback_given(state: TaskState, event: FeedbackGiven, seq: int) -> None:
+    state.awaiting = None
+    if state.terminal:
+        return
+    state.status = "in_progress"
+    if event.gate == "plan":
+        analysis = state.completed.pop("analysis", None)
+        plan = analysis.detail.get("plan") if analysis is not None else None
+        revision = (plan if isinstance(plan, dict) else {}, event.message)
+        state.plan_revisions = (*state.plan_revisions, revision)
+        state.plan_round += 1
+        _make_due(state, ("analysis", state.plan_round), seq)
+    else:
+        state.change_feedback = (*state.change_feedback, event.message)
+        state.round += 1
+        state.checks = None
+        state.completed.pop("implementation", None)
+        state.completed.pop("validation", None)
+        _make_due(state, ("implementation", state.round), seq)
+
+
 def _validation_failed(state: TaskState, event: ValidationFailed, seq: int) -> None:
+    state.usages.append(event.usage)
     state.round = event.round + 1
     state.rounds_failed += 1
     state.findings = event.findings
@@ -168,6 +254,7 @@ def _validation_failed(state: TaskState, event: ValidationFailed, seq: int) -> N
 
 
 def _stage_failed(state: TaskState, event: StageFailed, seq: int) -> None:
+    state.usages.append(event.usage)
     state.failed = event
     state.failed_seq = seq
     state.due = None
@@ -185,17 +272,22 @@ def _task_retried(state: TaskState, event: TaskRetried, seq: int) -> None:
     state.task_failed = False
     state.rounds_failed = 0
     state.checks, state.checks_requested = None, 0  # a retried validation runs its checks again
-    _make_due(state, (event.stage, state.round), seq)
+    if event.budget is not None:
+        state.budget = event.budget
+    round_ = state.plan_round if event.stage == "analysis" else state.round
+    _make_due(state, (event.stage, round_), seq)
 
 
 def _task_cancelled(state: TaskState, event: TaskCancelled, seq: int) -> None:
     state.status = "cancelled"
     state.due = None
+    state.gate_due = state.awaiting = None
 
 
 def _task_completed(state: TaskState, event: TaskCompleted, seq: int) -> None:
     state.status = "completed"
     state.due = None
+    state.gate_due = state.awaiting = None
 
 
 _STEPS: dict[type[Any], Callable[[TaskState, Any, int], None]] = {
@@ -210,6 +302,9 @@ _STEPS: dict[type[Any], Callable[[TaskState, Any, int], None]] = {
     TaskRetried: _task_retried,
     TaskCancelled: _task_cancelled,
     TaskCompleted: _task_completed,
+    ApprovalRequested: _approval_requested,
+    ApprovalGranted: _approval_granted,
+    FeedbackGiven: _feedback_given,
 }
 """How each event moves a task's state, one step per event type."""
 
@@ -230,26 +325,32 @@ class FailTask:
     failure: StageFailed
 
 
-Decision = RunStage | FailTask | None
+@dataclass(frozen=True)
+class RequestApproval:
+    gate: Gate
+    round: int
+
+
+Decision = RunStage | FailTask | RequestApproval | None
 
 
 def decide(state: TaskState, trigger_seq: int) -> Decision:
     """What to do on the message at ``trigger_seq``, given the task's state now."""
-    if state.status == "cancelled":
-        return None
     if (
         state.failed is not None
+        and state.status != "cancelled"
         and not state.task_failed
         and state.failed_seq == trigger_seq
         and state.failed.stage in LLM_STAGES
     ):
         return FailTask(state.failed)
-    if state.terminal or state.due is None or state.due_since != trigger_seq:
+    if state.terminal:
         return None
-    stage, round_ = state.due
-    if stage not in LLM_STAGES:
+    if state.gate_due is not None and state.gate_due_since == trigger_seq:
+        return RequestApproval(*state.gate_due)
+    if state.due is None or state.due_since != trigger_seq or state.due[0] not in LLM_STAGES:
         return None
-    return RunStage(stage, round_)
+    return RunStage(*state.due)
 
 
 def validation_outcome(
@@ -263,6 +364,24 @@ def validation_outcome(
     if passed:
         return "passed"
     return "retry" if state.rounds_failed + 1 < max_rounds else "exhausted"
+
+
+def repeated_findings(state: TaskState, findings: tuple[str, ...]) -> bool:
+    """Validation found exactly what it found the round before: another round would be spent
+    on the same problems."""
+    return state.round > 1 and bool(findings) and tuple(findings) == tuple(state.findings)
+
+
+def unchanged_files(state: TaskState) -> bool:
+    """The implementer returned the same files (and deletes) as the round before."""
+    before, latest = state.previous_implementation, state.last_implementation
+    return (
+        before is not None
+        and latest is not None
+        and latest.round > before.round
+        and set(latest.files) == set(before.files)
+        and set(latest.deleted) == set(before.deleted)
+    )
 
 
 def checks_of(state: TaskState, round_: int) -> ChecksRecorded | None:

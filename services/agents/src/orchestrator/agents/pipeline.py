@@ -12,6 +12,14 @@ and either rejects what needs no run or appends ``ChecksRequested`` and acknowle
 (on ``ChecksRecorded``) reviews with the checks and records the stage's outcome. With no workspace
 service up, a task waits at validation until one comes, as it would wait for an agents replica.
 
+Budget: every model call goes through a :class:`~.budget.Meter` holding the task's budget and
+what its events say it spent; the stage's usage is what the meter counted, recorded on its
+outcome, a failure included. Approval gates: ``RequestApproval`` records the gate's deadline (when
+the task has a timeout) on the task's timer subject, then ``ApprovalRequested``, and lets go; the
+task waits on its events (see :mod:`.timers` for the deadline). No progress: a validation that
+finds what it found the round before, or an implementation that changed nothing, ends the task
+instead of spending the rounds left.
+
 Cancellation: every replica listens to task subjects on core NATS; a ``TaskCancelled`` for a task
 whose stage runs here cancels that asyncio task, which closes the model's HTTP stream.
 """
@@ -21,14 +29,19 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections import OrderedDict
+from dataclasses import replace
+from datetime import timedelta
 from typing import Any
 
 from nats.aio.client import Client as NATS
 from nats.aio.msg import Msg
 
 from orchestrator.events import ConcurrencyConflict, Envelope, EventStore, RecordedEvent, subjects
+from orchestrator.events.agent_providers import ResolvedProvider
 from orchestrator.events.catalog import (
     STAGE_AGENT,
+    ApprovalDeadline,
+    ApprovalRequested,
     ChecksRecorded,
     ChecksRequested,
     StageCompleted,
@@ -36,6 +49,7 @@ from orchestrator.events.catalog import (
     StageStarted,
     TaskFailed,
     TaskSubmitted,
+    Usage,
     ValidationFailed,
 )
 from orchestrator.events.catalog.base import Event
@@ -43,21 +57,27 @@ from orchestrator.events.envelope import TYPE_HEADER
 from orchestrator.events.error_codes import ErrorCode
 from orchestrator.events.failures import carry_on
 from orchestrator.events.messages import ModelOutput
+from orchestrator.events.pricing import price_of
 from orchestrator.events.worker import Delivery
 
+from .budget import Meter, spent_of
 from .domain import (
     FailTask,
+    RequestApproval,
     RunStage,
     TaskState,
     apply,
+    candidate,
     checks_of,
     decide,
     fold,
     might_concern_us,
+    repeated_findings,
+    unchanged_files,
     validation_outcome,
 )
 from .errors import ModelError
-from .providers import Clients
+from .providers import Clients, MeteredModel
 from .settings import AgentsSettings
 from .settings_source import SettingsSource
 from .stages import Rejected, StageResult, Stages
@@ -150,6 +170,51 @@ class Pipeline:
             )
         elif isinstance(decision, RunStage):
             await self._run(state, decision, recorded, delivery)
+        elif isinstance(decision, RequestApproval):
+            await self._request_approval(state, decision, recorded)
+
+    async def _request_approval(
+        self, state: TaskState, gate: RequestApproval, cause: RecordedEvent
+    ) -> None:
+        """Stop at the gate: its deadline first (idempotent, harmless if the request below
+        loses a race), then the request; the message is acknowledged and the task waits."""
+        timeout = state.approval_timeout_s
+        if timeout is not None:
+            due_at = cause.envelope.occurred_at + timedelta(seconds=timeout)
+            await self.store.append(
+                subjects.timer(state.task_id),
+                ApprovalDeadline(
+                    task_id=state.task_id, gate=gate.gate, round=gate.round, due_at=due_at
+                ),
+                event_id=f"deadline-{state.task_id}-{gate.gate}-{gate.round}",
+                correlation_id=state.task_id,
+                causation_id=cause.id,
+            )
+        await self._append(
+            state,
+            ApprovalRequested(
+                task_id=state.task_id,
+                gate=gate.gate,
+                round=gate.round,
+                summary=self._gate_summary(state, gate),
+                timeout_s=timeout,
+            ),
+            state.version,
+            cause,
+        )
+
+    @staticmethod
+    def _gate_summary(state: TaskState, gate: RequestApproval) -> str:
+        if gate.gate == "plan":
+            analysis = state.completed.get("analysis")
+            return analysis.summary if analysis is not None else ""
+        files, deleted = candidate(state)
+        impl = state.last_implementation
+        written = sorted(ref.path for ref in impl.files) if impl is not None else []
+        text = f"{len(written)} file(s) to write: {', '.join(written) or 'none'}"
+        if deleted:
+            text += f"; {len(deleted)} to delete: {', '.join(deleted)}"
+        return f"{text} ({len(files)} in the project after)"
 
     async def _state(self, task_id: str, recorded: RecordedEvent) -> TaskState:
         """The task's state now: the cached one when the stream has nothing newer (one cheap
@@ -198,6 +263,15 @@ class Pipeline:
     ) -> None:
         agent = STAGE_AGENT[step.stage]
         resolved = self.source.resolve(agent)
+        meter = Meter(
+            budget=state.budget,
+            spent_before=spent_of(state.usages),
+            price=price_of(resolved.model, self.source.current.pricing),
+            provider=resolved.provider,
+            model=resolved.model,
+            max_tokens=self.settings.agents_max_tokens,
+            min_output=self.settings.agents_min_output_tokens,
+        )
         checks = checks_of(state, step.round) if step.stage == "validation" else None
         if checks is None:
             started_seq = await self._append(
@@ -230,7 +304,11 @@ class Pipeline:
             await self._request_checks(state, step, started_seq, cause)
             return
         else:
-            job = asyncio.create_task(self._call(state, step, resolved, delivery, checks))
+            job = asyncio.create_task(
+                self._call(
+                    state, step, resolved=resolved, meter=meter, delivery=delivery, checks=checks
+                )
+            )
             self.running[state.task_id] = job
             try:
                 outcome = await job
@@ -248,6 +326,12 @@ class Pipeline:
     ) -> None:
         """Validation's first step: reject what fails without running, else hand the candidate
         files to the workspace service and let go (ChecksRecorded brings the review back)."""
+        if unchanged_files(state):
+            failure = self._no_progress(
+                state, step, "the implementer returned the same files as the round before"
+            )
+            await self._record(state, step, failure, started_seq, cause)
+            return
         prepared = await self.stages.prepare_validation(state)
         if isinstance(prepared, Rejected):
             await self._record(state, step, prepared, started_seq, cause)
@@ -261,11 +345,35 @@ class Pipeline:
         self,
         state: TaskState,
         step: RunStage,
-        resolved: Any,
+        *,
+        resolved: ResolvedProvider,
+        meter: Meter,
         delivery: Delivery,
         checks: ChecksRecorded | None,
     ) -> StageResult | Rejected | StageFailed:
-        model = self.clients.model_for(resolved)
+        """Run the stage with a metered model; its outcome carries what the meter counted."""
+        model = MeteredModel(self.clients.model_for(resolved), meter)
+        try:
+            outcome = await self._stage(
+                state, step, model=model, resolved=resolved, delivery=delivery, checks=checks
+            )
+        except ModelError as exc:
+            log.warning("task %s %s failed: %s", state.task_id, step.stage, exc.message)
+            return self._failed(state, step, exc.code, exc.message, meter.usage)
+        if isinstance(outcome, StageFailed):
+            return outcome.model_copy(update={"usage": meter.usage})
+        return replace(outcome, usage=meter.usage)
+
+    async def _stage(
+        self,
+        state: TaskState,
+        step: RunStage,
+        *,
+        model: MeteredModel,
+        resolved: ResolvedProvider,
+        delivery: Delivery,
+        checks: ChecksRecorded | None,
+    ) -> StageResult | Rejected | StageFailed:
         publish = self._publisher(state.task_id, resolved.agent, step)
         # The SDK's timeout bounds each attempt's connect and each read; this bounds the whole
         # stage, so a stream that keeps dribbling tokens cannot hold a slot for ever.
@@ -281,9 +389,8 @@ class Pipeline:
                     )
                 ran = checks.checks if checks is not None else ()
                 return await self.stages.review(state, ran, model, resolved, publish)
-        except ModelError as exc:
-            log.warning("task %s %s failed: %s", state.task_id, step.stage, exc.message)
-            return self._failed(state, step, exc.code, exc.message)
+        except ModelError:
+            raise
         except Exception as exc:
             if isinstance(exc, TimeoutError) and scope.expired():
                 message = f"{resolved.provider}: no answer within {budget:.0f}s"
@@ -298,7 +405,12 @@ class Pipeline:
             )
 
     def _failed(
-        self, state: TaskState, step: RunStage, code: ErrorCode, message: str
+        self,
+        state: TaskState,
+        step: RunStage,
+        code: ErrorCode,
+        message: str,
+        usage: Usage | None = None,
     ) -> StageFailed:
         return StageFailed(
             task_id=state.task_id,
@@ -307,6 +419,18 @@ class Pipeline:
             round=step.round,
             code=code,
             message=message,
+            usage=usage or Usage(),
+        )
+
+    def _no_progress(
+        self, state: TaskState, step: RunStage, why: str, usage: Usage | None = None
+    ) -> StageFailed:
+        return self._failed(
+            state,
+            step,
+            ErrorCode.VALIDATION_FAILED,
+            f"no progress after {step.round} round(s): {why}",
+            usage,
         )
 
     async def _record(
@@ -322,7 +446,15 @@ class Pipeline:
             event = outcome
         elif isinstance(outcome, Rejected):
             verdict = validation_outcome(False, state, self.settings.agents_max_rounds)
-            if verdict == "retry":
+            if verdict == "retry" and repeated_findings(state, outcome.findings):
+                event = self._no_progress(
+                    state,
+                    step,
+                    "validation found the same as the round before: "
+                    + "; ".join(outcome.findings)[:2000],
+                    outcome.usage,
+                )
+            elif verdict == "retry":
                 event = ValidationFailed(
                     task_id=state.task_id,
                     round=step.round,
@@ -337,6 +469,7 @@ class Pipeline:
                     ErrorCode.VALIDATION_FAILED,
                     f"validation failed after {step.round} round(s): "
                     + "; ".join(outcome.findings)[:2000],
+                    outcome.usage,
                 )
         else:
             event = StageCompleted(
@@ -351,6 +484,9 @@ class Pipeline:
                 usage=outcome.usage,
                 checks=outcome.checks,
             )
+        usage = getattr(event, "usage", None)
+        if isinstance(usage, Usage):
+            event = event.model_copy(update={"spent": spent_of([*state.usages, usage])})
         await self._append(state, event, started_seq, cause)
 
     def _publisher(self, task_id: str, agent: str, step: RunStage) -> Any:

@@ -139,10 +139,19 @@ def analysis_prompt(
     requirement: str,
     project: str,
     context: dict[str, Any] | None = None,
+    revisions: tuple[tuple[dict[str, Any], str], ...] = (),
 ) -> str:
+    """``revisions``: each plan a person sent back, with what they said about it."""
     text = f"Task: {task_id}\nRequirement:\n{requirement}\n\n{project}"
     if context:
         text += f"\n\nProject context from the client:\n{json.dumps(context, indent=2)}"
+    for number, (plan, feedback) in enumerate(revisions, 1):
+        text += (
+            f"\n\nYour plan #{number} was sent back by the person who asked:\n"
+            f"{json.dumps(plan, indent=2)}\nTheir feedback:\n{feedback}"
+        )
+    if revisions:
+        text += "\n\nWrite a revised plan that does what the feedback asks."
     return text
 
 
@@ -155,6 +164,7 @@ def implementation_prompt(
     findings: tuple[str, ...],
     previous: dict[str, str],
     project: str = "",
+    feedback: tuple[str, ...] = (),
 ) -> str:
     text = (
         f"Task: {task_id}\nRound: {round_}\nRequirement:\n{requirement}\n\n"
@@ -165,6 +175,9 @@ def implementation_prompt(
     if findings:
         text += "\n\nValidation found these problems in the previous round; fix them all:\n"
         text += "\n".join(f"- {f}" for f in findings)
+    if feedback:
+        text += "\n\nThe person who asked reviewed the changes and wants this; do it:\n"
+        text += "\n".join(f"- {f}" for f in feedback)
     if previous:
         text += "\n\nThe previous round's files:\n" + _files_block(previous)
     return text

@@ -22,6 +22,7 @@ import openai
 from orchestrator.events.agent_providers import ResolvedProvider
 from orchestrator.events.error_codes import ErrorCode
 
+from .budget import BudgetExceeded, Meter
 from .errors import ModelError
 from .settings import AgentsSettings
 
@@ -33,12 +34,53 @@ class Completion:
     text: str
     input_tokens: int
     output_tokens: int
+    truncated: bool = False
+    """The answer stopped at ``max_tokens``."""
 
 
 class ChatModel(Protocol):
     async def complete(
-        self, system: str, user: str, schema_name: str, schema: dict[str, Any], on_text: OnText
+        self,
+        system: str,
+        user: str,
+        schema_name: str,
+        schema: dict[str, Any],
+        on_text: OnText,
+        *,
+        max_tokens: int | None = None,
     ) -> Completion: ...
+
+
+class MeteredModel:
+    """A model whose every call is checked against, and counted in, a stage's :class:`Meter`."""
+
+    def __init__(self, model: ChatModel, meter: Meter) -> None:
+        self.model = model
+        self.meter = meter
+
+    async def complete(
+        self,
+        system: str,
+        user: str,
+        schema_name: str,
+        schema: dict[str, Any],
+        on_text: OnText,
+        *,
+        max_tokens: int | None = None,
+    ) -> Completion:
+        allowed = self.meter.allowance(system, user)
+        if max_tokens is not None:
+            allowed = min(allowed, max_tokens)
+        completion = await self.model.complete(
+            system, user, schema_name, schema, on_text, max_tokens=allowed
+        )
+        self.meter.record(completion.input_tokens, completion.output_tokens)
+        if completion.truncated and allowed < self.meter.max_tokens:
+            raise BudgetExceeded(
+                f"the {self.meter.model} answer was cut at the budget's {allowed} tokens",
+                self.meter.usage,
+            )
+        return completion
 
 
 class AnthropicChat:
@@ -48,12 +90,19 @@ class AnthropicChat:
         self.max_tokens = max_tokens
 
     async def complete(
-        self, system: str, user: str, schema_name: str, schema: dict[str, Any], on_text: OnText
+        self,
+        system: str,
+        user: str,
+        schema_name: str,
+        schema: dict[str, Any],
+        on_text: OnText,
+        *,
+        max_tokens: int | None = None,
     ) -> Completion:
         try:
             async with self.client.messages.stream(
                 model=self.model,
-                max_tokens=self.max_tokens,
+                max_tokens=max_tokens or self.max_tokens,
                 system=system,
                 messages=[{"role": "user", "content": user}],
                 output_config={"format": {"type": "json_schema", "schema": schema}},
@@ -72,7 +121,12 @@ class AnthropicChat:
                 ErrorCode.AGENT_UNAVAILABLE, f"anthropic: the call failed ({type(exc).__name__})"
             ) from None
         text = "".join(block.text for block in final.content if block.type == "text")
-        return Completion(text, final.usage.input_tokens, final.usage.output_tokens)
+        return Completion(
+            text,
+            final.usage.input_tokens,
+            final.usage.output_tokens,
+            truncated=final.stop_reason == "max_tokens",
+        )
 
 
 class OpenAIChat:
@@ -85,10 +139,18 @@ class OpenAIChat:
         self.provider = provider
 
     async def complete(
-        self, system: str, user: str, schema_name: str, schema: dict[str, Any], on_text: OnText
+        self,
+        system: str,
+        user: str,
+        schema_name: str,
+        schema: dict[str, Any],
+        on_text: OnText,
+        *,
+        max_tokens: int | None = None,
     ) -> Completion:
         parts: list[str] = []
         usage = None
+        truncated = False
         try:
             stream = await self.client.chat.completions.create(
                 model=self.model,
@@ -98,7 +160,7 @@ class OpenAIChat:
                 ],
                 stream=True,
                 stream_options={"include_usage": True},
-                max_completion_tokens=self.max_tokens,
+                max_completion_tokens=max_tokens or self.max_tokens,
                 response_format={
                     "type": "json_schema",
                     "json_schema": {"name": schema_name, "schema": schema, "strict": True},
@@ -109,6 +171,7 @@ class OpenAIChat:
                     if chunk.usage is not None:
                         usage = chunk.usage
                     for choice in chunk.choices:
+                        truncated = truncated or choice.finish_reason == "length"
                         if choice.delta.content:
                             parts.append(choice.delta.content)
                             await on_text(choice.delta.content)
@@ -132,6 +195,7 @@ class OpenAIChat:
             "".join(parts),
             usage.prompt_tokens if usage else 0,
             usage.completion_tokens if usage else 0,
+            truncated=truncated,
         )
 
 

@@ -64,6 +64,11 @@ class AgentsSettings(NatsSettings):
         description="retries of a failed model call, done by the SDK (the only retrying layer)",
     )
     agents_max_tokens: int = Field(default=8192, ge=256, description="max output tokens per call")
+    agents_min_output_tokens: int = Field(
+        default=256,
+        ge=1,
+        description="a call the task's budget leaves fewer output tokens than this is not made",
+    )
     agents_ack_wait: float = Field(
         default=30.0, gt=0, description="seconds before a silent replica's work is redelivered"
     )

@@ -2,9 +2,10 @@
 
 A stage returns what to record (``StageResult``, ``Rejected`` or, for validation's first step,
 ``RunChecks``) and raises :class:`~.errors.ModelError` when its model cannot be reached;
-recording is the caller's job. Validation is two steps with a durable wait between them: the
-candidate files go to the workspace service to be run (``ChecksRequested``), and the review
-happens when their outcome is recorded (``ChecksRecorded``).
+recording is the caller's job, and so is counting what the calls consumed (the model it is
+given meters them: see :mod:`.budget`). Validation is two steps with a durable wait between
+them: the candidate files go to the workspace service to be run (``ChecksRequested``), and the
+review happens when their outcome is recorded (``ChecksRecorded``).
 """
 
 from __future__ import annotations
@@ -28,7 +29,6 @@ from . import prompts
 from .answers import check_findings, checks_summary, describe_checks, read_file_ops, run_plan
 from .domain import TaskState, candidate
 from .errors import ModelError
-from .pricing import cost_usd
 from .providers import ChatModel, Completion, parse_json
 from .static_checks import run_checks
 
@@ -63,14 +63,6 @@ class Rejected:
     checks: tuple[CheckOutcome, ...] = ()
 
 
-def usage_of(completion: Completion, model: str) -> Usage:
-    return Usage(
-        input_tokens=completion.input_tokens,
-        output_tokens=completion.output_tokens,
-        cost_usd=cost_usd(model, completion.input_tokens, completion.output_tokens),
-    )
-
-
 CONTENT_CACHE_BYTES = 32 << 20
 
 
@@ -90,20 +82,18 @@ class Stages:
         shown = await self._project_shown(state.project, wanted=None)
         completion = await self._plan(state, model, publish, shown)
         plan = _plan_of(completion)
-        usage = usage_of(completion, resolved.model)
         wanted = [str(p) for p in plan.get("read_files") or [] if isinstance(p, str)]
         hidden = {ref.path for ref in state.project} - set(shown)
         if wanted and hidden & set(wanted):
             # The project did not fit whole: show the analyst the files it asked for, once.
             shown = await self._project_shown(state.project, wanted=set(wanted))
             again = await self._plan(state, model, publish, shown)
-            plan, usage = _plan_of(again), _added(usage, usage_of(again, resolved.model))
+            plan = _plan_of(again)
         summary = str(plan.get("summary") or "").strip() or completion.text.strip()[:2000]
-        return StageResult(
-            summary=summary,
-            detail={"plan": plan, "project_files": len(state.project)},
-            usage=usage,
-        )
+        detail: dict[str, Any] = {"plan": plan, "project_files": len(state.project)}
+        if state.plan_revisions:
+            detail["revision"] = state.plan_round
+        return StageResult(summary=summary, detail=detail)
 
     async def _plan(
         self, state: TaskState, model: ChatModel, publish: Publish, shown: dict[str, str]
@@ -117,6 +107,7 @@ class Stages:
                 state.requirement,
                 prompts.project_block(tree, shown),
                 context if isinstance(context, dict) and context else None,
+                state.plan_revisions,
             ),
             "plan",
             prompts.PLAN_SCHEMA,
@@ -146,6 +137,7 @@ class Stages:
                 findings=state.findings,
                 previous=previous,
                 project=prompts.project_block(tree, shown) if tree else "",
+                feedback=state.change_feedback,
             ),
             "files",
             prompts.FILES_SCHEMA,
@@ -174,7 +166,6 @@ class Stages:
             detail=detail,
             files=refs,
             deleted=ops.deletes,
-            usage=usage_of(completion, resolved.model),
         )
 
     async def prepare_validation(self, state: TaskState) -> RunChecks | Rejected:
@@ -227,7 +218,6 @@ class Stages:
             prompts.REVIEW_SCHEMA,
             publish,
         )
-        usage = usage_of(completion, resolved.model)
         review = parse_json(completion.text)
         if review is None:
             raise ModelError(
@@ -236,9 +226,8 @@ class Stages:
         summary = str(review.get("summary") or "").strip()
         findings = tuple(str(f) for f in review.get("findings") or [] if str(f).strip())
         if review.get("passed") is not True:
-            return Rejected(
-                findings or ("the reviewer rejected the files",), summary, usage, checks
-            )
+            rejected = findings or ("the reviewer rejected the files",)
+            return Rejected(rejected, summary, checks=checks)
         ran = checks_summary(checks)
         return StageResult(
             summary=f"{summary} (checks: {ran})" if summary else f"checks: {ran}",
@@ -246,7 +235,6 @@ class Stages:
                 "checks": [c.model_dump(mode="json") for c in checks],
                 "findings": list(findings),
             },
-            usage=usage,
             checks=checks,
         )
 
@@ -308,14 +296,6 @@ def _plan_of(completion: Completion) -> dict[str, Any]:
     plan = parse_json(completion.text)
     # A model without structured output still gives a usable plan: its prose.
     return plan if plan is not None else {"summary": completion.text.strip(), "files": []}
-
-
-def _added(a: Usage, b: Usage) -> Usage:
-    return Usage(
-        input_tokens=a.input_tokens + b.input_tokens,
-        output_tokens=a.output_tokens + b.output_tokens,
-        cost_usd=round(a.cost_usd + b.cost_usd, 6),
-    )
 
 
 def _plan(state: TaskState) -> dict[str, Any]:

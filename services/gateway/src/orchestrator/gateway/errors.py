@@ -50,6 +50,7 @@ STATUS_OF: dict[ErrorCode, int] = {
     ErrorCode.CONFLICT: 409,
     ErrorCode.SERVICE_UNAVAILABLE: 503,
     ErrorCode.VALIDATION_FAILED: 422,
+    ErrorCode.BUDGET_EXCEEDED: 402,
     ErrorCode.INTERNAL_ERROR: 500,
 }
 """The HTTP status each code answers with when a route does not say otherwise."""

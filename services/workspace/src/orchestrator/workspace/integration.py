@@ -1,7 +1,9 @@
 """The integration stage (agent "ide"): pure decisions over a task's events, no I/O.
 
-Integration runs after validation passed (``StageCompleted(stage="validation")``) or when a failed
-task is retried at integration (``TaskRetried(stage="integration")``). It writes the latest
+Integration runs after validation passed (``StageCompleted(stage="validation")``), or, for a task
+with the ``changes`` approval gate, once a person approved the changes
+(``ApprovalGranted(gate="changes")``), or when a failed task is retried at integration
+(``TaskRetried(stage="integration")``). It writes the latest
 implementation's files into the workspace under ``implementation/`` (and deletes the files it
 deleted), unless someone changed one of them since the task read the project, and completes the
 task.
@@ -13,6 +15,8 @@ from dataclasses import dataclass
 
 from orchestrator.events import RecordedEvent
 from orchestrator.events.catalog import (
+    ApprovalGranted,
+    FeedbackGiven,
     FileRef,
     StageCompleted,
     StageFailed,
@@ -51,10 +55,20 @@ class Integrate:
 
 
 def is_trigger(recorded: RecordedEvent) -> bool:
+    """Whether ``recorded`` can make integration due (which one does depends on the task's
+    gates: see :func:`decide`)."""
     event = recorded.event
-    return (isinstance(event, StageCompleted) and event.stage == "validation") or (
-        isinstance(event, TaskRetried) and event.stage == STAGE
+    return (
+        (isinstance(event, StageCompleted) and event.stage == "validation")
+        or (isinstance(event, ApprovalGranted) and event.gate == "changes")
+        or (isinstance(event, TaskRetried) and event.stage == STAGE)
     )
+
+
+def _triggers(event: object, gated: bool) -> bool:
+    if isinstance(event, StageCompleted) and event.stage == "validation":
+        return not gated  # with the changes gate, the approval is what lets it go on
+    return isinstance(event, ApprovalGranted | TaskRetried)
 
 
 def decide(events: list[RecordedEvent]) -> Integrate | None:
@@ -69,6 +83,7 @@ def decide(events: list[RecordedEvent]) -> Integrate | None:
     base: tuple[FileRef, ...] = ()
     impl_round = 1
     task_id = ""
+    gated = False
     for recorded in events:
         event = recorded.event
         task_id = getattr(event, "task_id", task_id)
@@ -76,10 +91,13 @@ def decide(events: list[RecordedEvent]) -> Integrate | None:
             return None
         if isinstance(event, TaskSubmitted):
             base = event.project
+            gated = "changes" in event.approval
+        if isinstance(event, FeedbackGiven) and event.gate == "changes":
+            trigger = None  # sent back: a new round comes first
         if isinstance(event, StageCompleted) and event.stage == "implementation":
             implementation, deleted = event.files, event.deleted
             impl_round = event.round
-        if is_trigger(recorded):
+        if is_trigger(recorded) and _triggers(event, gated):
             trigger, started, done, completed, failed = recorded, False, False, None, None
         elif trigger is not None:
             if isinstance(event, StageStarted) and event.stage == STAGE:

@@ -18,15 +18,23 @@ from .executions import (
 )
 from .settings import SettingsChanged
 from .tasks import (
+    GATE_STAGE,
     ROLE_AGENT,
     STAGE_AGENT,
     STAGES,
     AgentName,
+    ApprovalDeadline,
+    ApprovalGranted,
+    ApprovalRequested,
+    Budget,
     CheckOutcome,
     ChecksRecorded,
     ChecksRequested,
+    FeedbackGiven,
     FileRef,
+    Gate,
     RunPlan,
+    Spend,
     Stage,
     StageCompleted,
     StageFailed,
@@ -53,6 +61,10 @@ AnyEvent = Annotated[
     | TaskFailed
     | TaskCancelled
     | TaskRetried
+    | ApprovalRequested
+    | ApprovalGranted
+    | FeedbackGiven
+    | ApprovalDeadline
     | FileWritten
     | FileDeleted
     | WorkspaceArchived
@@ -77,12 +89,17 @@ event_adapter: TypeAdapter[AnyEvent] = TypeAdapter(AnyEvent)
 
 __all__ = [
     "EVENT_TYPES",
+    "GATE_STAGE",
     "ROLE_AGENT",
     "STAGES",
     "STAGE_AGENT",
     "AgentName",
     "AnyEvent",
+    "ApprovalDeadline",
+    "ApprovalGranted",
+    "ApprovalRequested",
     "ArchiveMaterialised",
+    "Budget",
     "CheckOutcome",
     "ChecksRecorded",
     "ChecksRequested",
@@ -93,13 +110,16 @@ __all__ = [
     "ExecutionRequested",
     "ExecutionStarted",
     "ExecutionStopRequested",
+    "FeedbackGiven",
     "FileDeleted",
     "FileRef",
     "FileWritten",
+    "Gate",
     "Record",
     "ResetRequested",
     "RunPlan",
     "SettingsChanged",
+    "Spend",
     "Stage",
     "StageCompleted",
     "StageFailed",

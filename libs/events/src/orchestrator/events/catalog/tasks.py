@@ -3,10 +3,16 @@
 ``TaskSubmitted → StageStarted → StageCompleted → … → TaskCompleted``, or
 ``StageFailed → TaskFailed``, or ``TaskCancelled``; ``ValidationFailed`` sends the work back to
 implementation for another round; ``TaskRetried`` restarts a failed task from its failed stage.
+
+A task with an approval gate stops after analysis (``plan``) or after validation (``changes``)
+with ``ApprovalRequested`` and waits, holding nothing but its events, for ``ApprovalGranted``
+(it goes on) or ``FeedbackGiven`` (the analyst or the implementer revises, and it waits again).
+An ``ApprovalDeadline`` on the task's timer subject is the recorded clock of a gate's timeout.
 """
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any, Literal
 
 from pydantic import Field
@@ -31,10 +37,50 @@ ROLE_AGENT: dict[str, AgentName] = {
 }
 
 
+Gate = Literal["plan", "changes"]
+"""Where a task may wait for a person: after analysis (the plan) or before integration (the
+changes to be written)."""
+GATE_STAGE: dict[Gate, Stage] = {"plan": "analysis", "changes": "validation"}
+"""The stage whose completion opens each gate."""
+
+
 class Usage(Record):
+    """What one stage's model calls consumed."""
+
     input_tokens: int = 0
     output_tokens: int = 0
-    cost_usd: float = 0.0
+    cost_usd: float | None = 0.0
+    """None: a call's model has no price, so the cost is unknown (never counted as 0)."""
+    provider: str | None = None
+    model: str | None = None
+    calls: int = 0
+
+    @property
+    def tokens(self) -> int:
+        return self.input_tokens + self.output_tokens
+
+
+class Spend(Record):
+    """What a task has consumed so far: tokens, and dollars (None: some call's price is
+    unknown, so the total is too)."""
+
+    tokens: int = 0
+    cost_usd: float | None = 0.0
+
+    def plus(self, usage: Usage) -> Spend:
+        cost = (
+            None
+            if self.cost_usd is None or usage.cost_usd is None
+            else round(self.cost_usd + usage.cost_usd, 6)
+        )
+        return Spend(tokens=self.tokens + usage.tokens, cost_usd=cost)
+
+
+class Budget(Record):
+    """A task's spending limit: either or both. ``None`` fields do not limit."""
+
+    max_cost_usd: float | None = Field(default=None, gt=0)
+    max_tokens: int | None = Field(default=None, gt=0)
 
 
 class FileRef(Record):
@@ -82,6 +128,13 @@ class TaskSubmitted(Event):
     (paths relative to the project root). Empty: a new project."""
     workspace_version: int = 0
     """The ``events.workspace`` sequence ``project`` was read at."""
+    budget: Budget | None = None
+    approval: tuple[Gate, ...] = ()
+    """The gates the task stops at for a person's approval."""
+    approval_timeout_s: float | None = None
+    """An unanswered gate cancels the task after this long (None: it waits for ever)."""
+    follows: str | None = None
+    """The task this one is feedback on (a follow-up to the same project)."""
 
 
 class StageStarted(Event):
@@ -111,6 +164,8 @@ class StageCompleted(Event):
     usage: Usage = Usage()
     checks: tuple[CheckOutcome, ...] = ()
     """Validation: the checks that ran on the files it passed."""
+    spent: Spend | None = None
+    """The task's spend including this stage (model stages; None for integration)."""
 
 
 class ChecksRequested(Event):
@@ -142,6 +197,7 @@ class ValidationFailed(Event):
     findings: tuple[str, ...]
     usage: Usage = Usage()
     checks: tuple[CheckOutcome, ...] = ()
+    spent: Spend | None = None
 
 
 class StageFailed(Event):
@@ -152,6 +208,50 @@ class StageFailed(Event):
     round: int = 1
     code: str
     message: str
+    usage: Usage = Usage()
+    """What the stage's model calls consumed before it failed."""
+    spent: Spend | None = None
+
+
+class ApprovalRequested(Event):
+    """The task waits at ``gate`` for a person: approve, give feedback, or cancel."""
+
+    type: Literal["ApprovalRequested"] = "ApprovalRequested"
+    task_id: str
+    gate: Gate
+    round: int
+    """The plan's revision (1, then one more per feedback) or the implementation round."""
+    summary: str = ""
+    timeout_s: float | None = None
+
+
+class ApprovalGranted(Event):
+    type: Literal["ApprovalGranted"] = "ApprovalGranted"
+    task_id: str
+    gate: Gate
+    round: int
+
+
+class FeedbackGiven(Event):
+    """A person's answer to a gate: revise with this message (the analyst for ``plan``, the
+    implementer for ``changes``), then ask again."""
+
+    type: Literal["FeedbackGiven"] = "FeedbackGiven"
+    task_id: str
+    gate: Gate
+    round: int
+    message: str
+
+
+class ApprovalDeadline(Event):
+    """The recorded clock of a gate's timeout, on ``events.timer.<task_id>``: at ``due_at``,
+    if the task still waits at this gate and round, it is cancelled."""
+
+    type: Literal["ApprovalDeadline"] = "ApprovalDeadline"
+    task_id: str
+    gate: Gate
+    round: int
+    due_at: datetime
 
 
 class TaskCompleted(Event):
@@ -180,3 +280,5 @@ class TaskRetried(Event):
     type: Literal["TaskRetried"] = "TaskRetried"
     task_id: str
     stage: Stage
+    budget: Budget | None = None
+    """A new budget for the task from here on (None: the one it had)."""
