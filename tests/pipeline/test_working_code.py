@@ -12,8 +12,11 @@ import zipfile
 from collections.abc import Callable
 from typing import Any
 
+import pytest
+
 from tests.fakes import FakeLLM, RecordedRequest, Reply, Text
 from tests.harness import System
+from tests.workspace.conftest import SANDBOX_MODES
 
 from .conftest import REVIEW_OK, Api, Live, calls, stage_of, task_of
 
@@ -94,6 +97,29 @@ def test_code_that_fails_its_own_test_goes_back_with_the_failure_and_passes_roun
     # The failed round cost no review: the sandbox already said what was wrong.
     assert len(calls(fake, task_id, "validation")) == 1
     assert "checks: " in task["results"]["validation"]
+
+
+@pytest.mark.parametrize("mode", SANDBOX_MODES)
+def test_the_tests_check_reads_pytests_report_in_every_sandbox_mode(
+    pipeline: System, fake: FakeLLM, mode: str
+) -> None:
+    # Landlock leaves the host's /tmp unwritable: the report must go to the run's own tmp.
+    pipeline.env["SANDBOX_MODE"] = mode
+    pipeline.start_all(("gateway", "agents", "workspace"))
+    api = Api(pipeline)
+    fake.anthropic.responder = fake.openai.responder = scripted(
+        CALC_PLAN, lambda r: calc("return a - b")
+    )
+    task = api.wait(
+        api.submit("a calculator")["task_id"],
+        until=lambda t: t["status"] == "failed",  # the same files again: no progress
+        timeout=120,
+    )
+    assert task["error"]["code"] == "VALIDATION_FAILED"
+    tests = task["validation"]["rounds"][0]["checks"][0]
+    assert tests["name"] == "tests" and tests["status"] == "failed"
+    assert tests["details"]["failed"] == 1, tests  # counted from the JUnit report
+    assert tests["details"]["failing"] == ["test_calc.py::test_add"], tests
 
 
 def test_a_generated_fastapi_server_is_smoke_checked_for_real(live: Live) -> None:

@@ -14,6 +14,7 @@ from .bootstrap import Gateway
 from .ratelimit import RateLimitMiddleware
 from .routes import (
     agents,
+    approvals,
     archive,
     dashboard,
     downloads,
@@ -24,6 +25,7 @@ from .routes import (
     project,
     requirements,
     tasks,
+    usage,
     workspace,
     ws,
 )
@@ -71,6 +73,8 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
     modules = (
         requirements,
         tasks,
+        approvals,
+        usage,
         agents,
         workspace,
         edits,

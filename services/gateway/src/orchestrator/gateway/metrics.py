@@ -114,21 +114,11 @@ class _Collector(Collector):
             "Model cost in USD, by agent and provider",
             labels=["agent", "provider"],
         )
-        used_in: Counter[tuple[str, str]] = Counter()
-        used_out: Counter[tuple[str, str]] = Counter()
-        spent: dict[tuple[str, str], float] = {}
-        for task in self.s.models.tasks.tasks.values():
-            providers = {e["stage"]: e.get("provider") or "unknown" for e in task.history}
-            for stage, usage in task.usage.items():
-                agent = _STAGE_AGENT.get(stage, stage)
-                key = (agent, providers.get(stage, "unknown"))
-                used_in[key] += usage.input_tokens
-                used_out[key] += usage.output_tokens
-                spent[key] = spent.get(key, 0.0) + usage.cost_usd
-        for key in sorted(spent.keys() | used_in.keys()):
-            tokens.add_metric([*key, "input"], used_in[key])
-            tokens.add_metric([*key, "output"], used_out[key])
-            cost.add_metric(list(key), round(spent.get(key, 0.0), 6))
+        # The priced calls' cost: Prometheus has no "unknown"; /api/usage says which are.
+        for key, totals in sorted(self.s.models.usage.by_agent_provider().items()):
+            tokens.add_metric([*key, "input"], totals.input_tokens)
+            tokens.add_metric([*key, "output"], totals.output_tokens)
+            cost.add_metric(list(key), round(totals.cost_usd, 6))
         yield tokens
         yield cost
 

@@ -36,7 +36,9 @@ log = logging.getLogger(__name__)
 
 SERVER_STARTUP = 20.0
 """How long a server may take to answer its first request."""
-JUNIT_PATH = "/tmp/orchestrator-junit.xml"  # noqa: S108 - inside the sandbox's own /tmp
+JUNIT_PATH = '"$TMPDIR/orchestrator-junit.xml"'
+"""The report, in the run's own temporary directory: ``/tmp`` under bubblewrap, the stage's
+``tmp`` under Landlock (where the host's ``/tmp`` is not writable). Expanded by the shell."""
 
 
 class CheckRunner:

@@ -15,6 +15,7 @@ from . import archives, executions, task_frames, workspace
 from .archives import ArchivesView
 from .executions import ExecutionsView
 from .tasks import TaskBoard
+from .usage import UsageLedger
 from .workspace import WorkspaceView
 
 
@@ -24,9 +25,11 @@ class ReadModels:
     workspace: WorkspaceView = field(default_factory=WorkspaceView)
     executions: ExecutionsView = field(default_factory=ExecutionsView)
     archives: ArchivesView = field(default_factory=ArchivesView)
+    usage: UsageLedger = field(default_factory=UsageLedger)
 
     def apply(self, recorded: RecordedEvent) -> None:
         self.tasks.apply(recorded)
+        self.usage.apply(recorded)
         self.workspace.apply(recorded)
         self.executions.apply(recorded)
         self.archives.apply(recorded)

@@ -1,4 +1,11 @@
-"""The ``task_update`` and ``agent_status`` frames a task event becomes (a pure function of it)."""
+"""The frames a task event becomes (a pure function of it): ``task_update`` and
+``agent_status``, ``validation_checks``, and ``approval_requested`` / ``approval_resolved`` for a
+task stopping at, and going on from, an approval gate.
+
+A ``task_update`` that follows a model stage's outcome carries the task's spend so far
+(``cost_usd``, ``None`` when a model has no price, and ``tokens``), recorded on the event itself
+so a replay sends what the live feed sent.
+"""
 
 from __future__ import annotations
 
@@ -7,9 +14,14 @@ from typing import Any
 
 from orchestrator.events import RecordedEvent
 from orchestrator.events.catalog import (
+    GATE_STAGE,
     STAGE_AGENT,
+    ApprovalGranted,
+    ApprovalRequested,
     ChecksRecorded,
     ChecksRequested,
+    FeedbackGiven,
+    Spend,
     StageCompleted,
     StageFailed,
     StageStarted,
@@ -27,6 +39,9 @@ Frame = dict[str, Any]
 
 
 def _update(event: Any, at: str, **fields: Any) -> Frame:
+    spent: Spend | None = getattr(event, "spent", None)
+    if spent is not None:
+        fields |= {"cost_usd": spent.cost_usd, "tokens": spent.tokens}
     return {"type": "task_update", "task_id": event.task_id, **fields, "timestamp": at}
 
 
@@ -116,6 +131,53 @@ def _stage_failed(event: StageFailed, at: str) -> list[Frame]:
     return [_agent(event.agent, "idle", None, at)]
 
 
+def _approval(event: Any, kind: str, at: str, **fields: Any) -> Frame:
+    return {
+        "type": kind,
+        "task_id": event.task_id,
+        "gate": event.gate,
+        "round": event.round,
+        **fields,
+        "timestamp": at,
+    }
+
+
+def _approval_requested(event: ApprovalRequested, at: str) -> list[Frame]:
+    stage = GATE_STAGE[event.gate]
+    return [
+        _update(
+            event,
+            at,
+            status="awaiting_approval",
+            agent=STAGE_AGENT[stage],
+            stage=stage,
+            progress=PROGRESS_AT_END[stage],
+            gate=event.gate,
+        ),
+        _approval(
+            event,
+            "approval_requested",
+            at,
+            summary=event.summary,
+            timeout_s=event.timeout_s,
+        ),
+    ]
+
+
+def _approval_granted(event: ApprovalGranted, at: str) -> list[Frame]:
+    return [
+        _approval(event, "approval_resolved", at, decision="approved"),
+        _update(event, at, status="in_progress", stage=GATE_STAGE[event.gate], gate=event.gate),
+    ]
+
+
+def _feedback_given(event: FeedbackGiven, at: str) -> list[Frame]:
+    return [
+        _approval(event, "approval_resolved", at, decision="feedback", message=event.message),
+        _update(event, at, status="in_progress", stage=GATE_STAGE[event.gate], gate=event.gate),
+    ]
+
+
 def _task_failed(event: TaskFailed, at: str) -> list[Frame]:
     return [
         _update(
@@ -163,11 +225,14 @@ _FRAMES: dict[type[Any], Callable[[Any, str], list[Frame]]] = {
     TaskRetried: _task_retried,
     TaskCancelled: _task_cancelled,
     TaskCompleted: _task_completed,
+    ApprovalRequested: _approval_requested,
+    ApprovalGranted: _approval_granted,
+    FeedbackGiven: _feedback_given,
 }
 
 
 def ws_messages(recorded: RecordedEvent) -> list[Frame]:
-    """``task_update`` and ``agent_status`` frames of one task event."""
+    """The frames of one task event."""
     build = _FRAMES.get(type(recorded.event))
     if build is None:
         return []

@@ -14,10 +14,15 @@ from typing import Any, ClassVar
 
 from orchestrator.events import RecordedEvent, subjects
 from orchestrator.events.catalog import (
+    GATE_STAGE,
     ROLE_AGENT,
     STAGE_AGENT,
     STAGES,
+    ApprovalGranted,
+    ApprovalRequested,
+    Budget,
     ChecksRecorded,
+    FeedbackGiven,
     FileRef,
     StageCompleted,
     StageFailed,
@@ -31,10 +36,12 @@ from orchestrator.events.catalog import (
     ValidationFailed,
 )
 from orchestrator.events.catalog.base import Event
+from orchestrator.events.pricing import add_costs
 
 PROGRESS_AT_START = {"analysis": 0, "implementation": 25, "validation": 50, "integration": 75}
 PROGRESS_AT_END = {"analysis": 25, "implementation": 50, "validation": 75, "integration": 100}
 TERMINAL = frozenset({"completed", "failed", "cancelled"})
+STATUSES = ("created", "in_progress", "awaiting_approval", "completed", "failed", "cancelled")
 SPECIALIZATION = {
     "claude": "Strategic analysis and architecture",
     "codex": "Code generation and implementation",
@@ -89,14 +96,35 @@ class TaskView:
     """Each implementation round's writes and deletes."""
     checks: dict[int, list[dict[str, Any]]] = field(default_factory=dict)
     """Each validation round's checks, as recorded by the sandbox."""
+    budget: Budget | None = None
+    gates: tuple[str, ...] = ()
+    approval_timeout_s: float | None = None
+    follows: str | None = None
+    approval: dict[str, Any] | None = None
+    """The gate the task waits at now (None: it does not wait)."""
+    approvals: list[dict[str, Any]] = field(default_factory=list)
+    """Every gate it stopped at, and how each was answered."""
 
     def add_usage(self, stage: str, usage: Usage) -> None:
         before = self.usage.get(stage, Usage())
         self.usage[stage] = Usage(
             input_tokens=before.input_tokens + usage.input_tokens,
             output_tokens=before.output_tokens + usage.output_tokens,
-            cost_usd=round(before.cost_usd + usage.cost_usd, 6),
+            cost_usd=add_costs(before.cost_usd, usage.cost_usd),
+            calls=before.calls + usage.calls,
         )
+
+    @property
+    def cost_usd(self) -> float | None:
+        """The task's cost; None when some call's model has no price."""
+        total: float | None = 0.0
+        for usage in self.usage.values():
+            total = add_costs(total, usage.cost_usd)
+        return total
+
+    @property
+    def tokens(self) -> int:
+        return sum(u.tokens for u in self.usage.values())
 
     def _validation(self) -> dict[str, Any]:
         """The checks the sandbox ran: the latest round's, and every round's."""
@@ -107,7 +135,6 @@ class TaskView:
         }
 
     def to_json(self) -> dict[str, Any]:
-        total = sum(u.cost_usd for u in self.usage.values())
         return {
             "id": self.id,
             "task_id": self.id,
@@ -124,11 +151,17 @@ class TaskView:
             "round": self.round,
             "files": _files(self.files),
             "usage": {stage: _usage(u) for stage, u in self.usage.items()},
-            "cost_usd": round(total, 6),
+            "cost_usd": self.cost_usd,
             "tokens": {
                 "input": sum(u.input_tokens for u in self.usage.values()),
                 "output": sum(u.output_tokens for u in self.usage.values()),
+                "total": self.tokens,
             },
+            "budget": self.budget.model_dump(mode="json") if self.budget else None,
+            "approval": dict(self.approval) if self.approval else None,
+            "approvals": [dict(a) for a in self.approvals],
+            "gates": list(self.gates),
+            "follows": self.follows,
             "stages": [dict(h) for h in self.history],
             "validation_rounds": [dict(v) for v in self.validation_rounds],
             "validation": {
@@ -255,6 +288,10 @@ class TaskBoard:
             updated_at=at,
             version=seq,
             project=event.project,
+            budget=event.budget,
+            gates=event.approval,
+            approval_timeout_s=event.approval_timeout_s,
+            follows=event.follows,
         )
 
     def _stage_started(self, task: TaskView, event: StageStarted, seq: int, at: str) -> None:
@@ -310,6 +347,7 @@ class TaskBoard:
         task.checks[event.round] = [c.model_dump(mode="json") for c in event.checks]
 
     def _stage_failed(self, task: TaskView, event: StageFailed, seq: int, at: str) -> None:
+        task.add_usage(event.stage, event.usage)
         self._finish(task, event.stage, "failed", at)
         self._agent_done(event.agent, task.id, at, ok=False)
         task.error = {"code": event.code, "message": event.message, "stage": event.stage}
@@ -319,7 +357,40 @@ class TaskBoard:
         task.error = {"code": event.code, "message": event.message, "stage": event.stage}
         self._release(task.id, at)
 
+    def _approval_requested(
+        self, task: TaskView, event: ApprovalRequested, seq: int, at: str
+    ) -> None:
+        if task.status in TERMINAL:
+            return
+        task.status = "awaiting_approval"
+        stage = GATE_STAGE[event.gate]
+        task.stage, task.agent = stage, STAGE_AGENT[stage]
+        task.progress = PROGRESS_AT_END[stage]
+        task.approval = {
+            "gate": event.gate,
+            "round": event.round,
+            "summary": event.summary,
+            "requested_at": at,
+            "timeout_s": event.timeout_s,
+            "status": "waiting",
+        }
+        task.approvals.append(task.approval)
+
+    def _approval_resolved(
+        self, task: TaskView, event: ApprovalGranted | FeedbackGiven, seq: int, at: str
+    ) -> None:
+        if task.approval is not None and task.approval["gate"] == event.gate:
+            task.approval["status"] = "approved" if isinstance(event, ApprovalGranted) else "revise"
+            task.approval["resolved_at"] = at
+            if isinstance(event, FeedbackGiven):
+                task.approval["feedback"] = event.message
+        task.approval = None
+        if task.status not in TERMINAL:
+            task.status = "in_progress"
+
     def _task_retried(self, task: TaskView, event: TaskRetried, seq: int, at: str) -> None:
+        if event.budget is not None:
+            task.budget = event.budget
         task.status = "in_progress"
         task.error = None
         task.stage = event.stage
@@ -328,6 +399,9 @@ class TaskBoard:
 
     def _task_cancelled(self, task: TaskView, event: TaskCancelled, seq: int, at: str) -> None:
         task.status = "cancelled"
+        if task.approval is not None:
+            task.approval["status"], task.approval["resolved_at"] = "cancelled", at
+            task.approval = None
         for entry in task.history:
             if entry["status"] == "running":
                 entry["status"], entry["finished_at"] = "cancelled", at
@@ -350,6 +424,9 @@ class TaskBoard:
         TaskRetried: _task_retried,
         TaskCancelled: _task_cancelled,
         TaskCompleted: _task_completed,
+        ApprovalRequested: _approval_requested,
+        ApprovalGranted: _approval_resolved,
+        FeedbackGiven: _approval_resolved,
     }
     """How each task event moves the board, one step per event type."""
 

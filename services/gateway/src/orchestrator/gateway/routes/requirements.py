@@ -5,6 +5,12 @@ conflicts on the task's first event and returns the task already created, never 
 A provider key that no agents instance has and the settings document lacks is refused up front
 (``API_KEY_MISSING``); with no agents instance up the task is accepted all the same: it is
 durable and runs when the agents come up.
+
+``budget`` (``max_cost_usd``, ``max_tokens``; else the settings' ``default_budget``) caps what the
+task's model calls may spend; a cost cap on a task whose agents' models have no price is refused
+(``INVALID_REQUEST`` naming the model), since it could not be held. ``approval`` (``"plan"``,
+``"changes"``, both as a list, or ``"none"``; else the settings' ``require_approval``) names the
+gates the task stops at for a person, ``approval_timeout_s`` how long each may wait.
 """
 
 from __future__ import annotations
@@ -12,17 +18,24 @@ from __future__ import annotations
 import hashlib
 import re
 import uuid
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Header
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, StrictFloat, StrictInt, field_validator
 
 from orchestrator.events import ConcurrencyConflict, subjects
-from orchestrator.events.agent_providers import ProviderEnvironment, missing_keys
-from orchestrator.events.catalog import ROLE_AGENT, TaskSubmitted
+from orchestrator.events.agent_providers import (
+    DEFAULT_MODEL,
+    LLM_AGENTS,
+    ProviderEnvironment,
+    missing_keys,
+    resolve,
+)
+from orchestrator.events.catalog import ROLE_AGENT, Budget, Gate, TaskSubmitted
 from orchestrator.events.error_codes import ErrorCode
 from orchestrator.events.errors import AppendFailed
 from orchestrator.events.messages import AgentsDetails
+from orchestrator.events.pricing import price_of
 from orchestrator.events.settings_document import StoredSettings
 
 from .. import errors
@@ -40,6 +53,42 @@ MAX_REQUIREMENT_CHARS = 20_000
 NOT_BLANK = r"[^\x00-\x20\x7f]"  # explicit: regex engines disagree on what \\s is
 
 
+Money = Annotated[StrictFloat | StrictInt, Field(gt=0, le=1_000_000)]
+"""A positive number of dollars; never ``"0.5"`` or ``true``."""
+
+
+class BudgetIn(BaseModel):
+    """Either or both limits; a limit left out does not limit."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    max_cost_usd: Money | None = None
+    max_tokens: Annotated[StrictInt, Field(gt=0, le=1_000_000_000)] | None = None
+
+    def budget(self) -> Budget:
+        if self.max_cost_usd is None and self.max_tokens is None:
+            raise errors.ApiError(
+                ErrorCode.INVALID_REQUEST,
+                "budget needs max_cost_usd, max_tokens or both",
+                400,
+                {"field": "budget"},
+            )
+        cost = float(self.max_cost_usd) if self.max_cost_usd is not None else None
+        return Budget(max_cost_usd=cost, max_tokens=self.max_tokens)
+
+
+ApprovalIn = Literal["none", "plan", "changes"] | list[Gate]
+
+
+def gates_of(approval: ApprovalIn | None, stored: StoredSettings) -> tuple[Gate, ...]:
+    if approval is None:
+        return stored.require_approval
+    if approval == "none":
+        return ()
+    chosen = [approval] if isinstance(approval, str) else approval
+    return tuple(g for g in ("plan", "changes") if g in chosen)
+
+
 class RequirementIn(BaseModel):
     model_config = ConfigDict(extra="ignore")
 
@@ -49,6 +98,9 @@ class RequirementIn(BaseModel):
     )
     priority: Priority | None = None
     metadata: dict[str, Any] = Field(default_factory=dict)
+    budget: BudgetIn | None = None
+    approval: ApprovalIn | None = None
+    approval_timeout_s: Money | None = None
 
     @field_validator("requirement")
     @classmethod
@@ -64,6 +116,25 @@ class RequirementOut(BaseModel):
     agents_assigned: list[str] = Field(default_factory=lambda: list(AGENTS_ASSIGNED))
     estimated_completion: str = ESTIMATED_COMPLETION
     priority: int
+    budget: Budget | None = None
+    approval: list[Gate] = Field(default_factory=list)
+    follows: str | None = None
+
+
+def _environment(instances: list[AgentsDetails]) -> ProviderEnvironment:
+    families = tuple(sorted({f for i in instances for f in i.env_key_families}))
+    models = {agent: model for i in instances for agent, model in i.default_models.items()}
+    return ProviderEnvironment.as_reported(families, models or dict(DEFAULT_MODEL))
+
+
+def unpriced_models(stored: StoredSettings, instances: list[AgentsDetails]) -> dict[str, str]:
+    """Agents whose model has no price (agent -> model): a cost budget cannot be held on them."""
+    env = _environment(instances)
+    return {
+        agent: model
+        for agent in LLM_AGENTS
+        if price_of(model := resolve(agent, stored, env).model, stored.pricing) is None
+    }
 
 
 def missing_keys_now(stored: StoredSettings, instances: list[AgentsDetails]) -> dict[str, str]:
@@ -71,9 +142,7 @@ def missing_keys_now(stored: StoredSettings, instances: list[AgentsDetails]) -> 
     task is durable and waits for one). One instance whose environment has a key is enough."""
     if not instances:
         return {}
-    families = tuple(sorted({f for i in instances for f in i.env_key_families}))
-    models = {agent: model for i in instances for agent, model in i.default_models.items()}
-    return missing_keys(stored, ProviderEnvironment.as_reported(families, models))
+    return missing_keys(stored, _environment(instances))
 
 
 def _task_id(idempotency_key: str | None) -> str:
@@ -94,8 +163,20 @@ async def submit_requirement(
         str | None, Header(alias="Idempotency-Key", min_length=1, max_length=256)
     ] = None,
 ) -> RequirementOut:
+    return await submit(gateway, body, idempotency_key=idempotency_key)
+
+
+async def submit(
+    gateway: Gateway,
+    body: RequirementIn,
+    *,
+    idempotency_key: str | None = None,
+    follows: str | None = None,
+) -> RequirementOut:
+    """Record a requirement as a new task (also a feedback's follow-up, which ``follows``)."""
     stored = (await gateway.settings_reader.read()).document
-    missing = missing_keys_now(stored, gateway.health.agents())
+    instances = gateway.health.agents()
+    missing = missing_keys_now(stored, instances)
     if missing:
         providers = sorted(set(missing.values()))
         raise errors.ApiError(
@@ -105,6 +186,20 @@ async def submit_requirement(
             400,
             {"agents": sorted(missing), "providers": providers},
         )
+    budget = body.budget.budget() if body.budget is not None else stored.default_budget
+    if budget is not None and budget.max_cost_usd is not None:
+        unpriced = unpriced_models(stored, instances)
+        if unpriced:
+            models = sorted(set(unpriced.values()))
+            raise errors.ApiError(
+                ErrorCode.INVALID_REQUEST,
+                f"budget.max_cost_usd cannot be held: no price for {', '.join(models)} "
+                "(add it to the settings' pricing, or budget max_tokens instead)",
+                400,
+                {"field": "budget.max_cost_usd", "agents": sorted(unpriced), "models": models},
+            )
+    gates = gates_of(body.approval, stored)
+    timeout = body.approval_timeout_s or stored.approval_timeout_s
     priority = body.priority if body.priority is not None else stored.default_priority
     task_id = _task_id(idempotency_key)
     subject = subjects.task(task_id)
@@ -118,6 +213,10 @@ async def submit_requirement(
         idempotency_key=idempotency_key,
         project=workspace.project(),
         workspace_version=workspace.version,
+        budget=budget,
+        approval=gates,
+        approval_timeout_s=float(timeout) if timeout is not None and gates else None,
+        follows=follows,
     )
     try:
         seq = await gateway.store.append(
@@ -132,8 +231,17 @@ async def submit_requirement(
             503,
         ) from None
     await gateway.caught_up_to(seq, accepted={"task_id": task_id})
+    return _out(gateway, event)
+
+
+def _out(gateway: Gateway, event: TaskSubmitted) -> RequirementOut:
     return RequirementOut(
-        task_id=task_id, priority=priority, estimated_completion=_estimate(gateway)
+        task_id=event.task_id,
+        priority=event.priority,
+        estimated_completion=_estimate(gateway),
+        budget=event.budget,
+        approval=list(event.approval),
+        follows=event.follows,
     )
 
 
@@ -157,6 +265,4 @@ async def _existing(gateway: Gateway, subject: str, body: RequirementIn) -> Requ
             {"task_id": first.task_id},
         )
     await gateway.caught_up_to(events[0].seq)
-    return RequirementOut(
-        task_id=first.task_id, priority=first.priority, estimated_completion=_estimate(gateway)
-    )
+    return _out(gateway, first)

@@ -9,22 +9,26 @@ shows as ``***@``).
 ``POST`` is a partial update: fields left out keep their value. A key given as ``""`` or
 ``null`` is cleared. ``agents`` sets, per agent (``claude``, ``codex``, ``claude2``), its
 ``provider``, ``model``, ``base_url`` and an ``api_key`` of its own; a field given as ``null``
-goes back to the agent's default. Updates are compare-and-set on the KV revision and retried
+goes back to the agent's default. ``pricing`` (model-name prefix -> ``{"input", "output"}`` USD
+per million tokens; an entry given as ``null`` is removed), ``default_budget``,
+``require_approval``, ``approval_timeout_s`` and ``max_feedback_rounds`` steer spending and
+approval (``null`` clears them). Updates are compare-and-set on the KV revision and retried
 when another writer got in between, so two concurrent saves never lose each other's fields.
 """
 
 from __future__ import annotations
 
 import logging
-from typing import Literal
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter
 from nats.js.errors import KeyWrongLastSequenceError
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, StrictFloat, StrictInt
 
 from orchestrator.events import EventsError, subjects
-from orchestrator.events.catalog import SettingsChanged
+from orchestrator.events.catalog import Budget, Gate, SettingsChanged
 from orchestrator.events.error_codes import ErrorCode
+from orchestrator.events.pricing import DEFAULT_PRICES, Price
 from orchestrator.events.settings_document import (
     SETTINGS_KEY,
     AgentProvider,
@@ -35,7 +39,8 @@ from orchestrator.events.settings_document import (
 
 from .. import errors
 from ..bootstrap import GatewayDep
-from ..jsontypes import JsonBool, Priority
+from ..jsontypes import JsonBool, JsonInt, Priority
+from .requirements import BudgetIn, Money
 
 log = logging.getLogger(__name__)
 
@@ -58,6 +63,13 @@ class AgentSettingsUpdate(BaseModel):
     api_key: str | None = Field(default=None, pattern=KEY_PATTERN)
 
 
+class PriceIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    input: Annotated[StrictFloat | StrictInt, Field(ge=0, le=100_000)]
+    output: Annotated[StrictFloat | StrictInt, Field(ge=0, le=100_000)]
+
+
 class SettingsUpdate(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -66,6 +78,11 @@ class SettingsUpdate(BaseModel):
     default_priority: Priority | None = None
     auto_save: JsonBool | None = None
     agents: dict[LlmAgent, AgentSettingsUpdate] | None = None
+    pricing: dict[Annotated[str, Field(pattern=MODEL_PATTERN)], PriceIn | None] | None = None
+    default_budget: BudgetIn | None = None
+    require_approval: list[Gate] | None = None
+    approval_timeout_s: Money | None = None
+    max_feedback_rounds: Annotated[JsonInt, Field(ge=0, le=20)] | None = None
 
 
 class KeyStatus(BaseModel):
@@ -86,6 +103,11 @@ class SettingsView(BaseModel):
     default_priority: int
     auto_save: bool
     agents: dict[str, AgentSettingsView]
+    pricing: dict[str, Price] = Field(description="the settings' prices over the shipped ones")
+    default_budget: Budget | None = None
+    require_approval: list[Gate] = Field(default_factory=list)
+    approval_timeout_s: float | None = None
+    max_feedback_rounds: int = 3
     problem: str | None = None
     """Set when the stored document is unreadable (the defaults apply until the next save)."""
 
@@ -118,6 +140,11 @@ def view(stored: StoredSettings, problem: str | None = None) -> SettingsView:
             )
             for name, agent in sorted(stored.agents.items())
         },
+        pricing=dict(sorted({**DEFAULT_PRICES, **stored.pricing}.items())),
+        default_budget=stored.default_budget,
+        require_approval=list(stored.require_approval),
+        approval_timeout_s=stored.approval_timeout_s,
+        max_feedback_rounds=stored.max_feedback_rounds,
     )
 
 
@@ -146,15 +173,51 @@ def merge(current: StoredSettings, update: SettingsUpdate) -> tuple[StoredSettin
             for name, entry in agents.items()
             if any(v is not None for v in entry.values())
         }
+    _merge_steering(data, update, given)
     merged = StoredSettings.model_validate(data)
     return merged, changed_fields(current, merged)
+
+
+def _merge_steering(data: dict[str, Any], update: SettingsUpdate, given: set[str]) -> None:
+    """Prices, the default budget and the approval defaults, merged into ``data``."""
+    if "pricing" in given and update.pricing:
+        prices = dict(data["pricing"])
+        for model, price in update.pricing.items():
+            if price is None:
+                prices.pop(model, None)
+            else:
+                prices[model] = {"input": float(price.input), "output": float(price.output)}
+        data["pricing"] = prices
+    if "default_budget" in given:
+        budget = update.default_budget
+        data["default_budget"] = budget.budget().model_dump() if budget is not None else None
+    if "require_approval" in given:
+        data["require_approval"] = tuple(update.require_approval or ())
+    if "approval_timeout_s" in given:
+        data["approval_timeout_s"] = update.approval_timeout_s
+    if "max_feedback_rounds" in given and update.max_feedback_rounds is not None:
+        data["max_feedback_rounds"] = update.max_feedback_rounds
 
 
 def changed_fields(before: StoredSettings, after: StoredSettings) -> list[str]:
     changed = [
         name
-        for name in ("anthropic_api_key", "openai_api_key", "default_priority", "auto_save")
+        for name in (
+            "anthropic_api_key",
+            "openai_api_key",
+            "default_priority",
+            "auto_save",
+            "default_budget",
+            "require_approval",
+            "approval_timeout_s",
+            "max_feedback_rounds",
+        )
         if getattr(before, name) != getattr(after, name)
+    ]
+    changed += [
+        f"pricing.{model}"
+        for model in sorted(set(before.pricing) | set(after.pricing))
+        if before.pricing.get(model) != after.pricing.get(model)
     ]
     empty = AgentProvider()
     for agent in sorted(set(before.agents) | set(after.agents)):

@@ -6,6 +6,7 @@ import asyncio
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query
+from pydantic import BaseModel, ConfigDict
 
 from orchestrator.events import ConcurrencyConflict, subjects
 from orchestrator.events.catalog import TaskCancelled, TaskRetried
@@ -18,11 +19,11 @@ from .. import errors
 from ..bootstrap import Gateway, GatewayDep
 from ..params import TASK_ID, TaskId, matches
 from ..projections import changes
-from ..projections.tasks import TERMINAL, TaskView, timestamp
+from ..projections.tasks import STATUSES, TERMINAL, TaskView, timestamp
+from .requirements import BudgetIn
 
 router = APIRouter(tags=["tasks"])
 
-STATUSES = ("created", "in_progress", "completed", "failed", "cancelled")
 CONTROL_ATTEMPTS = 5
 MAX_PAGE = 1000
 
@@ -42,7 +43,7 @@ def _subject(task_id: str) -> str:
         raise _not_found(task_id) from None
 
 
-def _task(gateway: Gateway, task_id: str) -> TaskView:
+def task_or_404(gateway: Gateway, task_id: str) -> TaskView:
     _subject(task_id)
     task = gateway.models.tasks.get(task_id)
     if task is None:
@@ -67,7 +68,7 @@ async def list_tasks(
 
 @router.get("/api/tasks/{task_id}", summary="Get task by ID")
 async def get_task(task_id: TaskId, gateway: GatewayDep) -> dict[str, Any]:
-    return _task(gateway, task_id).to_json()
+    return task_or_404(gateway, task_id).to_json()
 
 
 @router.get("/api/tasks/{task_id}/events", summary="The task's full event history")
@@ -97,7 +98,7 @@ async def task_events(task_id: TaskId, gateway: GatewayDep) -> dict[str, Any]:
 async def task_changes(task_id: TaskId, gateway: GatewayDep) -> dict[str, Any]:
     """The task's changes against the project it started from (its last implementation round),
     and the same for every round: added, modified or deleted, with a unified diff for text."""
-    task = _task(gateway, task_id)
+    task = task_or_404(gateway, task_id)
     rounds = sorted(task.implementations.items())
     wanted: set[str] = set()
     for _, (writes, _deleted) in rounds:
@@ -122,11 +123,12 @@ async def task_changes(task_id: TaskId, gateway: GatewayDep) -> dict[str, Any]:
     }
 
 
-async def _control(gateway: Gateway, task_id: str, make: Any) -> TaskView:
-    """Append what ``make(task)`` returns, expecting the task's version; re-decide on a race."""
+async def control(gateway: Gateway, task_id: str, make: Any) -> TaskView:
+    """Append what ``make(task)`` returns, expecting the task's version; re-decide on a race
+    (so of two racing writers exactly one appends, and the other decides on what it wrote)."""
     subject = _subject(task_id)
     for _ in range(CONTROL_ATTEMPTS):
-        task = _task(gateway, task_id)
+        task = task_or_404(gateway, task_id)
         event: Event | None = make(task)
         if event is None:
             return task
@@ -142,7 +144,7 @@ async def _control(gateway: Gateway, task_id: str, make: Any) -> TaskView:
                 ErrorCode.SERVICE_UNAVAILABLE, "The event store is unavailable; try again", 503
             ) from None
         await gateway.caught_up_to(seq, accepted={"task_id": task_id})
-        return _task(gateway, task_id)
+        return task_or_404(gateway, task_id)
     raise errors.ApiError(ErrorCode.CONFLICT, "The task kept changing; try again", 409)
 
 
@@ -160,12 +162,23 @@ async def cancel_task(task_id: TaskId, gateway: GatewayDep) -> dict[str, Any]:
             )
         return TaskCancelled(task_id=task_id, progress=task.progress)
 
-    task = await _control(gateway, task_id, make)
+    task = await control(gateway, task_id, make)
     return {"task_id": task_id, "status": task.status}
 
 
+class RetryIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    budget: BudgetIn | None = None
+    """A new budget from here on (a task that ran out of budget is retried with more)."""
+
+
 @router.post("/api/tasks/{task_id}/retry", summary="Retry a failed task from its failed stage")
-async def retry_task(task_id: TaskId, gateway: GatewayDep) -> dict[str, Any]:
+async def retry_task(
+    task_id: TaskId, gateway: GatewayDep, body: RetryIn | None = None
+) -> dict[str, Any]:
+    budget = body.budget.budget() if body is not None and body.budget is not None else None
+
     def make(task: TaskView) -> Event | None:
         if task.status != "failed" or not task.error:
             raise errors.ApiError(
@@ -174,7 +187,7 @@ async def retry_task(task_id: TaskId, gateway: GatewayDep) -> dict[str, Any]:
                 409,
                 {"task_id": task_id, "status": task.status},
             )
-        return TaskRetried(task_id=task_id, stage=task.error["stage"])
+        return TaskRetried(task_id=task_id, stage=task.error["stage"], budget=budget)
 
-    task = await _control(gateway, task_id, make)
+    task = await control(gateway, task_id, make)
     return {"task_id": task_id, "status": task.status, "stage": task.stage}
