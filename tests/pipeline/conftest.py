@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import re
+import threading
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -12,6 +13,7 @@ from typing import Any
 
 import httpx
 import pytest
+import websocket
 
 from orchestrator.launcher.supervisor import ServiceProcess
 from tests.fakes import FakeLLM, RecordedRequest, Reply, Text
@@ -36,6 +38,28 @@ BROKEN_FILES = {
     "files": [{"path": "hello_world.py", "content": "print('Hello, World!'\n"}],
 }
 REVIEW_OK = {"passed": True, "summary": "looks right", "findings": []}
+
+
+def collect_frames(
+    url: str, frames: list[dict[str, Any]], stop: threading.Event
+) -> threading.Thread:
+    ws = websocket.create_connection(url, timeout=30)
+
+    def run() -> None:
+        ws.settimeout(0.2)
+        while not stop.is_set():
+            try:
+                raw = ws.recv()
+            except websocket.WebSocketTimeoutException:
+                continue
+            except websocket.WebSocketException:
+                return
+            frames.append(json.loads(raw))
+        ws.close()
+
+    thread = threading.Thread(target=run, daemon=True)
+    thread.start()
+    return thread
 
 
 def task_of(request: RecordedRequest) -> str | None:

@@ -2,38 +2,13 @@
 
 from __future__ import annotations
 
-import json
 import threading
 from typing import Any
-
-import websocket
 
 from tests.fakes import ANTHROPIC, OPENAI
 from tests.harness import wait_until
 
-from .conftest import Live, calls, workspace_file
-
-
-def collect_frames(
-    url: str, frames: list[dict[str, Any]], stop: threading.Event
-) -> threading.Thread:
-    ws = websocket.create_connection(url, timeout=30)
-
-    def run() -> None:
-        ws.settimeout(0.2)
-        while not stop.is_set():
-            try:
-                raw = ws.recv()
-            except websocket.WebSocketTimeoutException:
-                continue
-            except websocket.WebSocketException:
-                return
-            frames.append(json.loads(raw))
-        ws.close()
-
-    thread = threading.Thread(target=run, daemon=True)
-    thread.start()
-    return thread
+from .conftest import Live, calls, collect_frames, workspace_file
 
 
 def test_requirement_completes_with_four_stages_files_and_live_updates(live: Live) -> None:
