@@ -3,7 +3,6 @@ whichever gateway replica serves it, for a client told apart by its token or its
 
 from __future__ import annotations
 
-import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -14,18 +13,9 @@ import pytest
 
 from orchestrator.gateway.ratelimit import category
 from orchestrator.launcher.nats_server import free_port
-from tests.harness import System, running, wait_until
+from tests.harness import System, running, wait_until, within_one_minute
 
 TOKEN = "rate-limit-test-token-0123456789"
-
-
-def within_one_minute(seconds: float = 15.0) -> None:
-    """Wait, if need be, until the next ``seconds`` fall inside one minute of the limits'
-    windows (aligned on the epoch): past a boundary the previous minute's count starts to fade,
-    and a test counting exactly the limit would see one more admitted."""
-    left = 60 - time.time() % 60
-    if left < seconds:
-        time.sleep(left + 0.2)
 
 
 def statuses(url: str, n: int, headers: dict[str, str] | None = None) -> list[int]:
