@@ -8,12 +8,13 @@ else its address (``X-Forwarded-For`` only through ``GATEWAY_TRUSTED_PROXIES``).
 
 The window slides, approximately: the counts are per fixed minute (aligned on the epoch), and a
 request is admitted while ``previous * (1 - elapsed / 60) + current < limit``, the previous
-minute's count weighted by how much of it the last 60 s still cover. Within one minute this is
-exact (the eleventh requirement is refused, whichever replicas served the ten); across a minute
-boundary it assumes the previous minute's requests were spread evenly, so a client that spent its
-whole budget in the last second of a minute gets a few more soon after the next begins, where a
-fixed window would give it a whole second budget at once. Only admitted requests count; a
-refusal's ``Retry-After`` says when this client's next request would be admitted (at most 60 s).
+minute's count weighted by how much of it the last 60 s still cover. For a client that was idle
+the minute before it is exact (the eleventh requirement is refused, whichever replicas served the
+ten); across a minute boundary it assumes the previous minute's requests were spread evenly, so
+a client that spent its whole budget in the last second of a minute gets a few more soon after
+the next begins, where a fixed window would give it a whole second budget at once. Only admitted
+requests count; a refusal's ``Retry-After`` says when this client's next request would be
+admitted (at most 60 s).
 
 When the counts cannot be read or written (NATS unreachable, or slower than
 :data:`.ratelimit_store.COUNTER_TIMEOUT`), the request is admitted unchecked and the gateway logs
