@@ -71,6 +71,15 @@ async def eventually(
     raise AssertionError(f"timed out after {timeout:g}s waiting for {what or check}: {last!r}")
 
 
+def within_one_minute(seconds: float = 15.0) -> None:
+    """Wait, if need be, until the next ``seconds`` fall inside one minute of the gateway's
+    rate-limit windows (minutes aligned on the epoch): past a boundary the previous minute's
+    count starts to fade, and a test counting exactly to a limit would see one more admitted."""
+    left = 60 - time.time() % 60
+    if left < seconds:
+        time.sleep(left + 0.2)
+
+
 @dataclass
 class System:
     root: Path

@@ -23,6 +23,7 @@ from orchestrator.events import ConcurrencyConflict, Envelope, EventStore, encod
 from orchestrator.events.catalog import TaskCancelled, TaskSubmitted
 from orchestrator.events.connection import provision
 from orchestrator.events.nats_settings import NatsSettings
+from orchestrator.gateway.ratelimit_store import SharedWindows, open_bucket
 from orchestrator.launcher.nats_server import find_binary, free_port
 
 DEPLOY = Path(__file__).resolve().parent.parent / "deploy" / "nats"
@@ -131,6 +132,36 @@ async def test_r3_ten_appenders_one_winner_and_retried_append_stored_once(
     )
     events, _ = await store.load(subject)
     assert [e.id for e in events].count(envelope.id) == 1
+
+
+async def test_r3_rate_limit_counts_shared_by_replicas_on_different_nodes(
+    cluster: list[str],
+) -> None:
+    """Two gateways' counts, each connected to another node of the R3 bucket: reads go to the
+    stream leader, so racing for one budget they admit exactly the limit."""
+    settings = NatsSettings(nats_url=",".join(cluster), nats_replicas=3)
+    first: NATS = await nats.connect(servers=[cluster[0]])
+    last: NATS = await nats.connect(servers=[cluster[2]])
+    try:
+        deadline = time.monotonic() + 30
+        while True:  # the meta leader may still be being elected
+            try:
+                kv = await open_bucket(first, first.jetstream(timeout=10), settings)
+                break
+            except Exception:
+                if time.monotonic() > deadline:
+                    raise
+                await asyncio.sleep(0.3)
+        info = await first.jetstream().stream_info(f"KV_{subjects.RATE_LIMIT_BUCKET}")
+        assert info.config.num_replicas == 3
+        now = 630.0  # half-way through a minute, whenever the test runs
+        a = SharedWindows(first, kv, clock=lambda: now)
+        b = SharedWindows(last, await open_bucket(last, last.jetstream(), settings), lambda: now)
+        decisions = await asyncio.gather(*((a, b)[n % 2].hit("files.c", 10) for n in range(40)))
+        assert sum(d.allowed for d in decisions) == 10
+    finally:
+        await first.close()
+        await last.close()
 
 
 def test_compose_runs_every_service_from_its_own_image_on_the_cluster() -> None:

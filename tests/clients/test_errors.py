@@ -24,6 +24,7 @@ from orchestrator_client import (
     Unauthorized,
 )
 from orchestrator_client._exceptions import BY_CODE
+from tests.harness import within_one_minute
 
 from .conftest import TOKEN
 
@@ -57,6 +58,7 @@ def test_unknown_files_archives_and_executions_have_their_own_classes(client: Cl
 
 
 def test_too_many_requests_is_rate_limited_with_retry_after(guarded: str) -> None:
+    within_one_minute()
     with Client(guarded, token=TOKEN) as client:
         client.archives()
         client.archives()

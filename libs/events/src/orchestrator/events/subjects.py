@@ -19,6 +19,9 @@ FILES_BUCKET = "files"
 """Object store holding file contents, one object per sha256 digest."""
 SETTINGS_BUCKET = "settings"
 """Key-value bucket holding settings; the only place API keys are kept."""
+RATE_LIMIT_BUCKET = "ratelimit"
+"""Key-value bucket of the gateways' rate-limit counts, one key per category and client (a
+hash), expiring on their own: what makes the limits hold across gateway replicas."""
 
 TASK_ALL = "events.task.>"
 WORKSPACE = "events.workspace"

@@ -38,6 +38,7 @@ from orchestrator.events.settings_document import SettingsReader
 from . import errors
 from .health_monitor import HealthMonitor
 from .projections import ReadModels, ws_messages
+from .ratelimit_store import SharedWindows, open_bucket
 from .settings import GatewaySettings
 from .system_health import SystemHealthBroadcaster
 from .ws_hub import LiveHub
@@ -57,6 +58,7 @@ class Gateway:
     models: ReadModels
     hub: LiveHub
     health: HealthMonitor
+    rate_windows: SharedWindows
     instance: str
     follower: Follower | None = None
     _background: list[Any] = field(default_factory=list)
@@ -79,6 +81,7 @@ class Gateway:
             models=ReadModels(),
             hub=LiveHub(),
             health=HealthMonitor(nc),
+            rate_windows=SharedWindows(nc, await open_bucket(nc, js, settings)),
             instance=instance,
         )
         await gateway._start()

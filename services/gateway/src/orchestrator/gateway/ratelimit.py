@@ -1,11 +1,25 @@
-"""Rate limits: rate limits: requirements 10, file operations 100, archive operations 20 a minute.
+"""Rate limits: requirements 10, file operations 100, archive operations 20 a minute, per client.
 
-The key is (client IP, category): each client address has its own budget per category. The
-gateway runs with ``proxy_headers`` off, so the address is the TCP peer and cannot be spoofed with
-``X-Forwarded-For``; on a loopback-only gateway every local client shares one budget, which is
-what "single-user mode" means. Windows are sliding (the last 60 s), kept in memory per gateway
-replica: with N replicas behind a balancer a client gets at most N times the limit, the usual
-trade for not putting a shared counter on every request's path.
+They hold whatever gateway replica a client reaches: the counts live in NATS (the key-value
+bucket ``ratelimit``, see :mod:`.ratelimit_store`), not in the process.
+
+Who the client is, :mod:`.client_identity` decides: its token when the gateway checks tokens,
+else its address (``X-Forwarded-For`` only through ``GATEWAY_TRUSTED_PROXIES``).
+
+The window slides, approximately: the counts are per fixed minute (aligned on the epoch), and a
+request is admitted while ``previous * (1 - elapsed / 60) + current < limit``, the previous
+minute's count weighted by how much of it the last 60 s still cover. For a client that was idle
+the minute before it is exact (the eleventh requirement is refused, whichever replicas served the
+ten); across a minute boundary it assumes the previous minute's requests were spread evenly, so
+a client that spent its whole budget in the last second of a minute gets a few more soon after
+the next begins, where a fixed window would give it a whole second budget at once. Only admitted
+requests count; a refusal's ``Retry-After`` says when this client's next request would be
+admitted (at most 60 s).
+
+When the counts cannot be read or written (NATS unreachable, or slower than
+:data:`.ratelimit_store.COUNTER_TIMEOUT`), the request is admitted unchecked and the gateway logs
+it (the first at once, then one line a minute with how many): a limiter must not turn a NATS
+outage into 429s, and a request that needs NATS fails with its own error anyway.
 
 Categories:
 - ``requirements``: ``POST /api/requirements`` (submissions only; reading tasks is not limited).
@@ -15,19 +29,24 @@ Categories:
 
 from __future__ import annotations
 
+import logging
 import math
 import time
-from collections import deque
 from collections.abc import Callable
+from typing import Any
 
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from orchestrator.events.error_codes import ErrorCode
 
 from . import errors
+from .client_identity import client_address, client_identity
+from .rate_windows import WINDOW_SECONDS, counter_key
+from .ratelimit_store import SharedWindows, WindowsUnavailable
+from .security import Policy
 from .settings import GatewaySettings
 
-WINDOW_SECONDS = 60.0
+log = logging.getLogger(__name__)
 
 
 def category(method: str, path: str) -> str | None:
@@ -43,51 +62,60 @@ def category(method: str, path: str) -> str | None:
     return None
 
 
-class SlidingWindowLimiter:
-    """At most ``limit`` hits per key in any ``window`` seconds. Pure: the clock is passed in."""
+class UncheckedLog:
+    """Log lines for requests admitted unchecked: the first at once, then at most one a minute."""
 
-    def __init__(
-        self,
-        limit: int,
-        window: float = WINDOW_SECONDS,
-        clock: Callable[[], float] = time.monotonic,
-    ) -> None:
-        self.limit = limit
-        self.window = window
+    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
         self._clock = clock
-        self._hits: dict[str, deque[float]] = {}
-        self._last_sweep = clock()
+        self._last: float | None = None
+        self._since = 0
 
-    def hit(self, key: str) -> float:
-        """Record a hit; return 0 when allowed, else the seconds until the next one would be."""
+    def admitted(self, kind: str, reason: WindowsUnavailable) -> None:
+        self._since += 1
         now = self._clock()
-        self._sweep(now)
-        hits = self._hits.setdefault(key, deque())
-        while hits and hits[0] <= now - self.window:
-            hits.popleft()
-        if len(hits) >= self.limit:
-            return max(hits[0] + self.window - now, 0.001)
-        hits.append(now)
-        return 0.0
-
-    def _sweep(self, now: float) -> None:
-        """Forget idle keys now and then, so many clients cannot grow memory without bound."""
-        if now - self._last_sweep < self.window:
+        if self._last is not None and now - self._last < WINDOW_SECONDS:
             return
-        self._last_sweep = now
-        idle = [k for k, hits in self._hits.items() if not hits or hits[-1] <= now - self.window]
-        for key in idle:
-            del self._hits[key]
+        log.warning(
+            "rate limits not checked, %d request(s) admitted unchecked (latest: %s): %s",
+            self._since,
+            kind,
+            reason,
+        )
+        self._last = now
+        self._since = 0
+
+
+def _shared_windows(scope: Scope) -> SharedWindows | None:
+    """The gateway's counts in NATS, once its lifespan has built them."""
+    gateway: Any = getattr(scope["app"].state, "gateway", None)
+    return gateway.rate_windows if gateway is not None else None
 
 
 class RateLimitMiddleware:
     def __init__(self, app: ASGIApp, settings: GatewaySettings) -> None:
         self.app = app
-        self.limiters = {
-            "requirements": SlidingWindowLimiter(settings.rate_limit_requirements),
-            "files": SlidingWindowLimiter(settings.rate_limit_files),
-            "archive": SlidingWindowLimiter(settings.rate_limit_archive),
+        self.limits = {
+            "requirements": settings.rate_limit_requirements,
+            "files": settings.rate_limit_files,
+            "archive": settings.rate_limit_archive,
         }
+        self.trusted_proxies = settings.trusted_proxies
+        # The guard in front refused every other token, so one that gets here is genuine.
+        self.tokens_checked = bool(settings.gateway_token)
+        self.unchecked = UncheckedLog()
+
+    def identity(self, scope: Scope) -> str:
+        headers: list[tuple[bytes, bytes]] = scope.get("headers", [])
+        forwarded = [v.decode("latin-1") for k, v in headers if k.lower() == b"x-forwarded-for"]
+        client = scope.get("client")
+        address = client_address(client[0] if client else None, forwarded, self.trusted_proxies)
+        token = None
+        if self.tokens_checked:
+            auth = next(
+                (v.decode("latin-1") for k, v in headers if k.lower() == b"authorization"), ""
+            )
+            token = Policy.bearer({"authorization": auth})
+        return client_identity(address, token)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -97,19 +125,25 @@ class RateLimitMiddleware:
         if kind is None:
             await self.app(scope, receive, send)
             return
-        client = scope.get("client")
-        key = client[0] if client else "unknown"
-        limiter = self.limiters[kind]
-        wait = limiter.hit(key)
-        if wait == 0.0:
+        limit = self.limits[kind]
+        try:
+            windows = _shared_windows(scope)
+            if windows is None:
+                raise WindowsUnavailable("the gateway is not started")
+            decision = await windows.hit(counter_key(kind, self.identity(scope)), limit)
+        except WindowsUnavailable as exc:
+            self.unchecked.admitted(kind, exc)
             await self.app(scope, receive, send)
             return
-        retry_after = max(1, math.ceil(wait))
+        if decision.allowed:
+            await self.app(scope, receive, send)
+            return
+        retry_after = max(1, math.ceil(decision.retry_after))
         response = errors.envelope(
             ErrorCode.RATE_LIMITED,
-            f"Rate limit exceeded: {limiter.limit} {kind} requests per minute",
+            f"Rate limit exceeded: {limit} {kind} requests per minute",
             429,
-            {"category": kind, "limit": limiter.limit, "window_seconds": int(limiter.window)},
+            {"category": kind, "limit": limit, "window_seconds": int(WINDOW_SECONDS)},
             headers={"Retry-After": str(retry_after)},
         )
         await response(scope, receive, send)

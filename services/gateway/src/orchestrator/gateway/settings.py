@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import ipaddress
 
-from pydantic import Field, model_validator
+from pydantic import Field, field_validator, model_validator
 from pydantic_settings import SettingsConfigDict
 
 from orchestrator.events.nats_settings import NatsSettings
+
+from .client_identity import IPNetwork, parse_networks
 
 
 class GatewaySettings(NatsSettings):
@@ -33,9 +35,24 @@ class GatewaySettings(NatsSettings):
     rate_limit_requirements: int = Field(default=10, ge=1, description="per minute")
     rate_limit_files: int = Field(default=100, ge=1, description="per minute")
     rate_limit_archive: int = Field(default=20, ge=1, description="per minute")
+    gateway_trusted_proxies: str = Field(
+        default="",
+        description="addresses or CIDRs of reverse proxies whose X-Forwarded-For names the "
+        "client for the rate limits, comma-separated; from any other peer it is ignored",
+    )
     health_interval: float = Field(
         default=5.0, gt=0, description="seconds between system_health frames"
     )
+
+    @field_validator("gateway_trusted_proxies")
+    @classmethod
+    def _proxies(cls, value: str) -> str:
+        parse_networks(value)
+        return value
+
+    @property
+    def trusted_proxies(self) -> tuple[IPNetwork, ...]:
+        return parse_networks(self.gateway_trusted_proxies)
 
     @property
     def allowed_hosts(self) -> set[str]:
