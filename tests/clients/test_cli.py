@@ -14,7 +14,7 @@ from typing import Any
 from orchestrator.launcher.nats_server import free_port
 from orchestrator_client import Client
 from tests.fakes import Error, FakeLLM, RecordedRequest, Reply, Text
-from tests.harness import System
+from tests.harness import System, wait_until
 from tests.pipeline.conftest import PLAN, REVIEW_OK, answer, happy, stage_of
 
 from .conftest import TOKEN
@@ -256,3 +256,53 @@ def test_a_wrong_token_is_one_line_and_non_zero(guarded: str) -> None:
     assert len(lines) == 1 and "unauthorized" in lines[0]
     assert "Traceback" not in done.stderr
     assert cli(guarded, "tasks", "--json", token=TOKEN).returncode == 0
+
+
+def test_a_gated_task_is_steered_from_the_command_line_and_usage_adds_up(system: System) -> None:
+    submitted = cli(
+        system.base_url,
+        "submit",
+        REQUIREMENT,
+        "--approval",
+        "plan",
+        "--max-tokens",
+        "100000",
+        "--json",
+    )
+    assert submitted.returncode == 0, submitted.stderr
+    task_id = json_lines(submitted.stdout)[0]["task_id"]
+    with Client(system.base_url) as client:
+        wait_until(
+            lambda: client.task(task_id).status == "awaiting_approval", timeout=60, what="gate"
+        )
+
+    shown = cli(system.base_url, "show", task_id)
+    assert "waiting" in shown.stdout and "plan gate" in shown.stdout
+    assert "100000 tokens" in shown.stdout
+    sent = cli(system.base_url, "feedback", task_id, "add a README too")
+    assert sent.returncode == 0, sent.stderr
+    assert "sent back at the plan gate" in sent.stdout
+    with Client(system.base_url) as client:
+
+        def revised() -> bool:
+            approval = client.task(task_id).approval
+            return approval is not None and approval.round == 2
+
+        wait_until(revised, timeout=60, what="the revised plan's gate")
+        waiting = client.task(task_id)
+    assert [a.status for a in waiting.approvals] == ["revise", "waiting"]
+
+    approved = cli(system.base_url, "approve", task_id, "--watch")
+    assert approved.returncode == 0, approved.stderr + approved.stdout
+    assert "completed" in approved.stdout
+    again = cli(system.base_url, "approve", task_id)
+    assert again.returncode == 3  # refused: the task no longer waits
+    assert "CONFLICT" in again.stderr and "Traceback" not in again.stderr
+
+    report = cli(system.base_url, "usage", "--json")
+    assert report.returncode == 0, report.stderr
+    usage = json_lines(report.stdout)[0]
+    assert usage["total"]["calls"] >= 4  # two plans, an implementation, a review at least
+    assert sum(a["calls"] for a in usage["by_agent"].values()) == usage["total"]["calls"]
+    table = cli(system.base_url, "usage")
+    assert "claude" in table.stdout and "total" in table.stdout

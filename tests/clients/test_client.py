@@ -34,7 +34,7 @@ def test_a_submitted_task_completes_and_wait_returns_it(client: Client) -> None:
         "integration",
     ]
     assert "implementation/hello_world.py" in [f.path for f in task.files]
-    assert task.cost_usd >= 0 and task.tokens.output > 0
+    assert task.cost_usd is not None and task.cost_usd > 0 and task.tokens.output > 0
     assert submitted.task_id in [t.id for t in client.tasks(status="completed").tasks]
     assert client.read_file("hello_world.py") == b"print('Hello, World!')\n"
     listed = {f.name: f for f in client.files().files}

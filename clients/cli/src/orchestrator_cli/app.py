@@ -12,7 +12,7 @@ from typing import Annotated
 
 import typer
 
-from orchestrator_client import Client, OrchestratorError, RunStarted
+from orchestrator_client import Budget, Client, OrchestratorError, RunStarted
 
 from . import exits
 from .output import (
@@ -24,6 +24,7 @@ from .output import (
     health_table,
     task_report,
     tasks_table,
+    usage_table,
 )
 from .progress import watch
 from .settings_commands import settings_app
@@ -41,6 +42,20 @@ JsonOption = Annotated[bool, typer.Option("--json", help="Machine-readable outpu
 VerboseOption = Annotated[
     bool, typer.Option("--verbose", "-v", help="Stream the model's tokens as it writes them.")
 ]
+
+
+MaxCostOption = Annotated[
+    float | None, typer.Option("--max-cost", min=0.000001, help="Budget: at most this many USD")
+]
+MaxTokensOption = Annotated[
+    int | None, typer.Option("--max-tokens", min=1, help="Budget: at most this many tokens")
+]
+
+
+def _budget(max_cost: float | None, max_tokens: int | None) -> Budget | None:
+    if max_cost is None and max_tokens is None:
+        return None
+    return Budget(max_cost_usd=max_cost, max_tokens=max_tokens)
 
 
 class Context:
@@ -79,6 +94,19 @@ def submit(
     requirement: Annotated[str, typer.Argument(help="What you want built, in plain language.")],
     *,
     priority: Annotated[int | None, typer.Option(min=1, max=10, help="1 (low) to 10")] = None,
+    max_cost: MaxCostOption = None,
+    max_tokens: MaxTokensOption = None,
+    approval: Annotated[
+        str | None,
+        typer.Option(
+            help="Stop for your approval: plan, changes, plan,changes or none "
+            "(default: the settings')"
+        ),
+    ] = None,
+    approval_timeout: Annotated[
+        float | None,
+        typer.Option(min=0.001, help="Cancel the task if a gate waits this many seconds"),
+    ] = None,
     watch_it: Annotated[
         bool, typer.Option("--watch", "-w", help="Follow the task until it ends.")
     ] = False,
@@ -87,8 +115,17 @@ def submit(
 ) -> None:
     """Submit a requirement; with --watch follow it stage by stage to its files and cost."""
     out = Output(as_json)
+    gates: str | list[str] | None = approval
+    if approval is not None and "," in approval:
+        gates = [g.strip() for g in approval.split(",") if g.strip()]
     with _client(ctx) as client:
-        submitted = client.submit(requirement, priority=priority)
+        submitted = client.submit(
+            requirement,
+            priority=priority,
+            budget=_budget(max_cost, max_tokens),
+            approval=gates,
+            approval_timeout_s=approval_timeout,
+        )
         if not watch_it:
             out.show(submitted, f"Submitted {submitted.task_id} (priority {submitted.priority})")
             return
@@ -110,7 +147,10 @@ def watch_command(
 def tasks(
     ctx: typer.Context,
     status: Annotated[
-        str | None, typer.Option(help="created, in_progress, completed, failed or cancelled")
+        str | None,
+        typer.Option(
+            help="created, in_progress, awaiting_approval, completed, failed or cancelled"
+        ),
     ] = None,
     as_json: JsonOption = False,
 ) -> None:
@@ -140,17 +180,68 @@ def cancel(ctx: typer.Context, task_id: str, as_json: JsonOption = False) -> Non
 def retry(
     ctx: typer.Context,
     task_id: str,
+    *,
+    max_cost: MaxCostOption = None,
+    max_tokens: MaxTokensOption = None,
     watch_it: Annotated[bool, typer.Option("--watch", "-w", help="Follow the retry.")] = False,
     verbose: VerboseOption = False,
     as_json: JsonOption = False,
 ) -> None:
-    """Retry a failed task from the stage that failed."""
+    """Retry a failed task from the stage that failed (with a new budget, if given)."""
     out = Output(as_json)
     with _client(ctx) as client:
-        result = client.retry(task_id)
+        result = client.retry(task_id, _budget(max_cost, max_tokens))
         if watch_it:
             raise typer.Exit(watch(client, task_id, out, verbose))
     out.show(result, f"{result.task_id} is {result.status} again from {result.stage}")
+
+
+@app.command()
+def approve(
+    ctx: typer.Context,
+    task_id: str,
+    *,
+    watch_it: Annotated[bool, typer.Option("--watch", "-w", help="Follow it on.")] = False,
+    verbose: VerboseOption = False,
+    as_json: JsonOption = False,
+) -> None:
+    """Let a task waiting at an approval gate go on."""
+    out = Output(as_json)
+    with _client(ctx) as client:
+        result = client.approve(task_id)
+        if watch_it:
+            raise typer.Exit(watch(client, task_id, out, verbose))
+    out.show(result, f"{result.task_id}: {result.approved} approved, {result.status}")
+
+
+@app.command()
+def feedback(
+    ctx: typer.Context,
+    task_id: str,
+    message: Annotated[str, typer.Argument(help="What to change, in plain language.")],
+    as_json: JsonOption = False,
+) -> None:
+    """Send a waiting task back with what to change; on a completed task, submit a follow-up."""
+    with _client(ctx) as client:
+        result = client.feedback(task_id, message)
+    if result.follow_up is not None:
+        text = f"Submitted {result.follow_up.task_id}, a follow-up on {result.task_id}"
+    else:
+        text = f"{result.task_id}: sent back at the {result.revising} gate"
+    Output(as_json).show(result, text)
+
+
+@app.command()
+def usage(
+    ctx: typer.Context,
+    since: Annotated[str | None, typer.Option(help="First UTC day, YYYY-MM-DD")] = None,
+    until: Annotated[str | None, typer.Option(help="Last UTC day, YYYY-MM-DD")] = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Tokens and cost by agent, provider and model."""
+    with _client(ctx) as client:
+        report = client.usage(since, until)
+    Output(as_json).show(report, usage_table(report))
 
 
 @app.command()

@@ -23,6 +23,7 @@ from orchestrator_client import (
     Settings,
     Task,
     TaskList,
+    UsageReport,
 )
 
 STATUS_STYLE = {
@@ -55,6 +56,11 @@ def size(n: int | None) -> str:
             return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
         value /= 1024
     return f"{n} B"
+
+
+def money(value: float | None, digits: int = 4) -> str:
+    """A cost; ``unknown`` when a model without a price was called."""
+    return "unknown" if value is None else f"${value:.{digits}f}"
 
 
 def emit(value: BaseModel | dict[str, Any] | list[Any]) -> None:
@@ -97,7 +103,7 @@ def tasks_table(tasks: TaskList) -> Table:
             styled(task.status),
             task.stage or "-",
             f"{task.progress}%",
-            f"${task.cost_usd:.4f}",
+            money(task.cost_usd),
             escape(task.requirement[:60]),
         )
     return table
@@ -119,7 +125,7 @@ def task_report(task: Task) -> Table:
             str(run.round),
             styled(run.status),
             f"{usage.input_tokens}/{usage.output_tokens}" if usage else "-",
-            f"${usage.cost_usd:.4f}" if usage else "-",
+            money(usage.cost_usd) if usage else "-",
         )
     table.add_row("[bold]stages[/bold]", stages)
     for round_ in task.validation_rounds:
@@ -129,11 +135,44 @@ def task_report(task: Task) -> Table:
     table.add_row("[bold]files[/bold]", files)
     table.add_row(
         "[bold]cost[/bold]",
-        f"${task.cost_usd:.6f} ({task.tokens.input} tokens in, {task.tokens.output} out)",
+        f"{money(task.cost_usd, 6)} ({task.tokens.input} tokens in, {task.tokens.output} out)",
     )
+    if task.budget is not None:
+        limits = [
+            f"${task.budget.max_cost_usd}" if task.budget.max_cost_usd is not None else "",
+            f"{task.budget.max_tokens} tokens" if task.budget.max_tokens is not None else "",
+        ]
+        table.add_row("[bold]budget[/bold]", " and ".join(x for x in limits if x))
+    if task.approval is not None:
+        table.add_row(
+            "[bold]waiting[/bold]",
+            f"at the {task.approval.gate} gate: {escape(task.approval.summary[:300])}",
+        )
     if task.error is not None:
         error = f"{task.error.code}: {task.error.message}"
         table.add_row("[bold red]error[/bold red]", escape(error))
+    return table
+
+
+def usage_table(report: UsageReport) -> Table:
+    """Tokens and cost by agent, provider and model, and the total."""
+    table = Table("by", "name", "calls", "tokens in", "tokens out", "cost", box=None)
+    groups = (
+        ("agent", report.by_agent),
+        ("provider", report.by_provider),
+        ("model", report.by_model),
+        ("total", {"all": report.total}),
+    )
+    for kind, totals in groups:
+        for name, t in totals.items():
+            table.add_row(
+                kind,
+                escape(name),
+                str(t.calls),
+                str(t.input_tokens),
+                str(t.output_tokens),
+                money(t.cost_usd),
+            )
     return table
 
 

@@ -5,7 +5,15 @@ from __future__ import annotations
 
 from rich.markup import escape
 
-from orchestrator_client import Client, Frame, ModelOutput, Task, TaskUpdate
+from orchestrator_client import (
+    ApprovalRequested,
+    ApprovalResolved,
+    Client,
+    Frame,
+    ModelOutput,
+    Task,
+    TaskUpdate,
+)
 
 from . import exits
 from .output import Output, emit, styled, task_report
@@ -25,12 +33,30 @@ class Progress:
                 self.out.console.print(escape(frame.text), end="", style="dim")
                 self._mid_line = not frame.text.endswith("\n")
             return
-        if not isinstance(frame, TaskUpdate):
+        if isinstance(frame, ApprovalRequested):
+            self._end_line()
+            self.out.console.print(
+                f"[yellow]waiting for your approval[/yellow] at the {frame.gate} gate "
+                f"(round {frame.round}): {escape(frame.summary[:200])}\n"
+                f"  orchestrator approve {frame.task_id}   or   "
+                f"orchestrator feedback {frame.task_id} 'what to change'"
+            )
+            return
+        if isinstance(frame, ApprovalResolved):
+            self._end_line()
+            self.out.console.print(f"{frame.gate} gate: {frame.decision}")
+            return
+        if not isinstance(frame, TaskUpdate) or frame.status == "awaiting_approval":
             return
         if self._mid_line:
             self.out.console.print()
             self._mid_line = False
         self.out.console.print(f"[{frame.progress:>3}%] {self._describe(frame)}")
+
+    def _end_line(self) -> None:
+        if self._mid_line:
+            self.out.console.print()
+            self._mid_line = False
 
     @staticmethod
     def _describe(frame: TaskUpdate) -> str:

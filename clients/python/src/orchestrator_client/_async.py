@@ -90,8 +90,22 @@ class AsyncClient(ClientBase):
         priority: int | None = None,
         metadata: dict[str, Any] | None = None,
         idempotency_key: str | None = None,
+        *,
+        budget: m.Budget | None = None,
+        approval: str | list[str] | None = None,
+        approval_timeout_s: float | None = None,
     ) -> m.Submitted:
-        return await self._send(ops.submit(requirement, priority, metadata, idempotency_key))
+        return await self._send(
+            ops.submit(
+                requirement,
+                priority,
+                metadata,
+                idempotency_key,
+                budget=budget,
+                approval=approval,
+                approval_timeout_s=approval_timeout_s,
+            )
+        )
 
     async def tasks(
         self, status: str | None = None, *, limit: int | None = None, cursor: str | None = None
@@ -111,8 +125,17 @@ class AsyncClient(ClientBase):
     async def cancel(self, task_id: str) -> m.TaskControl:
         return await self._send(ops.cancel(task_id))
 
-    async def retry(self, task_id: str) -> m.TaskControl:
-        return await self._send(ops.retry(task_id))
+    async def retry(self, task_id: str, budget: m.Budget | None = None) -> m.TaskControl:
+        return await self._send(ops.retry(task_id, budget))
+
+    async def approve(self, task_id: str) -> m.Approved:
+        return await self._send(ops.approve(task_id))
+
+    async def feedback(self, task_id: str, message: str) -> m.FeedbackSent:
+        return await self._send(ops.feedback(task_id, message))
+
+    async def usage(self, since: str | None = None, until: str | None = None) -> m.UsageReport:
+        return await self._send(ops.usage(since, until))
 
     async def agents(self) -> m.AgentList:
         return await self._send(ops.agents())

@@ -24,6 +24,7 @@ strings. A code this client does not know yet is raised as the base class with i
     ├── Forbidden                     FORBIDDEN (Host or Origin refused)
     ├── Conflict                      CONFLICT
     ├── ValidationFailed              VALIDATION_FAILED
+    ├── BudgetExceeded                BUDGET_EXCEEDED (a task's error: its budget ran out)
     ├── ServiceUnavailable            SERVICE_UNAVAILABLE
     ├── InternalError                 INTERNAL_ERROR
     └── UnexpectedResponse            a response that is not the envelope nor the documented body
@@ -149,6 +150,10 @@ class ValidationFailed(OrchestratorError):
     code = "VALIDATION_FAILED"
 
 
+class BudgetExceeded(OrchestratorError):
+    code = "BUDGET_EXCEEDED"
+
+
 class ServiceUnavailable(OrchestratorError):
     code = "SERVICE_UNAVAILABLE"
 
@@ -182,6 +187,7 @@ BY_CODE: dict[str, type[OrchestratorError]] = {
         Forbidden,
         Conflict,
         ValidationFailed,
+        BudgetExceeded,
         ServiceUnavailable,
         InternalError,
     )

@@ -30,6 +30,29 @@ class TaskUpdate(Frame):
     summary: str | None = None
     findings: list[str] | None = None
     error: dict[str, Any] | None = None
+    cost_usd: float | None = None
+    """The task's spend so far, after a model stage (None there: a model has no price)."""
+    tokens: int | None = None
+    gate: str | None = None
+
+
+class ApprovalRequested(Frame):
+    """A task stopped at a gate and waits for approve or feedback."""
+
+    task_id: str
+    gate: str
+    round: int = 1
+    summary: str = ""
+    timeout_s: float | None = None
+
+
+class ApprovalResolved(Frame):
+    task_id: str
+    gate: str
+    round: int = 1
+    decision: str
+    """``approved`` or ``feedback``."""
+    message: str | None = None
 
 
 class AgentStatus(Frame):
@@ -82,6 +105,8 @@ class ExecutionFinished(Frame):
 FRAME_TYPES: dict[str, type[Frame]] = {
     "task_update": TaskUpdate,
     "agent_status": AgentStatus,
+    "approval_requested": ApprovalRequested,
+    "approval_resolved": ApprovalResolved,
     "model_output": ModelOutput,
     "system_health": SystemHealth,
     "execution_started": ExecutionStarted,

@@ -21,6 +21,13 @@ class Model(BaseModel):
 # -- requirements and tasks ---------------------------------------------------------------------
 
 
+class Budget(Model):
+    """A task's spending limit: either or both."""
+
+    max_cost_usd: float | None = None
+    max_tokens: int | None = None
+
+
 class Submitted(Model):
     """``POST /api/requirements``."""
 
@@ -28,6 +35,9 @@ class Submitted(Model):
     status: str = "created"
     agents_assigned: list[str] = Field(default_factory=list)
     estimated_completion: str | None = None
+    budget: Budget | None = None
+    approval: list[str] = Field(default_factory=list)
+    follows: str | None = None
     priority: int | None = None
 
 
@@ -40,12 +50,27 @@ class TaskFile(Model):
 class Usage(Model):
     input_tokens: int = 0
     output_tokens: int = 0
-    cost_usd: float = 0.0
+    cost_usd: float | None = 0.0
+    """None: a model without a price was called, so the cost is unknown."""
 
 
 class Tokens(Model):
     input: int = 0
     output: int = 0
+    total: int = 0
+
+
+class Approval(Model):
+    """A gate a task stopped at: ``waiting``, then ``approved``, ``revise`` or ``cancelled``."""
+
+    gate: str
+    round: int = 1
+    summary: str = ""
+    status: str = "waiting"
+    requested_at: str | None = None
+    resolved_at: str | None = None
+    timeout_s: float | None = None
+    feedback: str | None = None
 
 
 class StageRun(Model):
@@ -89,8 +114,14 @@ class Task(Model):
     round: int = 1
     files: list[TaskFile] = Field(default_factory=list)
     usage: dict[str, Usage] = Field(default_factory=dict)
-    cost_usd: float = 0.0
+    cost_usd: float | None = 0.0
     tokens: Tokens = Field(default_factory=Tokens)
+    budget: Budget | None = None
+    approval: Approval | None = None
+    """The gate the task waits at now (status ``awaiting_approval``)."""
+    approvals: list[Approval] = Field(default_factory=list)
+    gates: list[str] = Field(default_factory=list)
+    follows: str | None = None
     stages: list[StageRun] = Field(default_factory=list)
     validation_rounds: list[ValidationRound] = Field(default_factory=list)
     error: TaskError | None = None
@@ -146,6 +177,50 @@ class TaskChanges(Model):
     task_id: str
     changes: list[FileChange]
     rounds: list[RoundChanges] = Field(default_factory=list)
+
+
+class Approved(Model):
+    """``POST /api/tasks/{id}/approve``."""
+
+    task_id: str
+    status: str
+    approved: str | None = None
+
+
+class FeedbackSent(Model):
+    """``POST /api/tasks/{id}/feedback``: the gate sent back, or the follow-up submitted."""
+
+    task_id: str
+    status: str
+    revising: str | None = None
+    follow_up: Submitted | None = None
+
+
+class UsageTotals(Model):
+    calls: int = 0
+    input_tokens: int = 0
+    output_tokens: int = 0
+    tokens: int = 0
+    cost_usd: float | None = 0.0
+    unpriced_calls: int = 0
+
+
+class UsageDay(Model):
+    day: str
+    total: UsageTotals
+    by_agent: dict[str, UsageTotals] = Field(default_factory=dict)
+    by_provider: dict[str, UsageTotals] = Field(default_factory=dict)
+    by_model: dict[str, UsageTotals] = Field(default_factory=dict)
+
+
+class UsageReport(Model):
+    """``GET /api/usage``."""
+
+    total: UsageTotals
+    by_agent: dict[str, UsageTotals] = Field(default_factory=dict)
+    by_provider: dict[str, UsageTotals] = Field(default_factory=dict)
+    by_model: dict[str, UsageTotals] = Field(default_factory=dict)
+    days: list[UsageDay] = Field(default_factory=list)
 
 
 class TaskControl(Model):

@@ -104,13 +104,26 @@ def submit(
     priority: int | None = None,
     metadata: dict[str, Any] | None = None,
     idempotency_key: str | None = None,
+    *,
+    budget: m.Budget | None = None,
+    approval: str | list[str] | None = None,
+    approval_timeout_s: float | None = None,
 ) -> Operation[m.Submitted]:
-    """Submit a requirement. A fresh Idempotency-Key makes a retried submit return the same task."""
+    """Submit a requirement. A fresh Idempotency-Key makes a retried submit return the same task.
+
+    ``budget`` caps its spend; ``approval`` (``"plan"``, ``"changes"``, both, or ``"none"``)
+    names the gates it waits at for :func:`approve` or :func:`feedback`."""
     body: dict[str, Any] = {"requirement": requirement}
     if priority is not None:
         body["priority"] = priority
     if metadata is not None:
         body["metadata"] = metadata
+    if budget is not None:
+        body["budget"] = budget.model_dump(exclude_none=True)
+    if approval is not None:
+        body["approval"] = approval
+    if approval_timeout_s is not None:
+        body["approval_timeout_s"] = approval_timeout_s
     return Operation(
         "POST",
         "/api/requirements",
@@ -151,8 +164,37 @@ def cancel(task_id: str) -> Operation[m.TaskControl]:
 
 
 @route("POST", "/api/tasks/{task_id}/retry")
-def retry(task_id: str) -> Operation[m.TaskControl]:
-    return Operation("POST", f"/api/tasks/{_segment(task_id)}/retry", _model(m.TaskControl))
+def retry(task_id: str, budget: m.Budget | None = None) -> Operation[m.TaskControl]:
+    """Retry a failed task from its failed stage; ``budget`` replaces its budget from here on."""
+    body = {"budget": budget.model_dump(exclude_none=True)} if budget is not None else None
+    return Operation(
+        "POST", f"/api/tasks/{_segment(task_id)}/retry", _model(m.TaskControl), json=body
+    )
+
+
+@route("POST", "/api/tasks/{task_id}/approve")
+def approve(task_id: str) -> Operation[m.Approved]:
+    """Let a task waiting at an approval gate go on."""
+    return Operation("POST", f"/api/tasks/{_segment(task_id)}/approve", _model(m.Approved))
+
+
+@route("POST", "/api/tasks/{task_id}/feedback")
+def feedback(task_id: str, message: str) -> Operation[m.FeedbackSent]:
+    """Send a waiting task back with ``message``; on a completed task, submit a follow-up."""
+    return Operation(
+        "POST",
+        f"/api/tasks/{_segment(task_id)}/feedback",
+        _model(m.FeedbackSent),
+        json={"message": message},
+    )
+
+
+@route("GET", "/api/usage")
+def usage(since: str | None = None, until: str | None = None) -> Operation[m.UsageReport]:
+    """Tokens and cost by agent, provider and model, per day (``YYYY-MM-DD`` bounds)."""
+    given = {"since": since, "until": until}
+    params = {key: value for key, value in given.items() if value is not None} or None
+    return Operation("GET", "/api/usage", _model(m.UsageReport), params=params)
 
 
 @route("GET", "/api/agents")

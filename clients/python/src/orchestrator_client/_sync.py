@@ -89,8 +89,22 @@ class Client(ClientBase):
         priority: int | None = None,
         metadata: dict[str, Any] | None = None,
         idempotency_key: str | None = None,
+        *,
+        budget: m.Budget | None = None,
+        approval: str | list[str] | None = None,
+        approval_timeout_s: float | None = None,
     ) -> m.Submitted:
-        return self._send(ops.submit(requirement, priority, metadata, idempotency_key))
+        return self._send(
+            ops.submit(
+                requirement,
+                priority,
+                metadata,
+                idempotency_key,
+                budget=budget,
+                approval=approval,
+                approval_timeout_s=approval_timeout_s,
+            )
+        )
 
     def tasks(
         self, status: str | None = None, *, limit: int | None = None, cursor: str | None = None
@@ -110,8 +124,17 @@ class Client(ClientBase):
     def cancel(self, task_id: str) -> m.TaskControl:
         return self._send(ops.cancel(task_id))
 
-    def retry(self, task_id: str) -> m.TaskControl:
-        return self._send(ops.retry(task_id))
+    def retry(self, task_id: str, budget: m.Budget | None = None) -> m.TaskControl:
+        return self._send(ops.retry(task_id, budget))
+
+    def approve(self, task_id: str) -> m.Approved:
+        return self._send(ops.approve(task_id))
+
+    def feedback(self, task_id: str, message: str) -> m.FeedbackSent:
+        return self._send(ops.feedback(task_id, message))
+
+    def usage(self, since: str | None = None, until: str | None = None) -> m.UsageReport:
+        return self._send(ops.usage(since, until))
 
     def agents(self) -> m.AgentList:
         return self._send(ops.agents())

@@ -53,6 +53,12 @@ def category(method: str, path: str) -> str | None:
     """Which limited category a request falls in, or None when it is not limited."""
     if path.rstrip("/") == "/api/requirements" and method == "POST":
         return "requirements"
+    if (
+        method == "POST"
+        and path.startswith("/api/tasks/")
+        and path.rstrip("/").endswith("/feedback")
+    ):
+        return "requirements"  # feedback on a completed task submits a requirement
     if path.startswith("/api/workspace/"):
         return "files"
     if path.rstrip("/") == "/api/archive" or path.startswith("/api/archive/"):
