@@ -33,6 +33,9 @@ the same nats-server:
 - ``rtt_ms``: the median core-NATS request/reply round trip (``nc.request``) to a subscriber in
   another process that echoes the body back: the least a delivery to another process costs.
 
+Both are sampled again after every system run (:class:`Meter`); the floor quoted is at their
+medians over the samples, with the lowest and highest floor of a single sample beside it.
+
 It is a floor, not a model: a hop through a durable consumer is one delivery plus the handler's
 own reads (the task's version, the settings document), and the HTTP request that submits the
 task is not counted at all.
@@ -130,34 +133,6 @@ def typed(event: dict[str, Any]) -> Event:
     return Envelope.model_validate({"type": event["type"], "data": event["data"]}).data
 
 
-async def append_ms(js: JetStreamContext, events: Sequence[Event], samples: int) -> float:
-    """Median ms of a sequential ``EventStore.append`` of ``events``, cycled (the first cycle
-    warms up)."""
-    try:
-        await js.stream_info(SCRATCH_STREAM)
-    except NotFoundError:
-        await js.add_stream(
-            api.StreamConfig(
-                name=SCRATCH_STREAM,
-                subjects=[SCRATCH_SUBJECTS],
-                storage=api.StorageType.FILE,
-                num_replicas=1,
-            )
-        )
-    store = EventStore(js, stream=SCRATCH_STREAM)
-    timings: list[float] = []
-    cycle = 0
-    while len(timings) < samples + len(events):
-        subject = f"bench.scratch.c{cycle}"
-        last = 0
-        for event in events:
-            started = time.perf_counter()
-            last = await store.append(subject, event, expected_last_seq=last)
-            timings.append((time.perf_counter() - started) * 1000)
-        cycle += 1
-    return statistics.median(timings[len(events) :])
-
-
 def _echo(url: str, ready: Any, stop: Any) -> None:
     """In its own process: answer every request on ``ECHO_SUBJECT`` with its own body."""
 
@@ -176,75 +151,149 @@ def _echo(url: str, ready: Any, stop: Any) -> None:
     asyncio.run(main())
 
 
-async def rtt_ms(nc: NATS, url: str, samples: int, size: int = 256) -> float:
-    """Median ms of a core-NATS request/reply to an echo subscriber in another process."""
-    ctx = multiprocessing.get_context("spawn")
-    ready, stop = ctx.Queue(), ctx.Event()
-    process = ctx.Process(target=_echo, args=(url, ready, stop), daemon=True)
-    process.start()
-    try:
-        await asyncio.to_thread(ready.get, True, 60)
+class Meter:
+    """Times the floor's two costs, each a median of ``samples``, whenever :meth:`sample` is
+    called (the pipeline bench calls it after every system run, so the costs are measured as
+    often, and under the same conditions, as the latencies they are set against)."""
+
+    def __init__(self, nc: NATS, url: str, events: Sequence[Event], samples: int) -> None:
+        self.nc = nc
+        self.url = url
+        self.events = list(events)
+        self.samples = samples
+        self.append_ms: list[float] = []
+        self.rtt_ms: list[float] = []
+        self._store = EventStore(nc.jetstream(timeout=10), stream=SCRATCH_STREAM)
+        self._cycle = 0
+        ctx = multiprocessing.get_context("spawn")
+        self._ready, self._stop = ctx.Queue(), ctx.Event()
+        self._echo = ctx.Process(target=_echo, args=(url, self._ready, self._stop), daemon=True)
+
+    async def __aenter__(self) -> Meter:
+        js = self._store.js
+        try:
+            await js.stream_info(SCRATCH_STREAM)
+        except NotFoundError:
+            await js.add_stream(
+                api.StreamConfig(
+                    name=SCRATCH_STREAM,
+                    subjects=[SCRATCH_SUBJECTS],
+                    storage=api.StorageType.FILE,
+                    num_replicas=1,
+                )
+            )
+        self._echo.start()
+        await asyncio.to_thread(self._ready.get, True, 60)
+        await self._appends(len(self.events))  # warm up both
+        await self._round_trips(20)
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        self._stop.set()
+        await asyncio.to_thread(self._echo.join, 10)
+
+    async def sample(self) -> None:
+        self.append_ms.append(statistics.median(await self._appends(self.samples)))
+        self.rtt_ms.append(statistics.median(await self._round_trips(self.samples)))
+
+    async def _appends(self, count: int) -> list[float]:
+        """Sequential appends of the path's events, cycled, one scratch subject per cycle."""
+        timings: list[float] = []
+        while len(timings) < count:
+            subject = f"bench.scratch.c{self._cycle}"
+            self._cycle += 1
+            last = 0
+            for event in self.events[: count - len(timings)]:
+                started = time.perf_counter()
+                last = await self._store.append(subject, event, expected_last_seq=last)
+                timings.append((time.perf_counter() - started) * 1000)
+        return timings
+
+    async def _round_trips(self, count: int, size: int = 256) -> list[float]:
         body = b"x" * size
-        for _ in range(20):  # warm up
-            await nc.request(ECHO_SUBJECT, body, timeout=5)
         timings = []
-        for _ in range(samples):
+        for _ in range(count):
             started = time.perf_counter()
-            await nc.request(ECHO_SUBJECT, body, timeout=5)
+            await self.nc.request(ECHO_SUBJECT, body, timeout=5)
             timings.append((time.perf_counter() - started) * 1000)
-        return statistics.median(timings)
-    finally:
-        stop.set()
-        await asyncio.to_thread(process.join, 10)
+        return timings
+
+
+@dataclass(frozen=True)
+class CriticalPath:
+    """One task's critical path: how many appends (of which on ``events.workspace``), the hops
+    and the events themselves (to re-append when timing an append)."""
+
+    task_id: str
+    events: tuple[Event, ...]
+    workspace_appends: int
+    hops: tuple[Hop, ...]
+
+    @property
+    def appends(self) -> int:
+        return len(self.events)
+
+
+async def path_of(
+    js: JetStreamContext, task_id: str, task_events: list[dict[str, Any]]
+) -> CriticalPath:
+    """The critical path of ``task_id``, whose history is ``task_events`` (from the events API)."""
+    workspace = [as_json(r) for r in await EventStore(js).read(subjects.WORKSPACE)]
+    path = critical_path(task_events, workspace)
+    own = {int(e["seq"]) for e in task_events}
+    return CriticalPath(
+        task_id=task_id,
+        events=tuple(typed(e) for e in path),
+        workspace_appends=sum(1 for e in path if int(e["seq"]) not in own),
+        hops=tuple(hops(path)),
+    )
 
 
 @dataclass(frozen=True)
 class Floor:
-    task_id: str
-    appends: int
-    workspace_appends: int
-    """Of ``appends``, those on ``events.workspace`` (integration's file events)."""
-    hops: tuple[Hop, ...]
-    append_ms: float
-    rtt_ms: float
+    path: CriticalPath
+    append_ms: tuple[float, ...]
+    """The median append latency of each sample."""
+    rtt_ms: tuple[float, ...]
+    """The median round trip of each sample."""
+
+    def of(self, append_ms: float, rtt_ms: float) -> float:
+        return self.path.appends * append_ms + len(self.path.hops) * rtt_ms
 
     @property
     def ms(self) -> float:
-        return self.appends * self.append_ms + len(self.hops) * self.rtt_ms
+        """The floor at the median costs over the samples."""
+        return self.of(statistics.median(self.append_ms), statistics.median(self.rtt_ms))
+
+    @property
+    def spread(self) -> tuple[float, float]:
+        """The lowest and highest floor of one sample."""
+        each = [self.of(a, r) for a, r in zip(self.append_ms, self.rtt_ms, strict=True)]
+        return min(each), max(each)
 
 
-async def measure(
-    nc: NATS,
-    url: str,
-    task_id: str,
-    task_events: list[dict[str, Any]],
-    samples: int,
-) -> Floor:
-    """The floor of the task ``task_id`` whose history is ``task_events`` (from the events API)."""
-    js = nc.jetstream(timeout=10)
-    workspace = [as_json(r) for r in await EventStore(js).read(subjects.WORKSPACE)]
-    path = critical_path(task_events, workspace)
-    own = {int(e["seq"]) for e in task_events}
-    return Floor(
-        task_id=task_id,
-        appends=len(path),
-        workspace_appends=sum(1 for e in path if int(e["seq"]) not in own),
-        hops=tuple(hops(path)),
-        append_ms=await append_ms(js, [typed(e) for e in path], samples),
-        rtt_ms=await rtt_ms(nc, url, samples),
-    )
+def _range(values: Sequence[float]) -> str:
+    return f"{min(values):.2f}-{max(values):.2f}"
 
 
 def report(floor: Floor, added_p50: dict[int, float]) -> None:
     """Print the floor beside each concurrency level's added p50."""
-    n = len(floor.hops)
+    path = floor.path
+    n = len(path.hops)
+    low, high = floor.spread
     print(
-        f"floor of one task (concurrency 1, {floor.task_id}): {floor.appends} appends "
-        f"({floor.appends - floor.workspace_appends} on its subject, {floor.workspace_appends} "
-        f"on events.workspace) x {floor.append_ms:.2f} ms + {n} hops x {floor.rtt_ms:.2f} ms "
-        f"core-NATS round trip (to another process) = {floor.ms:.1f} ms"
+        f"floor of one task (concurrency 1, {path.task_id}): {path.appends} appends "
+        f"({path.appends - path.workspace_appends} on its subject, {path.workspace_appends} "
+        f"on events.workspace) x {statistics.median(floor.append_ms):.2f} ms + {n} hops x "
+        f"{statistics.median(floor.rtt_ms):.2f} ms core-NATS round trip (to another process) "
+        f"= {floor.ms:.1f} ms"
     )
-    print("  hops: " + ", ".join(f"{h.source}->{h.target} ({h.event})" for h in floor.hops))
+    print(
+        f"  medians of {len(floor.append_ms)} samples, one after each system run: append "
+        f"{_range(floor.append_ms)} ms, round trip {_range(floor.rtt_ms)} ms, "
+        f"floor {low:.1f}-{high:.1f} ms"
+    )
+    print("  hops: " + ", ".join(f"{h.source}->{h.target} ({h.event})" for h in path.hops))
     print(
         "  added p50 / floor: "
         + "   ".join(f"conc {c}: {a / floor.ms:.2f}x" for c, a in added_p50.items())

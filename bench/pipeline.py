@@ -19,9 +19,10 @@ counted). Every figure is computed per repeat (a ratio and an added p50 from the
 system runs of the same repeat) and the table quotes its median over the repeats; a second table
 gives the spread of each, min-max over the repeats.
 
-Beside the tables, the floor (:mod:`bench.floor`): one more task at concurrency 1, its appends
-and cross-process hops read from its history, each at its cost measured in the same run on the
-same nats-server, and each level's added p50 as a multiple of that floor.
+Beside the tables, the floor (:mod:`bench.floor`): after the warm-up, one task run by itself, its
+appends and cross-process hops read from its history; each at its cost measured on the same
+nats-server after every system run (median over those samples, and their spread); and each
+level's added p50 as a multiple of that floor.
 
 Where a task's time goes at concurrency 1 (medians of 20 tasks on the shared 2-core dev VM, ms;
 from the events' occurred_at and their stored timestamps, and the fake's request times):
@@ -310,29 +311,27 @@ async def main(
             }
         )
         client = SystemClient(system)
+        nc = await nats.connect(server.url)
         try:
             system.start_all(("gateway", "agents", "workspace"))
             await client.start()
             await measure(baseline.run, 4, 8)  # warm up both
             await measure(client.run, 4, 8)
-            for level, total in zip(levels, totals, strict=True):
-                samples = []
-                for _ in range(repeats):
-                    b = await measure(baseline.run, level, total)
-                    samples.append(figures(b, await measure(client.run, level, total)))
-                rows.append(summarise(level, total, samples))
-            task_id = await client.submit_and_wait("bench floor")
-            nc = await nats.connect(server.url)
-            try:
-                found = await floor.measure(
-                    nc, server.url, task_id, await client.events(task_id), floor_samples
-                )
-            finally:
-                await nc.close()
+            alone = await client.submit_and_wait("bench floor")  # the floor's task, by itself
+            path = await floor.path_of(nc.jetstream(), alone, await client.events(alone))
+            async with floor.Meter(nc, server.url, path.events, floor_samples) as meter:
+                for level, total in zip(levels, totals, strict=True):
+                    samples = []
+                    for _ in range(repeats):
+                        b = await measure(baseline.run, level, total)
+                        samples.append(figures(b, await measure(client.run, level, total)))
+                        await meter.sample()
+                    rows.append(summarise(level, total, samples))
         finally:
+            await nc.close()
             await client.close()
             system.stop()
-    return rows, found
+    return rows, floor.Floor(path, tuple(meter.append_ms), tuple(meter.rtt_ms))
 
 
 def report(rows: list[dict[str, Any]]) -> None:

@@ -65,6 +65,11 @@ def test_the_pipeline_bench_prints_medians_spreads_and_the_floor() -> None:
     assert found, floor
     appends, on_subject, on_workspace, hop_count = map(int, found.groups())
     assert appends == on_subject + on_workspace and on_workspace >= 1
+    assert re.fullmatch(
+        rf"  medians of 2 samples, one after each system run: append {NUMBER}-{NUMBER} ms,"
+        rf" round trip {NUMBER}-{NUMBER} ms, floor {NUMBER}-{NUMBER} ms",
+        lines[lines.index(floor) + 1],
+    ), lines[lines.index(floor) + 1]
     hop_line = next(line for line in lines if line.startswith("  hops: "))
     assert hop_line.count("->") == hop_count
     assert hop_line.startswith("  hops: gateway->agents (TaskSubmitted)")
