@@ -1,6 +1,6 @@
 """Pipeline benchmark: the whole system against a direct in-process pipeline, same SDK calls.
 
-    python -m bench.pipeline [--levels 1,10,100] [--tasks-per-level 20,60,200]
+    python -m bench.pipeline [--levels 1,10,100] [--tasks-per-level 20,60,200] [--repeats 3]
 
 A fake LLM server on loopback answers instantly (tests/fakes), so what is measured is our cost:
 for each concurrency level, tasks per second and per-task latency (p50, p99) of
@@ -12,6 +12,17 @@ for each concurrency level, tasks per second and per-task latency (p50, p99) of
   REST and is done when its ``completed`` task_update arrives on /ws.
 
 "added p50" is the system's p50 latency minus the baseline's.
+
+So that one run can be trusted, each level is measured ``--repeats`` times, a baseline run then a
+system run, then again (the system stays up throughout; the warm-up before the first level is not
+counted). Every figure is computed per repeat (a ratio and an added p50 from the baseline and
+system runs of the same repeat) and the table quotes its median over the repeats; a second table
+gives the spread of each, min-max over the repeats.
+
+Beside the tables, the floor (:mod:`bench.floor`): after the warm-up, one task run by itself, its
+appends and cross-process hops read from its history; each at its cost measured on the same
+nats-server after every system run (median over those samples, and their spread); and each
+level's added p50 as a multiple of that floor.
 
 Where a task's time goes at concurrency 1 (medians of 20 tasks on the shared 2-core dev VM, ms;
 from the events' occurred_at and their stored timestamps, and the fake's request times):
@@ -42,6 +53,7 @@ from typing import Any
 
 import anthropic
 import httpx
+import nats
 import openai
 import websockets
 
@@ -51,6 +63,8 @@ from orchestrator.agents.static_checks import run_checks
 from tests.fakes import FakeLLM, RecordedRequest, Reply, Text
 from tests.harness import System
 from tests.pipeline.conftest import GOOD_FILES, PLAN, REVIEW_OK, stage_of
+
+from . import floor
 
 
 async def _ignore(_: str) -> None:
@@ -191,14 +205,25 @@ class SystemClient:
         self._listener = asyncio.create_task(listen())
 
     async def run(self, i: int) -> None:
-        response = await self.http.post("/api/requirements", json={"requirement": f"bench {i}"})
+        await self.submit_and_wait(f"bench {i}")
+
+    async def submit_and_wait(self, requirement: str) -> str:
+        """Submit a requirement; return its task id once its final frame has arrived."""
+        response = await self.http.post("/api/requirements", json={"requirement": requirement})
         response.raise_for_status()
-        task_id = response.json()["task_id"]
+        task_id: str = response.json()["task_id"]
         if task_id in self.early:
-            return
+            return task_id
         fut: asyncio.Future[float] = asyncio.get_running_loop().create_future()
         self.done[task_id] = fut
         await asyncio.wait_for(fut, 120)
+        return task_id
+
+    async def events(self, task_id: str) -> list[dict[str, Any]]:
+        response = await self.http.get(f"/api/tasks/{task_id}/events")
+        response.raise_for_status()
+        events: list[dict[str, Any]] = response.json()["events"]
+        return events
 
     async def close(self) -> None:
         if self._listener is not None:
@@ -228,12 +253,53 @@ def pct(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
 
 
-async def main(levels: list[int], totals: list[int]) -> list[dict[str, Any]]:
+FIGURES = (
+    "baseline_tps",
+    "system_tps",
+    "ratio",
+    "baseline_p50",
+    "baseline_p99",
+    "system_p50",
+    "system_p99",
+    "added_p50",
+    "mean_system",
+)
+
+
+def figures(
+    baseline: tuple[float, list[float]], system: tuple[float, list[float]]
+) -> dict[str, float]:
+    """One repeat's figures, from its baseline run and its system run."""
+    (b_tps, b_lat), (s_tps, s_lat) = baseline, system
+    return {
+        "baseline_tps": b_tps,
+        "system_tps": s_tps,
+        "ratio": s_tps / b_tps,
+        "baseline_p50": pct(b_lat, 0.5),
+        "baseline_p99": pct(b_lat, 0.99),
+        "system_p50": pct(s_lat, 0.5),
+        "system_p99": pct(s_lat, 0.99),
+        "added_p50": pct(s_lat, 0.5) - pct(b_lat, 0.5),
+        "mean_system": statistics.fmean(s_lat),
+    }
+
+
+def summarise(concurrency: int, total: int, repeats: list[dict[str, float]]) -> dict[str, Any]:
+    """A level's row: each figure's median over the repeats, and its (min, max) under spread."""
+    row: dict[str, Any] = {"concurrency": concurrency, "tasks": total, "repeats": len(repeats)}
+    row.update({k: statistics.median(r[k] for r in repeats) for k in FIGURES})
+    row["spread"] = {k: (min(r[k] for r in repeats), max(r[k] for r in repeats)) for k in FIGURES}
+    return row
+
+
+async def main(
+    levels: list[int], totals: list[int], repeats: int = 3, floor_samples: int = 200
+) -> tuple[list[dict[str, Any]], floor.Floor]:
     rows: list[dict[str, Any]] = []
     with FakeProcess() as fake, tempfile.TemporaryDirectory() as tmp:
         baseline = Baseline(fake, Path(tmp) / "baseline")
         system = System(root=Path(tmp) / "system")
-        system.start_nats()
+        server = system.start_nats()
         system.env.update(
             {
                 **fake.env(),
@@ -245,36 +311,32 @@ async def main(levels: list[int], totals: list[int]) -> list[dict[str, Any]]:
             }
         )
         client = SystemClient(system)
+        nc = await nats.connect(server.url)
         try:
             system.start_all(("gateway", "agents", "workspace"))
             await client.start()
             await measure(baseline.run, 4, 8)  # warm up both
             await measure(client.run, 4, 8)
-            for level, total in zip(levels, totals, strict=True):
-                b_tps, b_lat = await measure(baseline.run, level, total)
-                s_tps, s_lat = await measure(client.run, level, total)
-                rows.append(
-                    {
-                        "concurrency": level,
-                        "tasks": total,
-                        "baseline_tps": b_tps,
-                        "system_tps": s_tps,
-                        "ratio": s_tps / b_tps,
-                        "baseline_p50": pct(b_lat, 0.5),
-                        "baseline_p99": pct(b_lat, 0.99),
-                        "system_p50": pct(s_lat, 0.5),
-                        "system_p99": pct(s_lat, 0.99),
-                        "added_p50": pct(s_lat, 0.5) - pct(b_lat, 0.5),
-                        "mean_system": statistics.fmean(s_lat),
-                    }
-                )
+            alone = await client.submit_and_wait("bench floor")  # the floor's task, by itself
+            path = await floor.path_of(nc.jetstream(), alone, await client.events(alone))
+            async with floor.Meter(nc, server.url, path.events, floor_samples) as meter:
+                for level, total in zip(levels, totals, strict=True):
+                    samples = []
+                    for _ in range(repeats):
+                        b = await measure(baseline.run, level, total)
+                        samples.append(figures(b, await measure(client.run, level, total)))
+                        await meter.sample()
+                    rows.append(summarise(level, total, samples))
         finally:
+            await nc.close()
             await client.close()
             system.stop()
-    return rows
+    return rows, floor.Floor(path, tuple(meter.append_ms), tuple(meter.rtt_ms))
 
 
 def report(rows: list[dict[str, Any]]) -> None:
+    repeats = rows[0]["repeats"] if rows else 0
+    print(f"medians over {repeats} repeats (baseline and system interleaved)")
     print(
         f"{'conc':>4} {'tasks':>5} | {'baseline t/s':>12} {'system t/s':>10} {'ratio':>6} | "
         f"{'base p50':>8} {'base p99':>8} | {'sys p50':>8} {'sys p99':>8} | {'added p50':>9}"
@@ -287,13 +349,35 @@ def report(rows: list[dict[str, Any]]) -> None:
             f"{r['added_p50']:>7.1f}ms"
         )
     print("aim: ratio >= 0.5 and added p50 < 20 ms (latencies in milliseconds, wall clock)")
+    print(f"spread over the {repeats} repeats (min-max)")
+    print(
+        f"{'conc':>4} {'tasks':>5} | {'baseline t/s':>13} {'system t/s':>13} {'ratio':>11} | "
+        f"{'base p50':>13} {'base p99':>13} | {'sys p50':>13} {'sys p99':>13} | {'added p50':>13}"
+    )
+    for r in rows:
+        cell = {
+            k: f"{lo:.{2 if k == 'ratio' else 1}f}-{hi:.{2 if k == 'ratio' else 1}f}"
+            for k, (lo, hi) in r["spread"].items()
+        }
+        print(
+            f"{r['concurrency']:>4} {r['tasks']:>5} | {cell['baseline_tps']:>13} "
+            f"{cell['system_tps']:>13} {cell['ratio']:>11} | {cell['baseline_p50']:>13} "
+            f"{cell['baseline_p99']:>13} | {cell['system_p50']:>13} {cell['system_p99']:>13} | "
+            f"{cell['added_p50']:>13}"
+        )
 
 
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--levels", default="1,10,100")
     parser.add_argument("--tasks-per-level", default="20,60,200")
+    parser.add_argument("--repeats", type=int, default=3, help="runs of each level and side")
+    parser.add_argument(
+        "--floor-samples", type=int, default=200, help="appends and round trips timed for the floor"
+    )
     args = parser.parse_args()
     levels = [int(x) for x in args.levels.split(",")]
     totals = [int(x) for x in args.tasks_per_level.split(",")]
-    report(asyncio.run(main(levels, totals)))
+    rows, found = asyncio.run(main(levels, totals, args.repeats, args.floor_samples))
+    report(rows)
+    floor.report(found, {r["concurrency"]: r["added_p50"] for r in rows})

@@ -1,0 +1,103 @@
+"""The benchmarks still run and print what they promise, at a tiny size.
+
+Nothing here looks at the figures themselves (speed and memory are benchmarked, not asserted):
+only that each bench starts the real system, gets through every phase and prints its tables with
+the rows and columns a reader, or a comparison with an earlier run, relies on.
+"""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+NUMBER = r"-?[0-9][0-9,]*\.?[0-9]*"
+
+
+def run_bench(*args: str) -> list[str]:
+    done = subprocess.run(
+        [sys.executable, "-m", *args],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    return done.stdout.splitlines()
+
+
+def test_the_pipeline_bench_prints_medians_spreads_and_the_floor() -> None:
+    lines = run_bench(
+        "bench.pipeline",
+        *("--levels", "1", "--tasks-per-level", "2", "--repeats", "2", "--floor-samples", "20"),
+    )
+
+    # The columns of earlier runs, unchanged, so runs stay comparable.
+    header = (
+        "conc tasks | baseline t/s system t/s  ratio | base p50 base p99 |  sys p50  sys p99 |"
+        " added p50"
+    )
+    assert lines.count(header) == 1, lines
+    medians = lines.index(header) + 1
+    assert re.fullmatch(
+        rf"\s+1\s+2 \|(\s+{NUMBER}){{3}} \|(\s+{NUMBER}ms){{2}} \|(\s+{NUMBER}ms){{2}} \|"
+        rf"\s+{NUMBER}ms",
+        lines[medians],
+    ), lines[medians]
+    assert "medians over 2 repeats (baseline and system interleaved)" in lines
+    spread = lines.index("spread over the 2 repeats (min-max)")
+    assert lines[spread + 1].split("|")[0].split() == ["conc", "tasks"]
+    pair = rf"{NUMBER}-{NUMBER}"
+    assert re.fullmatch(
+        rf"\s+1\s+2 \|(\s+{pair}){{3}} \|(\s+{pair}){{2}} \|(\s+{pair}){{2}} \|\s+{pair}",
+        lines[spread + 2],
+    ), lines[spread + 2]
+
+    floor = next(line for line in lines if line.startswith("floor of one task"))
+    found = re.search(
+        rf": (\d+) appends \((\d+) on its subject, (\d+) on events.workspace\) x {NUMBER} ms"
+        rf" \+ (\d+) hops x {NUMBER} ms .* = {NUMBER} ms$",
+        floor,
+    )
+    assert found, floor
+    appends, on_subject, on_workspace, hop_count = map(int, found.groups())
+    assert appends == on_subject + on_workspace and on_workspace >= 1
+    assert re.fullmatch(
+        rf"  medians of 2 samples, one after each system run: append {NUMBER}-{NUMBER} ms,"
+        rf" round trip {NUMBER}-{NUMBER} ms, floor {NUMBER}-{NUMBER} ms",
+        lines[lines.index(floor) + 1],
+    ), lines[lines.index(floor) + 1]
+    hop_line = next(line for line in lines if line.startswith("  hops: "))
+    assert hop_line.count("->") == hop_count
+    assert hop_line.startswith("  hops: gateway->agents (TaskSubmitted)")
+    assert hop_line.endswith("->gateway (TaskCompleted)")
+    assert re.fullmatch(rf"  added p50 / floor: conc 1: {NUMBER}x", lines[-1]), lines[-1]
+
+
+def test_the_memory_bench_prints_every_process_at_every_phase() -> None:
+    lines = run_bench("bench.memory", "--tasks", "20", "--output-events", "40", "--runs", "2")
+
+    header = next(i for i, line in enumerate(lines) if line.startswith("service"))
+    assert [c.strip() for c in lines[header].split("|")] == [
+        "service",
+        "imports",
+        "idle  1 task   tasks  output",
+        "per 1k tasks per 10k output",
+        "output/idle",
+    ]
+    rows = {line.split()[0]: line for line in lines[header + 1 : header + 6]}
+    assert list(rows) == ["gateway", "agents", "workspace", "archive", "nats-server"]
+    for name, row in rows.items():
+        imports = "-" if name == "nats-server" else NUMBER
+        assert re.fullmatch(
+            rf"{name}\s+\| +{imports} \|(\s+{NUMBER}){{4}} \|(\s+{NUMBER}){{2}} \|\s+{NUMBER}",
+            row,
+        ), row
+    text = "\n".join(lines)
+    # The copies were absorbed: the one real task and the twenty appended, all completed. (A
+    # service that raced a burst and appended a step of its own is reported, not failed: its
+    # guarded appends conflict with the copy's next event, so the copy still completes.)
+    assert "21 tasks completed" in text and "2 executions completed" in text, text
