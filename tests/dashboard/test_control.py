@@ -84,10 +84,16 @@ def test_a_running_task_is_cancelled_from_the_page(dashboard: Dashboard, script:
 
 def test_validation_findings_are_shown_round_by_round(dashboard: Dashboard, script: Script) -> None:
     reviews = iter([{"passed": False, "summary": "not yet", "findings": ["greets nobody by name"]}])
+    takes = iter(["print('Hello!')\n", "print('Hello, Ada!')\n"])
 
     def picky(request: RecordedRequest) -> Reply:
         if stage_of(request) == "validation":
             return Text(json.dumps(next(reviews, REVIEW_OK)))
+        if stage_of(request) == "implementation":
+            # A changed file each round: the same files twice would stop it as no progress.
+            content = next(takes, "print('Hello, Ada!')\n")
+            files = [{"path": "hello_world.py", "content": content}]
+            return Text(json.dumps({"summary": "s", "files": files}))
         return answer(stage_of(request))
 
     script(picky)

@@ -45,11 +45,14 @@ class AnthropicWire(Wire):
 
     def _usage(self, reply: Text | ToolCall) -> tuple[int, int]:
         if isinstance(reply, Text):
-            out = reply.output_tokens
-            if out is None:
-                out = len(chunks(reply.text, reply.chunk_size))
-            return reply.input_tokens, out
+            return reply.input_tokens, reply.tokens()
         return reply.input_tokens, reply.output_tokens
+
+    @staticmethod
+    def _stop(reply: Text | ToolCall) -> str:
+        if isinstance(reply, ToolCall):
+            return "tool_use"
+        return "max_tokens" if reply.truncated else "end_turn"
 
     def _block(self, reply: Text | ToolCall) -> dict[str, Any]:
         if isinstance(reply, Text):
@@ -69,7 +72,7 @@ class AnthropicWire(Wire):
             "role": "assistant",
             "model": self.request.model,
             "content": [self._block(reply)],
-            "stop_reason": "end_turn" if isinstance(reply, Text) else "tool_use",
+            "stop_reason": self._stop(reply),
             "stop_sequence": None,
             "usage": {
                 "input_tokens": inp,
@@ -125,7 +128,7 @@ class AnthropicWire(Wire):
             {
                 "type": "message_delta",
                 "delta": {
-                    "stop_reason": "end_turn" if isinstance(reply, Text) else "tool_use",
+                    "stop_reason": self._stop(reply),
                     "stop_sequence": None,
                 },
                 "usage": {"output_tokens": out},

@@ -39,7 +39,7 @@ from starlette.routing import Route
 
 from .anthropic_wire import AnthropicWire
 from .openai_wire import OpenAIWire
-from .script import ANTHROPIC, OPENAI, Endpoint, Error, Hang, RecordedRequest, Reply
+from .script import ANTHROPIC, OPENAI, Endpoint, Error, Hang, RecordedRequest, Reply, Text
 from .wire import Wire
 
 # ---------------------------------------------------------------------------------------------
@@ -212,6 +212,8 @@ class FakeLLM:
                 await asyncio.to_thread(gate.wait, 0.25)
         if isinstance(reply, Error):
             return wire.error(reply)
+        if isinstance(reply, Text):
+            reply = reply.capped(recorded.max_tokens)
         if not recorded.stream:
             return JSONResponse(wire.body(reply), headers=wire.headers())
         return StreamingResponse(

@@ -39,12 +39,7 @@ class OpenAIWire(Wire):
         return {"x-request-id": f"req_{uuid.uuid4().hex}", "openai-processing-ms": "1"}
 
     def _usage(self, reply: Text | ToolCall) -> dict[str, int]:
-        if isinstance(reply, Text):
-            out = reply.output_tokens
-            if out is None:
-                out = len(chunks(reply.text, reply.chunk_size))
-        else:
-            out = reply.output_tokens
+        out = reply.tokens() if isinstance(reply, Text) else reply.output_tokens
         return {
             "prompt_tokens": reply.input_tokens,
             "completion_tokens": out,
@@ -62,7 +57,7 @@ class OpenAIWire(Wire):
         message: dict[str, Any] = {"role": "assistant", "refusal": None, "annotations": []}
         if isinstance(reply, Text):
             message["content"] = reply.text
-            finish = "stop"
+            finish = "length" if reply.truncated else "stop"
         else:
             message["content"] = None
             message["tool_calls"] = [self._tool_call(reply)]
@@ -101,7 +96,7 @@ class OpenAIWire(Wire):
                 # What OpenAI sends when the stream fails midway: an error object, no status.
                 yield sse(None, {"error": {"message": reply.stream_error, "type": "server_error"}})
                 return
-            finish = "stop"
+            finish = "length" if reply.truncated else "stop"
         else:
             call = self._tool_call(reply)
             first = {

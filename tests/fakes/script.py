@@ -5,7 +5,7 @@ from __future__ import annotations
 import threading
 from collections import deque
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 ANTHROPIC = "anthropic"
@@ -24,6 +24,21 @@ class Text:
     chunk_size: int = 16  # characters per streamed delta
     gate: threading.Event | None = None  # hold the response until the test sets it
     stream_error: str | None = None  # OpenAI: end the stream with this error instead of a finish
+    truncated: bool = False  # set by the fake: the request's max tokens cut the answer short
+
+    def tokens(self) -> int:
+        """The output tokens it reports: as scripted, else one per streamed chunk."""
+        if self.output_tokens is not None:
+            return self.output_tokens
+        return max(1, -(-len(self.text) // self.chunk_size))
+
+    def capped(self, limit: int | None) -> Text:
+        """As a provider answers under ``max_tokens``: cut at the limit, stopped for length."""
+        count = self.tokens()
+        if limit is None or count <= limit:
+            return self
+        kept = self.text[: len(self.text) * limit // count]
+        return replace(self, text=kept, output_tokens=limit, truncated=True)
 
 
 @dataclass(frozen=True)
@@ -67,6 +82,16 @@ class RecordedRequest:
     headers: dict[str, str]
     body: dict[str, Any]
     at: float
+
+    @property
+    def max_tokens(self) -> int | None:
+        """The output cap the request asked for (Anthropic ``max_tokens``; OpenAI
+        ``max_completion_tokens`` or the older ``max_tokens``)."""
+        for name in ("max_tokens", "max_completion_tokens"):
+            value = self.body.get(name)
+            if isinstance(value, int):
+                return value
+        return None
 
     @property
     def api_key(self) -> str | None:

@@ -141,3 +141,31 @@ async def test_slow_reply_trips_the_client_timeout(fake: FakeLLM) -> None:
     )
     with pytest.raises(openai.APITimeoutError):
         await client.chat.completions.create(model="m", messages=[{"role": "user", "content": "x"}])
+
+
+async def test_an_answer_longer_than_max_tokens_is_cut_and_says_so_on_both_wires(
+    fake: FakeLLM,
+) -> None:
+    fake.anthropic.push(Text("x" * 100, output_tokens=50))
+    message = await _anthropic(fake).messages.create(
+        model="m", max_tokens=10, messages=[{"role": "user", "content": "x"}]
+    )
+    assert message.stop_reason == "max_tokens" and message.usage.output_tokens == 10
+    assert message.content[0].type == "text" and message.content[0].text == "x" * 20
+
+    fake.openai.push(Text("y" * 64, chunk_size=16))  # 4 tokens, one per chunk
+    stream = await _openai(fake).chat.completions.create(
+        model="m",
+        messages=[{"role": "user", "content": "x"}],
+        max_completion_tokens=2,
+        stream=True,
+        stream_options={"include_usage": True},
+    )
+    text, finish, used = "", None, None
+    async for chunk in stream:
+        for choice in chunk.choices:
+            text += choice.delta.content or ""
+            finish = choice.finish_reason or finish
+        used = chunk.usage or used
+    assert (text, finish) == ("y" * 32, "length")
+    assert used is not None and used.completion_tokens == 2

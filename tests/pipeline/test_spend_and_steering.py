@@ -89,6 +89,22 @@ def test_a_budget_the_second_call_would_exceed_fails_the_task_and_no_call_follow
     assert task["budget"] == {"max_cost_usd": None, "max_tokens": 8000}
 
 
+def test_an_answer_cut_short_by_the_budget_fails_the_task_rather_than_half_a_plan(
+    pipeline: System, fake: FakeLLM
+) -> None:
+    pipeline.start_all(("gateway", "agents", "workspace"))
+    api = Api(pipeline)
+    script(fake, reporting(usage={**USAGE, "analysis": (100, 5000)}))  # a long plan
+    task_id = api.submit("print hello world", budget={"max_tokens": 2000})["task_id"]
+    task = api.wait(task_id, until=terminal, timeout=60)
+    assert task["error"]["code"] == "BUDGET_EXCEEDED", task["error"]
+    assert "cut at the budget" in task["error"]["message"]
+    (request,) = calls(fake, task_id)
+    cap = request.body["max_tokens"]
+    assert cap < 2000
+    assert task["usage"]["analysis"]["output_tokens"] == cap  # what the provider reported
+
+
 def test_a_budget_that_fits_completes_and_usage_is_the_sum_the_fake_reported(
     pipeline: System, fake: FakeLLM
 ) -> None:
@@ -177,7 +193,8 @@ def test_bad_budgets_and_answers_to_a_task_that_does_not_wait_are_refused_clearl
         ({"max_cost_usd": 0}, "budget.max_cost_usd"),
         ({"max_tokens": "lots"}, "budget.max_tokens"),
         ({"max_cost_usd": True}, "budget.max_cost_usd"),
-        ({}, "budget"),
+        ({"max_cost_usd": "0.5"}, "budget.max_cost_usd"),
+        ({"max_tokens": 1.5}, "budget.max_tokens"),
     ):
         response = api.http.post("/api/requirements", json={"requirement": "r", "budget": budget})
         assert response.status_code == 400, (budget, response.text)
@@ -419,3 +436,37 @@ def test_the_same_files_as_the_round_before_stop_the_task_before_running_them(
     assert len(calls(fake, task["id"], "implementation")) == 2
     assert len(calls(fake, task["id"], "validation")) == 1  # round 2 was not reviewed
     assert len(task["validation"]["rounds"]) == 1  # nor run in the sandbox
+
+
+def test_the_settings_defaults_apply_to_a_requirement_that_names_none(
+    pipeline: System, fake: FakeLLM
+) -> None:
+    pipeline.start_all(("gateway", "agents", "workspace"))
+    api = Api(pipeline)
+    saved = api.http.post(
+        "/api/settings",
+        json={
+            "default_budget": {"max_tokens": 90000},
+            "require_approval": ["changes"],
+            "max_feedback_rounds": 0,
+        },
+    )
+    assert saved.status_code == 200, saved.text
+    assert set(saved.json()["updated"]) == {
+        "default_budget",
+        "require_approval",
+        "max_feedback_rounds",
+    }
+    script(fake, reporting())
+    submitted = api.submit("print hello world")
+    assert submitted["budget"] == {"max_cost_usd": None, "max_tokens": 90000}
+    assert submitted["approval"] == ["changes"]
+    task = api.wait(submitted["task_id"], until=waiting, timeout=60)
+    assert task["approval"]["gate"] == "changes"
+    refused = api.http.post(f"/api/tasks/{task['id']}/feedback", json={"message": "again"})
+    assert refused.status_code == 409  # no feedback rounds allowed by the settings
+    assert "max_feedback_rounds" in refused.json()["error"]["message"]
+    # A requirement can opt out of the default gates, and of the default budget.
+    plain = api.submit("print hello world", approval="none", budget={})
+    assert plain["approval"] == [] and plain["budget"] is None
+    assert api.wait(plain["task_id"], timeout=60)["status"] == "completed"

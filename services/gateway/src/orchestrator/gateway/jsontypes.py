@@ -12,18 +12,19 @@ from typing import Annotated
 from pydantic import BeforeValidator, Field, StrictBool, StrictInt
 
 
-def _integral(value: object) -> object:
+def integral(value: object) -> object:
     if isinstance(value, float) and value.is_integer():
         return int(value)
     return value
 
 
-JsonInt = Annotated[StrictInt, BeforeValidator(_integral)]
-"""An integer: ``5`` or ``5.0``; never ``"5"``, ``true`` or ``5.5``."""
+JsonInt = Annotated[StrictInt, BeforeValidator(integral)]
+"""An integer: ``5`` or ``5.0``; never ``"5"``, ``true`` or ``5.5``. Bounds go inside the
+``Annotated`` beside it (as ``Priority`` does), so the schema of an optional one keeps them."""
 
 JsonBool = StrictBool
 """``true`` or ``false``; never ``0`` or ``"yes"``."""
 
-Priority = Annotated[StrictInt, Field(ge=1, le=10), BeforeValidator(_integral)]
+Priority = Annotated[StrictInt, Field(ge=1, le=10), BeforeValidator(integral)]
 """A task's priority, 1 (low) to 10 (urgent); the bounds sit on the integer so that the schema of
 an optional priority carries them too (as ``minimum``/``maximum``)."""

@@ -4,7 +4,8 @@ Every stage outcome that called a model carries its ``Usage`` (``StageCompleted`
 ``ValidationFailed``, ``StageFailed``); nothing else is counted, so the totals are exactly what
 the providers reported. A cost is ``None`` where a call's model had no price: a total that
 includes it is unknown (``cost_usd: null``, with ``unpriced_calls`` saying how many), never a
-silent undercount. Memory is one row per (day, agent, provider, model), not per task.
+silent undercount. Memory is one row per (day, agent, provider, model), plus the provider and
+model of each stage running now (for outcomes recorded before ``Usage`` named them).
 """
 
 from __future__ import annotations
@@ -19,6 +20,10 @@ from orchestrator.events.catalog import (
     STAGE_AGENT,
     StageCompleted,
     StageFailed,
+    StageStarted,
+    TaskCancelled,
+    TaskCompleted,
+    TaskFailed,
     Usage,
     ValidationFailed,
 )
@@ -65,17 +70,28 @@ def _agent_of(event: object) -> str | None:
 class UsageLedger:
     def __init__(self) -> None:
         self.rows: dict[Key, Totals] = {}
+        self._running: dict[str, tuple[str | None, str | None]] = {}
 
     def apply(self, recorded: RecordedEvent) -> None:
         event = recorded.event
+        if not subjects.is_task(recorded.subject):
+            return
+        if isinstance(event, StageStarted):
+            self._running[event.task_id] = (event.provider, event.model)
+            return
+        if isinstance(event, TaskCancelled | TaskCompleted | TaskFailed):
+            self._running.pop(event.task_id, None)
+            return
         usage: Usage | None = getattr(event, "usage", None)
         agent = _agent_of(event)
-        if usage is None or agent is None or not subjects.is_task(recorded.subject):
+        if usage is None or agent is None:
             return
+        provider, model = self._running.pop(getattr(event, "task_id", ""), (None, None))
         if not usage.calls and not usage.tokens:
             return
         day = recorded.envelope.occurred_at.date().isoformat()
-        key = (day, agent, usage.provider or "unknown", usage.model or "unknown")
+        provider = usage.provider or provider or "unknown"
+        key = (day, agent, provider, usage.model or model or "unknown")
         row = self.rows.setdefault(key, Totals())
         row.add(
             Totals(

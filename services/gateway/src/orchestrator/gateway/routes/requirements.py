@@ -21,7 +21,15 @@ import uuid
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Header
-from pydantic import BaseModel, ConfigDict, Field, StrictFloat, StrictInt, field_validator
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    StrictFloat,
+    StrictInt,
+    field_validator,
+)
 
 from orchestrator.events import ConcurrencyConflict, subjects
 from orchestrator.events.agent_providers import (
@@ -40,7 +48,7 @@ from orchestrator.events.settings_document import StoredSettings
 
 from .. import errors
 from ..bootstrap import Gateway, GatewayDep
-from ..jsontypes import Priority
+from ..jsontypes import Priority, integral
 
 router = APIRouter(tags=["requirements"])
 
@@ -53,28 +61,25 @@ MAX_REQUIREMENT_CHARS = 20_000
 NOT_BLANK = r"[^\x00-\x20\x7f]"  # explicit: regex engines disagree on what \\s is
 
 
-Money = Annotated[StrictFloat | StrictInt, Field(gt=0, le=1_000_000)]
+Money = Annotated[StrictFloat, Field(gt=0, le=1_000_000)]
 """A positive number of dollars; never ``"0.5"`` or ``true``."""
 
 
 class BudgetIn(BaseModel):
-    """Either or both limits; a limit left out does not limit."""
+    """Either or both limits; a limit left out does not limit (``{}``: no budget at all, not
+    even the settings' default)."""
 
     model_config = ConfigDict(extra="forbid")
 
     max_cost_usd: Money | None = None
-    max_tokens: Annotated[StrictInt, Field(gt=0, le=1_000_000_000)] | None = None
+    max_tokens: (
+        Annotated[StrictInt, Field(gt=0, le=1_000_000_000), BeforeValidator(integral)] | None
+    ) = None
 
-    def budget(self) -> Budget:
+    def budget(self) -> Budget | None:
         if self.max_cost_usd is None and self.max_tokens is None:
-            raise errors.ApiError(
-                ErrorCode.INVALID_REQUEST,
-                "budget needs max_cost_usd, max_tokens or both",
-                400,
-                {"field": "budget"},
-            )
-        cost = float(self.max_cost_usd) if self.max_cost_usd is not None else None
-        return Budget(max_cost_usd=cost, max_tokens=self.max_tokens)
+            return None
+        return Budget(max_cost_usd=self.max_cost_usd, max_tokens=self.max_tokens)
 
 
 ApprovalIn = Literal["none", "plan", "changes"] | list[Gate]

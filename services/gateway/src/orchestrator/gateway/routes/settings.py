@@ -23,7 +23,7 @@ from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter
 from nats.js.errors import KeyWrongLastSequenceError
-from pydantic import BaseModel, ConfigDict, Field, StrictFloat, StrictInt
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StrictFloat, StrictInt
 
 from orchestrator.events import EventsError, subjects
 from orchestrator.events.catalog import Budget, Gate, SettingsChanged
@@ -39,7 +39,7 @@ from orchestrator.events.settings_document import (
 
 from .. import errors
 from ..bootstrap import GatewayDep
-from ..jsontypes import JsonBool, JsonInt, Priority
+from ..jsontypes import JsonBool, Priority, integral
 from .requirements import BudgetIn, Money
 
 log = logging.getLogger(__name__)
@@ -63,11 +63,14 @@ class AgentSettingsUpdate(BaseModel):
     api_key: str | None = Field(default=None, pattern=KEY_PATTERN)
 
 
+FeedbackRounds = Annotated[StrictInt, Field(ge=0, le=20), BeforeValidator(integral)]
+
+
 class PriceIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    input: Annotated[StrictFloat | StrictInt, Field(ge=0, le=100_000)]
-    output: Annotated[StrictFloat | StrictInt, Field(ge=0, le=100_000)]
+    input: Annotated[StrictFloat, Field(ge=0, le=100_000)]
+    output: Annotated[StrictFloat, Field(ge=0, le=100_000)]
 
 
 class SettingsUpdate(BaseModel):
@@ -78,11 +81,15 @@ class SettingsUpdate(BaseModel):
     default_priority: Priority | None = None
     auto_save: JsonBool | None = None
     agents: dict[LlmAgent, AgentSettingsUpdate] | None = None
-    pricing: dict[Annotated[str, Field(pattern=MODEL_PATTERN)], PriceIn | None] | None = None
+    pricing: dict[str, PriceIn | None] | None = Field(
+        default=None,
+        description="model-name prefix -> price (the longest matching prefix applies; "
+        '"" prices every model nothing else prices); null removes an entry',
+    )
     default_budget: BudgetIn | None = None
     require_approval: list[Gate] | None = None
     approval_timeout_s: Money | None = None
-    max_feedback_rounds: Annotated[JsonInt, Field(ge=0, le=20)] | None = None
+    max_feedback_rounds: FeedbackRounds | None = None
 
 
 class KeyStatus(BaseModel):
@@ -190,7 +197,8 @@ def _merge_steering(data: dict[str, Any], update: SettingsUpdate, given: set[str
         data["pricing"] = prices
     if "default_budget" in given:
         budget = update.default_budget
-        data["default_budget"] = budget.budget().model_dump() if budget is not None else None
+        chosen = budget.budget() if budget is not None else None
+        data["default_budget"] = chosen.model_dump() if chosen is not None else None
     if "require_approval" in given:
         data["require_approval"] = tuple(update.require_approval or ())
     if "approval_timeout_s" in given:
