@@ -85,6 +85,7 @@ from .stages import Rejected, StageResult, Stages
 log = logging.getLogger(__name__)
 
 STATE_CACHE_SIZE = 4096
+TERMINAL_TYPES = frozenset({"TaskCompleted", "TaskFailed", "TaskCancelled"})
 
 
 class Pipeline:
@@ -119,6 +120,10 @@ class Pipeline:
         event = recorded.event
         if isinstance(event, TaskSubmitted):
             self._priorities[event.task_id] = (event.priority, recorded.seq)
+        elif recorded.envelope.type in TERMINAL_TYPES:
+            # A finished task is scheduled no more: its priority is not kept (memory stays
+            # bounded by the tasks in flight, not by history).
+            self._priorities.pop(str(getattr(event, "task_id", "")), None)
         if not might_concern_us(recorded) or recorded.envelope.type == "StageFailed":
             return (0, 0, 0, recorded.seq)
         task_id = str(getattr(event, "task_id", ""))
