@@ -84,10 +84,17 @@ def test_a_running_task_is_cancelled_from_the_page(dashboard: Dashboard, script:
 
 def test_validation_findings_are_shown_round_by_round(dashboard: Dashboard, script: Script) -> None:
     reviews = iter([{"passed": False, "summary": "not yet", "findings": ["greets nobody by name"]}])
+    rounds: list[int] = []
 
     def picky(request: RecordedRequest) -> Reply:
         if stage_of(request) == "validation":
             return Text(json.dumps(next(reviews, REVIEW_OK)))
+        if stage_of(request) == "implementation":
+            # Other files each round: the same files twice would stop the task (no progress).
+            rounds.append(1)
+            content = f"print('Hello, World!')  # round {len(rounds)}\n"
+            files = {"summary": "s", "files": [{"path": "hello_world.py", "content": content}]}
+            return Text(json.dumps(files))
         return answer(stage_of(request))
 
     script(picky)
