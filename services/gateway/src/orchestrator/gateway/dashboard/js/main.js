@@ -11,6 +11,7 @@ import * as healthView from "./views/health.js";
 import * as settingsView from "./views/settings.js";
 import * as taskView from "./views/task.js";
 import * as tasksView from "./views/tasks.js";
+import * as usageView from "./views/usage.js";
 
 const feed = new LiveFeed();
 const root = document.getElementById("view");
@@ -20,6 +21,7 @@ const ROUTES = [
   [/^#\/task\/([A-Za-z0-9_-]+)$/, "tasks", taskView.render],
   [/^#\/files(?:\/(.+))?$/, "files", filesView.render],
   [/^#\/archives(?:\/([A-Za-z0-9_-]+))?$/, "archives", archivesView.render],
+  [/^#\/usage$/, "usage", usageView.render],
   [/^#\/settings$/, "settings", settingsView.render],
   [/^#\/health$/, "health", healthView.render],
 ];
