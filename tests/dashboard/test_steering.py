@@ -3,16 +3,18 @@ answer shown as the gateway's message, and feedback on a finished task as a foll
 
 from __future__ import annotations
 
+import json
 import re
+import uuid
 from typing import Any
 
 import httpx
 from playwright.sync_api import WebSocketRoute, expect
 
-from tests.dashboard.conftest import Dashboard
-from tests.fakes import FakeLLM
+from tests.dashboard.conftest import Dashboard, Script
+from tests.fakes import FakeLLM, RecordedRequest, Reply, Text
 from tests.harness import wait_until
-from tests.pipeline.conftest import PLAN, calls
+from tests.pipeline.conftest import PLAN, answer, calls, stage_of
 
 TASK_URL = re.compile(r"#/task/(task_[0-9a-f]{32})$")
 
@@ -98,6 +100,49 @@ def test_a_plan_gate_from_the_form_waits_is_sent_back_waits_again_and_completes_
     dashboard.guard.check()
 
 
+def test_the_changes_gate_shows_the_diffs_to_be_written_and_writes_them_once_approved(
+    dashboard: Dashboard, script: Script
+) -> None:
+    marker = uuid.uuid4().hex  # bytes no earlier test wrote, so the file is a change here
+
+    def implement(request: RecordedRequest) -> Reply:
+        if stage_of(request) != "implementation":
+            return answer(stage_of(request))
+        content = f"print('Hello, World!')  # {marker}\n"
+        files = {"summary": "s", "files": [{"path": "hello_world.py", "content": content}]}
+        return Text(json.dumps(files))
+
+    script(implement)
+    page = dashboard.open()
+    page.fill("#requirement", "I want a script that prints hello world, changes approved first")
+    page.select_option("#approval", "changes")
+    page.click("#submit")
+    page.wait_for_url(TASK_URL)
+    match = TASK_URL.search(page.url)
+    assert match
+    task_id = match.group(1)
+    expect(page.locator("#steering .gate-pill")).to_have_text("changes", timeout=60_000)
+
+    task = api_task(dashboard, task_id)
+    expect(page.locator("#approval-summary")).to_have_text(task["approval"]["summary"])
+    changes = httpx.get(
+        f"{dashboard.system.base_url}/api/tasks/{task_id}/changes", timeout=10
+    ).json()["changes"]
+    assert changes
+    shown = page.locator("#approval-changes .change")
+    expect(shown).to_have_count(len(changes))
+    for change in changes:
+        entry = page.locator(f'#approval-changes .change[data-path="{change["path"]}"]')
+        expect(entry).to_have_attribute("data-change", change["change"])
+        expect(entry.locator(".diff")).to_contain_text(f"+print('Hello, World!')  # {marker}")
+    dashboard.screenshot("task-awaiting-changes")
+
+    page.click("#approve")
+    expect(page.locator(".task-header .badge")).to_have_text("completed", timeout=60_000)
+    assert [a["status"] for a in api_task(dashboard, task_id)["approvals"]] == ["approved"]
+    dashboard.guard.check()
+
+
 def test_an_approve_on_a_task_that_no_longer_waits_shows_the_gateways_message(
     dashboard: Dashboard,
 ) -> None:
@@ -118,6 +163,7 @@ def test_an_approve_on_a_task_that_no_longer_waits_shows_the_gateways_message(
     held["frames"] = True
     approved = httpx.post(f"{dashboard.system.base_url}/api/tasks/{task_id}/approve", timeout=10)
     assert approved.status_code == 200, approved.text
+    dashboard.guard.expect_refusal(409)
     page.click("#approve")
     error = page.locator("#steer-error")
     shown = re.compile(
