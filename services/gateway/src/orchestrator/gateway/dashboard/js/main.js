@@ -5,6 +5,7 @@ import { get, loadConfig } from "./api.js";
 import { clear, h } from "./dom.js";
 import { LiveFeed } from "./live.js";
 import * as activity from "./activity.js";
+import * as modelOutput from "./model_output.js";
 import * as archivesView from "./views/archives.js";
 import * as filesView from "./views/files.js";
 import * as healthView from "./views/health.js";
@@ -78,6 +79,7 @@ async function boot() {
   feed.onFrame((frame) => {
     if (frame.type === "system_health") showLoad(frame);
     activity.record(frame);
+    modelOutput.record(frame);
   });
   for (;;) {
     try {

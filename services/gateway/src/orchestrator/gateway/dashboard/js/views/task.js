@@ -4,6 +4,7 @@
 
 import { ApiError, get, post } from "../api.js";
 import { clear, cost, debounce, encodePath, h, shortId, statusBadge, toast, when } from "../dom.js";
+import * as modelOutput from "../model_output.js";
 import { applySpend, spendCells } from "../spend.js";
 import { Steering, approvalsHistory } from "../steering.js";
 
@@ -155,16 +156,22 @@ export async function render(view, { feed, params }) {
     }
   }
 
+  const showTokens = (frame) => {
+    const pre = outputs[frame.stage];
+    if (!pre) return;
+    if (pre.dataset.round && pre.dataset.round !== String(frame.round)) {
+      pre.append(h("span", { class: "round-mark" }, `\n— round ${frame.round} —\n`));
+    }
+    pre.dataset.round = String(frame.round);
+    pre.append(document.createTextNode(frame.text));
+    pre.scrollTop = pre.scrollHeight;
+  };
+  // What streamed before this page opened, then the rest live: nothing between the two is missed.
+  for (const frame of modelOutput.framesOf(taskId)) showTokens(frame);
   const off = feed.onFrame((frame) => {
     if (frame.task_id !== taskId) return;
-    if (frame.type === "model_output" && outputs[frame.stage]) {
-      const pre = outputs[frame.stage];
-      if (pre.dataset.round && pre.dataset.round !== String(frame.round)) {
-        pre.append(h("span", { class: "round-mark" }, `\n— round ${frame.round} —\n`));
-      }
-      pre.dataset.round = String(frame.round);
-      pre.append(document.createTextNode(frame.text));
-      pre.scrollTop = pre.scrollHeight;
+    if (frame.type === "model_output") {
+      showTokens(frame);
     } else if (frame.type === "task_update" || frame.type === "validation_checks") {
       if (task && frame.type === "task_update" && applySpend(task, frame)) draw();
       reload();
