@@ -3,7 +3,8 @@ NATS, gateway, agents (talking to the fake LLM), workspace and archive processes
 
 Every page is watched: a console error, an uncaught exception or a request to another origin
 fails the test. The only tolerated console errors are the connection failures Chromium logs
-while a test has deliberately stopped the gateway (``guard.gateway_down()``).
+while a test has deliberately stopped the gateway (``guard.gateway_down()``), and the refusals a
+test provokes on purpose and names, status by status (``guard.expect_refusal(409)``).
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from typing import Any
 
 import pytest
 
-from tests.fakes import FakeLLM
+from tests.fakes import FakeLLM, RecordedRequest, Reply
 from tests.harness import System, running
 from tests.pipeline.conftest import FAST_ENV, happy
 from tests.workspace.conftest import TEST_ENV
@@ -41,6 +42,8 @@ CONNECTION_FAILED = re.compile(
     r"net::ERR_CONNECTION_REFUSED|net::ERR_CONNECTION_RESET|net::ERR_EMPTY_RESPONSE"
     r"|WebSocket connection to '.*' failed"
 )
+# What Chromium logs for any response with an error status, whatever the page does with it.
+REFUSED = re.compile(r"Failed to load resource: the server responded with a status of (\d+)")
 
 
 def run_async(make: Callable[[], Coroutine[Any, Any, Any]]) -> Any:
@@ -55,6 +58,21 @@ def fake_llm() -> Iterator[FakeLLM]:
         server.anthropic.responder = happy
         server.openai.responder = happy
         yield server
+
+
+Script = Callable[[Callable[[RecordedRequest], Reply]], None]
+
+
+@pytest.fixture
+def script(fake_llm: FakeLLM) -> Iterator[Script]:
+    """Give both fake providers a responder for one test; ``happy`` again afterwards."""
+
+    def use(responder: Callable[[RecordedRequest], Reply]) -> None:
+        fake_llm.anthropic.responder = responder
+        fake_llm.openai.responder = responder
+
+    yield use
+    use(happy)
 
 
 @pytest.fixture(scope="package")
@@ -85,15 +103,25 @@ class Guard:
     problems: list[str] = field(default_factory=list)
     tolerated: list[str] = field(default_factory=list)
     down: bool = False
+    refusals: list[int] = field(default_factory=list)
+    """Error statuses the test provokes, one entry per response."""
 
     def console(self, message: Any) -> None:
         if message.type != "error":
             return
         text = f"console error: {message.text}"
+        refused = REFUSED.search(message.text)
         if self.down and CONNECTION_FAILED.search(message.text):
+            self.tolerated.append(text)
+        elif refused and int(refused.group(1)) in self.refusals:
+            self.refusals.remove(int(refused.group(1)))
             self.tolerated.append(text)
         else:
             self.problems.append(text)
+
+    def expect_refusal(self, status: int) -> None:
+        """The page is about to get one response with ``status``, on purpose."""
+        self.refusals.append(status)
 
     def request(self, url: str) -> None:
         same = url.startswith(self.origin + "/") or url == self.origin

@@ -5,28 +5,12 @@ from __future__ import annotations
 import json
 import re
 import threading
-from collections.abc import Callable, Iterator
 
-import pytest
 from playwright.sync_api import expect
 
-from tests.dashboard.conftest import Dashboard
-from tests.fakes import Error, FakeLLM, RecordedRequest, Reply, Text
-from tests.pipeline.conftest import GOOD_FILES, REVIEW_OK, answer, happy, stage_of
-
-Script = Callable[[Callable[[RecordedRequest], Reply]], None]
-
-
-@pytest.fixture
-def script(fake_llm: FakeLLM) -> Iterator[Script]:
-    """Give both fake providers a responder for one test; ``happy`` again afterwards."""
-
-    def use(responder: Callable[[RecordedRequest], Reply]) -> None:
-        fake_llm.anthropic.responder = responder
-        fake_llm.openai.responder = responder
-
-    yield use
-    use(happy)
+from tests.dashboard.conftest import Dashboard, Script
+from tests.fakes import Error, RecordedRequest, Reply, Text
+from tests.pipeline.conftest import GOOD_FILES, REVIEW_OK, answer, stage_of
 
 
 def submit(dashboard: Dashboard, requirement: str) -> str:
@@ -84,16 +68,17 @@ def test_a_running_task_is_cancelled_from_the_page(dashboard: Dashboard, script:
 
 def test_validation_findings_are_shown_round_by_round(dashboard: Dashboard, script: Script) -> None:
     reviews = iter([{"passed": False, "summary": "not yet", "findings": ["greets nobody by name"]}])
-    takes = iter(["print('Hello!')\n", "print('Hello, Ada!')\n"])
+    implemented: list[int] = []
 
     def picky(request: RecordedRequest) -> Reply:
         if stage_of(request) == "validation":
             return Text(json.dumps(next(reviews, REVIEW_OK)))
         if stage_of(request) == "implementation":
-            # A changed file each round: the same files twice would stop it as no progress.
-            content = next(takes, "print('Hello, Ada!')\n")
-            files = [{"path": "hello_world.py", "content": content}]
-            return Text(json.dumps({"summary": "s", "files": files}))
+            # Other files each round: the same files twice would stop the task (no progress).
+            implemented.append(1)
+            content = f"print('Hello, World!')  # round {len(implemented)}\n"
+            files = {"summary": "s", "files": [{"path": "hello_world.py", "content": content}]}
+            return Text(json.dumps(files))
         return answer(stage_of(request))
 
     script(picky)

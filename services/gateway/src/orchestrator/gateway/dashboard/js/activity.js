@@ -10,7 +10,7 @@ function describe(frame) {
   switch (frame.type) {
     case "task_update":
       return `${shortId(frame.task_id)} ${frame.status}${frame.stage ? ` · ${frame.stage}` : ""}`
-        + ` · ${frame.progress ?? 0}%`;
+        + (frame.progress === undefined ? "" : ` · ${frame.progress}%`);
     case "agent_status":
       return `${frame.agent} is ${frame.status}${frame.current_task ? ` on ${shortId(frame.current_task)}` : ""}`;
     case "workspace_update":
@@ -21,6 +21,10 @@ function describe(frame) {
       return `run ${frame.execution_id} started: ${frame.command || frame.path}`;
     case "execution_output":
       return `run ${frame.execution_id} | ${frame.output}`;
+    case "approval_requested":
+      return `${shortId(frame.task_id)} waits for approval of the ${frame.gate} (round ${frame.round})`;
+    case "approval_resolved":
+      return `${shortId(frame.task_id)} ${frame.gate} ${frame.decision === "approved" ? "approved" : "sent back with feedback"}`;
     case "execution_finished":
       return `run ${frame.execution_id} ${frame.status} (exit ${frame.exit_code ?? "–"})`;
     default:

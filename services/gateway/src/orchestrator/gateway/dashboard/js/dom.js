@@ -33,6 +33,11 @@ export function money(value) {
   return n === 0 ? "$0" : n < 0.01 ? `$${n.toFixed(4)}` : `$${n.toFixed(2)}`;
 }
 
+// A cost the API may not know (null: some call's model has no price): never shown as $0.
+export function cost(value) {
+  return value === null || value === undefined ? "unknown" : money(value);
+}
+
 export function when(iso) {
   if (!iso) return "";
   const date = new Date(iso);

@@ -5,12 +5,14 @@ import { get, loadConfig } from "./api.js";
 import { clear, h } from "./dom.js";
 import { LiveFeed } from "./live.js";
 import * as activity from "./activity.js";
+import * as modelOutput from "./model_output.js";
 import * as archivesView from "./views/archives.js";
 import * as filesView from "./views/files.js";
 import * as healthView from "./views/health.js";
 import * as settingsView from "./views/settings.js";
 import * as taskView from "./views/task.js";
 import * as tasksView from "./views/tasks.js";
+import * as usageView from "./views/usage.js";
 
 const feed = new LiveFeed();
 const root = document.getElementById("view");
@@ -20,6 +22,7 @@ const ROUTES = [
   [/^#\/task\/([A-Za-z0-9_-]+)$/, "tasks", taskView.render],
   [/^#\/files(?:\/(.+))?$/, "files", filesView.render],
   [/^#\/archives(?:\/([A-Za-z0-9_-]+))?$/, "archives", archivesView.render],
+  [/^#\/usage$/, "usage", usageView.render],
   [/^#\/settings$/, "settings", settingsView.render],
   [/^#\/health$/, "health", healthView.render],
 ];
@@ -76,6 +79,7 @@ async function boot() {
   feed.onFrame((frame) => {
     if (frame.type === "system_health") showLoad(frame);
     activity.record(frame);
+    modelOutput.record(frame);
   });
   for (;;) {
     try {

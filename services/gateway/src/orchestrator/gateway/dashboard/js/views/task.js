@@ -1,8 +1,12 @@
 // One task: the four stages as they happen, the model's tokens as they stream, the plan, the
-// files, the validation rounds, cost per stage, and cancel / retry.
+// files, the validation rounds, its spend (live) and cost per stage, the gate it waits at, and
+// cancel / retry.
 
 import { ApiError, get, post } from "../api.js";
-import { clear, debounce, encodePath, h, money, statusBadge, toast, when } from "../dom.js";
+import { clear, cost, debounce, encodePath, h, shortId, statusBadge, toast, when } from "../dom.js";
+import * as modelOutput from "../model_output.js";
+import { applySpend, spendCells } from "../spend.js";
+import { Steering, approvalsHistory } from "../steering.js";
 
 const STAGES = [
   ["analysis", "Analysis", "claude"],
@@ -10,12 +14,28 @@ const STAGES = [
   ["validation", "Validation", "claude2"],
   ["integration", "Integration", "ide"],
 ];
+const GATE_STAGE = { plan: "analysis", changes: "validation" };
 
 function stageState(task, stage) {
   const runs = task.stages.filter((entry) => entry.stage === stage);
   const latest = runs[runs.length - 1];
+  if (task.status === "awaiting_approval" && GATE_STAGE[task.approval?.gate] === stage) {
+    return { status: "awaiting_approval", latest, runs };
+  }
   if (!latest) return { status: "pending", runs };
   return { status: latest.status, latest, runs };
+}
+
+// What an approval frame says, into the task as the API shows it, ahead of the next read.
+function showApproval(task, frame) {
+  if (frame.type === "approval_requested") {
+    task.status = "awaiting_approval";
+    task.approval = { gate: frame.gate, round: frame.round, summary: frame.summary,
+      requested_at: frame.timestamp, timeout_s: frame.timeout_s, status: "waiting" };
+  } else {
+    task.status = "in_progress";
+    task.approval = null;
+  }
 }
 
 export async function render(view, { feed, params }) {
@@ -39,22 +59,27 @@ export async function render(view, { feed, params }) {
       h("summary", {}, h("h3", {}, title)), cards[stage].body,
       h("h4", {}, "Model output"), outputs[stage])));
   const side = h("div", { class: "side" });
-  view.append(header, h("div", { class: "card" }, pipeline),
+  let task = null;
+  const steering = new Steering(taskId, { reload: () => load() });
+  view.append(header, steering.el, h("div", { class: "card" }, pipeline),
     h("div", { class: "task-grid" }, stageCards, side));
 
-  let task = null;
   const draw = () => {
     const cancellable = !["completed", "failed", "cancelled"].includes(task.status);
     const cancel = h("button", { id: "cancel", disabled: !cancellable, onclick: () => control("cancel") }, "Cancel");
     const retry = h("button", { id: "retry", disabled: task.status !== "failed", onclick: () => control("retry") }, "Retry");
+    const spend = spendCells(task, { split: true });
     clear(header,
       h("div", { class: "row" }, h("h2", { class: "grow" }, task.requirement), statusBadge(task.status)),
       h("div", { class: "row meta" },
         h("span", { class: "mono" }, task.id),
+        task.follows ? h("span", { class: "follows" }, "follow-up of ",
+          h("a", { href: `#/task/${task.follows}`, class: "mono" }, shortId(task.follows))) : null,
         h("span", {}, `priority ${task.priority}`),
         h("span", {}, `created ${when(task.created_at)}`),
-        h("span", { id: "task-cost" }, `cost ${money(task.cost_usd)}`),
-        h("span", {}, `${task.tokens.input} in / ${task.tokens.output} out tokens`),
+        h("span", { id: "task-cost" }, "cost ", spend.cost),
+        h("span", { id: "task-tokens" }, spend.tokens),
+        spend.budget ? h("span", { id: "task-budget" }, spend.budget) : null,
         h("span", { class: "spacer" }), cancel, retry),
       h("progress", { max: 100, value: task.progress, class: "wide" }),
       task.error ? h("p", { class: "error" }, `${task.error.stage}: ${task.error.code} – ${task.error.message}`) : null);
@@ -62,7 +87,7 @@ export async function render(view, { feed, params }) {
       const state = stageState(task, stage);
       const { step, body } = cards[stage];
       step.dataset.status = state.status;
-      step.querySelector(".step-status").textContent = state.status;
+      step.querySelector(".step-status").textContent = state.status.replace("_", " ");
       const usage = task.usage[stage];
       clear(body,
         h("p", { class: "meta" },
@@ -71,7 +96,7 @@ export async function render(view, { feed, params }) {
           state.latest?.started_at ? ` · started ${when(state.latest.started_at)}` : "",
           state.latest?.finished_at ? ` · finished ${when(state.latest.finished_at)}` : ""),
         usage ? h("p", { class: "meta usage", dataset: { stage } },
-          `${usage.input_tokens} in / ${usage.output_tokens} out tokens · ${money(usage.cost_usd)}`) : null,
+          `${usage.input_tokens} in / ${usage.output_tokens} out tokens · ${cost(usage.cost_usd)}`) : null,
         task.results[stage] ? h("div", { class: "result" }, task.results[stage]) : null);
     }
     const checkRounds = (task.validation?.rounds ?? []).map((r) => h("li", {},
@@ -87,7 +112,9 @@ export async function render(view, { feed, params }) {
       h("strong", {}, entry.stage), ` · ${entry.agent}`, entry.round > 1 ? ` · round ${entry.round}` : "",
       ` · ${entry.status}`, h("span", { class: "muted small" },
         ` ${when(entry.started_at)}${entry.finished_at ? ` → ${when(entry.finished_at)}` : ""}`)));
+    steering.update(task);
     clear(side,
+      approvalsHistory(task),
       h("div", { class: "card" }, h("h3", {}, "Timeline"),
         timeline.length ? h("ol", { class: "timeline", id: "timeline" }, timeline) : h("p", { class: "muted" }, "Waiting for an agent…")),
       h("div", { class: "card" }, h("h3", {}, "Plan"),
@@ -103,8 +130,8 @@ export async function render(view, { feed, params }) {
         rounds.length ? h("ol", { class: "rounds" }, rounds) : h("p", { class: "muted" }, "No findings.")),
       h("div", { class: "card" }, h("h3", {}, "Cost per stage"),
         h("table", { class: "costs" }, h("tbody", {}, STAGES.map(([stage, title]) => h("tr", {},
-          h("td", {}, title), h("td", { class: "num" }, money(task.usage[stage]?.cost_usd))))),
-        h("tfoot", {}, h("tr", {}, h("th", {}, "Total"), h("th", { class: "num" }, money(task.cost_usd)))))));
+          h("td", {}, title), h("td", { class: "num" }, task.usage[stage] ? cost(task.usage[stage].cost_usd) : "–")))),
+        h("tfoot", {}, h("tr", {}, h("th", {}, "Total"), h("th", { class: "num" }, cost(task.cost_usd)))))));
   };
 
   const load = async () => {
@@ -129,17 +156,30 @@ export async function render(view, { feed, params }) {
     }
   }
 
+  const showTokens = (frame) => {
+    const pre = outputs[frame.stage];
+    if (!pre) return;
+    if (pre.dataset.round && pre.dataset.round !== String(frame.round)) {
+      pre.append(h("span", { class: "round-mark" }, `\n— round ${frame.round} —\n`));
+    }
+    pre.dataset.round = String(frame.round);
+    pre.append(document.createTextNode(frame.text));
+    pre.scrollTop = pre.scrollHeight;
+  };
+  // What streamed before this page opened, then the rest live: nothing between the two is missed.
+  for (const frame of modelOutput.framesOf(taskId)) showTokens(frame);
   const off = feed.onFrame((frame) => {
     if (frame.task_id !== taskId) return;
-    if (frame.type === "model_output" && outputs[frame.stage]) {
-      const pre = outputs[frame.stage];
-      if (pre.dataset.round && pre.dataset.round !== String(frame.round)) {
-        pre.append(h("span", { class: "round-mark" }, `\n— round ${frame.round} —\n`));
-      }
-      pre.dataset.round = String(frame.round);
-      pre.append(document.createTextNode(frame.text));
-      pre.scrollTop = pre.scrollHeight;
+    if (frame.type === "model_output") {
+      showTokens(frame);
     } else if (frame.type === "task_update" || frame.type === "validation_checks") {
+      if (task && frame.type === "task_update" && applySpend(task, frame)) draw();
+      reload();
+    } else if (frame.type === "approval_requested" || frame.type === "approval_resolved") {
+      if (task && !(frame.event_seq < task.event_seq)) {
+        showApproval(task, frame);
+        draw();
+      }
       reload();
     }
   });

@@ -1,39 +1,40 @@
-// Home: submit a requirement; every task, live; the activity log.
+// Home: the submit form; every task, live (cost and tokens, those waiting for a person marked);
+// the activity log.
 
 import * as activity from "../activity.js";
-import { ApiError, get, post } from "../api.js";
-import { clear, debounce, h, money, shortId, statusBadge, toast, when } from "../dom.js";
+import { ApiError, get } from "../api.js";
+import { clear, debounce, h, shortId, statusBadge, toast, when } from "../dom.js";
+import { applySpend, spendCells } from "../spend.js";
+import { submitForm } from "../submit_form.js";
+
+// A frame's gate (task.gate) is newer than the API's approval it may have been merged into.
+function gateOf(task) {
+  return task.gate || task.approval?.gate || null;
+}
 
 function taskRow(task) {
-  return h("tr", { class: "task-row", dataset: { taskId: task.id, status: task.status } },
-    h("td", {}, h("a", { href: `#/task/${task.id}`, class: "mono" }, shortId(task.id))),
+  const waiting = task.status === "awaiting_approval";
+  const spend = spendCells(task);
+  return h("tr", { class: `task-row${waiting ? " waiting" : ""}`, dataset: { taskId: task.id, status: task.status } },
+    h("td", {}, h("a", { href: `#/task/${task.id}`, class: "mono" }, shortId(task.id)),
+      task.follows ? h("span", { class: "pill", title: `follows ${task.follows}` }, "follow-up") : null),
     h("td", { class: "requirement" }, task.requirement),
-    h("td", { class: "cell-status" }, statusBadge(task.status)),
+    h("td", { class: "cell-status" }, statusBadge(task.status),
+      waiting && gateOf(task) ? h("span", { class: "gate-pill", dataset: { gate: gateOf(task) } }, gateOf(task)) : null),
     h("td", { class: "cell-stage" }, task.stage || "–"),
     h("td", { class: "cell-progress" },
       h("progress", { max: 100, value: task.progress || 0 }), ` ${task.progress || 0}%`),
-    h("td", { class: "cell-cost num" }, money(task.cost_usd)),
+    h("td", { class: "cell-cost num" }, spend.cost),
+    h("td", { class: "cell-tokens num" }, spend.tokens),
     h("td", { class: "muted" }, when(task.created_at)));
 }
 
 export async function render(view, { feed }) {
-  const requirement = h("textarea", {
-    id: "requirement", name: "requirement", rows: 3, required: true, maxlength: 20000,
-    placeholder: "I want a FastAPI server that serves Hello World",
-  });
-  const priority = h("input", { id: "priority", name: "priority", type: "number", min: 1, max: 10, value: 5 });
-  const submit = h("button", { type: "submit", class: "primary", id: "submit" }, "Submit requirement");
-  const form = h("form", { class: "card submit-form", id: "submit-form" },
-    h("h2", {}, "New requirement"),
-    h("label", { for: "requirement" }, "What should be built?"), requirement,
-    h("div", { class: "row" },
-      h("label", { class: "inline" }, "Priority ", priority),
-      h("span", { class: "muted" }, "1 (low) – 10 (urgent)"),
-      h("span", { class: "spacer" }), submit));
+  const form = submitForm();
   const tbody = h("tbody", { id: "task-rows" });
   const empty = h("p", { class: "muted", id: "no-tasks" }, "No tasks yet: submit a requirement above.");
   const table = h("table", { class: "tasks" },
-    h("thead", {}, h("tr", {}, ...["Task", "Requirement", "Status", "Stage", "Progress", "Cost", "Created"]
+    h("thead", {}, h("tr", {}, ...["Task", "Requirement", "Status", "Stage", "Progress", "Cost", "Tokens", "Created"]
       .map((title) => h("th", {}, title)))), tbody);
   const log = h("ol", { class: "activity", id: "activity" });
   view.append(
@@ -62,28 +63,15 @@ export async function render(view, { feed }) {
   };
   const reload = debounce(load, 250);
 
-  form.addEventListener("submit", async (event) => {
-    event.preventDefault();
-    submit.disabled = true;
-    try {
-      const created = await post("/api/requirements", {
-        requirement: requirement.value, priority: Number(priority.value) || 5,
-      });
-      toast(`Task ${shortId(created.task_id)} created`, "ok");
-      requirement.value = "";
-      window.location.hash = `#/task/${created.task_id}`;
-    } catch (error) {
-      toast(error.message, "error");
-    } finally {
-      submit.disabled = false;
-    }
-  });
-
   const offFrame = feed.onFrame((frame) => {
     if (frame.type !== "task_update") return;
     const task = tasks.get(frame.task_id);
     if (task) {
-      Object.assign(task, { status: frame.status, stage: frame.stage ?? task.stage, progress: frame.progress });
+      Object.assign(task, {
+        status: frame.status, stage: frame.stage ?? task.stage, progress: frame.progress ?? task.progress,
+        gate: frame.gate ?? null,
+      });
+      applySpend(task, frame);
       draw();
     }
     reload(); // costs and new tasks come from the API
