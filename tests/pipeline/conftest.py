@@ -8,6 +8,7 @@ import re
 import threading
 import time
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -40,7 +41,20 @@ BROKEN_FILES = {
 REVIEW_OK = {"passed": True, "summary": "looks right", "findings": []}
 
 
-def collect_frames(
+@contextmanager
+def recorded_frames(system: System) -> Iterator[list[dict[str, Any]]]:
+    """Every ``/ws`` frame while the block runs, read on a thread; the list is kept after it."""
+    frames: list[dict[str, Any]] = []
+    stop = threading.Event()
+    thread = _collect_frames(f"{system.ws_url}/ws", frames, stop)
+    try:
+        yield frames
+    finally:
+        stop.set()
+        thread.join(5)
+
+
+def _collect_frames(
     url: str, frames: list[dict[str, Any]], stop: threading.Event
 ) -> threading.Thread:
     ws = websocket.create_connection(url, timeout=30)

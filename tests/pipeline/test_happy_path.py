@@ -2,78 +2,70 @@
 
 from __future__ import annotations
 
-import threading
-from typing import Any
-
 from tests.fakes import ANTHROPIC, OPENAI
 from tests.harness import wait_until
 
-from .conftest import Live, calls, collect_frames, workspace_file
+from .conftest import Live, calls, recorded_frames, workspace_file
 
 
 def test_requirement_completes_with_four_stages_files_and_live_updates(live: Live) -> None:
     system, api, fake = live.system, live.api, live.fake
-    frames: list[dict[str, Any]] = []
-    stop = threading.Event()
-    thread = collect_frames(f"{system.ws_url}/ws", frames, stop)
+    with recorded_frames(system) as frames:
+        submitted = api.submit("print hello world", priority=7, metadata={"user_id": "u1"})
+        assert submitted["status"] == "created"
+        assert submitted["agents_assigned"] == ["claude", "codex", "claude2", "ide"]
+        assert submitted["estimated_completion"]
+        task_id = submitted["task_id"]
 
-    submitted = api.submit("print hello world", priority=7, metadata={"user_id": "u1"})
-    assert submitted["status"] == "created"
-    assert submitted["agents_assigned"] == ["claude", "codex", "claude2", "ide"]
-    assert submitted["estimated_completion"]
-    task_id = submitted["task_id"]
-
-    task = api.wait(task_id)
-    assert task["progress"] == 100 and task["priority"] == 7
-    assert all(
-        task["results"][stage]
-        for stage in ("analysis", "implementation", "validation", "integration")
-    )
-    assert task["results"]["analysis"] == "A script that prints hello world."
-    assert [f["path"] for f in task["files"]] == ["implementation/hello_world.py"]
-    assert set(task["usage"]) >= {"analysis", "implementation", "validation"}
-    assert task["usage"]["analysis"]["input_tokens"] > 0
-    assert task["cost_usd"] > 0
-    assert task["agents"] == {
-        "analyst": "claude",
-        "implementer": "codex",
-        "validator": "claude2",
-        "integrator": "ide",
-    }
-    on_disk = workspace_file(system, "implementation/hello_world.py")
-    wait_until(on_disk.exists, what=str(on_disk))
-    assert on_disk.read_text() == "print('Hello, World!')\n"
-
-    types = api.types(task_id)
-    assert types[0] == "TaskSubmitted" and types[-1] == "TaskCompleted"
-    for stage in ("analysis", "implementation", "validation", "integration"):
-        assert (
-            sum(
-                1
-                for e in api.events(task_id)
-                if e["type"] == "StageCompleted" and e["data"]["stage"] == stage
-            )
-            == 1
+        task = api.wait(task_id)
+        assert task["progress"] == 100 and task["priority"] == 7
+        assert all(
+            task["results"][stage]
+            for stage in ("analysis", "implementation", "validation", "integration")
         )
+        assert task["results"]["analysis"] == "A script that prints hello world."
+        assert [f["path"] for f in task["files"]] == ["implementation/hello_world.py"]
+        assert set(task["usage"]) >= {"analysis", "implementation", "validation"}
+        assert task["usage"]["analysis"]["input_tokens"] > 0
+        assert task["cost_usd"] > 0
+        assert task["agents"] == {
+            "analyst": "claude",
+            "implementer": "codex",
+            "validator": "claude2",
+            "integrator": "ide",
+        }
+        on_disk = workspace_file(system, "implementation/hello_world.py")
+        wait_until(on_disk.exists, what=str(on_disk))
+        assert on_disk.read_text() == "print('Hello, World!')\n"
 
-    # One model call per model stage, each with the key from the environment.
-    assert len(calls(fake, task_id, "analysis")) == 1
-    assert len(calls(fake, task_id, "implementation")) == 1
-    assert len(calls(fake, task_id, "validation")) == 1
-    mine = calls(fake, task_id)
-    assert {r.api_key for r in mine if r.endpoint == ANTHROPIC} == {"sk-ant-test"}
-    assert {r.api_key for r in mine if r.endpoint == OPENAI} == {"sk-test"}
-    assert all(r.stream for r in mine)
+        types = api.types(task_id)
+        assert types[0] == "TaskSubmitted" and types[-1] == "TaskCompleted"
+        for stage in ("analysis", "implementation", "validation", "integration"):
+            assert (
+                sum(
+                    1
+                    for e in api.events(task_id)
+                    if e["type"] == "StageCompleted" and e["data"]["stage"] == stage
+                )
+                == 1
+            )
 
-    # The WebSocket saw every task_update, in stream order, ending in completed.
-    wait_until(
-        lambda: any(
-            f.get("type") == "task_update" and f.get("status") == "completed" for f in frames
-        ),
-        what="completed frame",
-    )
-    stop.set()
-    thread.join(5)
+        # One model call per model stage, each with the key from the environment.
+        assert len(calls(fake, task_id, "analysis")) == 1
+        assert len(calls(fake, task_id, "implementation")) == 1
+        assert len(calls(fake, task_id, "validation")) == 1
+        mine = calls(fake, task_id)
+        assert {r.api_key for r in mine if r.endpoint == ANTHROPIC} == {"sk-ant-test"}
+        assert {r.api_key for r in mine if r.endpoint == OPENAI} == {"sk-test"}
+        assert all(r.stream for r in mine)
+
+        # The WebSocket saw every task_update, in stream order, ending in completed.
+        wait_until(
+            lambda: any(
+                f.get("type") == "task_update" and f.get("status") == "completed" for f in frames
+            ),
+            what="completed frame",
+        )
     updates = [f for f in frames if f.get("type") == "task_update" and f["task_id"] == task_id]
     seqs = [f["event_seq"] for f in updates]
     assert seqs == sorted(seqs) and len(seqs) == len(set(seqs))

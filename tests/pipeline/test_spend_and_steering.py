@@ -7,14 +7,13 @@ tests count the calls it saw."""
 from __future__ import annotations
 
 import json
-import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import httpx
+import pytest
 
-from orchestrator.events.pricing import cost_usd, price_of
 from tests.fakes import FakeLLM, RecordedRequest, Reply, Text
 from tests.harness import System, wait_until
 
@@ -24,7 +23,7 @@ from .conftest import (
     REVIEW_OK,
     Api,
     calls,
-    collect_frames,
+    recorded_frames,
     stage_of,
     workspace_file,
 )
@@ -53,6 +52,15 @@ def script(fake: FakeLLM, responder: Callable[[RecordedRequest], Reply]) -> None
     fake.anthropic.responder = fake.openai.responder = responder
 
 
+@pytest.fixture
+def api(pipeline: System) -> Iterator[Api]:
+    """The gateway's client, with gateway, agents and workspace started on the fake."""
+    pipeline.start_all(("gateway", "agents", "workspace"))
+    client = Api(pipeline)
+    yield client
+    client.http.close()
+
+
 def terminal(task: dict[str, Any]) -> bool:
     return task["status"] in ("completed", "failed", "cancelled")
 
@@ -65,10 +73,8 @@ def waiting(task: dict[str, Any]) -> bool:
 
 
 def test_a_budget_the_second_call_would_exceed_fails_the_task_and_no_call_follows(
-    pipeline: System, fake: FakeLLM
+    pipeline: System, fake: FakeLLM, api: Api
 ) -> None:
-    pipeline.start_all(("gateway", "agents", "workspace"))
-    api = Api(pipeline)
     # Analysis reports 7,900 tokens: 100 are left, too few for implementation's prompt alone.
     script(fake, reporting(usage={**USAGE, "analysis": (7000, 900)}))
     task_id = api.submit("print hello world", budget={"max_tokens": 8000})["task_id"]
@@ -90,10 +96,8 @@ def test_a_budget_the_second_call_would_exceed_fails_the_task_and_no_call_follow
 
 
 def test_an_answer_cut_short_by_the_budget_fails_the_task_rather_than_half_a_plan(
-    pipeline: System, fake: FakeLLM
+    pipeline: System, fake: FakeLLM, api: Api
 ) -> None:
-    pipeline.start_all(("gateway", "agents", "workspace"))
-    api = Api(pipeline)
     script(fake, reporting(usage={**USAGE, "analysis": (100, 5000)}))  # a long plan
     task_id = api.submit("print hello world", budget={"max_tokens": 2000})["task_id"]
     task = api.wait(task_id, until=terminal, timeout=60)
@@ -106,23 +110,18 @@ def test_an_answer_cut_short_by_the_budget_fails_the_task_rather_than_half_a_pla
 
 
 def test_a_budget_that_fits_completes_and_usage_is_the_sum_the_fake_reported(
-    pipeline: System, fake: FakeLLM
+    pipeline: System, fake: FakeLLM, api: Api
 ) -> None:
-    pipeline.start_all(("gateway", "agents", "workspace"))
-    api = Api(pipeline)
     script(fake, reporting())
-    frames: list[dict[str, Any]] = []
-    stop = threading.Event()
-    thread = collect_frames(f"{pipeline.ws_url}/ws", frames, stop)
+    with recorded_frames(pipeline) as frames:
+        task_id = api.submit("print hello world", budget={"max_cost_usd": 0.5})["task_id"]
+        task = api.wait(task_id, timeout=60)
 
-    task_id = api.submit("print hello world", budget={"max_cost_usd": 0.5})["task_id"]
-    task = api.wait(task_id, timeout=60)
-    stop.set()
-    thread.join(5)
-
-    models = {"analysis": "claude-sonnet-4-6", "validation": "claude-sonnet-4-6"}
-    models["implementation"] = "gpt-4.1"
-    expected_cost = round(sum(cost_usd(price_of(models[s]), *USAGE[s]) or 0 for s in USAGE), 6)
+    # The shipped prices (USD per million tokens): claude-sonnet 3/15 for analysis and
+    # validation, gpt-4.1 2/8 for implementation.
+    expected_cost = round(
+        (1200 * 3 + 300 * 15) / 1e6 + (2000 * 2 + 500 * 8) / 1e6 + (1500 * 3 + 100 * 15) / 1e6, 6
+    )
     reported = [USAGE[stage_of(r) or ""] for r in fake.requests]
     assert len(reported) == 3
     assert task["cost_usd"] == expected_cost
@@ -147,10 +146,8 @@ def test_a_budget_that_fits_completes_and_usage_is_the_sum_the_fake_reported(
 
 
 def test_an_unpriced_model_has_unknown_cost_and_refuses_a_cost_budget(
-    pipeline: System, fake: FakeLLM
+    pipeline: System, fake: FakeLLM, api: Api
 ) -> None:
-    pipeline.start_all(("gateway", "agents", "workspace"))
-    api = Api(pipeline)
     saved = api.http.post("/api/settings", json={"agents": {"codex": {"model": "local-llama"}}})
     assert saved.status_code == 200, saved.text
     refused = api.http.post(
@@ -184,10 +181,8 @@ def test_an_unpriced_model_has_unknown_cost_and_refuses_a_cost_budget(
 
 
 def test_bad_budgets_and_answers_to_a_task_that_does_not_wait_are_refused_clearly(
-    pipeline: System, fake: FakeLLM
+    pipeline: System, fake: FakeLLM, api: Api
 ) -> None:
-    pipeline.start_all(("gateway", "agents", "workspace"))
-    api = Api(pipeline)
     for budget, field in (
         ({"max_cost_usd": -1}, "budget.max_cost_usd"),
         ({"max_cost_usd": 0}, "budget.max_cost_usd"),
@@ -225,10 +220,8 @@ def test_bad_budgets_and_answers_to_a_task_that_does_not_wait_are_refused_clearl
 
 
 def test_a_plan_gate_waits_through_a_kill_of_everything_and_nats_then_approve_completes(
-    pipeline: System, fake: FakeLLM
+    pipeline: System, fake: FakeLLM, api: Api
 ) -> None:
-    pipeline.start_all(("gateway", "agents", "workspace"))
-    api = Api(pipeline)
     script(fake, reporting())
     task_id = api.submit("print hello world", approval="plan")["task_id"]
     task = api.wait(task_id, until=waiting, timeout=60)
@@ -245,7 +238,6 @@ def test_a_plan_gate_waits_through_a_kill_of_everything_and_nats_then_approve_co
     pipeline.nats.stop()
     pipeline.start_nats()
     pipeline.start_all(("gateway", "agents", "workspace"))
-    api = Api(pipeline)
     assert api.task(task_id)["status"] == "awaiting_approval"  # still waiting, from events
 
     # Two answers at once: exactly one is recorded.
@@ -267,32 +259,29 @@ def test_a_plan_gate_waits_through_a_kill_of_everything_and_nats_then_approve_co
 
 
 def test_feedback_on_the_plan_reaches_the_analyst_and_the_frames_say_so(
-    pipeline: System, fake: FakeLLM
+    pipeline: System, fake: FakeLLM, api: Api
 ) -> None:
-    pipeline.start_all(("gateway", "agents", "workspace"))
-    api = Api(pipeline)
     script(fake, reporting())
-    frames: list[dict[str, Any]] = []
-    stop = threading.Event()
-    thread = collect_frames(f"{pipeline.ws_url}/ws", frames, stop)
-    task_id = api.submit("print hello world", approval="plan")["task_id"]
-    api.wait(task_id, until=waiting, timeout=60)
+    with recorded_frames(pipeline) as frames:
+        task_id = api.submit("print hello world", approval="plan")["task_id"]
+        api.wait(task_id, until=waiting, timeout=60)
 
-    sent = api.http.post(
-        f"/api/tasks/{task_id}/feedback", json={"message": "greet in French, not English"}
-    )
-    assert sent.status_code == 200, sent.text
-    task = api.wait(task_id, until=lambda t: waiting(t) and t["approval"]["round"] == 2, timeout=60)
-    analyses = calls(fake, task_id, "analysis")
-    assert len(analyses) == 2
-    assert "greet in French, not English" in analyses[1].text
-    assert str(PLAN["summary"]) in analyses[1].text  # the plan it sent back, shown to the analyst
-    assert [a["status"] for a in task["approvals"]] == ["revise", "waiting"]
+        sent = api.http.post(
+            f"/api/tasks/{task_id}/feedback", json={"message": "greet in French, not English"}
+        )
+        assert sent.status_code == 200, sent.text
+        task = api.wait(
+            task_id, until=lambda t: waiting(t) and t["approval"]["round"] == 2, timeout=60
+        )
+        analyses = calls(fake, task_id, "analysis")
+        assert len(analyses) == 2
+        assert "greet in French, not English" in analyses[1].text
+        # The plan it sent back is shown to the analyst beside the feedback.
+        assert str(PLAN["summary"]) in analyses[1].text
+        assert [a["status"] for a in task["approvals"]] == ["revise", "waiting"]
 
-    assert api.http.post(f"/api/tasks/{task_id}/approve").status_code == 200
-    api.wait(task_id, timeout=60)
-    stop.set()
-    thread.join(5)
+        assert api.http.post(f"/api/tasks/{task_id}/approve").status_code == 200
+        api.wait(task_id, timeout=60)
     kinds = [
         (f["type"], f.get("decision"))
         for f in frames
@@ -307,10 +296,8 @@ def test_feedback_on_the_plan_reaches_the_analyst_and_the_frames_say_so(
 
 
 def test_a_changes_gate_rejected_once_goes_back_to_the_implementer_and_writes_after_approval(
-    pipeline: System, fake: FakeLLM
+    pipeline: System, fake: FakeLLM, api: Api
 ) -> None:
-    pipeline.start_all(("gateway", "agents", "workspace"))
-    api = Api(pipeline)
     rounds: list[str] = []
 
     def implement(request: RecordedRequest) -> Reply:
@@ -342,10 +329,8 @@ def test_a_changes_gate_rejected_once_goes_back_to_the_implementer_and_writes_af
 
 
 def test_an_unanswered_gate_is_cancelled_by_its_recorded_deadline(
-    pipeline: System, fake: FakeLLM
+    pipeline: System, fake: FakeLLM, api: Api
 ) -> None:
-    pipeline.start_all(("gateway", "agents", "workspace"))
-    api = Api(pipeline)
     script(fake, reporting())
     task_id = api.submit("print hello world", approval="plan", approval_timeout_s=3)["task_id"]
     api.wait(task_id, until=waiting, timeout=60)
@@ -362,10 +347,8 @@ def test_an_unanswered_gate_is_cancelled_by_its_recorded_deadline(
 
 
 def test_feedback_on_a_completed_task_is_a_follow_up_on_the_same_project(
-    pipeline: System, fake: FakeLLM
+    pipeline: System, fake: FakeLLM, api: Api
 ) -> None:
-    pipeline.start_all(("gateway", "agents", "workspace"))
-    api = Api(pipeline)
     script(fake, reporting())
     first = api.wait(api.submit("print hello world")["task_id"], timeout=60)
     sent = api.http.post(
@@ -385,10 +368,8 @@ def test_feedback_on_a_completed_task_is_a_follow_up_on_the_same_project(
 
 
 def test_the_same_findings_twice_stop_the_task_and_save_the_rounds_left(
-    pipeline: System, fake: FakeLLM
+    pipeline: System, fake: FakeLLM, api: Api
 ) -> None:
-    pipeline.start_all(("gateway", "agents", "workspace"))
-    api = Api(pipeline)
     implemented: list[int] = []
 
     def respond(request: RecordedRequest) -> Reply:
@@ -416,10 +397,8 @@ def test_the_same_findings_twice_stop_the_task_and_save_the_rounds_left(
 
 
 def test_the_same_files_as_the_round_before_stop_the_task_before_running_them(
-    pipeline: System, fake: FakeLLM
+    pipeline: System, fake: FakeLLM, api: Api
 ) -> None:
-    pipeline.start_all(("gateway", "agents", "workspace"))
-    api = Api(pipeline)
     findings = iter(["first problem", "second problem", "third problem"])
 
     def respond(request: RecordedRequest) -> Reply:
@@ -439,10 +418,8 @@ def test_the_same_files_as_the_round_before_stop_the_task_before_running_them(
 
 
 def test_the_settings_defaults_apply_to_a_requirement_that_names_none(
-    pipeline: System, fake: FakeLLM
+    pipeline: System, fake: FakeLLM, api: Api
 ) -> None:
-    pipeline.start_all(("gateway", "agents", "workspace"))
-    api = Api(pipeline)
     saved = api.http.post(
         "/api/settings",
         json={

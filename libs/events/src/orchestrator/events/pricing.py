@@ -13,6 +13,7 @@ from collections.abc import Mapping
 from pydantic import Field
 
 from .catalog.base import Record
+from .catalog.tasks import add_costs
 
 
 class Price(Record):
@@ -52,11 +53,6 @@ def cost_usd(price: Price | None, input_tokens: int, output_tokens: int) -> floa
     if price is None:
         return None
     return round((input_tokens * price.input + output_tokens * price.output) / 1_000_000, 6)
-
-
-def add_costs(a: float | None, b: float | None) -> float | None:
-    """A sum with an unknown part is unknown."""
-    return None if a is None or b is None else round(a + b, 6)
 
 
 __all__ = ["DEFAULT_PRICES", "Price", "add_costs", "cost_usd", "price_of"]

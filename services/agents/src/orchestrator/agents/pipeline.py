@@ -446,7 +446,7 @@ class Pipeline:
         started_seq: int,
         cause: RecordedEvent,
     ) -> None:
-        event: Event
+        event: StageCompleted | ValidationFailed | StageFailed
         if isinstance(outcome, StageFailed):
             event = outcome
         elif isinstance(outcome, Rejected):
@@ -489,10 +489,8 @@ class Pipeline:
                 usage=outcome.usage,
                 checks=outcome.checks,
             )
-        usage = getattr(event, "usage", None)
-        if isinstance(usage, Usage):
-            event = event.model_copy(update={"spent": spent_of([*state.usages, usage])})
-        await self._append(state, event, started_seq, cause)
+        spent = spent_of([*state.usages, event.usage])  # the task's, for live frames
+        await self._append(state, event.model_copy(update={"spent": spent}), started_seq, cause)
 
     def _publisher(self, task_id: str, agent: str, step: RunStage) -> Any:
         subject = subjects.model_output(task_id)

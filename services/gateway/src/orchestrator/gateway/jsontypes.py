@@ -7,9 +7,10 @@ takes and nothing else.
 
 from __future__ import annotations
 
+import re
 from typing import Annotated
 
-from pydantic import BeforeValidator, Field, StrictBool, StrictInt
+from pydantic import AfterValidator, BeforeValidator, Field, StrictBool, StrictInt
 
 
 def integral(value: object) -> object:
@@ -28,3 +29,19 @@ JsonBool = StrictBool
 Priority = Annotated[StrictInt, Field(ge=1, le=10), BeforeValidator(integral)]
 """A task's priority, 1 (low) to 10 (urgent); the bounds sit on the integer so that the schema of
 an optional priority carries them too (as ``minimum``/``maximum``)."""
+
+
+NOT_BLANK = r"[^\x00-\x20\x7f]"  # explicit: regex engines disagree on what \\s is
+
+
+def _has_text(value: str) -> str:
+    if not re.search(NOT_BLANK, value):
+        raise ValueError("must not be blank")
+    return value
+
+
+NonBlank = Annotated[
+    str, Field(min_length=1, json_schema_extra={"pattern": NOT_BLANK}), AfterValidator(_has_text)
+]
+"""Text with some character that is not whitespace (the pattern documents the check); give its
+``max_length`` where it is used."""

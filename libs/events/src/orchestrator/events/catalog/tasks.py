@@ -44,6 +44,11 @@ GATE_STAGE: dict[Gate, Stage] = {"plan": "analysis", "changes": "validation"}
 """The stage whose completion opens each gate."""
 
 
+def add_costs(a: float | None, b: float | None) -> float | None:
+    """A sum of costs; one with an unknown part (``None``: a model without a price) is unknown."""
+    return None if a is None or b is None else round(a + b, 6)
+
+
 class Usage(Record):
     """What one stage's model calls consumed."""
 
@@ -68,12 +73,9 @@ class Spend(Record):
     cost_usd: float | None = 0.0
 
     def plus(self, usage: Usage) -> Spend:
-        cost = (
-            None
-            if self.cost_usd is None or usage.cost_usd is None
-            else round(self.cost_usd + usage.cost_usd, 6)
+        return Spend(
+            tokens=self.tokens + usage.tokens, cost_usd=add_costs(self.cost_usd, usage.cost_usd)
         )
-        return Spend(tokens=self.tokens + usage.tokens, cost_usd=cost)
 
 
 class Budget(Record):

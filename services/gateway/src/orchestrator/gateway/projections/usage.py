@@ -67,6 +67,13 @@ def _agent_of(event: object) -> str | None:
     return None
 
 
+def _grouped(by: Callable[[Key], str], rows: Iterable[tuple[Key, Totals]]) -> dict[str, Totals]:
+    out: dict[str, Totals] = {}
+    for key, totals in rows:
+        out.setdefault(by(key), Totals()).add(totals)
+    return out
+
+
 class UsageLedger:
     def __init__(self) -> None:
         self.rows: dict[Key, Totals] = {}
@@ -103,14 +110,6 @@ class UsageLedger:
             )
         )
 
-    def grouped(
-        self, by: Callable[[Key], str], rows: Iterable[tuple[Key, Totals]]
-    ) -> dict[str, Totals]:
-        out: dict[str, Totals] = {}
-        for key, totals in rows:
-            out.setdefault(by(key), Totals()).add(totals)
-        return out
-
     def report(self, since: date | None = None, until: date | None = None) -> dict[str, Any]:
         """Totals overall, by agent, provider and model, and the same for each day."""
         rows = [
@@ -125,7 +124,7 @@ class UsageLedger:
 
         def breakdown(part: list[tuple[Key, Totals]]) -> dict[str, Any]:
             return {
-                name: {k: t.to_json() for k, t in sorted(self.grouped(by, part).items())}
+                name: {k: t.to_json() for k, t in sorted(_grouped(by, part).items())}
                 for name, by in (
                     ("by_agent", lambda key: key[1]),
                     ("by_provider", lambda key: key[2]),

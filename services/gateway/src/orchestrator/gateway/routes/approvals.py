@@ -11,11 +11,10 @@ version, so of two racing answers exactly one is recorded and the other gets 409
 
 from __future__ import annotations
 
-import re
 from typing import Any
 
 from fastapi import APIRouter
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field
 
 from orchestrator.events.catalog import ApprovalGranted, FeedbackGiven
 from orchestrator.events.catalog.base import Event
@@ -23,9 +22,10 @@ from orchestrator.events.error_codes import ErrorCode
 
 from .. import errors
 from ..bootstrap import GatewayDep
+from ..jsontypes import NonBlank
 from ..params import TaskId
 from ..projections.tasks import TaskView
-from .requirements import NOT_BLANK, RequirementIn, RequirementOut, submit
+from .requirements import RequirementIn, RequirementOut, submit
 from .tasks import control, task_or_404
 
 router = APIRouter(tags=["tasks"])
@@ -38,16 +38,7 @@ FOLLOW_UP_REQUIREMENT_CHARS = 4_000
 class FeedbackIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    message: str = Field(
-        min_length=1, max_length=MAX_FEEDBACK_CHARS, json_schema_extra={"pattern": NOT_BLANK}
-    )
-
-    @field_validator("message")
-    @classmethod
-    def _not_blank(cls, value: str) -> str:
-        if not re.search(NOT_BLANK, value):
-            raise ValueError("message must not be blank")
-        return value
+    message: NonBlank = Field(max_length=MAX_FEEDBACK_CHARS)
 
 
 def _not_waiting(task: TaskView, action: str) -> errors.ApiError:
@@ -65,20 +56,18 @@ def _not_waiting(task: TaskView, action: str) -> errors.ApiError:
     summary="Approve the gate a task waits at",
 )
 async def approve_task(task_id: TaskId, gateway: GatewayDep) -> dict[str, Any]:
+    answered: list[str] = []
+
     def make(task: TaskView) -> Event | None:
         if task.status != "awaiting_approval" or task.approval is None:
             raise _not_waiting(task, "approve")
+        answered[:] = [task.approval["gate"]]  # the gate of the version appended against
         return ApprovalGranted(
             task_id=task.id, gate=task.approval["gate"], round=task.approval["round"]
         )
 
-    before = task_or_404(gateway, task_id).approval
     task = await control(gateway, task_id, make)
-    return {
-        "task_id": task_id,
-        "status": task.status,
-        "approved": before["gate"] if before else None,
-    }
+    return {"task_id": task_id, "status": task.status, "approved": answered[0]}
 
 
 @router.post(
@@ -96,11 +85,13 @@ async def task_feedback(task_id: TaskId, body: FeedbackIn, gateway: GatewayDep) 
             "follow_up": follow_up.model_dump(mode="json"),
         }
     limit = (await gateway.settings_reader.read()).document.max_feedback_rounds
+    answered: list[str] = []
 
     def make(task: TaskView) -> Event | None:
         if task.status != "awaiting_approval" or task.approval is None:
             raise _not_waiting(task, "give feedback on")
         gate = task.approval["gate"]
+        answered[:] = [gate]
         given = sum(1 for a in task.approvals if a["gate"] == gate and a["status"] == "revise")
         if given >= limit:
             raise errors.ApiError(
@@ -114,13 +105,8 @@ async def task_feedback(task_id: TaskId, body: FeedbackIn, gateway: GatewayDep) 
             task_id=task.id, gate=gate, round=task.approval["round"], message=body.message
         )
 
-    before = task.approval
     task = await control(gateway, task_id, make)
-    return {
-        "task_id": task_id,
-        "status": task.status,
-        "revising": before["gate"] if before else None,
-    }
+    return {"task_id": task_id, "status": task.status, "revising": answered[0]}
 
 
 def _follow_up(task: TaskView, message: str) -> RequirementIn:
@@ -133,7 +119,6 @@ def _follow_up(task: TaskView, message: str) -> RequirementIn:
         ),
         priority=task.priority,
         metadata=dict(task.metadata),
-        budget=None,
     )
 
 

@@ -16,7 +16,6 @@ gates the task stops at for a person, ``approval_timeout_s`` how long each may w
 from __future__ import annotations
 
 import hashlib
-import re
 import uuid
 from typing import Annotated, Any, Literal
 
@@ -28,7 +27,6 @@ from pydantic import (
     Field,
     StrictFloat,
     StrictInt,
-    field_validator,
 )
 
 from orchestrator.events import ConcurrencyConflict, subjects
@@ -48,7 +46,7 @@ from orchestrator.events.settings_document import StoredSettings
 
 from .. import errors
 from ..bootstrap import Gateway, GatewayDep
-from ..jsontypes import Priority, integral
+from ..jsontypes import NonBlank, Priority, integral
 
 router = APIRouter(tags=["requirements"])
 
@@ -58,7 +56,6 @@ WAITING_FOR_AGENT = (
     "waiting for an agent: no agents replica is running; the task is queued and starts when one is"
 )
 MAX_REQUIREMENT_CHARS = 20_000
-NOT_BLANK = r"[^\x00-\x20\x7f]"  # explicit: regex engines disagree on what \\s is
 
 
 Money = Annotated[StrictFloat, Field(gt=0, le=1_000_000)]
@@ -97,22 +94,12 @@ def gates_of(approval: ApprovalIn | None, stored: StoredSettings) -> tuple[Gate,
 class RequirementIn(BaseModel):
     model_config = ConfigDict(extra="ignore")
 
-    # The pattern documents what ``_not_blank`` checks: some character that is not whitespace.
-    requirement: str = Field(
-        min_length=1, max_length=MAX_REQUIREMENT_CHARS, json_schema_extra={"pattern": NOT_BLANK}
-    )
+    requirement: NonBlank = Field(max_length=MAX_REQUIREMENT_CHARS)
     priority: Priority | None = None
     metadata: dict[str, Any] = Field(default_factory=dict)
     budget: BudgetIn | None = None
     approval: ApprovalIn | None = None
     approval_timeout_s: Money | None = None
-
-    @field_validator("requirement")
-    @classmethod
-    def _not_blank(cls, value: str) -> str:
-        if not re.search(NOT_BLANK, value):
-            raise ValueError("requirement must not be blank")
-        return value
 
 
 class RequirementOut(BaseModel):
