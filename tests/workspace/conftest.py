@@ -4,6 +4,7 @@ short sandbox limits so attacks and timeouts resolve in seconds."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import os
 import shutil
@@ -83,14 +84,23 @@ def system_in_mode(
         yield system
 
 
-@pytest.fixture
-async def wjs(ws_system: System) -> AsyncIterator[JetStreamContext]:
-    assert ws_system.nats is not None
-    client: NATS = await nats.connect(ws_system.nats.url)
+@contextlib.asynccontextmanager
+async def jetstream_of(system: System) -> AsyncIterator[JetStreamContext]:
+    """A JetStream context on ``system``'s NATS, the streams provisioned."""
+    assert system.nats is not None
+    client: NATS = await nats.connect(system.nats.url)
     js = client.jetstream(timeout=10)
     await provision(js, NatsSettings())
-    yield js
-    await client.close()
+    try:
+        yield js
+    finally:
+        await client.close()
+
+
+@pytest.fixture
+async def wjs(ws_system: System) -> AsyncIterator[JetStreamContext]:
+    async with jetstream_of(ws_system) as js:
+        yield js
 
 
 @pytest.fixture

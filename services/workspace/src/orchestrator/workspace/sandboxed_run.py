@@ -211,7 +211,8 @@ class Run:
         """Run to the end; return the ExecutionFinished recorded (when ``record``)."""
         assert self.proc is not None
         reader = asyncio.create_task(self._read())
-        flusher = asyncio.create_task(self._flush_loop() if record else self._stop.wait())
+        exited = asyncio.Event()
+        flusher = asyncio.create_task(self._flush_loop(exited)) if record else None
         try:
             status, reason = await self._wait()
             try:
@@ -219,10 +220,16 @@ class Run:
             except TimeoutError:
                 reader.cancel()
             self._pending.extend(self.limiter.close())
-        finally:
-            flusher.cancel()
-            with suppress(asyncio.CancelledError):
+            # Let the flusher finish the batch it is appending: cancelled mid-append, the batch
+            # might never be stored.
+            exited.set()
+            if flusher is not None:
                 await flusher
+        finally:
+            if flusher is not None and not flusher.done():
+                flusher.cancel()
+                with suppress(asyncio.CancelledError):
+                    await flusher
             reader.cancel()
             with suppress(asyncio.CancelledError):
                 await reader
@@ -283,22 +290,18 @@ class Run:
         while chunk := await self.proc.stdout.read(65536):
             self._pending.extend(self.limiter.feed(chunk))
 
-    async def _flush_loop(self) -> None:
-        while True:
-            await asyncio.sleep(self.settings.exec_batch_interval)
-            await self._flush(everything=False)
+    async def _flush_loop(self, exited: asyncio.Event) -> None:
+        """Record a batch every ``exec_batch_interval`` until the process has exited."""
+        while not exited.is_set():
+            with suppress(TimeoutError):
+                await asyncio.wait_for(exited.wait(), self.settings.exec_batch_interval)
+            if not exited.is_set():
+                await self._flush(everything=False)
 
     async def _flush(self, *, everything: bool) -> None:
         async with self._flush_lock:
             while self._pending:
-                batch: list[str] = []
-                size = 0
-                while self._pending and len(batch) < self.settings.exec_batch_lines:
-                    line_size = len(self._pending[0].encode()) + 16
-                    if batch and size + line_size > MAX_BATCH_BYTES:
-                        break
-                    batch.append(self._pending.pop(0))
-                    size += line_size
+                batch = self._next_batch()
                 first = self._next_line
                 await self.store.append(
                     subjects.execution(self.execution_id),
@@ -307,9 +310,23 @@ class Run:
                     ),
                     event_id=f"{self.execution_id}-out-{first}",
                 )
+                # Only a stored batch leaves the queue: a failed append is retried whole.
+                del self._pending[: len(batch)]
                 self._next_line += len(batch)
                 if not everything:
                     break
+
+    def _next_batch(self) -> list[str]:
+        """The oldest pending lines that fit one output event."""
+        batch: list[str] = []
+        size = 0
+        for line in self._pending[: self.settings.exec_batch_lines]:
+            line_size = len(line.encode()) + 16
+            if batch and size + line_size > MAX_BATCH_BYTES:
+                break
+            batch.append(line)
+            size += line_size
+        return batch
 
     async def _cleanup(self) -> None:
         if self._relay is not None and self._relay.returncode is None:
