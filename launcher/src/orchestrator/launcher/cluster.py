@@ -58,26 +58,44 @@ class LocalCluster:
                 text = source.read_text()
             except OSError as exc:
                 raise NatsServerError(f"cannot read {source}: {exc}") from None
-            store = self.data_dir / "nats" / node
+            store = self._store(node)
             store.mkdir(parents=True, exist_ok=True)
-            conf = store / "nats-server.conf"
-            conf.write_text(local_config(text, node, self.ports, store))
-            log = (self.logs / f"nats-{node}.log").open("ab")
-            self._nodes.append(
-                subprocess.Popen(
-                    [find_binary(), "-c", str(conf)],
-                    stdout=log,
-                    stderr=subprocess.STDOUT,
-                    start_new_session=True,
-                )
-            )
+            (store / "nats-server.conf").write_text(local_config(text, node, self.ports, store))
+            self._nodes.append(self._spawn(node))
         for node in NODES:
-            if not wait_healthz(f"http://127.0.0.1:{self.ports[node][1]}/healthz", timeout):
-                self.stop()
-                raise NatsServerError(
-                    f"NATS node {node} not healthy; see {self.logs}/nats-{node}.log"
-                )
+            self._wait_healthy(node, timeout)
         return self
+
+    def kill(self, node: str) -> None:
+        """SIGKILL one node (its store stays): what a crash or a power cut does to it."""
+        process = self._nodes[NODES.index(node)]
+        process.kill()
+        process.wait()
+
+    def restart(self, node: str, timeout: float = 30.0) -> None:
+        """Start a stopped node again on its ports and store; it rejoins the cluster."""
+        index = NODES.index(node)
+        if self._nodes[index].poll() is None:
+            raise NatsServerError(f"NATS node {node} is still running")
+        self._nodes[index] = self._spawn(node)
+        self._wait_healthy(node, timeout)
+
+    def _store(self, node: str) -> Path:
+        return self.data_dir / "nats" / node
+
+    def _spawn(self, node: str) -> subprocess.Popen[bytes]:
+        with (self.logs / f"nats-{node}.log").open("ab") as log:  # the child keeps its copy
+            return subprocess.Popen(
+                [find_binary(), "-c", str(self._store(node) / "nats-server.conf")],
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+
+    def _wait_healthy(self, node: str, timeout: float) -> None:
+        if not wait_healthz(f"http://127.0.0.1:{self.ports[node][1]}/healthz", timeout):
+            self.stop()
+            raise NatsServerError(f"NATS node {node} not healthy; see {self.logs}/nats-{node}.log")
 
     def stop(self, timeout: float = 10.0) -> None:
         for process in self._nodes:

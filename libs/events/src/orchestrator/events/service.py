@@ -8,6 +8,9 @@ the connection waits out forever) stops it just as cleanly.
 
 Bad settings are reported as one readable message and exit status 2, never a traceback: the
 process is configured by environment variables and the operator needs to know which one is wrong.
+A start that NATS does not answer (a cluster electing a leader, a node restarting) is one log
+line and exit status 75 (EX_TEMPFAIL): what the service had half started is dropped with the
+process, and its supervisor (the launcher, compose, Kubernetes) starts it again.
 """
 
 from __future__ import annotations
@@ -23,6 +26,7 @@ from collections.abc import Awaitable, Callable
 from contextlib import suppress
 from dataclasses import dataclass
 
+import nats.errors
 from nats.aio.client import Client as NATS
 from nats.js import JetStreamContext
 from pydantic import ValidationError
@@ -36,6 +40,7 @@ log = logging.getLogger(__name__)
 Stop = Callable[[], Awaitable[None]]
 
 EXIT_BAD_SETTINGS = 2
+EXIT_NATS_UNAVAILABLE = 75  # EX_TEMPFAIL: try again later
 LOG_LEVELS = ("CRITICAL", "ERROR", "WARNING", "INFO", "DEBUG")
 
 
@@ -161,7 +166,16 @@ async def _main(service: str, start: Start, settings: NatsSettings) -> None:
                 await nc.close()
         return
     signalled.cancel()
-    stop = starting.result()  # re-raises a failed start (bad settings, say)
+    try:
+        stop = starting.result()  # re-raises a failed start (bad settings, say)
+    except (TimeoutError, nats.errors.Error) as exc:
+        log.error(
+            "%s could not start, NATS did not answer (%r): exiting for its supervisor to start "
+            "it again",
+            instance,
+            exc,
+        )
+        raise SystemExit(EXIT_NATS_UNAVAILABLE) from None
     log.info("%s ready", instance)
     await stopping.wait()
     log.info("%s stopping", instance)

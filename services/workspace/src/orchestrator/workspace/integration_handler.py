@@ -97,7 +97,7 @@ class IntegrationHandler:
             if from_live and plan.started:
                 continue  # a resume: no guarded append precedes FileWritten, so read it back
             try:
-                await self._integrate(subject, plan, version)
+                await self._integrate(subject, plan, version, delivery)
                 return
             except ConcurrencyConflict:
                 # Someone else recorded a step (another replica, a cancel): re-decide.
@@ -114,7 +114,9 @@ class IntegrationHandler:
             return None
         return self.histories.history(recorded.subject, through=recorded.seq)
 
-    async def _integrate(self, subject: str, plan: integration.Integrate, version: int) -> None:
+    async def _integrate(
+        self, subject: str, plan: integration.Integrate, version: int, delivery: Delivery
+    ) -> None:
         if plan.failed is not None:  # resume: StageFailed is recorded, TaskFailed is not
             failed = plan.failed
             await self.store.append(
@@ -135,7 +137,7 @@ class IntegrationHandler:
                 expected_last_seq=version,
             )
             return
-        read = await self._start_and_read(subject, plan, version)
+        read = await self._start_and_read(subject, plan, version, delivery)
         if isinstance(read, _Refused):
             await self._fail(subject, plan, read.version, read.reason)
             return
@@ -143,11 +145,14 @@ class IntegrationHandler:
         await self._complete(subject, plan, read)
 
     async def _start_and_read(
-        self, subject: str, plan: integration.Integrate, version: int
+        self, subject: str, plan: integration.Integrate, version: int, delivery: Delivery
     ) -> _Read | _Refused:
         """Record StageStarted (unless resuming) and read the files' bytes, both at once.
 
-        Nothing below is recorded before StageStarted is (it is awaited first either way).
+        Nothing below is recorded before StageStarted is (it is awaited first either way). A
+        timeout (NATS slow or between leaders, the workspace not caught up) is not the files'
+        fault: the trigger goes back to the queue and is tried again, and only its last attempt
+        fails the stage.
         """
         started: asyncio.Future[int] | None = None
         if not plan.started:
@@ -175,8 +180,15 @@ class IntegrationHandler:
             data = await asyncio.gather(
                 *(fetch_content(self.store.js, self.files, r.digest) for r in refs)
             )
-        except (UnsafePath, ContentMissing, ValueError, TimeoutError) as exc:
+        except (UnsafePath, ContentMissing, ValueError) as exc:
             return _Refused(await started if started is not None else version, str(exc))
+        except TimeoutError as exc:
+            if not delivery.is_last_attempt:
+                if started is not None:
+                    await asyncio.gather(started, return_exceptions=True)
+                raise
+            reason = f"timed out after {delivery.attempt} attempts: {exc or 'no answer'}"
+            return _Refused(await started if started is not None else version, reason)
         except BaseException:
             if started is not None:
                 await asyncio.gather(started, return_exceptions=True)
