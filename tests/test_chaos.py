@@ -35,7 +35,8 @@ from orchestrator.launcher.nats_server import free_port
 from orchestrator.launcher.supervisor import SERVICES, ServiceProcess
 from tests.fakes import FakeLLM, RecordedRequest, Reply, Text
 from tests.harness import eventually, within_one_minute
-from tests.pipeline.conftest import REVIEW_OK, stage_of, task_of
+from tests.pipeline.conftest import FAST_ENV, REVIEW_OK, stage_of, task_of
+from tests.pipeline.conftest import PLAN as PIPELINE_PLAN
 
 DEPLOY = Path(__file__).resolve().parent.parent / "deploy" / "nats"
 REPLICAS = 2
@@ -44,15 +45,10 @@ PER_CLIENT = 5
 SUBMIT_INTERVAL = 0.3  # about 30 s of submissions, all of them under fire
 KILL_PAUSE = 1.0  # a victim stays down this long before it is restarted
 BETWEEN_KILLS = 1.5
-PLAN = {
-    "summary": "One file of its own.",
-    "requirements": ["write the file"],
-    "design": "One Python module.",
-    "files": [{"path": "task.py", "purpose": "the module"}],
-    "run_command": "",
-    "entry_point": "",
-    "entry_kind": "none",
-}
+# The pipeline's plan, with nothing to run: the sandbox is not what this test is about.
+PLAN = {**PIPELINE_PLAN, "run_command": "", "entry_point": "", "entry_kind": "none"}
+# The pipeline tests' quick timings, but the real rate limit: it is one of the checks.
+QUICK_ENV = {k: v for k, v in FAST_ENV.items() if k != "RATE_LIMIT_REQUIREMENTS"}
 
 
 def answer(request: RecordedRequest) -> Reply:
@@ -72,6 +68,8 @@ class Topology:
     cluster: LocalCluster = field(init=False)
     ports: list[int] = field(default_factory=lambda: [free_port() for _ in range(REPLICAS)])
     replicas: dict[tuple[str, int], ServiceProcess] = field(default_factory=dict)
+    exits: Counter[str] = field(default_factory=Counter)
+    """Replicas that exited by themselves and were started again, by service and status."""
 
     @property
     def gateways(self) -> list[str]:
@@ -98,12 +96,18 @@ class Topology:
             "GATEWAY_PORT": str(self.ports[i]),
             # The chaos clients are told apart by X-Forwarded-For, as behind a proxy.
             "GATEWAY_TRUSTED_PROXIES": "127.0.0.1",
-            "AGENTS_ACK_WAIT": "3",
-            "AGENTS_LLM_MAX_RETRIES": "1",
-            "AGENTS_HEARTBEAT_INTERVAL": "0.5",
-            "HEALTH_INTERVAL": "1",
+            **QUICK_ENV,
             "LOG_LEVEL": "INFO",
         }
+
+    def supervise(self) -> None:
+        """As the launcher, compose or Kubernetes would: start again a replica that exited by
+        itself (a start NATS did not answer exits with 75 for exactly that, on a fresh cluster
+        electing its leaders too)."""
+        for (service, _), process in self.replicas.items():
+            if not process.running():
+                self.exits[f"{service} (exit {process.returncode()})"] += 1
+                process.start()
 
     def stop(self) -> None:
         for process in self.replicas.values():
@@ -127,6 +131,7 @@ def topology(tmp_path: Path) -> Iterator[Topology]:
 
 
 async def all_up(http: httpx.AsyncClient, topology: Topology) -> bool:
+    topology.supervise()
     for url in topology.gateways:
         report = (await http.get(f"{url}/api/health")).json()
         if any(report["services"][s]["instances"] != REPLICAS for s in SERVICES):
@@ -135,14 +140,11 @@ async def all_up(http: httpx.AsyncClient, topology: Topology) -> bool:
 
 
 class Chaos:
-    """Kill a NATS node or one replica of a service, restart it, move to the next victim; and,
-    as the launcher, compose or Kubernetes would, start again a replica that exited by itself
-    (a start NATS did not answer exits with 75 for exactly that)."""
+    """Kill a NATS node or one replica of a service, restart it, move to the next victim."""
 
     def __init__(self, topology: Topology) -> None:
         self.topology = topology
         self.kills: Counter[str] = Counter()
-        self.exits: Counter[str] = Counter()
         self._victims = [*(f"nats-{n}" for n in NODES), *SERVICES]
         self._stopping = asyncio.Event()
 
@@ -151,7 +153,7 @@ class Chaos:
         while not self._stopping.is_set():
             victim = self._victims[turn % len(self._victims)]
             replica = (turn // len(self._victims)) % REPLICAS
-            self.supervise()
+            self.topology.supervise()
             await asyncio.to_thread(self._kill_and_restart, victim, replica)
             self.kills[victim] += 1
             turn += 1
@@ -168,12 +170,6 @@ class Chaos:
         process.kill()
         time.sleep(KILL_PAUSE)
         process.start()
-
-    def supervise(self) -> None:
-        for (service, _), process in self.topology.replicas.items():
-            if not process.running():
-                self.exits[f"{service} (exit {process.returncode()})"] += 1
-                process.start()
 
     def stop(self) -> None:
         self._stopping.set()
@@ -226,7 +222,7 @@ async def test_a_hundred_tasks_complete_while_nodes_and_replicas_are_killed(
         assert len(task_ids) == CLIENTS * PER_CLIENT
 
         async def every_task_completed() -> dict[str, int]:
-            chaos.supervise()
+            topology.supervise()
             tasks = (await http.get(f"{topology.gateways[0]}/api/tasks")).json()["tasks"]
             statuses = Counter(t["status"] for t in tasks if t["id"] in task_ids)
             failed = [(t["id"], t.get("error")) for t in tasks if t["status"] == "failed"]
@@ -265,7 +261,7 @@ async def test_a_hundred_tasks_complete_while_nodes_and_replicas_are_killed(
         f"\nchaos: {len(task_ids)} tasks submitted across {REPLICAS} gateways "
         f"({retries} submission retries); kills by victim {dict(sorted(chaos.kills.items()))} "
         f"({sum(chaos.kills.values())} in all); replicas that exited by themselves and were "
-        f"started again {dict(chaos.exits)}; completed {statuses.get('completed', 0)}; "
+        f"started again {dict(topology.exits)}; completed {statuses.get('completed', 0)}; "
         f"doubled stages {len(doubled)}; one client's 11 requirements: {answers.count(200)} "
         f"accepted, {answers.count(429)} refused; {time.monotonic() - started:.0f} s"
     )

@@ -11,6 +11,9 @@ import time
 import httpx
 import pytest
 
+from orchestrator.events.service import EXIT_NATS_UNAVAILABLE
+from orchestrator.launcher.nats_server import find_binary, free_port
+
 from .harness import System
 
 SERVICES = ("gateway", "agents", "workspace", "archive")
@@ -79,3 +82,25 @@ def test_a_service_started_before_nats_waits_for_it_then_runs(system: System) ->
     system.wait_ready({"gateway": gateway, "agents": agents})
     report = httpx.get(f"{system.base_url}/api/health", timeout=2).json()
     assert report["services"]["agents"]["status"] == "up"
+
+
+@pytest.mark.parametrize("service", SERVICES)
+def test_a_start_nats_cannot_answer_is_one_line_and_exit_75_for_the_supervisor(
+    service: str,
+) -> None:
+    """A NATS server without JetStream answers no stream request, as a cluster between leaders
+    does not: the service says so in a line and exits EX_TEMPFAIL, never with a traceback."""
+    port = free_port()
+    server = subprocess.Popen(
+        [find_binary(), "-a", "127.0.0.1", "-p", str(port)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        result = run_with_env(service, NATS_URL=f"nats://127.0.0.1:{port}")
+    finally:
+        server.terminate()
+        server.wait(10)
+    assert result.returncode == EXIT_NATS_UNAVAILABLE, result.stderr[-2000:]
+    assert "could not start, NATS did not answer" in result.stderr, result.stderr[-2000:]
+    assert "Traceback" not in result.stderr

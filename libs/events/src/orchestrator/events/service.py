@@ -41,6 +41,9 @@ Stop = Callable[[], Awaitable[None]]
 
 EXIT_BAD_SETTINGS = 2
 EXIT_NATS_UNAVAILABLE = 75  # EX_TEMPFAIL: try again later
+NATS_DID_NOT_ANSWER: tuple[type[BaseException], ...] = (TimeoutError, nats.errors.Error)
+"""What a start that NATS did not answer raises (every ``nats.js`` error is a ``nats.errors``
+one)."""
 LOG_LEVELS = ("CRITICAL", "ERROR", "WARNING", "INFO", "DEBUG")
 
 
@@ -108,6 +111,16 @@ def fail_on_bad_settings(service: str, exc: ValidationError | SettingsError) -> 
     raise SystemExit(EXIT_BAD_SETTINGS)
 
 
+def log_start_not_answered(instance: str, exc: BaseException) -> None:
+    """The one line a start gets that NATS did not answer; the caller exits 75."""
+    log.error(
+        "%s could not start, NATS did not answer (%r): exiting for its supervisor to start it "
+        "again",
+        instance,
+        exc,
+    )
+
+
 def exit_zero_on_stop_signals() -> None:
     """Make SIGTERM/SIGINT end the process with status 0 once the server has shut down.
 
@@ -168,13 +181,8 @@ async def _main(service: str, start: Start, settings: NatsSettings) -> None:
     signalled.cancel()
     try:
         stop = starting.result()  # re-raises a failed start (bad settings, say)
-    except (TimeoutError, nats.errors.Error) as exc:
-        log.error(
-            "%s could not start, NATS did not answer (%r): exiting for its supervisor to start "
-            "it again",
-            instance,
-            exc,
-        )
+    except NATS_DID_NOT_ANSWER as exc:
+        log_start_not_answered(instance, exc)
         raise SystemExit(EXIT_NATS_UNAVAILABLE) from None
     log.info("%s ready", instance)
     await stopping.wait()

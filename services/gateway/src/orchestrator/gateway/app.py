@@ -2,12 +2,20 @@
 
 from __future__ import annotations
 
+import logging
+import os
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 from fastapi.routing import APIRoute
 from starlette.routing import Route
+
+from orchestrator.events.service import (
+    EXIT_NATS_UNAVAILABLE,
+    NATS_DID_NOT_ANSWER,
+    log_start_not_answered,
+)
 
 from . import errors, links, ratelimit
 from .bootstrap import Gateway
@@ -47,7 +55,14 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        gateway = await Gateway.open(settings)
+        try:
+            gateway = await Gateway.open(settings)
+        except NATS_DID_NOT_ANSWER as exc:
+            # Raised, uvicorn would print its traceback and exit 3; every service says this in
+            # one line and exits 75 for its supervisor. Nothing is served or held yet.
+            log_start_not_answered("gateway", exc)
+            logging.shutdown()
+            os._exit(EXIT_NATS_UNAVAILABLE)
         app.state.gateway = gateway
         try:
             yield

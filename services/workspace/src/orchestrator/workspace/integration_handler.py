@@ -182,14 +182,10 @@ class IntegrationHandler:
             )
         except (UnsafePath, ContentMissing, ValueError) as exc:
             return _Refused(await started if started is not None else version, str(exc))
-        except TimeoutError as exc:
-            if not delivery.is_last_attempt:
-                if started is not None:
-                    await asyncio.gather(started, return_exceptions=True)
-                raise
-            reason = f"timed out after {delivery.attempt} attempts: {exc or 'no answer'}"
-            return _Refused(await started if started is not None else version, reason)
-        except BaseException:
+        except BaseException as exc:
+            if isinstance(exc, TimeoutError) and delivery.is_last_attempt:
+                reason = f"timed out after {delivery.attempt} attempts: {exc or 'no answer'}"
+                return _Refused(await started if started is not None else version, reason)
             if started is not None:
                 await asyncio.gather(started, return_exceptions=True)
             raise
