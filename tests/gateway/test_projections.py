@@ -200,7 +200,9 @@ def test_changes_are_added_modified_deleted_with_a_unified_diff() -> None:
         FileRef(path="same.py", digest="s", size=1),
     )
     contents = {"old": b"a = 1\n", "new": b"a = 2\n", "n": b"x\n", "g": b"bye\n"}
-    assert needed(base, writes) == {"old", "new", "n"}
+    assert needed(base, writes, ()) == {"old", "new", "n"}
+    # A deleted file's diff is its removed lines: what it held is read too.
+    assert needed(base, writes, ("gone.py",)) == {"old", "new", "n", "g"}
     found = {c["path"]: c for c in changes(base, writes, ("gone.py",), contents)}
     assert set(found) == {
         "workspace/implementation/app.py",

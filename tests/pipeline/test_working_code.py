@@ -195,6 +195,9 @@ def test_a_follow_up_builds_on_the_project_and_a_persons_edit(
         in changes["workspace/implementation/app.py"]["diff"]
     )
     assert changes["workspace/implementation/old.py"]["change"] == "deleted"
+    deleted_diff = changes["workspace/implementation/old.py"]["diff"]
+    assert deleted_diff.startswith("--- a/implementation/old.py\n+++ /dev/null\n"), deleted_diff
+    assert deleted_diff.endswith("\n-LEGACY = True\n"), deleted_diff
     assert task["status"] == "completed"
 
     download = api.http.get("/api/workspace/download")

@@ -7,13 +7,15 @@ import sys
 from pathlib import Path
 
 from orchestrator.events.catalog import FileRef, RunPlan
+from orchestrator.workspace import tests_program
 from orchestrator.workspace.checks import (
-    JUNIT_MARK,
+    DEFAULT_TEST_COMMAND,
     outcome_of_tests,
     plan_checks,
     read_junit,
-    split_output,
+    read_tests_output,
 )
+from orchestrator.workspace.output import OutputLimiter
 
 
 def ref(path: str) -> FileRef:
@@ -37,6 +39,20 @@ def test_the_smoke_run_follows_the_plan_and_fails_for_a_missing_entry_point() ->
     assert missing.smoke is None and "nope.py" in missing.failed["smoke"]
 
 
+def run_tests_program(project: Path, command: str, limit: float = 30.0, chunk: int = 1024) -> str:
+    """The tests program's output, run on the host the way the sandbox runs it."""
+    source = Path(tests_program.__file__).read_text()
+    result = subprocess.run(
+        [sys.executable, "-c", source, command, str(limit), str(chunk)],
+        cwd=project,
+        capture_output=True,
+        text=True,
+        check=True,
+        env={"PATH": "/usr/bin:/bin", "TMPDIR": str(project), "PYTHONUNBUFFERED": "1"},
+    )
+    return result.stdout
+
+
 def test_pytests_own_junit_report_gives_counts_failing_ids_and_the_assertion(
     tmp_path: Path,
 ) -> None:
@@ -44,29 +60,80 @@ def test_pytests_own_junit_report_gives_counts_failing_ids_and_the_assertion(
         "def test_adds():\n    assert 1 + 1 == 2\n\n"
         "def test_subtracts():\n    assert 3 - 1 == 1, 'off by one'\n"
     )
-    junit = tmp_path / "report.xml"
-    result = subprocess.run(
-        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", f"--junitxml={junit}"],
-        cwd=tmp_path,
-        capture_output=True,
-        text=True,
-        check=False,
-        env={"PYTEST_DISABLE_PLUGIN_AUTOLOAD": "1", "PATH": "/usr/bin:/bin"},
-    )
-    report = read_junit(junit.read_text())
+    output = run_tests_program(tmp_path, DEFAULT_TEST_COMMAND)
+    read = read_tests_output(output)
+    assert read.status == 1 and read.report is not None and read.report_problem is None
+    report = read_junit(read.report)
     assert report is not None
     assert (report.passed, report.failed, report.errors) == (1, 1, 0)
     assert report.failing == ("test_calc.py::test_subtracts",)
     assert "off by one" in report.messages[0]
-    outcome = outcome_of_tests(
-        result.stdout + f"\n{JUNIT_MARK}\n" + junit.read_text(), result.returncode, 0.5
-    )
+    assert "1 failed, 1 passed" in read.text  # pytest's own text, after the report
+    outcome = outcome_of_tests(output, 0, 0.5)
     assert outcome.status == "failed" and outcome.details["failing"] == list(report.failing)
     assert "off by one" in outcome.output_tail and outcome.summary == "1 passed, 1 failed"
 
 
+def many_tests(passing: int, failing: int) -> str:
+    cases = [f"def test_passes_{i}():\n    assert {i} == {i}\n" for i in range(passing)]
+    cases += [
+        f"def test_fails_{i}():\n    assert {i} == -1, 'failure number {i}'\n"
+        for i in range(failing)
+    ]
+    return "\n\n".join(cases)
+
+
+def test_a_report_far_longer_than_an_output_line_comes_back_whole_through_the_limiter(
+    tmp_path: Path,
+) -> None:
+    (tmp_path / "test_many.py").write_text(many_tests(80, 9))
+    output = run_tests_program(tmp_path, DEFAULT_TEST_COMMAND, chunk=100)
+    # What a run keeps of it, with the line limit the settings allow at their smallest.
+    limiter = OutputLimiter(max_line=100, max_bytes=1 << 20, max_lines=10_000)
+    kept = "\n".join([*limiter.feed(output.encode()), *limiter.close()])
+    assert not limiter.truncated
+    outcome = outcome_of_tests(kept, 0, 1.0)
+    assert outcome.details["passed"] == 80 and outcome.details["failed"] == 9, outcome
+    assert outcome.details["failing"] == [f"test_many.py::test_fails_{i}" for i in range(9)]
+
+
+def test_a_report_cut_by_the_output_limit_is_said_so_and_judged_by_the_exit_status(
+    tmp_path: Path,
+) -> None:
+    (tmp_path / "test_many.py").write_text(many_tests(200, 1))
+    output = run_tests_program(tmp_path, DEFAULT_TEST_COMMAND, chunk=100)
+    limiter = OutputLimiter(max_line=100, max_bytes=1024, max_lines=10_000)
+    kept = "\n".join([*limiter.feed(output.encode()), *limiter.close()])
+    assert limiter.truncated
+    outcome = outcome_of_tests(kept, 0, 1.0)
+    assert outcome.status == "failed" and "cut at the run's output limit" in outcome.summary
+
+
+def test_another_test_command_is_judged_by_its_exit_status_and_output_tail(
+    tmp_path: Path,
+) -> None:
+    (tmp_path / "test_calc.py").write_text(
+        "import unittest\n\n\nclass T(unittest.TestCase):\n"
+        "    def test_wrong(self):\n        self.assertEqual(1, 2)\n"
+    )
+    output = run_tests_program(tmp_path, "python -m unittest -v")
+    outcome = outcome_of_tests(output, 0, 1.0, "python -m unittest -v")
+    assert outcome.status == "failed" and outcome.details == {}
+    assert outcome.summary.startswith("python -m unittest -v exited 1;"), outcome.summary
+    assert "FAILED (failures=1)" in outcome.output_tail
+
+
+def test_a_test_command_past_its_limit_is_killed_with_its_output_tail(tmp_path: Path) -> None:
+    command = "echo before the hang; sleep 60"
+    output = run_tests_program(tmp_path, command, limit=1.0)
+    outcome = outcome_of_tests(output, 0, 1.2, command)
+    assert outcome.status == "failed" and "ran past 1s" in outcome.summary
+    assert outcome.output_tail == "before the hang"
+
+
 def test_output_without_a_report_is_judged_by_the_exit_code_alone() -> None:
-    assert split_output("plain text") == ("plain text", None)
+    plain = read_tests_output("plain text")
+    assert (plain.text, plain.report, plain.status) == ("plain text", None, None)
     assert outcome_of_tests("boom", 2, 0.1).status == "failed"
     assert read_junit("<not-xml") is None
 

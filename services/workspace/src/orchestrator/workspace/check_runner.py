@@ -10,7 +10,9 @@ for its health path and stops it.
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
+import shlex
 import shutil
 import time
 import uuid
@@ -26,7 +28,7 @@ from orchestrator.events.catalog import CheckOutcome, ExecutionFinished, FileRef
 from orchestrator.events.objects import fetch_content
 from orchestrator.events.runnables import Runnable, inspect_file
 
-from . import checks, dependencies, disk
+from . import checks, dependencies, disk, tests_program
 from .dependencies import DependencyCache, DependencyError
 from .sandbox.profile import SandboxProfile
 from .sandboxed_run import Run
@@ -36,9 +38,11 @@ log = logging.getLogger(__name__)
 
 SERVER_STARTUP = 20.0
 """How long a server may take to answer its first request."""
-JUNIT_PATH = '"$TMPDIR/orchestrator-junit.xml"'
-"""The report, in the run's own temporary directory: ``/tmp`` under bubblewrap, the stage's
-``tmp`` under Landlock (where the host's ``/tmp`` is not writable). Expanded by the shell."""
+REPORT_CHUNK = 1024
+"""Characters per line of the JUnit report's base64 (at most the run's line limit)."""
+KILL_MARGIN = 2.0
+"""Seconds the tests program keeps, after killing a test command at its limit, to print what
+it has before the run's wall clock kills everything."""
 
 
 class CheckRunner:
@@ -96,7 +100,8 @@ class CheckRunner:
             return (checks.failed("tests", reason), checks.failed("smoke", reason))
         outcomes: list[CheckOutcome] = []
         if decided.tests:
-            outcomes.append(await _started(self._tests(root, env), "tests"))
+            tests = self._tests(root, decided.test_command, env)
+            outcomes.append(await _started(tests, "tests"))
         else:
             outcomes.append(checks.not_run("tests", decided.not_run["tests"]))
         if decided.smoke is not None:
@@ -128,13 +133,18 @@ class CheckRunner:
             deps=env,
         )
 
-    async def _tests(self, root: Path, env: str | None) -> CheckOutcome:
-        command = f"sh -c {_quote(checks.pytest_command(JUNIT_PATH))}"
-        run = self._run("pytest", Runnable(True, "script", command), env)
+    async def _tests(self, root: Path, test_command: str, env: str | None) -> CheckOutcome:
+        lifetime = self.settings.exec_timeout
+        limit = max(lifetime - KILL_MARGIN, lifetime / 2)
+        chunk = min(REPORT_CHUNK, self.settings.exec_max_line_chars)
+        program = f"python3 -c {shlex.quote(_tests_program())} "
+        program += f"{shlex.quote(test_command)} {limit:g} {chunk}"
+        run = self._run("pytest", Runnable(True, "script", program), env)
         finished, output, duration = await _to_the_end(run, root)
         if finished.status == "timed_out":
-            return checks.failed("tests", f"the tests ran past {run.lifetime:g}s", output, duration)
-        return checks.outcome_of_tests(output, finished.exit_code, duration)
+            reason = f"the tests ran past {run.lifetime:g}s and were killed ({test_command})"
+            return checks.failed("tests", reason, output, duration)
+        return checks.outcome_of_tests(output, finished.exit_code, duration, test_command)
 
     async def _smoke(
         self, root: Path, smoke: checks.Smoke, runnable: Runnable | None, env: str | None
@@ -217,5 +227,7 @@ def _write_project(root: Path, contents: dict[str, bytes]) -> None:
         disk.write_file(root, path, data)
 
 
-def _quote(text: str) -> str:
-    return "'" + text.replace("'", "'\"'\"'") + "'"
+@functools.cache
+def _tests_program() -> str:
+    """The source of :mod:`.tests_program`, which the sandbox's interpreter runs (``-c``)."""
+    return Path(tests_program.__file__).read_text()

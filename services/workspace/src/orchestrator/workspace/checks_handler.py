@@ -6,6 +6,11 @@ request is delivered again, and the checks run again (nothing was recorded). The
 appended expecting the task's version as read before running: if anything was recorded meanwhile
 (a cancel, another replica's outcome after a redelivery) the append is refused and the task read
 again, so a round never has two outcomes.
+
+A request whose checks fail to run on every delivery (its files missing from the object store,
+the service's disk refusing the candidate's copy...) is not left for the dead-letter stream with
+its task waiting for ever: on the last delivery its checks are recorded ``not_run``, with why, and
+validation goes on from there.
 """
 
 from __future__ import annotations
@@ -14,6 +19,7 @@ import logging
 
 from orchestrator.events import ConcurrencyConflict, EventStore, RecordedEvent
 from orchestrator.events.catalog import (
+    CheckOutcome,
     ChecksRecorded,
     ChecksRequested,
     TaskCancelled,
@@ -22,6 +28,7 @@ from orchestrator.events.catalog import (
 )
 from orchestrator.events.worker import Delivery
 
+from . import checks
 from .check_runner import CheckRunner
 
 log = logging.getLogger(__name__)
@@ -55,7 +62,7 @@ class ChecksHandler:
         events, version = await self.store.load(recorded.subject)
         if not still_wanted(events, recorded.seq, request):
             return
-        outcomes = await self.runner.run(request.files, request.plan)
+        outcomes = await self._outcomes(request, delivery)
         outcome = ChecksRecorded(task_id=request.task_id, round=request.round, checks=outcomes)
         for _ in range(ATTEMPTS):
             try:
@@ -75,3 +82,23 @@ class ChecksHandler:
             log.info("task %s round %d checks: %s", request.task_id, request.round, summary)
             return
         raise RuntimeError(f"{request.task_id}: the task kept changing while recording checks")
+
+    async def _outcomes(
+        self, request: ChecksRequested, delivery: Delivery
+    ) -> tuple[CheckOutcome, ...]:
+        try:
+            return await self.runner.run(request.files, request.plan)
+        except Exception as exc:
+            if not delivery.is_last_attempt:
+                raise  # redelivered after the worker's backoff
+            log.exception(
+                "task %s round %d: the checks could not be run; recording them not run",
+                request.task_id,
+                request.round,
+            )
+            # The exception's type only: its text is the service's business (paths, digests).
+            reason = (
+                f"the checks could not be run ({type(exc).__name__} on each of "
+                f"{delivery.attempt} attempts; the workspace service's log says why)"
+            )
+            return (checks.not_run("tests", reason), checks.not_run("smoke", reason))

@@ -12,8 +12,11 @@ from orchestrator.events.workspace_files import in_workspace
 MAX_DIFF_CHARS = 200_000
 
 
-def needed(base: tuple[FileRef, ...], writes: tuple[FileRef, ...]) -> set[str]:
-    """The digests whose contents :func:`changes` reads."""
+def needed(
+    base: tuple[FileRef, ...], writes: tuple[FileRef, ...], deletes: tuple[str, ...]
+) -> set[str]:
+    """The digests whose contents :func:`changes` reads: both sides of a changed file, and what
+    a deleted file held (its diff is its removed lines)."""
     found = {ref.path: ref.digest for ref in base}
     digests = set()
     for ref in writes:
@@ -21,6 +24,7 @@ def needed(base: tuple[FileRef, ...], writes: tuple[FileRef, ...]) -> set[str]:
             digests.add(ref.digest)
             if ref.path in found:
                 digests.add(found[ref.path])
+    digests.update(found[path] for path in deletes if path in found)
     return digests
 
 

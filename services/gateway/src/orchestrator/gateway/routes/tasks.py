@@ -101,8 +101,8 @@ async def task_changes(task_id: TaskId, gateway: GatewayDep) -> dict[str, Any]:
     task = task_or_404(gateway, task_id)
     rounds = sorted(task.implementations.items())
     wanted: set[str] = set()
-    for _, (writes, _deleted) in rounds:
-        wanted |= changes.needed(task.project, writes)
+    for _, (writes, deleted) in rounds:
+        wanted |= changes.needed(task.project, writes, deleted)
     contents = dict(
         zip(
             sorted(wanted),
