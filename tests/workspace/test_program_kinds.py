@@ -113,7 +113,7 @@ async def test_a_static_site_is_listed_as_a_site_and_served_through_its_preview(
     page = b"<!doctype html><title>t</title><h1>Static hello</h1>\n"
     digest = await write_file(wjs, "site/index.html", page)
     entry = await wait_listed(ws_system, "workspace/site/index.html", digest)
-    assert entry["runnable"] is True and entry["metadata"]["kind"] == "site"
+    assert entry["runnable"] is True and entry["metadata"]["kind"] == "static_site"
     assert entry["metadata"]["port"] == 8000
     body = await start_run(ws_system, wjs, "site/index.html", page)
     await answer_then_stop(ws_system, body, "Static hello")
@@ -126,7 +126,7 @@ async def test_a_node_server_is_listed_as_a_server_and_answers_through_its_previ
     digest = await write_file(wjs, "implementation/server.js", NODE_SERVER)
     entry = await wait_listed(ws_system, "workspace/implementation/server.js", digest)
     assert entry["runnable"] is True, entry
-    assert entry["metadata"]["kind"] == "server" and entry["metadata"]["port"] == 3000
+    assert entry["metadata"]["kind"] == "node_server" and entry["metadata"]["port"] == 3000
     assert entry["metadata"]["command"] == "node server.js"
     body = await start_run(ws_system, wjs, "implementation/server.js", NODE_SERVER)
     await answer_then_stop(ws_system, body, "Hello from Node")

@@ -24,10 +24,11 @@ from nats.js.object_store import ObjectStore
 from orchestrator.events import EventStore
 from orchestrator.events.catalog import CheckOutcome, ExecutionFinished, FileRef, RunPlan
 from orchestrator.events.objects import fetch_content
-from orchestrator.events.runnables import Runnable, inspect_file
+from orchestrator.events.runnables import Runnable, Runtimes, inspect_file
 
 from . import checks, dependencies, disk
-from .dependencies import DependencyCache, DependencyError
+from .dependencies import DependencyError
+from .dependency_cache import DependencyCache
 from .sandbox.profile import SandboxProfile
 from .sandboxed_run import Run
 from .settings import WorkspaceSettings
@@ -51,6 +52,7 @@ class CheckRunner:
         js: JetStreamContext,
         files: ObjectStore,
         deps: DependencyCache,
+        runtimes: Runtimes,
     ) -> None:
         self.settings = settings
         self.profile = profile
@@ -58,6 +60,7 @@ class CheckRunner:
         self.js = js
         self.files = files
         self.deps = deps
+        self.runtimes = runtimes
         self._slots = asyncio.Semaphore(2)
 
     async def run(self, files: tuple[FileRef, ...], plan: RunPlan) -> tuple[CheckOutcome, ...]:
@@ -74,9 +77,13 @@ class CheckRunner:
             )
         )
         entry = plan.entry_point
-        runnable = inspect_file(entry, contents[entry]) if entry in contents else None
+        runnable = (
+            inspect_file(entry, contents[entry], runtimes=self.runtimes)
+            if entry in contents
+            else None
+        )
         decided = checks.plan_checks(
-            files, plan, server_entry=runnable is not None and runnable.kind == "server"
+            files, plan, server_entry=runnable is not None and runnable.role == "server"
         )
         root = self.settings.data_dir.resolve() / "checks" / uuid.uuid4().hex
         async with self._slots:
@@ -114,8 +121,7 @@ class CheckRunner:
         found = await asyncio.to_thread(dependencies.find, root, near)
         if found is None:
             return None
-        target, _ = await self.deps.environment(found)
-        return str(target)
+        return str(await self.deps.environment(found))
 
     def _run(self, path: str, runnable: Runnable, env: str | None) -> Run:
         return Run(
@@ -130,7 +136,7 @@ class CheckRunner:
 
     async def _tests(self, root: Path, env: str | None) -> CheckOutcome:
         command = f"sh -c {_quote(checks.pytest_command(JUNIT_PATH))}"
-        run = self._run("pytest", Runnable(True, "script", command), env)
+        run = self._run("pytest", Runnable(True, "python_tests", command), env)
         finished, output, duration = await _to_the_end(run, root)
         if finished.status == "timed_out":
             return checks.failed("tests", f"the tests ran past {run.lifetime:g}s", output, duration)
@@ -141,9 +147,11 @@ class CheckRunner:
     ) -> CheckOutcome:
         if smoke.kind == "server":
             return await self._serve(root, smoke, runnable, env)
-        command = runnable.command if runnable and runnable.kind == "script" else None
+        command = runnable.command if runnable and runnable.role == "script" else None
         name = smoke.entry.rsplit("/", 1)[-1]
-        run = self._run(smoke.entry, Runnable(True, "script", command or f"python {name}"), env)
+        run = self._run(
+            smoke.entry, Runnable(True, "python_script", command or f"python {name}"), env
+        )
         finished, output, duration = await _to_the_end(run, root)
         if finished.status == "completed":
             return checks.passed("smoke", f"{smoke.entry} exited 0", output, duration)
@@ -159,7 +167,7 @@ class CheckRunner:
         port = (runnable.port if runnable else None) or smoke.port
         name = smoke.entry.rsplit("/", 1)[-1]
         command = runnable.command if runnable and runnable.command else f"python {name}"
-        run = self._run(smoke.entry, Runnable(True, "server", command, port), env)
+        run = self._run(smoke.entry, Runnable(True, "python_server", command, port), env)
         started = time.monotonic()
         await run.start(root)
         supervised = asyncio.create_task(run.supervise(record=False))
