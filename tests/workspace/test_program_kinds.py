@@ -6,16 +6,10 @@ find-links folder, no network), cached, and an sdist-only package is refused, no
 from __future__ import annotations
 
 import asyncio
-import base64
-import hashlib
-import io
 import os
 import shutil
-import tarfile
 import time
-import zipfile
 from collections.abc import Iterator
-from pathlib import Path
 
 import httpx
 import pytest
@@ -34,6 +28,7 @@ from .conftest import (
     wait_listed,
     write_file,
 )
+from .package_index import build_sdist, build_wheel
 
 NODE_SERVER = b"""const http = require("http");
 const port = 3000;
@@ -45,40 +40,6 @@ http.createServer((req, res) => {
 requires_node = pytest.mark.skipif(
     shutil.which("node") is None, reason="Node.js (node) is not installed here"
 )
-
-
-def build_wheel(folder: Path, name: str, version: str, module: str) -> None:
-    """A pure-Python wheel, written by hand (no build tool, no network)."""
-    info = f"{name}-{version}.dist-info"
-    files = {
-        f"{name}/__init__.py": module.encode(),
-        f"{info}/METADATA": f"Metadata-Version: 2.1\nName: {name}\nVersion: {version}\n".encode(),
-        f"{info}/WHEEL": b"Wheel-Version: 1.0\nGenerator: test\nRoot-Is-Purelib: true\n"
-        b"Tag: py3-none-any\n",
-    }
-    record = []
-    for path, data in files.items():
-        digest = base64.urlsafe_b64encode(hashlib.sha256(data).digest()).rstrip(b"=").decode()
-        record.append(f"{path},sha256={digest},{len(data)}")
-    record.append(f"{info}/RECORD,,")
-    files[f"{info}/RECORD"] = ("\n".join(record) + "\n").encode()
-    with zipfile.ZipFile(folder / f"{name}-{version}-py3-none-any.whl", "w") as whl:
-        for path, data in files.items():
-            whl.writestr(path, data)
-
-
-def build_sdist(folder: Path, name: str, version: str) -> None:
-    """An sdist whose build would leave a mark: it must never be built."""
-    with tarfile.open(folder / f"{name}-{version}.tar.gz", "w:gz") as tar:
-        for path, text in {
-            "PKG-INFO": f"Metadata-Version: 2.1\nName: {name}\nVersion: {version}\n",
-            "setup.py": f"open('/tmp/SDIST-WAS-BUILT', 'w')\nfrom setuptools import setup\n"
-            f"setup(name='{name}', version='{version}')\n",
-        }.items():
-            data = text.encode()
-            member = tarfile.TarInfo(f"{name}-{version}/{path}")
-            member.size = len(data)
-            tar.addfile(member, io.BytesIO(data))
 
 
 @pytest.fixture(scope="module", params=SANDBOX_MODES)

@@ -8,7 +8,7 @@ install ran out of time), each naming the package; anything else keeps the insta
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Literal
 
@@ -37,6 +37,10 @@ _UV_ONLY_AVAILABLE = re.compile(
 _FETCH_URL = re.compile(r"Failed to fetch: `?(\S+?)`?$")
 _SIMPLE_PAGE = re.compile(rf"/({_NAME})/?$")
 _PIP_NO_DISTRIBUTION = re.compile(r"No matching distribution found for (\S+)")
+_PIP_CONFLICT = re.compile(r"Cannot install (.+?) because these package versions have conflicting")
+_PIP_NOT_FETCHED = re.compile(
+    r"Could not fetch URL (\S+): connection error: (.+?)(?: - skipping)?$"
+)
 _PIP_RETRY_PATH = re.compile(r"Retrying .*?: (\S+)$")
 _PIP_CONNECT_ERROR = re.compile(r"(?:new connection|Connection to \S+ timed out)[^:]*: ([^\"')]+)")
 _UNREACHABLE = (
@@ -110,14 +114,29 @@ def from_pip(lines: Sequence[str]) -> Failure:
         )
     if requirement is not None:
         return Failure("no distribution", requirement)
+    if conflict := next((m for line in lines if (m := _PIP_CONFLICT.search(line))), None):
+        wanted = conflict.group(1).replace(" and ", ", ")
+        first = requirement_name(wanted.split(",")[0].strip())
+        return Failure("no matching version", first, f"conflicting requirements: {wanted}")
     return Failure("install failed", None, _errors(lines, prefix="ERROR:"))
 
 
-def without_distribution(requirement: str, versions: Iterable[str]) -> Failure:
-    """pip found nothing installable for ``requirement``; ``versions``: every version the index
-    lists for it, sdists included (``pip index versions``), empty when it lists none."""
+def without_distribution(requirement: str, looked_up: Sequence[str]) -> Failure:
+    """pip found nothing installable for ``requirement``; ``looked_up``: what ``pip index
+    versions -vv`` said of its package (every version the index lists, sdists included, and
+    whether the index page could be fetched at all)."""
     name = requirement_name(requirement) or requirement
-    found = list(versions)
+    for line in looked_up:
+        if m := _PIP_NOT_FETCHED.search(line):
+            return Failure("index unreachable", name, f"{m.group(1)}: {m.group(2)}")
+    found = next(
+        (
+            [v.strip() for v in line.split(":", 1)[1].split(",") if v.strip()]
+            for line in looked_up
+            if line.startswith("Available versions:")
+        ),
+        [],
+    )
     if not found:
         return Failure("unknown package", name)
     try:

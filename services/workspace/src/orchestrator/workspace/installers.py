@@ -147,8 +147,8 @@ class PipInstaller:
         if done.returncode != 0:
             failure = install_failures.from_pip(done.lines)
             if failure.reason == "no distribution" and failure.package:
-                versions = await self._versions(failure.package, deadline)
-                failure = install_failures.without_distribution(failure.package, versions)
+                looked_up = await self._look_up(failure.package, deadline)
+                failure = install_failures.without_distribution(failure.package, looked_up)
             raise InstallFailed(failure)
         report = json.loads(done.stdout)
         return _pins(
@@ -156,15 +156,13 @@ class PipInstaller:
             for item in report.get("install", [])
         )
 
-    async def _versions(self, requirement: str, deadline: float) -> list[str]:
-        """Every version the index lists for the package, sdists included (nothing is built)."""
+    async def _look_up(self, requirement: str, deadline: float) -> list[str]:
+        """What the index lists for the package, sdists included (nothing is built), and,
+        at pip's debug level, whether its page could be fetched at all."""
         name = install_failures.requirement_name(requirement) or requirement
-        argv = [self.python, "-m", "pip", "index", "versions", name, "--pre"]
+        argv = [self.python, "-m", "pip", "index", "versions", name, "--pre", "-vv"]
         done = await _run(argv, self.env, self.cwd, deadline)
-        for line in done.stdout.splitlines():
-            if line.startswith("Available versions:"):
-                return [v.strip() for v in line.split(":", 1)[1].split(",") if v.strip()]
-        return []
+        return [*done.stdout.splitlines(), *done.lines]
 
     async def install(
         self, pins: Sequence[Pin], target: Path, *, deadline: float, on_line: OnLine
