@@ -59,8 +59,9 @@ def build_sdist(folder: Path, name: str, version: str) -> Path:
 
 class LocalIndex:
     """``root/files`` holds the distributions, ``root/simple/<name>/`` lists them (rewritten by
-    :meth:`publish`); every request path is kept in ``requests``. ``file_delay`` holds each
-    distribution download back that many seconds (an install that takes a while)."""
+    :meth:`publish`), wheels with their metadata beside them (PEP 658); every request path is
+    kept in ``requests``. ``file_delay`` holds each wheel download back that many seconds (an
+    install that takes a while, after a quick resolution)."""
 
     def __init__(self, root: Path, file_delay: float = 0.0) -> None:
         self.root = root
@@ -71,7 +72,11 @@ class LocalIndex:
         self.url = ""
 
     def wheel(self, name: str, version: str, module: str) -> None:
-        build_wheel(self.files, name, version, module)
+        wheel = build_wheel(self.files, name, version, module)
+        with zipfile.ZipFile(wheel) as whl:
+            metadata = whl.read(f"{name}-{version}.dist-info/METADATA")
+        # PEP 658: installers resolve from this, and download the wheel only to install it.
+        Path(f"{wheel}.metadata").write_bytes(metadata)
         self.publish()
 
     def sdist(self, name: str, version: str) -> None:
@@ -84,9 +89,10 @@ class LocalIndex:
             page = self.root / "simple" / name
             page.mkdir(parents=True, exist_ok=True)
             links = "".join(
-                f'<a href="../../files/{f.name}#sha256={_sha256(f)}">{f.name}</a>\n'
+                f'<a href="../../files/{f.name}#sha256={_sha256(f)}"{_core_metadata(f)}>'
+                f"{f.name}</a>\n"
                 for f in sorted(self.files.iterdir())
-                if f.name.startswith(f"{name}-")
+                if f.name.startswith(f"{name}-") and not f.name.endswith(".metadata")
             )
             (page / "index.html").write_text(f"<!doctype html><html><body>{links}</body></html>")
 
@@ -100,7 +106,7 @@ class LocalIndex:
 
             def do_GET(self) -> None:
                 index.requests.append(self.path)
-                if self.path.startswith("/files/") and index.file_delay:
+                if self.path.endswith(".whl") and index.file_delay:
                     time.sleep(index.file_delay)
                 super().do_GET()
 
@@ -126,6 +132,14 @@ class LocalIndex:
 
 def _sha256(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def _core_metadata(dist: Path) -> str:
+    metadata = Path(f"{dist}.metadata")
+    if not metadata.exists():
+        return ""
+    digest = _sha256(metadata)
+    return f' data-core-metadata="sha256={digest}" data-dist-info-metadata="sha256={digest}"'
 
 
 def unreachable_index() -> str:
