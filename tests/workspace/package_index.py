@@ -12,19 +12,31 @@ import tarfile
 import threading
 import time
 import zipfile
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
 
-def build_wheel(folder: Path, name: str, version: str, module: str) -> Path:
-    """A pure-Python wheel, written by hand."""
+def build_wheel(
+    folder: Path,
+    name: str,
+    version: str,
+    module: str,
+    *,
+    requires: Sequence[str] = (),
+    modules: Mapping[str, str] | None = None,
+) -> Path:
+    """A pure-Python wheel, written by hand (``modules``: more files of the package)."""
     info = f"{name}-{version}.dist-info"
+    depends = "".join(f"Requires-Dist: {r}\n" for r in requires)
     files = {
         f"{name}/__init__.py": module.encode(),
-        f"{info}/METADATA": f"Metadata-Version: 2.1\nName: {name}\nVersion: {version}\n".encode(),
+        **{f"{name}/{path}": text.encode() for path, text in (modules or {}).items()},
+        f"{info}/METADATA": (
+            f"Metadata-Version: 2.1\nName: {name}\nVersion: {version}\n{depends}"
+        ).encode(),
         f"{info}/WHEEL": b"Wheel-Version: 1.0\nGenerator: test\nRoot-Is-Purelib: true\n"
         b"Tag: py3-none-any\n",
     }
@@ -71,8 +83,16 @@ class LocalIndex:
         self.requests: list[str] = []
         self.url = ""
 
-    def wheel(self, name: str, version: str, module: str) -> None:
-        wheel = build_wheel(self.files, name, version, module)
+    def wheel(
+        self,
+        name: str,
+        version: str,
+        module: str,
+        *,
+        requires: Sequence[str] = (),
+        modules: Mapping[str, str] | None = None,
+    ) -> None:
+        wheel = build_wheel(self.files, name, version, module, requires=requires, modules=modules)
         with zipfile.ZipFile(wheel) as whl:
             metadata = whl.read(f"{name}-{version}.dist-info/METADATA")
         # PEP 658: installers resolve from this, and download the wheel only to install it.
@@ -118,7 +138,7 @@ class LocalIndex:
             def log_message(self, format: str, *args: Any) -> None:
                 del format, args
 
-        server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        server = _Server(("127.0.0.1", 0), Handler)
         thread = threading.Thread(target=server.serve_forever, daemon=True)
         thread.start()
         self.url = f"http://127.0.0.1:{server.server_address[1]}/simple"
@@ -128,6 +148,12 @@ class LocalIndex:
             server.shutdown()
             server.server_close()
             thread.join(5)
+
+
+class _Server(ThreadingHTTPServer):
+    # uv asks for every page at once: a backlog of 5 drops SYNs, each retried after a second.
+    request_queue_size = 128
+    daemon_threads = True
 
 
 def _sha256(path: Path) -> str:
