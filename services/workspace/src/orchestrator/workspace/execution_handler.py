@@ -15,6 +15,7 @@ from pathlib import Path
 from orchestrator.events import ConcurrencyConflict, EventStore, Follower, RecordedEvent, subjects
 from orchestrator.events.catalog import (
     ExecutionFinished,
+    ExecutionOutput,
     ExecutionRejected,
     ExecutionRequested,
     ExecutionStarted,
@@ -136,7 +137,7 @@ class Executions:
             await self._reject(subject, event, version, ErrorCode.EXECUTION_FAILED, refusal)
             return
         try:
-            run = await self._prepare(event)
+            run = await self._prepare(event, first_line=_lines_recorded(events) + 1)
             # Preparing may have recorded output (the install): decide after the latest event.
             _, version = await self.store.load(subject)
             await run.start(self.materialiser.root)
@@ -199,7 +200,7 @@ class Executions:
             return "stopped before start"
         return None
 
-    async def _prepare(self, event: ExecutionRequested) -> Run:
+    async def _prepare(self, event: ExecutionRequested, *, first_line: int) -> Run:
         try:
             path = safe_relative_path(event.path.removeprefix("workspace/"))
         except UnsafePath as exc:
@@ -238,6 +239,7 @@ class Executions:
             settings=self.settings,
             profile=self.profile,
             store=self.store,
+            first_line=first_line,
         )
         async with run.recording():
             run.deps = await self._dependencies(path, runnable, run.say)
@@ -316,6 +318,18 @@ def _instance_gone(instance: str, me: str) -> bool:
             return b"orchestrator.workspace" not in f.read()
     except OSError:
         return True
+
+
+def _lines_recorded(events: list[RecordedEvent]) -> int:
+    """Output lines an earlier attempt recorded (it died installing the requirements)."""
+    return max(
+        (
+            e.event.first_line + len(e.event.lines) - 1
+            for e in events
+            if isinstance(e.event, ExecutionOutput)
+        ),
+        default=0,
+    )
 
 
 def _read_regular(root: Path, path: str) -> bytes | None:

@@ -65,8 +65,10 @@ class Run:
     _flush_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
     _cgroup: RunCgroup | None = None
     deps: str | None = None  # the installed environment of the project's requirements
+    first_line: int = 1  # past what an earlier attempt at this run recorded (a redelivery)
 
     def __post_init__(self) -> None:
+        self._next_line = self.first_line
         s = self.settings
         self.limiter = OutputLimiter(
             max_line=s.exec_max_line_chars,
