@@ -65,12 +65,20 @@ if __name__ == "__main__":
 """
 
 
+async def project_using_slowdep(
+    system: System, js: JetStreamContext, folder: str, requirements: bytes
+) -> str:
+    """``implementation/<folder>/``: the requirements and a program importing slowdep, listed."""
+    await write_file(js, f"implementation/{folder}/requirements.txt", requirements)
+    digest = await write_file(js, f"implementation/{folder}/use.py", USES_SLOWDEP)
+    await wait_listed(system, f"workspace/implementation/{folder}/use.py", digest)
+    return f"implementation/{folder}/use.py"
+
+
 async def test_the_install_streams_as_the_runs_first_lines_while_it_installs(
     ws_system: System, wjs: JetStreamContext
 ) -> None:
-    await write_file(wjs, "implementation/slow/requirements.txt", b"slowdep\n")
-    digest = await write_file(wjs, "implementation/slow/use.py", USES_SLOWDEP)
-    await wait_listed(ws_system, "workspace/implementation/slow/use.py", digest)
+    program = await project_using_slowdep(ws_system, wjs, "slow", b"slowdep\n")
     arrived: list[tuple[float, dict[str, Any]]] = []
     async with websockets.connect(f"{ws_system.ws_url}/ws", max_size=None) as ws:
 
@@ -79,7 +87,7 @@ async def test_the_install_streams_as_the_runs_first_lines_while_it_installs(
                 arrived.append((time.monotonic(), json.loads(message)))
 
         listener = asyncio.create_task(listen())
-        response = await api(ws_system, "POST", "/api/workspace/run/implementation/slow/use.py")
+        response = await api(ws_system, "POST", f"/api/workspace/run/{program}")
         answered = time.monotonic()
         listener.cancel()
     assert response.status_code == 200, response.text
@@ -111,10 +119,9 @@ async def test_the_install_streams_as_the_runs_first_lines_while_it_installs(
 async def test_a_package_that_cannot_be_had_fails_the_run_naming_it(
     ws_system: System, wjs: JetStreamContext
 ) -> None:
-    await write_file(wjs, "implementation/missing/requirements.txt", b"slowdep\nnosuchpkg>=1\n")
-    digest = await write_file(wjs, "implementation/missing/use.py", USES_SLOWDEP)
-    await wait_listed(ws_system, "workspace/implementation/missing/use.py", digest)
-    refused = await api(ws_system, "POST", "/api/workspace/run/implementation/missing/use.py")
+    requirements = b"slowdep\nnosuchpkg>=1\n"
+    program = await project_using_slowdep(ws_system, wjs, "missing", requirements)
+    refused = await api(ws_system, "POST", f"/api/workspace/run/{program}")
     assert refused.status_code == 400, refused.text
     error = refused.json()["error"]
     assert error["code"] == "EXECUTION_FAILED"
