@@ -147,11 +147,13 @@ class CheckRunner:
     ) -> CheckOutcome:
         if smoke.kind == "server":
             return await self._serve(root, smoke, runnable, env)
-        command = runnable.command if runnable and runnable.role == "script" else None
         name = smoke.entry.rsplit("/", 1)[-1]
-        run = self._run(
-            smoke.entry, Runnable(True, "python_script", command or f"python {name}"), env
+        script = (
+            runnable
+            if runnable and runnable.role == "script" and runnable.command
+            else Runnable(True, "python_script", f"python {name}")
         )
+        run = self._run(smoke.entry, script, env)
         finished, output, duration = await _to_the_end(run, root)
         if finished.status == "completed":
             return checks.passed("smoke", f"{smoke.entry} exited 0", output, duration)
