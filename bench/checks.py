@@ -37,7 +37,8 @@ from orchestrator.events.connection import files_store, provision
 from orchestrator.events.nats_settings import NatsSettings
 from orchestrator.events.objects import put_content
 from orchestrator.workspace.check_runner import CheckRunner
-from orchestrator.workspace.dependencies import DependencyCache
+from orchestrator.workspace.dependency_cache import DependencyCache
+from orchestrator.workspace.runtimes import this_machine
 from orchestrator.workspace.sandbox.probe import probe
 from orchestrator.workspace.settings import WorkspaceSettings
 from tests.harness import System
@@ -75,8 +76,11 @@ async def main(tasks: int) -> None:
         )
         settings = WorkspaceSettings(data_dir=root / "by-hand")
         profile = probe(settings)
-        deps = DependencyCache.beside(profile.stage_root, settings.deps_install_timeout)
-        runner = CheckRunner(settings, profile, store, js=js, files=files, deps=deps)
+        deps = DependencyCache.configured(settings, profile.stage_root)
+        _, runtimes = this_machine(settings)
+        runner = CheckRunner(
+            settings, profile, store, js=js, files=files, deps=deps, runtimes=runtimes
+        )
         by_hand: list[float] = []
         through: list[float] = []
         await asyncio.sleep(3)  # the workspace service's own start

@@ -68,7 +68,7 @@ async def test_files_written_through_events_are_listed_with_metadata_and_read_ba
         "command": "python hello_world.py",
         "port": 8000,
         "estimated_startup": "2s",
-        "kind": "server",
+        "kind": "python_server",
         "reason": None,
     }
     assert hello["created"]

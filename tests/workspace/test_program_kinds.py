@@ -6,16 +6,10 @@ find-links folder, no network), cached, and an sdist-only package is refused, no
 from __future__ import annotations
 
 import asyncio
-import base64
-import hashlib
-import io
 import os
 import shutil
-import tarfile
 import time
-import zipfile
 from collections.abc import Iterator
-from pathlib import Path
 
 import httpx
 import pytest
@@ -34,6 +28,7 @@ from .conftest import (
     wait_listed,
     write_file,
 )
+from .package_index import build_sdist, build_wheel
 
 NODE_SERVER = b"""const http = require("http");
 const port = 3000;
@@ -45,40 +40,6 @@ http.createServer((req, res) => {
 requires_node = pytest.mark.skipif(
     shutil.which("node") is None, reason="Node.js (node) is not installed here"
 )
-
-
-def build_wheel(folder: Path, name: str, version: str, module: str) -> None:
-    """A pure-Python wheel, written by hand (no build tool, no network)."""
-    info = f"{name}-{version}.dist-info"
-    files = {
-        f"{name}/__init__.py": module.encode(),
-        f"{info}/METADATA": f"Metadata-Version: 2.1\nName: {name}\nVersion: {version}\n".encode(),
-        f"{info}/WHEEL": b"Wheel-Version: 1.0\nGenerator: test\nRoot-Is-Purelib: true\n"
-        b"Tag: py3-none-any\n",
-    }
-    record = []
-    for path, data in files.items():
-        digest = base64.urlsafe_b64encode(hashlib.sha256(data).digest()).rstrip(b"=").decode()
-        record.append(f"{path},sha256={digest},{len(data)}")
-    record.append(f"{info}/RECORD,,")
-    files[f"{info}/RECORD"] = ("\n".join(record) + "\n").encode()
-    with zipfile.ZipFile(folder / f"{name}-{version}-py3-none-any.whl", "w") as whl:
-        for path, data in files.items():
-            whl.writestr(path, data)
-
-
-def build_sdist(folder: Path, name: str, version: str) -> None:
-    """An sdist whose build would leave a mark: it must never be built."""
-    with tarfile.open(folder / f"{name}-{version}.tar.gz", "w:gz") as tar:
-        for path, text in {
-            "PKG-INFO": f"Metadata-Version: 2.1\nName: {name}\nVersion: {version}\n",
-            "setup.py": f"open('/tmp/SDIST-WAS-BUILT', 'w')\nfrom setuptools import setup\n"
-            f"setup(name='{name}', version='{version}')\n",
-        }.items():
-            data = text.encode()
-            member = tarfile.TarInfo(f"{name}-{version}/{path}")
-            member.size = len(data)
-            tar.addfile(member, io.BytesIO(data))
 
 
 @pytest.fixture(scope="module", params=SANDBOX_MODES)
@@ -113,7 +74,7 @@ async def test_a_static_site_is_listed_as_a_site_and_served_through_its_preview(
     page = b"<!doctype html><title>t</title><h1>Static hello</h1>\n"
     digest = await write_file(wjs, "site/index.html", page)
     entry = await wait_listed(ws_system, "workspace/site/index.html", digest)
-    assert entry["runnable"] is True and entry["metadata"]["kind"] == "site"
+    assert entry["runnable"] is True and entry["metadata"]["kind"] == "static_site"
     assert entry["metadata"]["port"] == 8000
     body = await start_run(ws_system, wjs, "site/index.html", page)
     await answer_then_stop(ws_system, body, "Static hello")
@@ -126,7 +87,7 @@ async def test_a_node_server_is_listed_as_a_server_and_answers_through_its_previ
     digest = await write_file(wjs, "implementation/server.js", NODE_SERVER)
     entry = await wait_listed(ws_system, "workspace/implementation/server.js", digest)
     assert entry["runnable"] is True, entry
-    assert entry["metadata"]["kind"] == "server" and entry["metadata"]["port"] == 3000
+    assert entry["metadata"]["kind"] == "node_server" and entry["metadata"]["port"] == 3000
     assert entry["metadata"]["command"] == "node server.js"
     body = await start_run(ws_system, wjs, "implementation/server.js", NODE_SERVER)
     await answer_then_stop(ws_system, body, "Hello from Node")

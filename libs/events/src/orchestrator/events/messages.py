@@ -12,6 +12,8 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from .runnables import OPTIONAL_RUNTIMES
+
 
 class _Message(BaseModel):
     model_config = ConfigDict(frozen=True, extra="ignore")
@@ -49,12 +51,35 @@ class SandboxReport(_Message):
     limits: dict[str, float] = Field(default_factory=dict)
 
 
+class RuntimeReport(_Message):
+    """A runtime besides Python and ``sh`` on a workspace instance's machine (``node``)."""
+
+    available: bool
+    version: str | None = None
+    reason: str | None = None
+    """Why it is not available (what a file list shows for its programs)."""
+
+
 class WorkspaceDetails(_Message):
     service: Literal["workspace"] = "workspace"
     sandbox: SandboxReport = Field(default_factory=SandboxReport)
+    runtimes: dict[str, RuntimeReport] = Field(default_factory=dict)
+    """What the machine that runs code has; an instance from before this said nothing."""
     workspace_version: int = 0
     files: int = 0
     executions_running: int = 0
+
+    def missing_runtimes(self) -> dict[str, str]:
+        """Each runtime this instance lacks, and why (one it did not report counts as lacking:
+        the instance is older than the report)."""
+        missing = {}
+        for name in OPTIONAL_RUNTIMES:
+            report = self.runtimes.get(name)
+            if report is None:
+                missing[name] = f"the workspace service did not report whether it has {name}"
+            elif not report.available:
+                missing[name] = report.reason or f"{name} is not installed where code runs"
+        return missing
 
 
 class ArchiveDetails(_Message):
@@ -115,6 +140,7 @@ __all__ = [
     "GatewayDetails",
     "Heartbeat",
     "ModelOutput",
+    "RuntimeReport",
     "SandboxReport",
     "WorkspaceDetails",
 ]

@@ -1,17 +1,45 @@
-"""What a workspace file is for (script, web server, tests), worked out from its content.
+"""What a workspace file is (a Python script, server or tests, a shell script, a static site,
+a Node.js script or server: its ``kind``), worked out from its content.
 
-A pure function shared so the command the gateway's file list shows is exactly the command the
-workspace service runs.
+Pure and shared, so the command the gateway's file list shows is exactly the command the
+workspace service runs. Whether a program can run also depends on the machine that runs code:
+the workspace service finds which runtimes it lacks and says so in its heartbeat
+(:class:`Runtimes`); :func:`on_machine` applies that to what the content says.
 """
 
 from __future__ import annotations
 
 import ast
-import functools
 import re
-import shutil
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from pathlib import PurePosixPath
+from typing import Literal, get_args
+
+Kind = Literal[
+    "python_script",
+    "python_server",
+    "python_tests",
+    "shell_script",
+    "static_site",
+    "node_script",
+    "node_server",
+    "none",
+]
+"""What a file is: ``<language>_<role>``, the language saying what runs it (``static_site``: a
+folder with an ``index.html``, served by Python's ``http.server``)."""
+KINDS: tuple[Kind, ...] = get_args(Kind)
+
+
+@dataclass(frozen=True)
+class Runtimes:
+    """Which runtimes besides Python and ``sh`` the machine that runs code lacks, and why: as
+    that machine's workspace service found them (its heartbeat says), never guessed elsewhere."""
+
+    missing: Mapping[str, str] = field(default_factory=dict)
+
+    def why_not(self, runtime: str) -> str | None:
+        return self.missing.get(runtime)
 
 
 @dataclass(frozen=True)
@@ -19,16 +47,27 @@ class Runnable:
     """How a file runs: the command, the port it serves on (if a server), how long it takes."""
 
     runnable: bool
-    kind: str  # "script" | "server" | "tests" | "site" (a static site) | "none"
+    kind: Kind
     command: str | None = None
     port: int | None = None
     estimated_startup: str | None = None
     reason: str | None = None  # why a program is not runnable here (its runtime is missing)
 
     @property
+    def language(self) -> str | None:
+        """``python``, ``shell``, ``node``, or ``html`` (a static site); None when not a program."""
+        head = self.kind.split("_", 1)[0]
+        return {"none": None, "static": "html"}.get(head, head)
+
+    @property
+    def role(self) -> str:
+        """``script``, ``server``, ``tests``, ``site`` or ``none``."""
+        return self.kind.rsplit("_", 1)[-1]
+
+    @property
     def serves(self) -> bool:
         """It listens on ``port`` until stopped (a web server or a static site)."""
-        return self.kind in ("server", "site")
+        return self.role in ("server", "site")
 
     def metadata(self) -> dict[str, object]:
         return {
@@ -61,13 +100,9 @@ _NODE_PORT = re.compile(
     r"(?:\.listen\s*\(\s*|\b(?:PORT|port)\s*(?:=|\|\|)\s*(?:process\.env\.PORT\s*\|\|\s*)?)(\d{2,5})\b"
 )
 NODE_EXTENSIONS = (".js", ".mjs", ".cjs")
+OPTIONAL_RUNTIMES = ("node",)
+"""Runtimes a machine may lack (a program's ``language`` names its runtime)."""
 STATIC_SITE_PORT = 8000
-
-
-@functools.cache
-def node_on_path() -> bool:
-    """Whether Node.js is installed here (looked up once: it decides what a .js file is)."""
-    return shutil.which("node") is not None
 
 
 def _port(text: str, default: int) -> int:
@@ -79,24 +114,24 @@ def _port(text: str, default: int) -> int:
 
 
 def inspect_file(  # noqa: PLR0911 (one answer per kind)
-    path: str, content: bytes, *, node: bool | None = None
+    path: str, content: bytes, *, runtimes: Runtimes | None = None
 ) -> Runnable:
     """What ``path`` with ``content`` is: decided from the code itself, the name only picks the
     language. A test module runs under pytest; a module that starts uvicorn, Flask or http.server
     is a server on the port it names; a module with a ``__main__`` guard is a script. An
     ``index.html`` makes its folder a static site, served by ``http.server``. A Node.js file is a
-    server when it listens, else a script; runnable only where ``node`` is (``node``: whether it
-    is, looked up when not given)."""
+    server when it listens, else a script; runnable only where the machine that runs code has
+    ``node`` (``runtimes``: what it lacks; not given, nothing is known to be missing)."""
     name = PurePosixPath(path).name
     if name == "index.html":
         command = f"python -m http.server {STATIC_SITE_PORT} --bind 127.0.0.1"
-        return Runnable(True, "site", command, STATIC_SITE_PORT, "1s")
+        return Runnable(True, "static_site", command, STATIC_SITE_PORT, "1s")
     if name.endswith(NODE_EXTENSIONS):
-        return _node_program(name, content, node_on_path() if node is None else node)
+        return on_machine(_node_program(name, content), runtimes or Runtimes())
     if name.endswith(".sh"):
         text = content.decode("utf-8", errors="replace")
         if _SHEBANG_SH.match(text) or text.strip():
-            return Runnable(True, "script", f"sh {name}", None, "1s")
+            return Runnable(True, "shell_script", f"sh {name}", None, "1s")
         return NOT_RUNNABLE
     if not name.endswith(".py"):
         return NOT_RUNNABLE
@@ -107,44 +142,48 @@ def inspect_file(  # noqa: PLR0911 (one answer per kind)
         return NOT_RUNNABLE
     has_main = bool(_MAIN_GUARD.search(text))
     if _TEST_FUNC.search(text) and not has_main:
-        return Runnable(True, "tests", f"python -m pytest -q {name}", None, "3s")
+        return Runnable(True, "python_tests", f"python -m pytest -q {name}", None, "3s")
     if _UVICORN_RUN.search(text) or (has_main and _FASTAPI.search(text)):
-        return Runnable(True, "server", f"python {name}", _port(text, 8000), "2s")
+        return Runnable(True, "python_server", f"python {name}", _port(text, 8000), "2s")
     if _FLASK.search(text) and _FLASK_RUN.search(text):
-        return Runnable(True, "server", f"python {name}", _port(text, 5000), "2s")
+        return Runnable(True, "python_server", f"python {name}", _port(text, 5000), "2s")
     if _HTTP_SERVER.search(text):
-        return Runnable(True, "server", f"python {name}", _port(text, 8000), "1s")
+        return Runnable(True, "python_server", f"python {name}", _port(text, 8000), "1s")
     app = _FASTAPI_APP.search(text)
     if app and not has_main:
         # An app module without its own server start: run it under uvicorn.
         module = name.removesuffix(".py")
         return Runnable(
             True,
-            "server",
+            "python_server",
             f"python -m uvicorn {module}:{app.group(1)} --host 127.0.0.1 --port 8000",
             8000,
             "2s",
         )
     if has_main or _has_top_level_effects(tree):
-        return Runnable(True, "script", f"python {name}", None, "1s")
+        return Runnable(True, "python_script", f"python {name}", None, "1s")
     return NOT_RUNNABLE
 
 
-def _node_program(name: str, content: bytes, node: bool) -> Runnable:
+def on_machine(found: Runnable, runtimes: Runtimes) -> Runnable:
+    """``found`` as the machine that runs code can run it: not runnable, with the reason, when
+    it lacks the program's runtime (Python and ``sh`` are always there)."""
+    language = found.language
+    missing = runtimes.why_not(language) if language in OPTIONAL_RUNTIMES and language else None
+    if missing is None or not found.runnable:
+        return found
+    return Runnable(False, found.kind, None, found.port, None, missing)
+
+
+def _node_program(name: str, content: bytes) -> Runnable:
     text = content.decode("utf-8", errors="replace")
     if not text.strip():
         return NOT_RUNNABLE
     if _NODE_SERVER.search(text):
         match = _NODE_PORT.search(text)
         port = int(match.group(1)) if match and 0 < int(match.group(1)) < 65536 else 3000
-        found = Runnable(True, "server", f"node {name}", port, "1s")
-    else:
-        found = Runnable(True, "script", f"node {name}", None, "1s")
-    if node:
-        return found
-    return Runnable(
-        False, found.kind, None, found.port, None, "Node.js (node) is not installed on this machine"
-    )
+        return Runnable(True, "node_server", f"node {name}", port, "1s")
+    return Runnable(True, "node_script", f"node {name}", None, "1s")
 
 
 _DECLARATIONS = (

@@ -14,7 +14,8 @@ from pydantic import ValidationError
 from orchestrator.events import subjects
 from orchestrator.events.failures import carry_on
 from orchestrator.events.health import HEARTBEAT_INTERVAL
-from orchestrator.events.messages import AgentsDetails, Heartbeat
+from orchestrator.events.messages import AgentsDetails, Heartbeat, WorkspaceDetails
+from orchestrator.events.runnables import OPTIONAL_RUNTIMES, Runtimes
 
 log = logging.getLogger(__name__)
 
@@ -76,6 +77,24 @@ class HealthMonitor:
             for beat in self.instances("agents")
             if isinstance(beat.details, AgentsDetails)
         ]
+
+    def runtimes(self) -> Runtimes:
+        """What the machines that run code lack, as their workspace instances report: a run
+        may land on any of them, so one lacking a runtime makes it missing; with none up,
+        nobody can say, so every optional runtime is."""
+        live = [
+            beat.details
+            for beat in self.instances("workspace")
+            if isinstance(beat.details, WorkspaceDetails)
+        ]
+        if not live:
+            unknown = "no workspace service is up to say whether it has {}"
+            return Runtimes({name: unknown.format(name) for name in OPTIONAL_RUNTIMES})
+        missing: dict[str, str] = {}
+        for details in live:
+            for name, why in details.missing_runtimes().items():
+                missing.setdefault(name, why)
+        return Runtimes(missing)
 
     def restarts(self, service: str) -> int:
         """The launcher's restart count of ``service``, as its latest instances said, stale ones

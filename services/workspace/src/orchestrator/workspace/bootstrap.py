@@ -14,10 +14,11 @@ from orchestrator.events.worker import Worker, WorkerConfig
 
 from .check_runner import CheckRunner
 from .checks_handler import ChecksHandler
-from .dependencies import DependencyCache
+from .dependency_cache import DependencyCache
 from .execution_handler import Executions
 from .integration_handler import IntegrationHandler
 from .materialiser import Materialiser
+from .runtimes import this_machine
 from .sandbox.probe import probe
 from .settings import WorkspaceSettings
 from .task_histories import TaskHistories
@@ -30,6 +31,7 @@ async def start(runtime: Runtime) -> Stop:
     store = EventStore(runtime.js)
     files = await files_store(runtime.js, runtime.nats)
     profile = probe(settings)
+    reports, runtimes = this_machine(settings)
 
     materialiser = Materialiser(runtime.js, files, store, settings.workspace_dir)
     await materialiser.start()
@@ -53,11 +55,19 @@ async def start(runtime: Runtime) -> Stop:
             filter_subjects=(subjects.TASK_ALL,),
             ack_wait=settings.worker_ack_wait,
         ),
-        IntegrationHandler(store, files, materialiser, histories, follower.wait_for),
+        IntegrationHandler(
+            store, files, materialiser, histories, follower.wait_for, runtimes=runtimes
+        ),
     )
-    deps = DependencyCache.beside(profile.stage_root, settings.deps_install_timeout)
+    deps = DependencyCache.configured(settings, profile.stage_root)
     executions = Executions(
-        settings, profile, store, materialiser, instance=runtime.instance, deps=deps
+        settings,
+        profile,
+        store,
+        materialiser,
+        instance=runtime.instance,
+        deps=deps,
+        runtimes=runtimes,
     )
     await executions.start()
     exec_worker = Worker(
@@ -71,7 +81,9 @@ async def start(runtime: Runtime) -> Stop:
         ),
         executions.handle,
     )
-    runner = CheckRunner(settings, profile, store, js=runtime.js, files=files, deps=deps)
+    runner = CheckRunner(
+        settings, profile, store, js=runtime.js, files=files, deps=deps, runtimes=runtimes
+    )
     checks = Worker(
         runtime.nc,
         runtime.js,
@@ -90,6 +102,7 @@ async def start(runtime: Runtime) -> Stop:
     def details() -> WorkspaceDetails:
         return WorkspaceDetails(
             sandbox=SandboxReport.model_validate(profile.report()),
+            runtimes=reports,
             workspace_version=materialiser.state.version,
             files=len(materialiser.state.files),
             executions_running=executions.running,

@@ -26,10 +26,11 @@ from nats.js.object_store import ObjectStore
 from orchestrator.events import EventStore
 from orchestrator.events.catalog import CheckOutcome, ExecutionFinished, FileRef, RunPlan
 from orchestrator.events.objects import fetch_content
-from orchestrator.events.runnables import Runnable, inspect_file
+from orchestrator.events.runnables import Runnable, Runtimes, inspect_file
 
 from . import checks, dependencies, disk, tests_program
-from .dependencies import DependencyCache, DependencyError
+from .dependencies import DependencyError
+from .dependency_cache import DependencyCache
 from .sandbox.profile import SandboxProfile
 from .sandboxed_run import Run
 from .settings import WorkspaceSettings
@@ -55,6 +56,7 @@ class CheckRunner:
         js: JetStreamContext,
         files: ObjectStore,
         deps: DependencyCache,
+        runtimes: Runtimes,
     ) -> None:
         self.settings = settings
         self.profile = profile
@@ -62,6 +64,7 @@ class CheckRunner:
         self.js = js
         self.files = files
         self.deps = deps
+        self.runtimes = runtimes
         self._slots = asyncio.Semaphore(2)
 
     async def run(self, files: tuple[FileRef, ...], plan: RunPlan) -> tuple[CheckOutcome, ...]:
@@ -78,9 +81,13 @@ class CheckRunner:
             )
         )
         entry = plan.entry_point
-        runnable = inspect_file(entry, contents[entry]) if entry in contents else None
+        runnable = (
+            inspect_file(entry, contents[entry], runtimes=self.runtimes)
+            if entry in contents
+            else None
+        )
         decided = checks.plan_checks(
-            files, plan, server_entry=runnable is not None and runnable.kind == "server"
+            files, plan, server_entry=runnable is not None and runnable.role == "server"
         )
         root = self.settings.data_dir.resolve() / "checks" / uuid.uuid4().hex
         async with self._slots:
@@ -119,8 +126,7 @@ class CheckRunner:
         found = await asyncio.to_thread(dependencies.find, root, near)
         if found is None:
             return None
-        target, _ = await self.deps.environment(found)
-        return str(target)
+        return str(await self.deps.environment(found))
 
     def _run(self, path: str, runnable: Runnable, env: str | None) -> Run:
         return Run(
@@ -139,7 +145,7 @@ class CheckRunner:
         chunk = min(REPORT_CHUNK, self.settings.exec_max_line_chars)
         program = f"python3 -c {shlex.quote(_tests_program())} "
         program += f"{shlex.quote(test_command)} {limit:g} {chunk}"
-        run = self._run("pytest", Runnable(True, "script", program), env)
+        run = self._run("pytest", Runnable(True, "python_tests", program), env)
         finished, output, duration = await _to_the_end(run, root)
         if finished.status == "timed_out":
             reason = f"the tests ran past {run.lifetime:g}s and were killed ({test_command})"
@@ -151,9 +157,13 @@ class CheckRunner:
     ) -> CheckOutcome:
         if smoke.kind == "server":
             return await self._serve(root, smoke, runnable, env)
-        command = runnable.command if runnable and runnable.kind == "script" else None
         name = smoke.entry.rsplit("/", 1)[-1]
-        run = self._run(smoke.entry, Runnable(True, "script", command or f"python {name}"), env)
+        script = (
+            runnable
+            if runnable and runnable.role == "script" and runnable.command
+            else Runnable(True, "python_script", f"python {name}")
+        )
+        run = self._run(smoke.entry, script, env)
         finished, output, duration = await _to_the_end(run, root)
         if finished.status == "completed":
             return checks.passed("smoke", f"{smoke.entry} exited 0", output, duration)
@@ -169,7 +179,7 @@ class CheckRunner:
         port = (runnable.port if runnable else None) or smoke.port
         name = smoke.entry.rsplit("/", 1)[-1]
         command = runnable.command if runnable and runnable.command else f"python {name}"
-        run = self._run(smoke.entry, Runnable(True, "server", command, port), env)
+        run = self._run(smoke.entry, Runnable(True, "python_server", command, port), env)
         started = time.monotonic()
         await run.start(root)
         supervised = asyncio.create_task(run.supervise(record=False))

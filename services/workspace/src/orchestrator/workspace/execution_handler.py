@@ -15,6 +15,7 @@ from pathlib import Path
 from orchestrator.events import ConcurrencyConflict, EventStore, Follower, RecordedEvent, subjects
 from orchestrator.events.catalog import (
     ExecutionFinished,
+    ExecutionOutput,
     ExecutionRejected,
     ExecutionRequested,
     ExecutionStarted,
@@ -23,11 +24,13 @@ from orchestrator.events.catalog import (
 from orchestrator.events.envelope import utcnow
 from orchestrator.events.error_codes import ErrorCode
 from orchestrator.events.paths import UnsafePath, safe_relative_path
-from orchestrator.events.runnables import Runnable, inspect_file
+from orchestrator.events.runnables import Runnable, Runtimes, inspect_file
 from orchestrator.events.worker import Delivery
 
 from . import dependencies, disk
+from .dependency_cache import DependencyCache
 from .errors import Rejection
+from .installers import OnLine
 from .materialiser import Materialiser
 from .sandbox.cgroups import RunCgroup
 from .sandbox.profile import SandboxProfile
@@ -48,7 +51,8 @@ class Executions:
         materialiser: Materialiser,
         *,
         instance: str,
-        deps: dependencies.DependencyCache,
+        deps: DependencyCache,
+        runtimes: Runtimes,
     ) -> None:
         self.settings = settings
         self.profile = profile
@@ -61,6 +65,7 @@ class Executions:
         self._closing = False
         self._stops: Follower | None = None
         self.deps = deps
+        self.runtimes = runtimes
 
     @property
     def running(self) -> int:
@@ -132,13 +137,17 @@ class Executions:
             await self._reject(subject, event, version, ErrorCode.EXECUTION_FAILED, refusal)
             return
         try:
-            run = await self._prepare(event)
+            run = await self._prepare(event, first_line=_lines_recorded(events) + 1)
+            # Preparing may have recorded output (the install): decide after the latest event.
+            _, version = await self.store.load(subject)
             await run.start(self.materialiser.root)
         except Rejection as exc:
+            _, version = await self.store.load(subject)
             await self._reject(subject, event, version, exc.code, exc.message)
             return
         except OSError as exc:
             log.exception("%s could not start", event.execution_id)
+            _, version = await self.store.load(subject)
             await self._reject(
                 subject, event, version, ErrorCode.EXECUTION_FAILED, f"could not start: {exc}"
             )
@@ -191,7 +200,7 @@ class Executions:
             return "stopped before start"
         return None
 
-    async def _prepare(self, event: ExecutionRequested) -> Run:
+    async def _prepare(self, event: ExecutionRequested, *, first_line: int) -> Run:
         try:
             path = safe_relative_path(event.path.removeprefix("workspace/"))
         except UnsafePath as exc:
@@ -219,34 +228,35 @@ class Executions:
         content = await asyncio.to_thread(_read_regular, self.materialiser.root, path)
         if content is None:
             raise Rejection(ErrorCode.FILE_NOT_FOUND, f"no such file in the workspace: {path}")
-        runnable = inspect_file(path, content)
+        runnable = inspect_file(path, content, runtimes=self.runtimes)
         if not runnable.runnable:
             why = f": {runnable.reason}" if runnable.reason else ""
             raise Rejection(ErrorCode.EXECUTION_FAILED, f"{path} is not runnable{why}")
-        deps, preamble = await self._dependencies(path, runnable)
-        return Run(
+        run = Run(
             execution_id=event.execution_id,
             path=path,
             runnable=runnable,
             settings=self.settings,
             profile=self.profile,
             store=self.store,
-            deps=deps,
-            preamble=preamble,
+            first_line=first_line,
         )
+        async with run.recording():
+            run.deps = await self._dependencies(path, runnable, run.say)
+        return run
 
-    async def _dependencies(self, path: str, runnable: Runnable) -> tuple[str | None, list[str]]:
-        """The installed environment of the project's requirements (Python programs only)."""
-        if not (runnable.command or "").startswith("python"):
-            return None, []
+    async def _dependencies(self, path: str, runnable: Runnable, say: OnLine) -> str | None:
+        """The installed environment of the project's requirements (Python programs only), the
+        install said line by line as the run's output."""
+        if runnable.language != "python":
+            return None
         try:
             found = await asyncio.to_thread(dependencies.find, self.materialiser.root, path)
             if found is None:
-                return None, []
-            target, lines = await self.deps.environment(found)
+                return None
+            return str(await self.deps.environment(found, say))
         except dependencies.DependencyError as exc:
             raise Rejection(ErrorCode.EXECUTION_FAILED, str(exc)) from exc
-        return str(target), lines
 
     async def _reject(
         self,
@@ -308,6 +318,18 @@ def _instance_gone(instance: str, me: str) -> bool:
             return b"orchestrator.workspace" not in f.read()
     except OSError:
         return True
+
+
+def _lines_recorded(events: list[RecordedEvent]) -> int:
+    """Output lines an earlier attempt recorded (it died installing the requirements)."""
+    return max(
+        (
+            e.event.first_line + len(e.event.lines) - 1
+            for e in events
+            if isinstance(e.event, ExecutionOutput)
+        ),
+        default=0,
+    )
 
 
 def _read_regular(root: Path, path: str) -> bytes | None:

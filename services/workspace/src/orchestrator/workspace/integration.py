@@ -28,7 +28,7 @@ from orchestrator.events.catalog import (
     TaskSubmitted,
 )
 from orchestrator.events.paths import safe_relative_path
-from orchestrator.events.runnables import inspect_file
+from orchestrator.events.runnables import Runtimes, inspect_file
 from orchestrator.events.workspace_files import in_workspace
 
 AGENT = "ide"
@@ -152,11 +152,13 @@ def workspace_refs(files: tuple[FileRef, ...]) -> tuple[FileRef, ...]:
     return tuple(FileRef(path=workspace_path(f.path), digest=f.digest, size=f.size) for f in files)
 
 
-def completion_detail(refs: tuple[FileRef, ...], contents: dict[str, bytes]) -> dict[str, object]:
+def completion_detail(
+    refs: tuple[FileRef, ...], contents: dict[str, bytes], runtimes: Runtimes
+) -> dict[str, object]:
     """The runnable metadata of each integrated file, for StageCompleted.detail."""
     described = []
     for ref in refs:
-        found = inspect_file(ref.path, contents.get(ref.path, b""))
+        found = inspect_file(ref.path, contents.get(ref.path, b""), runtimes=runtimes)
         described.append(
             {
                 "path": "workspace/" + ref.path,

@@ -29,6 +29,7 @@ from orchestrator.events.catalog import (
 from orchestrator.events.error_codes import ErrorCode
 from orchestrator.events.objects import ContentMissing, fetch_content
 from orchestrator.events.paths import UnsafePath
+from orchestrator.events.runnables import Runtimes
 from orchestrator.events.worker import Delivery
 
 from . import integration
@@ -70,12 +71,15 @@ class IntegrationHandler:
         workspace: Materialiser,
         histories: TaskHistories | None = None,
         wait_for: WaitFor | None = None,
+        *,
+        runtimes: Runtimes,
     ) -> None:
         self.store = store
         self.files = files
         self.workspace = workspace
         self.histories = histories
         self.wait_for = wait_for
+        self.runtimes = runtimes
 
     async def __call__(self, recorded: RecordedEvent, delivery: Delivery) -> None:
         if not integration.is_trigger(recorded):
@@ -228,7 +232,7 @@ class IntegrationHandler:
                 agent="ide",
                 round=plan.round,
                 summary=integration.summary(read.refs, plan.deleted),
-                detail=integration.completion_detail(read.refs, read.contents),
+                detail=integration.completion_detail(read.refs, read.contents, self.runtimes),
                 files=read.refs,
                 deleted=tuple(integration.workspace_path(p) for p in plan.deleted),
             ),

@@ -21,7 +21,8 @@ import signal
 import socket
 import sys
 import time
-from contextlib import suppress
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager, suppress
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
@@ -64,19 +65,33 @@ class Run:
     _flush_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
     _cgroup: RunCgroup | None = None
     deps: str | None = None  # the installed environment of the project's requirements
-    preamble: list[str] = field(default_factory=list)  # output before the code's (the install)
+    first_line: int = 1  # past what an earlier attempt at this run recorded (a redelivery)
 
     def __post_init__(self) -> None:
+        self._next_line = self.first_line
         s = self.settings
         self.limiter = OutputLimiter(
             max_line=s.exec_max_line_chars,
             max_bytes=s.exec_max_output_bytes,
             max_lines=s.exec_max_output_lines,
         )
-        if self.preamble:
-            self._pending.extend(
-                self.limiter.feed("".join(f"{x}\n" for x in self.preamble).encode())
-            )
+
+    def say(self, line: str) -> None:
+        """A line of the run's own output before the code's (the install of its requirements)."""
+        self._pending.extend(self.limiter.feed(f"{line}\n".encode()))
+
+    @asynccontextmanager
+    async def recording(self) -> AsyncIterator[None]:
+        """Record what is said inside as it is said (batched like the code's output), all of it
+        by the end: what prepares a run streams as the run's first lines."""
+        done = asyncio.Event()
+        flusher = asyncio.create_task(self._flush_loop(done))
+        try:
+            yield
+        finally:
+            done.set()
+            await flusher
+            await self._flush(everything=True)
 
     @property
     def is_server(self) -> bool:

@@ -68,10 +68,20 @@ class WorkspaceSettings(NatsSettings):
     )
 
     deps_install_timeout: float = Field(
-        default=20.0, gt=0, description="seconds an install of a project's requirements may take"
+        default=20.0,
+        gt=0,
+        description="seconds resolving and installing a project's requirements may take",
+    )
+    deps_installer: Literal["auto", "uv", "pip"] = Field(
+        default="auto", description="what installs a project's requirements (auto: uv, else pip)"
     )
 
     # Executions
+    exec_node: str = Field(
+        default="node",
+        description="the Node.js executable, found as runs find it (on the sandbox's PATH, or at "
+        "the path given); where it is missing, .js files are listed as not runnable",
+    )
     exec_timeout: float = Field(default=30.0, gt=0, description="wall clock of a script, seconds")
     exec_server_lifetime: float = Field(
         default=600.0, gt=0, description="wall clock of a web server, seconds"

@@ -25,7 +25,9 @@ class ExecutionStarted(Event):
     pid: int
     port: int | None = None
     sandbox: tuple[str, ...] = ()
-    kind: str = "script"
+    kind: str = "python_script"
+    """What ran (``orchestrator.events.runnables.Kind``); runs recorded before there were
+    languages in it say ``script``, ``server``, ``tests`` or ``site``."""
     preview_url: str | None = None
     """Where the user reaches a web server the run started (a relay into its sandbox)."""
     instance: str | None = None

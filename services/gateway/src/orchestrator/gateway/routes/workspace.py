@@ -23,7 +23,7 @@ from orchestrator.events.catalog import ExecutionRequested
 from orchestrator.events.error_codes import ErrorCode
 from orchestrator.events.objects import ContentMissing, fetch_content
 from orchestrator.events.paths import UnsafePath
-from orchestrator.events.runnables import NOT_RUNNABLE, Runnable, inspect_file
+from orchestrator.events.runnables import NOT_RUNNABLE, Kind, Runnable, inspect_file, on_machine
 from orchestrator.events.workspace_files import WorkspaceFile
 
 from .. import errors
@@ -52,7 +52,7 @@ class FileMetadata(BaseModel):
     command: str | None
     port: int | None
     estimated_startup: str | None
-    kind: str = "none"  # script, server, tests, site (a static site) or none
+    kind: Kind = "none"  # python_script, …, node_server (runnables.Kind), or none
     reason: str | None = None  # why it is not runnable here (e.g. Node.js is not installed)
 
 
@@ -64,7 +64,7 @@ class FileEntry(BaseModel):
     runnable: bool
     metadata: FileMetadata
     digest: str
-    kind: str
+    kind: Kind
 
 
 class FileList(BaseModel):
@@ -130,6 +130,8 @@ async def read_content(gateway: Gateway, file: WorkspaceFile) -> bytes:
 
 
 async def runnable_of(gateway: Gateway, file: WorkspaceFile) -> Runnable:
+    """What the file is (from its content, cached by digest), as the machines that run code can
+    run it (their workspace services' heartbeats say which runtimes they lack)."""
     cache = gateway.models.workspace.metadata
     if file.digest not in cache:
         if file.size > INSPECT_MAX_BYTES:
@@ -141,7 +143,7 @@ async def runnable_of(gateway: Gateway, file: WorkspaceFile) -> Runnable:
         live = {f.digest for f in gateway.models.workspace.files.values()}
         for digest in [d for d in cache if d not in live]:
             cache.pop(digest, None)
-    return cache[file.digest]
+    return on_machine(cache[file.digest], gateway.health.runtimes())
 
 
 async def entry_of(gateway: Gateway, file: WorkspaceFile) -> FileEntry:
