@@ -1,11 +1,14 @@
-"""The files page: tree, highlighted viewer, a run's output live in the terminal, stop."""
+"""The files page: tree, highlighted viewer, a run's output live in the terminal, stop, and a
+running server's preview."""
 
 from __future__ import annotations
 
 import httpx
-from playwright.sync_api import expect
+from playwright.sync_api import Error as PlaywrightError
+from playwright.sync_api import Page, expect
 
 from tests.dashboard.conftest import Dashboard, write_files
+from tests.harness import wait_until
 from tests.workspace.conftest import requires_bwrap
 
 LINES = b"""import time
@@ -14,6 +17,21 @@ print("first line", flush=True)
 time.sleep(2)  # the first line is on screen while the run goes on
 for i in range(2, 6):
     print(f"line {i}", flush=True)
+"""
+GREETER = b"""from fastapi import FastAPI
+import uvicorn
+
+app = FastAPI()
+
+
+@app.get("/")
+def root():
+    return {"message": "Hello from the preview"}
+
+
+if __name__ == "__main__":
+    print("Starting server on port 8000...", flush=True)
+    uvicorn.run(app, host="127.0.0.1", port=8000)
 """
 FOREVER = b"""import time
 
@@ -62,4 +80,50 @@ def test_a_running_file_is_stopped_from_the_page(dashboard: Dashboard) -> None:
     execution = page.locator("#run-info .mono").inner_text()
     record = httpx.get(f"{dashboard.system.base_url}/api/workspace/executions/{execution}").json()
     assert record["status"] == "stopped"
+    dashboard.guard.check()
+
+
+def answers(tab: Page, url: str, text: str) -> bool:
+    """Load ``url`` in ``tab``; whether it shows ``text`` (a server may still be starting)."""
+    try:
+        tab.goto(url, timeout=5_000)
+    except PlaywrightError:
+        return False
+    return text in tab.locator("body").inner_text()
+
+
+def unreachable(url: str) -> bool:
+    try:
+        httpx.get(url, timeout=2)
+    except httpx.TransportError:
+        return True
+    return False
+
+
+@requires_bwrap
+def test_a_running_server_has_a_preview_link_that_opens_it_until_it_is_stopped(
+    dashboard: Dashboard,
+) -> None:
+    write_files(dashboard.system, {"tools/greeter.py": GREETER})
+    page = dashboard.open("#/files/tools/greeter.py")
+    wait_listed(dashboard, "tools/greeter.py")
+    page.click("#run")
+    link = page.locator("#preview")
+    expect(link).to_be_visible(timeout=20_000)
+    url = link.get_attribute("href") or ""
+    assert url.startswith("http://127.0.0.1:") and not url.startswith(dashboard.system.base_url)
+    expect(link).to_have_text(f"Preview {url}")
+    expect(page.locator("#run-status")).to_have_text("running")
+    dashboard.screenshot("files-preview")
+
+    with page.context.expect_page() as opened:
+        link.click()
+    tab = opened.value
+    text = "Hello from the preview"
+    wait_until(lambda: answers(tab, url, text), "the server's answer in the tab", timeout=40)
+    tab.close()
+
+    page.click("#stop")
+    expect(page.locator("#run-status")).to_contain_text("stopped", timeout=20_000)
+    wait_until(lambda: unreachable(url), "the preview gone once stopped", timeout=15)
     dashboard.guard.check()
