@@ -10,6 +10,7 @@ from playwright.sync_api import Page, expect
 from tests.dashboard.conftest import Dashboard, write_files
 from tests.harness import wait_until
 from tests.workspace.conftest import requires_bwrap
+from tests.workspace.test_executions import HELLO_API
 
 LINES = b"""import time
 
@@ -17,21 +18,6 @@ print("first line", flush=True)
 time.sleep(2)  # the first line is on screen while the run goes on
 for i in range(2, 6):
     print(f"line {i}", flush=True)
-"""
-GREETER = b"""from fastapi import FastAPI
-import uvicorn
-
-app = FastAPI()
-
-
-@app.get("/")
-def root():
-    return {"message": "Hello from the preview"}
-
-
-if __name__ == "__main__":
-    print("Starting server on port 8000...", flush=True)
-    uvicorn.run(app, host="127.0.0.1", port=8000)
 """
 FOREVER = b"""import time
 
@@ -104,7 +90,7 @@ def unreachable(url: str) -> bool:
 def test_a_running_server_has_a_preview_link_that_opens_it_until_it_is_stopped(
     dashboard: Dashboard,
 ) -> None:
-    write_files(dashboard.system, {"tools/greeter.py": GREETER})
+    write_files(dashboard.system, {"tools/greeter.py": HELLO_API})
     page = dashboard.open("#/files/tools/greeter.py")
     wait_listed(dashboard, "tools/greeter.py")
     page.click("#run")
@@ -119,7 +105,7 @@ def test_a_running_server_has_a_preview_link_that_opens_it_until_it_is_stopped(
     with page.context.expect_page() as opened:
         link.click()
     tab = opened.value
-    text = "Hello from the preview"
+    text = '{"message":"Hello World"}'
     wait_until(lambda: answers(tab, url, text), "the server's answer in the tab", timeout=40)
     tab.close()
 
