@@ -26,18 +26,19 @@ time.sleep(60)
 """
 
 
-def wait_listed(dashboard: Dashboard, path: str) -> None:
-    page = dashboard.page
+def file_page(dashboard: Dashboard, path: str, content: bytes) -> Page:
+    """Write ``path`` into the workspace and open its page once the tree lists it."""
+    write_files(dashboard.system, {path: content})
+    page: Page = dashboard.open(f"#/files/{path}")
     expect(page.locator(f'#file-tree a[data-path="{path}"]')).to_be_visible()
+    return page
 
 
 @requires_bwrap
 def test_a_file_runs_with_its_lines_appearing_live_and_its_exit_code(
     dashboard: Dashboard,
 ) -> None:
-    write_files(dashboard.system, {"tools/lines.py": LINES})
-    page = dashboard.open("#/files/tools/lines.py")
-    wait_listed(dashboard, "tools/lines.py")
+    page = file_page(dashboard, "tools/lines.py", LINES)
     expect(page.locator("#file-path")).to_have_text("tools/lines.py")
     # Highlighted: keywords and strings are their own tokens.
     expect(page.locator(".code-view .tok-kw").first).to_have_text("import")
@@ -56,9 +57,7 @@ def test_a_file_runs_with_its_lines_appearing_live_and_its_exit_code(
 
 @requires_bwrap
 def test_a_running_file_is_stopped_from_the_page(dashboard: Dashboard) -> None:
-    write_files(dashboard.system, {"tools/forever.py": FOREVER})
-    page = dashboard.open("#/files/tools/forever.py")
-    wait_listed(dashboard, "tools/forever.py")
+    page = file_page(dashboard, "tools/forever.py", FOREVER)
     page.click("#run")
     expect(page.locator("#terminal .term-line").first).to_have_text("waiting", timeout=20_000)
     page.click("#stop")
@@ -90,9 +89,7 @@ def unreachable(url: str) -> bool:
 def test_a_running_server_has_a_preview_link_that_opens_it_until_it_is_stopped(
     dashboard: Dashboard,
 ) -> None:
-    write_files(dashboard.system, {"tools/greeter.py": HELLO_API})
-    page = dashboard.open("#/files/tools/greeter.py")
-    wait_listed(dashboard, "tools/greeter.py")
+    page = file_page(dashboard, "tools/greeter.py", HELLO_API)
     page.click("#run")
     link = page.locator("#preview")
     expect(link).to_be_visible(timeout=20_000)
