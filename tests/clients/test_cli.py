@@ -11,6 +11,8 @@ import threading
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from orchestrator.launcher.nats_server import free_port
 from orchestrator_client import Client
 from tests.fakes import Error, FakeLLM, RecordedRequest, Reply, Text
@@ -18,6 +20,7 @@ from tests.harness import System, wait_until
 from tests.pipeline.conftest import PLAN, REVIEW_OK, answer, happy, stage_of
 
 from .conftest import TOKEN
+from .error_page import proxy_error_page
 
 CLI = str(Path(sys.executable).parent / "orchestrator")
 REQUIREMENT = "I want a FastAPI server that serves Hello World"
@@ -245,6 +248,41 @@ def test_a_gateway_that_is_down_is_one_line_and_non_zero() -> None:
     assert done.stderr.strip().splitlines() == [
         f"orchestrator: cannot reach the gateway at {url}: is it running?"
     ]
+    assert "Traceback" not in done.stderr
+
+
+@pytest.mark.parametrize(
+    ("url", "reason"),
+    [
+        ("localhost:8100", "it must start with http:// or https:// (did you mean http://localhost"),
+        ("http://[::1", "Invalid IPv6 URL"),
+        ("http://", "it names no host"),
+        ("http://127.0.0.1:port", "Port could not be cast"),
+    ],
+)
+def test_a_gateway_url_that_is_not_one_is_a_usage_error_naming_it(url: str, reason: str) -> None:
+    done = cli(url, "tasks")
+
+    assert done.returncode == 2, done.stderr
+    assert done.stdout == ""
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1, done.stderr
+    assert lines[0].startswith(f"orchestrator: the gateway URL {url!r} is not valid: {reason}")
+    assert lines[0].endswith("set --url or ORCHESTRATOR_URL")
+
+
+def test_an_html_error_page_in_front_of_the_gateway_is_one_bounded_line() -> None:
+    with proxy_error_page() as url:
+        done = cli(url, "tasks")
+
+    assert done.returncode == 3, done.stderr
+    assert done.stdout == ""
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1, done.stderr
+    assert lines[0].startswith("orchestrator: UNEXPECTED_RESPONSE: HTTP 502: 502 Bad Gateway")
+    assert "nginx/1.22.1" in lines[0]
+    assert "<" not in lines[0] and "font-family" not in lines[0]
+    assert len(lines[0]) < 300
     assert "Traceback" not in done.stderr
 
 

@@ -8,6 +8,8 @@ import httpx
 import pytest
 
 import orchestrator_client
+from orchestrator.events.error_codes import ErrorCode
+from orchestrator.gateway.errors import STATUS_OF
 from orchestrator.launcher.nats_server import free_port
 from orchestrator_client import (
     ArchiveNotFound,
@@ -16,6 +18,7 @@ from orchestrator_client import (
     ExecutionNotFound,
     FileNotFound,
     Forbidden,
+    InvalidGatewayUrl,
     InvalidRequest,
     NotFound,
     OrchestratorError,
@@ -23,10 +26,11 @@ from orchestrator_client import (
     TaskNotFound,
     Unauthorized,
 )
-from orchestrator_client._exceptions import BY_CODE
+from orchestrator_client._exceptions import BY_CODE, MESSAGE_LIMIT, RAISED_HERE, UnexpectedResponse
 from tests.harness import within_one_minute
 
 from .conftest import TOKEN
+from .error_page import FILLER, STATUS, proxy_error_page
 
 
 def test_an_unknown_task_is_task_not_found(client: Client) -> None:
@@ -116,7 +120,60 @@ def test_an_unknown_code_is_the_base_class_with_its_code() -> None:
     assert (caught.value.code, caught.value.status) == ("SOMETHING_NEW", 418)
 
 
+def test_every_code_the_gateway_answers_has_its_own_class_and_no_class_is_stale() -> None:
+    answered = {str(code) for code in STATUS_OF}  # the gateway's codes -> statuses
+    vocabulary = {str(code) for code in ErrorCode}
+    assert answered == vocabulary, "the gateway gives every code of the vocabulary a status"
+    for code in vocabulary:
+        cls = BY_CODE.get(code)
+        assert cls is not None, f"{code} has no exception class in orchestrator_client"
+        assert cls.code == code and cls.__name__ in orchestrator_client.__all__, code
+    assert len(set(BY_CODE.values())) == len(BY_CODE), "two codes share one class"
+    assert set(BY_CODE) <= vocabulary, f"stale: {set(BY_CODE) - vocabulary}"
+
+    exported = {
+        obj
+        for name in orchestrator_client.__all__
+        if isinstance(obj := getattr(orchestrator_client, name), type)
+        and issubclass(obj, OrchestratorError)
+        and obj is not OrchestratorError
+    }
+    for cls in exported - set(BY_CODE.values()):
+        assert cls in RAISED_HERE, f"{cls.__name__} ({cls.code}) is no code of the gateway's"
+    for cls in RAISED_HERE:
+        assert cls in exported and cls.code not in vocabulary, cls.__name__
+
+
 def test_every_code_class_is_in_the_tree_of_the_module_docstring() -> None:
     tree = orchestrator_client._exceptions.__doc__ or ""
     for code, cls in BY_CODE.items():
         assert f"{cls.__name__}" in tree and code in tree, code
+
+
+def test_a_page_that_is_not_the_envelope_becomes_one_bounded_line_of_its_text() -> None:
+    with (
+        proxy_error_page() as url,
+        Client(url) as client,
+        pytest.raises(UnexpectedResponse) as caught,
+    ):
+        client.tasks()
+
+    error = caught.value
+    assert error.status == STATUS
+    assert "\n" not in error.message and "<" not in error.message
+    assert error.message.startswith("HTTP 502: 502 Bad Gateway 502 Bad Gateway nginx/1.22.1")
+    assert error.message.endswith("...")  # the page is longer than a message carries
+    assert len(error.message) <= len("HTTP 502: ") + MESSAGE_LIMIT
+    assert FILLER.split(".")[0] in error.message
+
+
+@pytest.mark.parametrize("url", ["localhost:8100", "http://[::1", "https://", "http://h:99999"])
+def test_a_gateway_url_that_is_not_one_is_refused_when_the_client_is_made(url: str) -> None:
+    with pytest.raises(InvalidGatewayUrl) as caught:
+        Client(url)
+    assert caught.value.url == url
+    assert repr(url) in str(caught.value)
+    assert isinstance(caught.value, ValueError)
+    env = {"ORCHESTRATOR_URL": url}
+    with pytest.raises(InvalidGatewayUrl):
+        Client(environ=env)

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import re
-from collections.abc import Callable, Coroutine, Iterator
+from collections.abc import Callable, Coroutine, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -20,6 +20,7 @@ from typing import Any
 
 import pytest
 
+from orchestrator.events import Event
 from tests.fakes import FakeLLM, RecordedRequest, Reply
 from tests.harness import System, running
 from tests.pipeline.conftest import FAST_ENV, happy
@@ -184,7 +185,9 @@ def dashboard(browser: Any, dash_system: System) -> Iterator[Dashboard]:
         yield dashboard
 
 
-async def _write_files(system: System, files: dict[str, bytes]) -> list[int]:
+async def _append(
+    system: System, files: dict[str, bytes], events: Sequence[tuple[str, Event]]
+) -> list[int]:
     import nats
 
     from orchestrator.events import EventStore, subjects
@@ -198,15 +201,14 @@ async def _write_files(system: System, files: dict[str, bytes]) -> list[int]:
     try:
         js = client.jetstream(timeout=10)
         await provision(js, NatsSettings())
+        store = EventStore(js)
         seqs = []
         for path, data in files.items():
             digest = await put_content(js, data)
-            seqs.append(
-                await EventStore(js).append(
-                    subjects.WORKSPACE,
-                    FileWritten(path=path, digest=digest, size=len(data), source="api"),
-                )
-            )
+            written = FileWritten(path=path, digest=digest, size=len(data), source="api")
+            seqs.append(await store.append(subjects.WORKSPACE, written))
+        for subject, event in events:
+            seqs.append(await store.append(subject, event))
         return seqs
     finally:
         await client.close()
@@ -215,5 +217,12 @@ async def _write_files(system: System, files: dict[str, bytes]) -> list[int]:
 def write_files(system: System, files: dict[str, bytes]) -> list[int]:
     """Write workspace files the way the system does (bytes by digest, then the event), even
     with the gateway down; the events' sequence numbers."""
-    seqs: list[int] = run_async(lambda: _write_files(system, files))
+    seqs: list[int] = run_async(lambda: _append(system, files, ()))
+    return seqs
+
+
+def append_events(system: System, events: Sequence[tuple[str, Event]]) -> list[int]:
+    """Append ``(subject, event)`` pairs to the stream, even with the gateway down; their
+    sequence numbers."""
+    seqs: list[int] = run_async(lambda: _append(system, {}, events))
     return seqs

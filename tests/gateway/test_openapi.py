@@ -107,7 +107,24 @@ def test_links_name_existing_operations_and_their_parameters(document: dict[str,
         "GetTask", "TaskEvents", "CancelTask", "RetryTask",
     }  # fmt: skip
     assert "BrowseArchive" in by_id["reset_project"]["responses"]["200"]["links"]
-    assert count >= 10
+    for steering in ("approve_task", "task_feedback"):
+        back = by_id[steering]["responses"]["200"]["links"]["GetTask"]
+        assert back == {
+            "operationId": "get_task",
+            "parameters": {"task_id": "$response.body#/task_id"},
+            "description": "The task",
+        }, steering
+    listing = by_id["browse_archive"]["responses"]["200"]["links"]
+    assert {name: link["operationId"] for name, link in listing.items()} == {
+        "ViewArchivedFile": "archived_file",
+        "RestoreArchivedFile": "restore_file",
+    }
+    for link in listing.values():
+        assert link["parameters"] == {
+            "archive_name": "$response.body#/archive",
+            "filename": "$response.body#/files/0/path",
+        }
+    assert count >= 14
 
 
 def test_a_405_allows_exactly_the_methods_of_its_path(

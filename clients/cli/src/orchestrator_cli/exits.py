@@ -2,7 +2,7 @@
 
 0    done (a watched task completed; a run exited 0)
 1    a watched task failed or was cancelled; ``health`` found something down
-2    bad usage (unknown option, missing argument)
+2    bad usage (unknown option, missing argument, a gateway URL that is not one)
 3    the gateway refused the request (its error code is printed)
 4    the gateway cannot be reached
 5    the token is missing or wrong, or the gateway refused this client (Host, Origin)
@@ -14,7 +14,13 @@ from __future__ import annotations
 
 import sys
 
-from orchestrator_client import ConnectionFailed, Forbidden, OrchestratorError, Unauthorized
+from orchestrator_client import (
+    ConnectionFailed,
+    Forbidden,
+    InvalidGatewayUrl,
+    OrchestratorError,
+    Unauthorized,
+)
 
 OK = 0
 NOT_OK = 1
@@ -26,6 +32,8 @@ INTERRUPTED = 130
 
 
 def code_of(error: OrchestratorError) -> int:
+    if isinstance(error, InvalidGatewayUrl):
+        return USAGE
     if isinstance(error, ConnectionFailed):
         return UNREACHABLE
     if isinstance(error, Unauthorized | Forbidden):
@@ -37,6 +45,8 @@ def line_of(error: OrchestratorError) -> str:
     """The single line shown for ``error``."""
     if isinstance(error, ConnectionFailed):
         return f"orchestrator: cannot reach the gateway at {error.url}: is it running?"
+    if isinstance(error, InvalidGatewayUrl):
+        return f"orchestrator: {error.message}; set --url or ORCHESTRATOR_URL"
     if isinstance(error, Unauthorized):
         return (
             f"orchestrator: unauthorized ({error.message}); set ORCHESTRATOR_TOKEN or --token "

@@ -3,9 +3,12 @@
 The gateway answers every error as ``{"error": {"code", "message", "details"}}``; the code picks
 the class, so callers catch what they mean (``except TaskNotFound``) instead of comparing
 strings. A code this client does not know yet is raised as the base class with its code intact.
+Three classes are the client's own findings, not codes of the envelope (``RAISED_HERE``):
+``ConnectionFailed``, ``InvalidGatewayUrl`` and ``UnexpectedResponse``.
 
     OrchestratorError                 code, message, details, status
     ├── ConnectionFailed              the gateway could not be reached (names the URL)
+    ├── InvalidGatewayUrl             the gateway URL given is not one (names it; a ValueError)
     ├── InvalidRequest                INVALID_REQUEST
     ├── ApiKeyMissing                 API_KEY_MISSING
     ├── AgentUnavailable              AGENT_UNAVAILABLE
@@ -32,7 +35,9 @@ strings. A code this client does not know yet is raised as the base class with i
 
 from __future__ import annotations
 
+import html
 import json
+import re
 from typing import Any
 
 import httpx
@@ -69,6 +74,17 @@ class ConnectionFailed(OrchestratorError):
 
     def __init__(self, url: str, reason: str) -> None:
         super().__init__(f"cannot reach {url} ({reason})", details={"url": url})
+        self.url = url
+
+
+class InvalidGatewayUrl(OrchestratorError, ValueError):
+    """The URL given for the gateway (argument or ``ORCHESTRATOR_URL``) is not an http(s) URL
+    with a host; raised when the client is made, before any request."""
+
+    code = "INVALID_GATEWAY_URL"
+
+    def __init__(self, url: str, reason: str) -> None:
+        super().__init__(f"the gateway URL {url!r} is not valid: {reason}", details={"url": url})
         self.url = url
 
 
@@ -193,6 +209,19 @@ BY_CODE: dict[str, type[OrchestratorError]] = {
     )
 }
 
+RAISED_HERE: tuple[type[OrchestratorError], ...] = (
+    ConnectionFailed,
+    InvalidGatewayUrl,
+    UnexpectedResponse,
+)
+"""The failures the client finds itself, with codes of its own that no gateway answers."""
+
+_CLASS_OF: dict[str, type[OrchestratorError]] = {
+    **BY_CODE,
+    UnexpectedResponse.code: UnexpectedResponse,
+}
+"""The gateway's codes, and the one this client gives a reply that is not the envelope."""
+
 # For a reply without the envelope (a proxy's page, say): the code its status would carry.
 _BY_STATUS = {
     400: "INVALID_REQUEST",
@@ -213,7 +242,7 @@ def error_for(
     code: str, message: str, details: dict[str, Any], status: int, retry_after: float | None
 ) -> OrchestratorError:
     """The exception of ``code``: its own class, or the base class for a code unknown here."""
-    cls = BY_CODE.get(code)
+    cls = _CLASS_OF.get(code)
     if cls is RateLimited:
         return RateLimited(
             message, retry_after=retry_after, code=code, details=details, status=status
@@ -233,6 +262,23 @@ def _retry_after(response: httpx.Response) -> float | None:
         return None
 
 
+MESSAGE_LIMIT = 200
+"""The most characters of a non-envelope body an error message carries."""
+
+_HIDDEN = re.compile(r"<(script|style)\b.*?</\1\s*>", re.IGNORECASE | re.DOTALL)
+_TAG = re.compile(r"<[^>]*>")
+
+
+def one_line(text: str, *, markup: bool = False, limit: int = MESSAGE_LIMIT) -> str:
+    """A body that is not the envelope (a proxy's HTML page, say) as one bounded line: its text
+    without tags (also when it merely looks like markup), whitespace runs as one space."""
+    text = text[: limit * 100]  # enough to find the words in; the rest is not read
+    if markup or text.lstrip().startswith("<"):
+        text = html.unescape(_TAG.sub(" ", _HIDDEN.sub(" ", text)))
+    text = " ".join(text.split())
+    return text if len(text) <= limit else text[: limit - 3].rstrip() + "..."
+
+
 def from_response(response: httpx.Response) -> OrchestratorError:
     """Translate an error response (status >= 400) into its exception."""
     retry_after = _retry_after(response)
@@ -245,7 +291,8 @@ def from_response(response: httpx.Response) -> OrchestratorError:
             details = {"details": details}
     except (ValueError, KeyError, TypeError):
         code = _BY_STATUS.get(response.status_code, "UNEXPECTED_RESPONSE")
-        message = f"HTTP {response.status_code}: {response.text[:200]}"
+        text = one_line(response.text, markup="html" in response.headers.get("content-type", ""))
+        message = f"HTTP {response.status_code}: {text}" if text else f"HTTP {response.status_code}"
         details = {}
     return error_for(code, message, details, response.status_code, retry_after)
 

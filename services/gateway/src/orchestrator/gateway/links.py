@@ -1,8 +1,10 @@
 """OpenAPI links: which operation a response leads to, and with which of its values.
 
 A generated client (or Schemathesis' stateful phase) follows them: a submitted task to reading,
-cancelling, retrying it and its history; a run to its execution and its stop; an archive to its
-files; a restored file to its content in the workspace.
+cancelling, retrying it and its history; an approval or feedback back to its task; a run to its
+execution and its stop; an archive to its files, and its listing to viewing and restoring a file
+of it (the first one listed: a link's value is one JSON pointer, not each item); a restored file
+to its content in the workspace.
 """
 
 from __future__ import annotations
@@ -33,11 +35,23 @@ def _execution_links(execution_id: str) -> dict[str, Any]:
     }
 
 
+def _archived_file_links(archive_name: str, filename: str) -> dict[str, Any]:
+    names = {"archive_name": archive_name, "filename": filename}
+    return {
+        "ViewArchivedFile": _link("archived_file", "A file of the archive", **names),
+        "RestoreArchivedFile": _link(
+            "restore_file", "Put that file back in the workspace", **names
+        ),
+    }
+
+
 LINKS: dict[str, dict[str, Any]] = {
     "submit_requirement": _task_links("$response.body#/task_id"),
     "get_task": _task_links("$response.body#/id"),
     "cancel_task": {"GetTask": _task_links("$response.body#/task_id")["GetTask"]},
     "retry_task": {"GetTask": _task_links("$response.body#/task_id")["GetTask"]},
+    "approve_task": {"GetTask": _task_links("$response.body#/task_id")["GetTask"]},
+    "task_feedback": {"GetTask": _task_links("$response.body#/task_id")["GetTask"]},
     "run_file": _execution_links("$response.body#/execution_id"),
     "get_execution": {
         "StopExecution": _execution_links("$response.body#/execution_id")["StopExecution"]
@@ -47,6 +61,9 @@ LINKS: dict[str, dict[str, Any]] = {
             "browse_archive", "The archive just made", archive_name="$response.body#/archive_name"
         )
     },
+    "browse_archive": _archived_file_links(
+        "$response.body#/archive", "$response.body#/files/0/path"
+    ),
     "restore_file": {
         "GetFile": _link(
             "get_file",

@@ -1,8 +1,11 @@
 // The WebSocket side. /ws carries every live frame; a frame from a persisted event has an
-// event_seq, and after a drop the feed reconnects with ?since=<the last one seen>, so nothing is
-// lost and, since the gateway sends only later events, nothing is shown twice (a frame older
-// than the last one seen is dropped all the same). /ws/execution/{id} replays a run's output
-// from the first line; lines are numbered, so a reconnect skips those already shown.
+// event_seq, and after a drop the feed reconnects with ?since= and the gateway first replays the
+// events after it. One event can be several frames sharing its event_seq (a batch of a run's
+// output lines, a task update and an agent's status), so a drop can fall between two of them:
+// the feed resumes from the event before the last one it saw, and skips as many frames of that
+// event as it had shown (a replayed event is rendered exactly as it was live). The same rule as
+// the Python client's Resume. /ws/execution/{id} replays a run's output from the first line;
+// lines are numbered, so a reconnect skips those already shown.
 
 import { askToken, token } from "./api.js";
 
@@ -21,6 +24,8 @@ function authenticate(socket) {
 export class LiveFeed {
   constructor() {
     this.lastSeq = null;
+    this.shownAtLast = 0; // frames of the event at lastSeq passed on
+    this.toSkip = 0; // frames of that event a replay sends again, already passed on
     this.socket = null;
     this.frames = new Set();
     this.states = new Set();
@@ -49,11 +54,19 @@ export class LiveFeed {
 
   start(since) {
     this.lastSeq = Number.isInteger(since) ? since : null;
+    this.shownAtLast = 0;
     this.connect();
   }
 
+  since() {
+    this.toSkip = this.shownAtLast;
+    if (this.lastSeq === null) return null;
+    return this.shownAtLast > 0 && this.lastSeq > 0 ? this.lastSeq - 1 : this.lastSeq;
+  }
+
   connect() {
-    const query = this.lastSeq === null ? "" : `?since=${this.lastSeq}`;
+    const since = this.since();
+    const query = since === null ? "" : `?since=${since}`;
     const socket = new WebSocket(wsUrl(`/ws${query}`));
     this.socket = socket;
     socket.addEventListener("open", () => {
@@ -73,12 +86,25 @@ export class LiveFeed {
     } catch (_) {
       return;
     }
-    const seq = frame.event_seq;
-    if (Number.isInteger(seq)) {
-      if (this.lastSeq !== null && seq < this.lastSeq) return; // already shown
-      this.lastSeq = seq;
-    }
+    if (!this.isNew(frame.event_seq)) return;
     for (const fn of this.frames) fn(frame);
+  }
+
+  isNew(seq) {
+    if (!Number.isInteger(seq)) return true; // not persisted, never replayed
+    if (this.lastSeq !== null && seq < this.lastSeq) return false;
+    if (this.lastSeq !== null && seq === this.lastSeq) {
+      if (this.toSkip > 0) {
+        this.toSkip -= 1;
+        return false;
+      }
+      this.shownAtLast += 1;
+      return true;
+    }
+    this.lastSeq = seq;
+    this.shownAtLast = 1;
+    this.toSkip = 0;
+    return true;
   }
 
   async closed(socket, event) {
