@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import io
 import json
+import uuid
 import zipfile
 from collections.abc import Callable
 from typing import Any
@@ -236,3 +237,32 @@ def test_killing_the_workspace_mid_check_or_the_agents_while_waiting_loses_nothi
         assert checks_of(task)["tests"]["details"]["passed"] == 2
         assert task_of(calls(fake, task_id, "validation")[0]) == task_id
     api.http.close()
+
+
+def test_a_persons_file_outside_the_project_is_shown_to_the_analyst_of_the_next_requirement(
+    live: Live,
+) -> None:
+    api, fake = live.api, live.fake
+    marker = f"spec {uuid.uuid4().hex}: greet in French"
+    put = api.http.put(
+        "/api/workspace/files/notes/README.md",
+        content=marker.encode(),
+        headers={"Content-Type": "application/octet-stream"},
+    )
+    assert put.status_code in (200, 201), put.text
+    plan = {**CALC_PLAN, "entry_point": "", "entry_kind": "none"}
+    fake.anthropic.responder = fake.openai.responder = scripted(
+        plan, lambda r: calc("return a + b")
+    )
+    task_id = api.submit("do what notes/README.md says")["task_id"]
+    api.wait(task_id, timeout=120)
+    analysis = calls(fake, task_id, "analysis")[0].text
+    size = len(marker.encode())
+    assert f"- notes/README.md ({size})" in analysis, analysis
+    assert f"--- notes/README.md\n{marker}" in analysis, analysis
+    assert "outside the project directory implementation/" in analysis
+    # The implementer is shown it too (it may need the spec), as a file outside the project.
+    implementation = calls(fake, task_id, "implementation")[0].text
+    assert marker in implementation
+    # It stays the person's: the task's changes do not touch it.
+    assert api.http.get("/api/workspace/files/notes/README.md").content == marker.encode()

@@ -19,6 +19,7 @@ from .settings import AgentsSettings
 from .settings_source import SettingsSource
 from .stages import Stages
 from .timers import ApprovalDeadlines
+from .workspace_view import WorkspaceView
 
 
 async def start(runtime: Runtime, settings: AgentsSettings | None = None) -> Stop:
@@ -26,10 +27,11 @@ async def start(runtime: Runtime, settings: AgentsSettings | None = None) -> Sto
     source = SettingsSource(await settings_bucket(runtime.js, runtime.nats), settings)
     await source.refresh()
     clients = Clients(settings)
+    store = EventStore(runtime.js)
     pipeline = Pipeline(
         nc=runtime.nc,
-        store=EventStore(runtime.js),
-        stages=Stages(await files_store(runtime.js, runtime.nats)),
+        store=store,
+        stages=Stages(await files_store(runtime.js, runtime.nats), WorkspaceView(store)),
         clients=clients,
         source=source,
         settings=settings,

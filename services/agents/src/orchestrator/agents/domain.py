@@ -87,6 +87,9 @@ class TaskState:
     metadata: dict[str, Any] = field(default_factory=dict)
     project: tuple[FileRef, ...] = ()
     """The project the task builds on (empty: a new project)."""
+    workspace_version: int = 0
+    """The ``events.workspace`` sequence ``project`` was read at (the rest of the workspace is
+    read as of it too)."""
     submitted_seq: int = 0
     status: Status = "created"
     version: int = 0
@@ -151,6 +154,7 @@ def _submitted(state: TaskState, event: TaskSubmitted, seq: int) -> None:
     state.priority = event.priority
     state.metadata = dict(event.metadata)
     state.project = event.project
+    state.workspace_version = event.workspace_version
     state.submitted_seq = seq
     state.budget = event.budget
     state.gates = event.approval

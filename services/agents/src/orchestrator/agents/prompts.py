@@ -9,6 +9,8 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from orchestrator.events.workspace_files import PROJECT_DIR
+
 MAX_REVIEW_CHARS = 60_000
 PROJECT_CHARS = 40_000
 """How much of an existing project's contents the analyst and the implementer are shown."""
@@ -120,17 +122,38 @@ VALIDATOR = (
 )
 
 
-def project_block(tree: list[tuple[str, int]], contents: dict[str, str]) -> str:
-    """The existing project as a model is shown it: the whole tree, then the contents given."""
+def project_block(
+    tree: list[tuple[str, int]],
+    contents: dict[str, str],
+    others: list[tuple[str, int]] | None = None,
+    other_contents: dict[str, str] | None = None,
+) -> str:
+    """The existing project as a model is shown it: the whole tree, then the contents given;
+    ``others``: the workspace's files outside the project (a person's), by workspace path."""
+    others, other_contents = others or [], other_contents or {}
     if not tree:
-        return "The project is empty: this is a new project."
-    lines = ["The existing project (path, bytes):"]
-    lines += [f"- {path} ({size})" for path, size in tree]
-    if contents:
-        lines.append("\nTheir contents:\n" + _files_block(contents))
+        lines = ["The project is empty: this is a new project."]
+    else:
+        lines = ["The existing project (path, bytes):"]
+        lines += [f"- {path} ({size})" for path, size in tree]
+        if contents:
+            lines.append("\nTheir contents:\n" + _files_block(contents))
+    if others:
+        lines.append(
+            f"\nOther files in the workspace, outside the project directory {PROJECT_DIR} "
+            "(a person's: context for you, not part of the project that runs; paths from the "
+            "workspace root, bytes):"
+        )
+        lines += [f"- {path} ({size})" for path, size in others]
+        if other_contents:
+            lines.append("\nTheir contents:\n" + _files_block(other_contents))
     hidden = [path for path, _ in tree if path not in contents]
+    hidden += [path for path, _ in others if path not in other_contents]
     if hidden:
-        lines.append("\nNot shown (too large for one prompt): " + ", ".join(hidden))
+        lines.append(
+            f"\nNot shown (beyond the {PROJECT_CHARS} characters of contents one prompt shows): "
+            + ", ".join(hidden)
+        )
     return "\n".join(lines)
 
 
