@@ -266,3 +266,42 @@ def test_a_persons_file_outside_the_project_is_shown_to_the_analyst_of_the_next_
     assert marker in implementation
     # It stays the person's: the task's changes do not touch it.
     assert api.http.get("/api/workspace/files/notes/README.md").content == marker.encode()
+
+
+def test_a_bad_implementer_answer_is_a_finding_for_the_next_round_not_a_crash(
+    live: Live,
+) -> None:
+    api, fake = live.api, live.fake
+    good = calc("return a + b")
+    bad = {
+        "summary": "bad paths",
+        "files": [
+            {"path": "../escape.py", "content": "X = 1\n"},
+            {"path": "/tmp/absolute.py", "content": "X = 2\n"},
+            *good["files"],
+            {"path": "calc.py", "content": "X = 3\n"},  # the same path a second time
+        ],
+        "delete": ["never_existed.py"],
+    }
+    answers = iter([bad, good])
+    fake.anthropic.responder = fake.openai.responder = scripted(CALC_PLAN, lambda r: next(answers))
+    task_id = api.submit("a calculator, written badly first")["task_id"]
+    task = api.wait(task_id, timeout=120)
+
+    assert task["status"] == "completed"
+    findings = task["validation_rounds"][0]["findings"]
+    second = calls(fake, task_id, "implementation")[1].text
+    for expected in (
+        "'../escape.py' was not written",
+        "'/tmp/absolute.py' was not written",
+        "calc.py was written twice in one answer",
+        "never_existed.py was not deleted: the project has no such file",
+    ):
+        assert any(expected in finding for finding in findings), findings
+        assert expected in second  # the implementer is told what it got wrong
+    # Nothing refused was applied, and the round that was wrong cost no sandbox run nor review.
+    listed = {f["path"] for f in api.http.get("/api/workspace/files").json()["files"]}
+    assert not any("escape" in p or "absolute" in p for p in listed), listed
+    assert len(task["validation"]["rounds"]) == 1
+    assert len(calls(fake, task_id, "validation")) == 1
+    assert not (live.system.data_dir / "escape.py").exists()

@@ -377,7 +377,9 @@ def repeated_findings(state: TaskState, findings: tuple[str, ...]) -> bool:
 
 
 def unchanged_files(state: TaskState) -> bool:
-    """The implementer returned the same files (and deletes) as the round before."""
+    """The implementer returned the same files (and deletes) as the round before, and the same
+    refused operations: an answer that only drops what was refused (a write outside the
+    project, a path named twice) is progress, its files are not yet validated."""
     before, latest = state.previous_implementation, state.last_implementation
     return (
         before is not None
@@ -385,6 +387,7 @@ def unchanged_files(state: TaskState) -> bool:
         and latest.round > before.round
         and set(latest.files) == set(before.files)
         and set(latest.deleted) == set(before.deleted)
+        and before.detail.get("problems") == latest.detail.get("problems")
     )
 
 
