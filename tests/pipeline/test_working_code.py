@@ -97,6 +97,13 @@ def test_code_that_fails_its_own_test_goes_back_with_the_failure_and_passes_roun
     assert task["validation_rounds"][0]["findings"][0].startswith("check tests failed")
     # The failed round cost no review: the sandbox already said what was wrong.
     assert len(calls(fake, task_id, "validation")) == 1
+    # The review of round 2 is told what failed in round 1, with the failing output (bounded),
+    # so that it can tell a real fix from a weakened test.
+    review = calls(fake, task_id, "validation")[0].text
+    earlier = review.split("Checks that failed in earlier rounds", 1)[1].split("Files:", 1)[0]
+    assert "Round 1:\n- tests: failed" in earlier
+    assert "test_calc.py::test_add" in earlier and "assert -1 == 5" in earlier
+    assert len(earlier) < 2 * 1500 + 1000
     assert "checks: " in task["results"]["validation"]
 
 

@@ -27,6 +27,7 @@ from orchestrator.events.catalog import (
     ApprovalGranted,
     ApprovalRequested,
     Budget,
+    CheckOutcome,
     ChecksRecorded,
     ChecksRequested,
     FeedbackGiven,
@@ -105,6 +106,8 @@ class TaskState:
     """The round whose checks were asked for (0: none yet)."""
     checks: ChecksRecorded | None = None
     """The sandbox's outcome for the current round, once recorded."""
+    failed_checks: tuple[tuple[int, tuple[CheckOutcome, ...]], ...] = ()
+    """Each earlier round whose checks failed, with the checks that failed (for the reviewer)."""
     due: tuple[Stage, int] | None = None
     due_since: int = 0
     """Sequence of the event that made ``due`` due: the one message allowed to run it."""
@@ -252,6 +255,9 @@ def _validation_failed(state: TaskState, event: ValidationFailed, seq: int) -> N
     state.round = event.round + 1
     state.rounds_failed += 1
     state.findings = event.findings
+    failed = tuple(check for check in event.checks if check.status == "failed")
+    if failed:
+        state.failed_checks = (*state.failed_checks, (event.round, failed))
     state.checks = None
     state.completed.pop("implementation", None)
     _make_due(state, ("implementation", state.round), seq)

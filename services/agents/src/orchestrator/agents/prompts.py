@@ -214,11 +214,19 @@ def review_prompt(
     checks: str,
     *,
     deleted: tuple[str, ...] = (),
+    earlier_failures: str = "",
 ) -> str:
     text = (
         f"Task: {task_id}\nRequirement:\n{requirement}\n\nPlan:\n{json.dumps(plan, indent=2)}\n\n"
-        f"Checks that ran:\n{checks}\n\nFiles:\n{_files_block(files)}"
+        f"Checks that ran:\n{checks}\n\n"
     )
+    if earlier_failures:
+        text += (
+            "Checks that failed in earlier rounds (the implementer was sent back with this "
+            "output; make sure the fix is real, not a test weakened or removed to pass):\n"
+            f"{earlier_failures}\n\n"
+        )
+    text += f"Files:\n{_files_block(files)}"
     if deleted:
         text += "\n\nDeleted: " + ", ".join(deleted)
     return text

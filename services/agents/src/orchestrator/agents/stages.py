@@ -26,7 +26,14 @@ from orchestrator.events.error_codes import ErrorCode
 from orchestrator.events.objects import put_content
 
 from . import prompts
-from .answers import check_findings, checks_summary, describe_checks, read_file_ops, run_plan
+from .answers import (
+    check_findings,
+    checks_summary,
+    describe_checks,
+    describe_earlier_failures,
+    read_file_ops,
+    run_plan,
+)
 from .domain import TaskState, candidate
 from .errors import ModelError
 from .providers import ChatModel, Completion, parse_json
@@ -229,6 +236,7 @@ class Stages:
                 texts,
                 describe_checks(checks),
                 deleted=deleted,
+                earlier_failures=describe_earlier_failures(state.failed_checks),
             ),
             "review",
             prompts.REVIEW_SCHEMA,
