@@ -60,6 +60,10 @@ import websockets
 from orchestrator.agents import prompts  # the same prompts and schemas the agents send
 from orchestrator.agents.providers import AnthropicChat, OpenAIChat, parse_json
 from orchestrator.agents.static_checks import run_checks
+from orchestrator.events.messages import SandboxWorld
+from orchestrator.workspace.sandbox.probe import probe
+from orchestrator.workspace.settings import WorkspaceSettings
+from orchestrator.workspace.world import describe as describe_world
 from tests.fakes import FakeLLM, RecordedRequest, Reply, Text
 from tests.harness import System
 from tests.pipeline.conftest import GOOD_FILES, PLAN, REVIEW_OK, stage_of
@@ -116,7 +120,7 @@ class FakeProcess:
 class Baseline:
     """The pipeline's model calls and checks, in-process."""
 
-    def __init__(self, fake: FakeProcess, out: Path) -> None:
+    def __init__(self, fake: FakeProcess, out: Path, world: SandboxWorld) -> None:
         # max_retries=2: the agents service default (AGENTS_LLM_MAX_RETRIES), so both sides
         # treat an overloaded fake alike.
         self.claude = AnthropicChat(
@@ -133,11 +137,12 @@ class Baseline:
             "openai",
         )
         self.out = out
+        self.world = world
 
     async def run(self, i: int) -> None:
         task_id = f"task_baseline{i}"
         plan_c = await self.claude.complete(
-            prompts.ANALYST,
+            prompts.analyst(self.world),
             prompts.analysis_prompt(task_id, "x", prompts.project_block([], {})),
             "plan",
             prompts.PLAN_SCHEMA,
@@ -145,7 +150,7 @@ class Baseline:
         )
         plan = parse_json(plan_c.text) or {}
         files_c = await self.codex.complete(
-            prompts.IMPLEMENTER,
+            prompts.implementer(self.world),
             prompts.implementation_prompt(
                 task_id=task_id, requirement="x", plan=plan, round_=1, findings=(), previous={}
             ),
@@ -297,7 +302,9 @@ async def main(
 ) -> tuple[list[dict[str, Any]], floor.Floor]:
     rows: list[dict[str, Any]] = []
     with FakeProcess() as fake, tempfile.TemporaryDirectory() as tmp:
-        baseline = Baseline(fake, Path(tmp) / "baseline")
+        settings = WorkspaceSettings()
+        world = describe_world(settings, probe(settings))  # what the workspace will report
+        baseline = Baseline(fake, Path(tmp) / "baseline", world)
         system = System(root=Path(tmp) / "system")
         server = system.start_nats()
         system.env.update(

@@ -8,9 +8,15 @@ from __future__ import annotations
 
 import io
 import json
+import re
+import shutil
+import subprocess
+import tempfile
+import time
 import uuid
 import zipfile
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -312,3 +318,77 @@ def test_a_bad_implementer_answer_is_a_finding_for_the_next_round_not_a_crash(
     assert len(task["validation"]["rounds"]) == 1
     assert len(calls(fake, task_id, "validation")) == 1
     assert not (live.system.data_dir / "escape.py").exists()
+
+
+def _sandbox_python_version() -> str:
+    done = subprocess.run(
+        ["/usr/bin/python3", "-c", "import platform; print(platform.python_version())"],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    return done.stdout.strip()
+
+
+def test_the_models_are_told_the_sandbox_the_workspace_service_reports(
+    pipeline: System, fake: FakeLLM
+) -> None:
+    # A site-packages of one made-up distribution, readable by the sandbox uid (pytest's own
+    # temporary directories are not).
+    site = Path(tempfile.mkdtemp(prefix="orch-world-", dir="/tmp"))
+    try:
+        site.chmod(0o755)
+        info = site / "orchestrator_world_probe-4.5.6.dist-info"
+        info.mkdir(mode=0o755)
+        (info / "METADATA").write_text(
+            "Metadata-Version: 2.1\nName: orchestrator-world-probe\nVersion: 4.5.6\n"
+        )
+        (info / "METADATA").chmod(0o644)
+        pipeline.start_all(("gateway", "agents", "workspace"))
+        api = Api(pipeline)
+        fake.anthropic.responder = fake.openai.responder = scripted(
+            {**CALC_PLAN, "entry_point": "", "entry_kind": "none"},
+            lambda r: calc("return a + b"),
+        )
+
+        def prompts_of(requirement: str) -> tuple[str, str]:
+            task_id = api.submit(requirement)["task_id"]
+            api.wait(task_id, lambda t: bool(calls(fake, task_id, "implementation")))
+            return (
+                calls(fake, task_id, "analysis")[0].text,
+                calls(fake, task_id, "implementation")[0].text,
+            )
+
+        python = _sandbox_python_version()
+        for text in prompts_of("as configured by default"):
+            assert f"CPython {python}, no network access" in text, text
+            assert re.search(r"Installed: the standard library and .*fastapi \d", text), text
+            assert "orchestrator-world-probe" not in text
+            assert "listen on 127.0.0.1 on the port the plan names (default 8000)" in text
+
+        # The workspace service restarted with other settings: the next prompts say so.
+        workspace = next(p for p in pipeline.processes if p.service == "workspace")
+        workspace.kill()
+        restarted = pipeline.start(
+            "workspace",
+            log_name="workspace-reconfigured",
+            SANDBOX_ALLOW_NETWORK="true",
+            SANDBOX_SITE_PACKAGES=str(site),
+        )
+        pipeline.wait_ready({"workspace": restarted})
+
+        def reported_network() -> bool:
+            health = api.http.get("/api/health").json()
+            world = health["services"]["workspace"]["details"].get("world") or {}
+            return world.get("network") is True
+
+        deadline = time.monotonic() + 20
+        while not reported_network():
+            assert time.monotonic() < deadline, api.http.get("/api/health").text
+            time.sleep(0.1)
+        for text in prompts_of("as configured now"):
+            assert f"CPython {python}, network access" in text, text
+            assert "Installed: the standard library and orchestrator-world-probe 4.5.6." in text
+        api.http.close()
+    finally:
+        shutil.rmtree(site, ignore_errors=True)

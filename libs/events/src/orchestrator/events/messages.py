@@ -49,9 +49,27 @@ class SandboxReport(_Message):
     limits: dict[str, float] = Field(default_factory=dict)
 
 
+class SandboxWorld(_Message):
+    """The world executed code runs in on a workspace instance, from its settings and its probe:
+    what the agents tell the models, so that generated code can pass validation's checks."""
+
+    python: str = ""
+    """The sandbox interpreter's version (``3.11.9``); empty when it did not answer."""
+    packages: tuple[str, ...] = ()
+    """``name version`` of each distribution executed code can import beyond the standard
+    library (the sandbox's site packages)."""
+    network: bool = False
+    """Executed code can reach the network (allowed by the settings, or not proven denied)."""
+    server_host: str = "127.0.0.1"
+    """Where a server must listen for the smoke check and previews to reach it."""
+    default_port: int = 8000
+    """The port a server is expected on when the plan names none."""
+
+
 class WorkspaceDetails(_Message):
     service: Literal["workspace"] = "workspace"
     sandbox: SandboxReport = Field(default_factory=SandboxReport)
+    world: SandboxWorld | None = None
     workspace_version: int = 0
     files: int = 0
     executions_running: int = 0
@@ -116,5 +134,6 @@ __all__ = [
     "Heartbeat",
     "ModelOutput",
     "SandboxReport",
+    "SandboxWorld",
     "WorkspaceDetails",
 ]

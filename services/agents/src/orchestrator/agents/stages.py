@@ -37,6 +37,7 @@ from .answers import (
 from .domain import TaskState, candidate
 from .errors import ModelError
 from .providers import ChatModel, Completion, parse_json
+from .sandbox_world import SandboxWorldSource
 from .static_checks import run_checks
 from .workspace_view import WorkspaceView
 
@@ -72,6 +73,8 @@ class Rejected:
 
 
 CONTENT_CACHE_BYTES = 32 << 20
+WORLD_WAIT = 2.0
+"""Seconds a stage waits for the sandbox's world when no workspace heartbeat has told it yet."""
 
 
 class Stages:
@@ -79,10 +82,12 @@ class Stages:
         self,
         files: ObjectStore,
         workspace: WorkspaceView,
+        world: SandboxWorldSource,
         cache_bytes: int = CONTENT_CACHE_BYTES,
     ) -> None:
         self.files = files
         self.workspace = workspace
+        self.world = world
         # Bytes this replica stored or read, by digest: validation reads back the files the
         # implementation just stored (an object-store get is several round trips). Content is
         # addressed by its sha256, so a cached copy can never be stale.
@@ -122,7 +127,7 @@ class Stages:
     ) -> Completion:
         context = state.metadata.get("project_context")
         return await model.complete(
-            prompts.ANALYST,
+            prompts.analyst(await self.world.current(WORLD_WAIT)),
             prompts.analysis_prompt(
                 state.task_id,
                 state.requirement,
@@ -149,7 +154,7 @@ class Stages:
         others = await self.workspace.outside_project(state.workspace_version)
         shown = await self._project_shown(state.project, others, wanted=planned or None)
         completion = await model.complete(
-            prompts.IMPLEMENTER,
+            prompts.implementer(await self.world.current(WORLD_WAIT)),
             prompts.implementation_prompt(
                 task_id=state.task_id,
                 requirement=state.requirement,

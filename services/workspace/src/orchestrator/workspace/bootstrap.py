@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 
 from orchestrator.events import EventStore, subjects
@@ -21,6 +22,7 @@ from .materialiser import Materialiser
 from .sandbox.probe import probe
 from .settings import WorkspaceSettings
 from .task_histories import TaskHistories
+from .world import describe as describe_world
 
 log = logging.getLogger(__name__)
 
@@ -30,6 +32,7 @@ async def start(runtime: Runtime) -> Stop:
     store = EventStore(runtime.js)
     files = await files_store(runtime.js, runtime.nats)
     profile = probe(settings)
+    world = await asyncio.to_thread(describe_world, settings, profile)
 
     materialiser = Materialiser(runtime.js, files, store, settings.workspace_dir)
     await materialiser.start()
@@ -90,6 +93,7 @@ async def start(runtime: Runtime) -> Stop:
     def details() -> WorkspaceDetails:
         return WorkspaceDetails(
             sandbox=SandboxReport.model_validate(profile.report()),
+            world=world,
             workspace_version=materialiser.state.version,
             files=len(materialiser.state.files),
             executions_running=executions.running,
