@@ -2,8 +2,8 @@
 
 Part of ``python -m bench.pipeline`` (``--check-tasks``), on the system it started, so both
 sides run in the same run on the same sandbox. A requirement whose plan names tests and an entry
-point (a module, its two pytest tests, a script) goes through the whole pipeline that many
-times; for each task:
+point (the pipeline tests' calculator: a module, its pytest test, a script) goes through the
+whole pipeline that many times; for each task:
 
 - the system: from the agents' ``ChecksRequested`` to the workspace's ``ChecksRecorded`` (their
   ``occurred_at``): recording the request, handing it out through the durable consumer, writing
@@ -21,7 +21,6 @@ import statistics
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Any
 
 from nats.js import JetStreamContext
 
@@ -33,41 +32,11 @@ from orchestrator.workspace.check_runner import CheckRunner
 from orchestrator.workspace.dependencies import DependencyCache
 from orchestrator.workspace.sandbox.profile import SandboxProfile
 from orchestrator.workspace.settings import WorkspaceSettings
+from tests.pipeline.conftest import CALC_PLAN, calc
 
 REQUIREMENT = "bench checks: a calculator with tests"
 """How the fake LLM knows a task of this bench (it answers the plan and files below)."""
-PLAN: dict[str, Any] = {
-    "summary": "A calculator module with tests.",
-    "requirements": ["add two numbers"],
-    "design": "calc.py with add(); test_calc.py tests it; calc.py prints a sum when run.",
-    "files": [
-        {"path": "calc.py", "purpose": "the module"},
-        {"path": "test_calc.py", "purpose": "its tests"},
-    ],
-    "run_command": "python calc.py",
-    "test_command": "python -m pytest -q",
-    "entry_point": "calc.py",
-    "entry_kind": "script",
-    "port": 0,
-    "health_path": "/",
-    "read_files": [],
-}
-FILES: dict[str, Any] = {
-    "summary": "calculator",
-    "files": [
-        {
-            "path": "calc.py",
-            "content": "def add(a, b):\n    return a + b\n\n\nif __name__ == '__main__':\n"
-            "    print(add(2, 3))\n",
-        },
-        {
-            "path": "test_calc.py",
-            "content": "from calc import add\n\n\ndef test_add():\n    assert add(2, 3) == 5\n\n\n"
-            "def test_zero():\n    assert add(0, 0) == 0\n",
-        },
-    ],
-    "delete": [],
-}
+FILES = calc("return a + b")
 
 
 def answer(text: str, stage: str) -> str | None:
@@ -75,7 +44,7 @@ def answer(text: str, stage: str) -> str | None:
     if REQUIREMENT not in text:
         return None
     if stage == "analysis":
-        return json.dumps(PLAN)
+        return json.dumps(CALC_PLAN)
     if stage == "implementation":
         return json.dumps(FILES)
     return None  # the review: the pipeline's usual one

@@ -25,38 +25,9 @@ from tests.fakes import FakeLLM, RecordedRequest, Reply, Text
 from tests.harness import System
 from tests.workspace.conftest import SANDBOX_MODES
 
-from .conftest import REVIEW_OK, Api, Live, calls, stage_of, task_of
+from .conftest import CALC_PLAN, REVIEW_OK, TEST_CALC, Api, Live, calc, calls, stage_of, task_of
 
-CALC_PLAN = {
-    "summary": "A calculator module with tests.",
-    "requirements": ["add two numbers"],
-    "design": "calc.py with add(); test_calc.py tests it; calc.py prints a sum when run.",
-    "files": [
-        {"path": "calc.py", "purpose": "the module"},
-        {"path": "test_calc.py", "purpose": "its tests"},
-    ],
-    "run_command": "python calc.py",
-    "test_command": "python -m pytest -q",
-    "entry_point": "calc.py",
-    "entry_kind": "script",
-    "port": 0,
-    "health_path": "/",
-    "read_files": [],
-}
 TEST_APP = "from app import NAME\n\n\ndef test_name():\n    assert NAME\n"
-TEST_CALC = "from calc import add\n\n\ndef test_add():\n    assert add(2, 3) == 5\n"
-
-
-def calc(body: str) -> dict[str, Any]:
-    module = f"def add(a, b):\n    {body}\n\n\nif __name__ == '__main__':\n    print(add(2, 3))\n"
-    return {
-        "summary": "calculator",
-        "files": [
-            {"path": "calc.py", "content": module},
-            {"path": "test_calc.py", "content": TEST_CALC},
-        ],
-        "delete": [],
-    }
 
 
 def scripted(
