@@ -12,9 +12,10 @@ The server is the launcher's embedded nats-server with ``sync_interval: always``
 the whole run well under two minutes; pass larger sizes for steadier figures.
 
 The other benches run on their own: ``python -m bench.pipeline`` (tasks/s and latency beside the
-same SDK calls in one process, with the floor), ``bench.timeline`` (one task step by step),
-``bench.checks`` (validation's checks), ``bench.fanout`` (/ws fan-out) and ``bench.memory`` (each
-service's RSS idle, after 10,000 tasks and after 100,000 events of execution output).
+same SDK calls in one process, validation's checks per task beside the same checks by hand, and
+the floor), ``bench.timeline`` (one task step by step), ``bench.fanout`` (/ws fan-out) and
+``bench.memory`` (each service's RSS idle, after 10,000 tasks and after 100,000 events of
+execution output).
 """
 
 from __future__ import annotations

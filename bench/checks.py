@@ -1,123 +1,116 @@
 """What validation's checks cost per task, beside running the same files by hand in the sandbox.
 
-    python -m bench.checks [--tasks 10]
+Part of ``python -m bench.pipeline`` (``--check-tasks``), on the system it started, so both
+sides run in the same run on the same sandbox. A requirement whose plan names tests and an entry
+point (the pipeline tests' calculator: a module, its pytest test, a script) goes through the
+whole pipeline that many times; for each task:
 
-A candidate project (a module, its two pytest tests, a script entry point) is checked ``--tasks``
-times both ways, in the same run, on the same sandbox:
-
+- the system: from the agents' ``ChecksRequested`` to the workspace's ``ChecksRecorded`` (their
+  ``occurred_at``): recording the request, handing it out through the durable consumer, writing
+  the candidate, running the tests and the smoke run in the sandbox;
 - by hand: this process runs :class:`~orchestrator.workspace.check_runner.CheckRunner` directly
-  (the tests and the smoke run in the sandbox, no events);
-- the system: a real nats-server and workspace service; a ``ChecksRequested`` is appended to a
-  task's subject and the time is taken until its ``ChecksRecorded`` is stored.
+  on the same candidate files and plan (read from that ``ChecksRequested``), no events.
 
-The difference is what recording the request, handing it out through the durable consumer and
-recording the outcome add to running the code itself.
+The difference is what the system adds to running the code itself.
 """
 
 from __future__ import annotations
 
-import argparse
-import asyncio
+import json
 import statistics
-import tempfile
 import time
-from pathlib import Path
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 
-import nats
+from nats.js import JetStreamContext
 
 from orchestrator.events import EventStore, subjects
-from orchestrator.events.catalog import (
-    ChecksRecorded,
-    ChecksRequested,
-    FileRef,
-    RunPlan,
-    TaskSubmitted,
-)
-from orchestrator.events.connection import files_store, provision
+from orchestrator.events.catalog import CheckOutcome, ChecksRecorded, ChecksRequested
+from orchestrator.events.connection import files_store
 from orchestrator.events.nats_settings import NatsSettings
-from orchestrator.events.objects import put_content
 from orchestrator.workspace.check_runner import CheckRunner
 from orchestrator.workspace.dependency_cache import DependencyCache
 from orchestrator.workspace.runtimes import this_machine
-from orchestrator.workspace.sandbox.probe import probe
+from orchestrator.workspace.sandbox.profile import SandboxProfile
 from orchestrator.workspace.settings import WorkspaceSettings
-from tests.harness import System
+from tests.pipeline.conftest import CALC_PLAN, calc
 
-PROJECT = {
-    "calc.py": b"def add(a, b):\n    return a + b\n\n\nif __name__ == '__main__':\n"
-    b"    print(add(2, 3))\n",
-    "test_calc.py": b"from calc import add\n\n\ndef test_add():\n    assert add(2, 3) == 5\n\n\n"
-    b"def test_zero():\n    assert add(0, 0) == 0\n",
-}
-PLAN = RunPlan(test_command="python -m pytest -q", entry_point="calc.py", kind="script")
+REQUIREMENT = "bench checks: a calculator with tests"
+"""How the fake LLM knows a task of this bench (it answers the plan and files below)."""
+FILES = calc("return a + b")
 
 
-def _ms(values: list[float]) -> str:
+def answer(text: str, stage: str) -> str | None:
+    """The fake LLM's answer to a request of this bench's tasks (None: not one of them)."""
+    if REQUIREMENT not in text:
+        return None
+    if stage == "analysis":
+        return json.dumps(CALC_PLAN)
+    if stage == "implementation":
+        return json.dumps(FILES)
+    return None  # the review: the pipeline's usual one
+
+
+@dataclass(frozen=True)
+class CheckCost:
+    tasks: int
+    mode: str
+    by_hand: tuple[float, ...]
+    """Seconds per task, CheckRunner in this process."""
+    through: tuple[float, ...]
+    """Seconds per task, ChecksRequested to ChecksRecorded in the system."""
+
+
+def _passed(checks: tuple[CheckOutcome, ...]) -> None:
+    failed = [c for c in checks if c.status != "passed"]
+    if failed or not checks:
+        raise RuntimeError(f"the bench's checks did not all pass: {checks}")
+
+
+async def measure(
+    js: JetStreamContext,
+    submit: Callable[[str], Awaitable[str]],
+    settings: WorkspaceSettings,
+    profile: SandboxProfile,
+    tasks: int,
+) -> CheckCost:
+    """``submit``: submits a requirement and returns its task id once the task has finished.
+    ``settings.data_dir``: where the by-hand runs write their candidate copies."""
+    store = EventStore(js)
+    files = await files_store(js, NatsSettings())
+    deps = DependencyCache.configured(settings, profile.stage_root)
+    runner = CheckRunner(
+        settings, profile, store, js=js, files=files, deps=deps, runtimes=this_machine(settings)[1]
+    )
+    by_hand: list[float] = []
+    through: list[float] = []
+    for _ in range(tasks):
+        task_id = await submit(REQUIREMENT)
+        events, _ = await store.load(subjects.task(task_id))
+        requested = next(e for e in events if isinstance(e.event, ChecksRequested))
+        recorded = next(e for e in events if isinstance(e.event, ChecksRecorded))
+        assert isinstance(requested.event, ChecksRequested)
+        assert isinstance(recorded.event, ChecksRecorded)
+        _passed(recorded.event.checks)
+        spent = recorded.envelope.occurred_at - requested.envelope.occurred_at
+        through.append(spent.total_seconds())
+
+        started = time.perf_counter()
+        _passed(await runner.run(requested.event.files, requested.event.plan))
+        by_hand.append(time.perf_counter() - started)
+    return CheckCost(tasks, profile.mode, tuple(by_hand), tuple(through))
+
+
+def _ms(values: tuple[float, ...]) -> str:
     return f"p50 {statistics.median(values) * 1000:7.1f} ms   max {max(values) * 1000:7.1f} ms"
 
 
-async def main(tasks: int) -> None:
-    root = Path(tempfile.mkdtemp(prefix="bench-checks-"))
-    system = System(root=root)
-    system.start_nats()
-    assert system.nats is not None
-    try:
-        system.start("workspace")
-        nc = await nats.connect(system.nats.url)
-        js = nc.jetstream(timeout=10)
-        await provision(js, NatsSettings())
-        files = await files_store(js, NatsSettings())
-        store = EventStore(js)
-        refs = tuple(
-            [
-                FileRef(path=path, digest=await put_content(files, data), size=len(data))
-                for path, data in PROJECT.items()
-            ]
-        )
-        settings = WorkspaceSettings(data_dir=root / "by-hand")
-        profile = probe(settings)
-        deps = DependencyCache.configured(settings, profile.stage_root)
-        _, runtimes = this_machine(settings)
-        runner = CheckRunner(
-            settings, profile, store, js=js, files=files, deps=deps, runtimes=runtimes
-        )
-        by_hand: list[float] = []
-        through: list[float] = []
-        await asyncio.sleep(3)  # the workspace service's own start
-        for i in range(tasks):
-            started = time.perf_counter()
-            outcome = await runner.run(refs, PLAN)
-            by_hand.append(time.perf_counter() - started)
-            assert all(c.status == "passed" for c in outcome), outcome
-            subject = subjects.task(f"task_bench{i:027d}")
-            task_id = subjects.token_of(subject, 2)
-            await store.append(subject, TaskSubmitted(task_id=task_id, requirement="r", priority=5))
-            started = time.perf_counter()
-            await store.append(
-                subject, ChecksRequested(task_id=task_id, round=1, files=refs, plan=PLAN)
-            )
-            while True:
-                events = await store.read(subject)
-                recorded = [e.event for e in events if isinstance(e.event, ChecksRecorded)]
-                if recorded:
-                    through.append(time.perf_counter() - started)
-                    assert all(c.status == "passed" for c in recorded[0].checks)
-                    break
-                await asyncio.sleep(0.01)
-        await nc.close()
-    finally:
-        system.stop()
-    added = statistics.median(through) - statistics.median(by_hand)
-    print(f"validation checks (pytest + smoke run), {tasks} tasks, sandbox {profile.mode}")
-    print(f"  by hand in the sandbox   {_ms(by_hand)}")
-    print(f"  through the system       {_ms(through)}")
+def report(cost: CheckCost) -> None:
+    hand, system = statistics.median(cost.by_hand), statistics.median(cost.through)
     print(
-        f"  added by the system      {added * 1000:7.1f} ms per task "
-        f"(ratio {statistics.median(through) / statistics.median(by_hand):.2f})"
+        f"validation checks per task (pytest + smoke run), {cost.tasks} tasks, sandbox {cost.mode}"
     )
-
-
-if __name__ == "__main__":
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--tasks", type=int, default=10)
-    asyncio.run(main(parser.parse_args().tasks))
+    print(f"  by hand in the sandbox   {_ms(cost.by_hand)}")
+    print(f"  through the system       {_ms(cost.through)}")
+    added = (system - hand) * 1000
+    print(f"  added by the system      {added:7.1f} ms per task (ratio {system / hand:.2f})")

@@ -1,6 +1,7 @@
 """Pipeline benchmark: the whole system against a direct in-process pipeline, same SDK calls.
 
     python -m bench.pipeline [--levels 1,10,100] [--tasks-per-level 20,60,200] [--repeats 3]
+                             [--check-tasks 10]
 
 A fake LLM server on loopback answers instantly (tests/fakes), so what is measured is our cost:
 for each concurrency level, tasks per second and per-task latency (p50, p99) of
@@ -19,10 +20,13 @@ counted). Every figure is computed per repeat (a ratio and an added p50 from the
 system runs of the same repeat) and the table quotes its median over the repeats; a second table
 gives the spread of each, min-max over the repeats.
 
-Beside the tables, the floor (:mod:`bench.floor`): after the warm-up, one task run by itself, its
-appends and cross-process hops read from its history; each at its cost measured on the same
-nats-server after every system run (median over those samples, and their spread); and each
-level's added p50 as a multiple of that floor.
+Beside the tables, what validation's checks cost per task (:mod:`bench.checks`): after the
+levels, ``--check-tasks`` tasks whose plan has tests and an entry point go through the pipeline,
+each one's checks timed from ``ChecksRequested`` to ``ChecksRecorded`` beside the same candidate
+checked by hand in the sandbox. Then the floor (:mod:`bench.floor`): after the warm-up, one task
+run by itself, its appends and cross-process hops read from its history; each at its cost
+measured on the same nats-server after every system run (median over those samples, and their
+spread); and each level's added p50 as a multiple of that floor.
 
 Where a task's time goes at concurrency 1 (medians of 20 tasks on the shared 2-core dev VM, ms;
 from the events' occurred_at and their stored timestamps, and the fake's request times):
@@ -60,11 +64,15 @@ import websockets
 from orchestrator.agents import prompts  # the same prompts and schemas the agents send
 from orchestrator.agents.providers import AnthropicChat, OpenAIChat, parse_json
 from orchestrator.agents.static_checks import run_checks
+from orchestrator.events.messages import SandboxWorld
+from orchestrator.workspace.sandbox.probe import probe
+from orchestrator.workspace.settings import WorkspaceSettings
+from orchestrator.workspace.world import describe as describe_world
 from tests.fakes import FakeLLM, RecordedRequest, Reply, Text
 from tests.harness import System
 from tests.pipeline.conftest import GOOD_FILES, PLAN, REVIEW_OK, stage_of
 
-from . import floor
+from . import checks, floor
 
 
 async def _ignore(_: str) -> None:
@@ -73,8 +81,10 @@ async def _ignore(_: str) -> None:
 
 def instant(request: RecordedRequest) -> Reply:
     """The answer for the request's stage, all at once (one streamed delta)."""
+    stage = stage_of(request) or "analysis"
     body = {"analysis": PLAN, "implementation": GOOD_FILES, "validation": REVIEW_OK}
-    return Text(json.dumps(body[stage_of(request) or "analysis"]), chunk_size=1 << 20)
+    text = checks.answer(request.text, stage) or json.dumps(body[stage])
+    return Text(text, chunk_size=1 << 20)
 
 
 def serve_fake(ready: Any, stop: Any) -> None:
@@ -116,7 +126,7 @@ class FakeProcess:
 class Baseline:
     """The pipeline's model calls and checks, in-process."""
 
-    def __init__(self, fake: FakeProcess, out: Path) -> None:
+    def __init__(self, fake: FakeProcess, out: Path, world: SandboxWorld) -> None:
         # max_retries=2: the agents service default (AGENTS_LLM_MAX_RETRIES), so both sides
         # treat an overloaded fake alike.
         self.claude = AnthropicChat(
@@ -133,11 +143,12 @@ class Baseline:
             "openai",
         )
         self.out = out
+        self.world = world
 
     async def run(self, i: int) -> None:
         task_id = f"task_baseline{i}"
         plan_c = await self.claude.complete(
-            prompts.ANALYST,
+            prompts.analyst(self.world),
             prompts.analysis_prompt(task_id, "x", prompts.project_block([], {})),
             "plan",
             prompts.PLAN_SCHEMA,
@@ -145,7 +156,7 @@ class Baseline:
         )
         plan = parse_json(plan_c.text) or {}
         files_c = await self.codex.complete(
-            prompts.IMPLEMENTER,
+            prompts.implementer(self.world),
             prompts.implementation_prompt(
                 task_id=task_id, requirement="x", plan=plan, round_=1, findings=(), previous={}
             ),
@@ -293,11 +304,21 @@ def summarise(concurrency: int, total: int, repeats: list[dict[str, float]]) -> 
 
 
 async def main(
-    levels: list[int], totals: list[int], repeats: int = 3, floor_samples: int = 200
-) -> tuple[list[dict[str, Any]], floor.Floor]:
+    levels: list[int],
+    totals: list[int],
+    repeats: int = 3,
+    floor_samples: int = 200,
+    check_tasks: int = 10,
+) -> tuple[list[dict[str, Any]], floor.Floor, checks.CheckCost | None]:
     rows: list[dict[str, Any]] = []
+    cost: checks.CheckCost | None = None
     with FakeProcess() as fake, tempfile.TemporaryDirectory() as tmp:
-        baseline = Baseline(fake, Path(tmp) / "baseline")
+        # The by-hand checks' settings: the environment's, as the workspace service reads them,
+        # writing their copies under the run's own directory.
+        settings = WorkspaceSettings(data_dir=Path(tmp) / "by-hand")
+        profile = probe(settings)
+        world = describe_world(settings, profile)  # what the workspace will report
+        baseline = Baseline(fake, Path(tmp) / "baseline", world)
         system = System(root=Path(tmp) / "system")
         server = system.start_nats()
         system.env.update(
@@ -327,11 +348,15 @@ async def main(
                         samples.append(figures(b, await measure(client.run, level, total)))
                         await meter.sample()
                     rows.append(summarise(level, total, samples))
+            if check_tasks:
+                cost = await checks.measure(
+                    nc.jetstream(), client.submit_and_wait, settings, profile, check_tasks
+                )
         finally:
             await nc.close()
             await client.close()
             system.stop()
-    return rows, floor.Floor(path, tuple(meter.append_ms), tuple(meter.rtt_ms))
+    return rows, floor.Floor(path, tuple(meter.append_ms), tuple(meter.rtt_ms)), cost
 
 
 def report(rows: list[dict[str, Any]]) -> None:
@@ -375,9 +400,19 @@ if __name__ == "__main__":
     parser.add_argument(
         "--floor-samples", type=int, default=200, help="appends and round trips timed for the floor"
     )
+    parser.add_argument(
+        "--check-tasks",
+        type=int,
+        default=10,
+        help="candidates checked (pytest + smoke) by hand and through the system; 0: none",
+    )
     args = parser.parse_args()
     levels = [int(x) for x in args.levels.split(",")]
     totals = [int(x) for x in args.tasks_per_level.split(",")]
-    rows, found = asyncio.run(main(levels, totals, args.repeats, args.floor_samples))
+    rows, found, cost = asyncio.run(
+        main(levels, totals, args.repeats, args.floor_samples, args.check_tasks)
+    )
     report(rows)
+    if cost is not None:
+        checks.report(cost)
     floor.report(found, {r["concurrency"]: r["added_p50"] for r in rows})

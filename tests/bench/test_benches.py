@@ -33,6 +33,7 @@ def test_the_pipeline_bench_prints_medians_spreads_and_the_floor() -> None:
     lines = run_bench(
         "bench.pipeline",
         *("--levels", "1", "--tasks-per-level", "2", "--repeats", "2", "--floor-samples", "20"),
+        *("--check-tasks", "2"),
     )
 
     # The columns of earlier runs, unchanged, so runs stay comparable.
@@ -55,6 +56,28 @@ def test_the_pipeline_bench_prints_medians_spreads_and_the_floor() -> None:
         rf"\s+1\s+2 \|(\s+{pair}){{3}} \|(\s+{pair}){{2}} \|(\s+{pair}){{2}} \|\s+{pair}",
         lines[spread + 2],
     ), lines[spread + 2]
+
+    # Validation's checks per task, beside the same checks by hand, in the same run.
+    checks = next(i for i, line in enumerate(lines) if line.startswith("validation checks"))
+    assert re.fullmatch(
+        r"validation checks per task \(pytest \+ smoke run\), 2 tasks, sandbox \w+",
+        lines[checks],
+    ), lines[checks]
+    by_hand, through = (
+        re.fullmatch(rf"  {side}\s+p50\s+({NUMBER}) ms\s+max\s+({NUMBER}) ms", lines[checks + n])
+        for n, side in ((1, "by hand in the sandbox"), (2, "through the system"))
+    )
+    assert by_hand and through, lines[checks : checks + 3]
+    # Each is a real run of pytest and the script in the sandbox: not nothing, and the system's
+    # is that run plus its recording, so never cheaper than the run by hand by much.
+    assert float(by_hand.group(1)) > 50 and float(through.group(1)) > 50
+    added = re.fullmatch(
+        rf"  added by the system\s+({NUMBER}) ms per task \(ratio ({NUMBER})\)", lines[checks + 3]
+    )
+    assert added, lines[checks + 3]
+    assert abs(float(added.group(1)) - (float(through.group(1)) - float(by_hand.group(1)))) < 0.2, (
+        lines[checks : checks + 4]
+    )
 
     floor = next(line for line in lines if line.startswith("floor of one task"))
     found = re.search(

@@ -40,6 +40,37 @@ BROKEN_FILES = {
 }
 REVIEW_OK = {"passed": True, "summary": "looks right", "findings": []}
 
+# A project whose plan names tests and an entry point: validation runs them in the sandbox.
+CALC_PLAN = {
+    "summary": "A calculator module with tests.",
+    "requirements": ["add two numbers"],
+    "design": "calc.py with add(); test_calc.py tests it; calc.py prints a sum when run.",
+    "files": [
+        {"path": "calc.py", "purpose": "the module"},
+        {"path": "test_calc.py", "purpose": "its tests"},
+    ],
+    "run_command": "python calc.py",
+    "test_command": "python -m pytest -q",
+    "entry_point": "calc.py",
+    "entry_kind": "script",
+    "port": 0,
+    "health_path": "/",
+    "read_files": [],
+}
+TEST_CALC = "from calc import add\n\n\ndef test_add():\n    assert add(2, 3) == 5\n"
+
+
+def calc(body: str) -> dict[str, Any]:
+    module = f"def add(a, b):\n    {body}\n\n\nif __name__ == '__main__':\n    print(add(2, 3))\n"
+    return {
+        "summary": "calculator",
+        "files": [
+            {"path": "calc.py", "content": module},
+            {"path": "test_calc.py", "content": TEST_CALC},
+        ],
+        "delete": [],
+    }
+
 
 @contextmanager
 def recorded_frames(system: System) -> Iterator[list[dict[str, Any]]]:

@@ -8,8 +8,15 @@ from __future__ import annotations
 
 import io
 import json
+import re
+import shutil
+import subprocess
+import tempfile
+import time
+import uuid
 import zipfile
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -18,38 +25,9 @@ from tests.fakes import FakeLLM, RecordedRequest, Reply, Text
 from tests.harness import System
 from tests.workspace.conftest import SANDBOX_MODES
 
-from .conftest import REVIEW_OK, Api, Live, calls, stage_of, task_of
+from .conftest import CALC_PLAN, REVIEW_OK, TEST_CALC, Api, Live, calc, calls, stage_of, task_of
 
-CALC_PLAN = {
-    "summary": "A calculator module with tests.",
-    "requirements": ["add two numbers"],
-    "design": "calc.py with add(); test_calc.py tests it; calc.py prints a sum when run.",
-    "files": [
-        {"path": "calc.py", "purpose": "the module"},
-        {"path": "test_calc.py", "purpose": "its tests"},
-    ],
-    "run_command": "python calc.py",
-    "test_command": "python -m pytest -q",
-    "entry_point": "calc.py",
-    "entry_kind": "script",
-    "port": 0,
-    "health_path": "/",
-    "read_files": [],
-}
 TEST_APP = "from app import NAME\n\n\ndef test_name():\n    assert NAME\n"
-TEST_CALC = "from calc import add\n\n\ndef test_add():\n    assert add(2, 3) == 5\n"
-
-
-def calc(body: str) -> dict[str, Any]:
-    module = f"def add(a, b):\n    {body}\n\n\nif __name__ == '__main__':\n    print(add(2, 3))\n"
-    return {
-        "summary": "calculator",
-        "files": [
-            {"path": "calc.py", "content": module},
-            {"path": "test_calc.py", "content": TEST_CALC},
-        ],
-        "delete": [],
-    }
 
 
 def scripted(
@@ -96,6 +74,13 @@ def test_code_that_fails_its_own_test_goes_back_with_the_failure_and_passes_roun
     assert task["validation_rounds"][0]["findings"][0].startswith("check tests failed")
     # The failed round cost no review: the sandbox already said what was wrong.
     assert len(calls(fake, task_id, "validation")) == 1
+    # The review of round 2 is told what failed in round 1, with the failing output (bounded),
+    # so that it can tell a real fix from a weakened test.
+    review = calls(fake, task_id, "validation")[0].text
+    earlier = review.split("Checks that failed in earlier rounds", 1)[1].split("Files:", 1)[0]
+    assert "Round 1:\n- tests: failed" in earlier
+    assert "test_calc.py::test_add" in earlier and "assert -1 == 5" in earlier
+    assert len(earlier) < 2 * 1500 + 1000
     assert "checks: " in task["results"]["validation"]
 
 
@@ -239,3 +224,145 @@ def test_killing_the_workspace_mid_check_or_the_agents_while_waiting_loses_nothi
         assert checks_of(task)["tests"]["details"]["passed"] == 2
         assert task_of(calls(fake, task_id, "validation")[0]) == task_id
     api.http.close()
+
+
+def test_a_persons_file_outside_the_project_is_shown_to_the_analyst_of_the_next_requirement(
+    live: Live,
+) -> None:
+    api, fake = live.api, live.fake
+    marker = f"spec {uuid.uuid4().hex}: greet in French"
+    put = api.http.put(
+        "/api/workspace/files/notes/README.md",
+        content=marker.encode(),
+        headers={"Content-Type": "application/octet-stream"},
+    )
+    assert put.status_code in (200, 201), put.text
+    plan = {**CALC_PLAN, "entry_point": "", "entry_kind": "none"}
+    fake.anthropic.responder = fake.openai.responder = scripted(
+        plan, lambda r: calc("return a + b")
+    )
+    task_id = api.submit("do what notes/README.md says")["task_id"]
+    api.wait(task_id, timeout=120)
+    analysis = calls(fake, task_id, "analysis")[0].text
+    size = len(marker.encode())
+    assert f"- notes/README.md ({size})" in analysis, analysis
+    assert f"--- notes/README.md\n{marker}" in analysis, analysis
+    assert "outside the project directory implementation/" in analysis
+    # The implementer is shown it too (it may need the spec), as a file outside the project.
+    implementation = calls(fake, task_id, "implementation")[0].text
+    assert marker in implementation
+    # It stays the person's: the task's changes do not touch it.
+    assert api.http.get("/api/workspace/files/notes/README.md").content == marker.encode()
+
+
+def test_a_bad_implementer_answer_is_a_finding_for_the_next_round_not_a_crash(
+    live: Live,
+) -> None:
+    api, fake = live.api, live.fake
+    good = calc("return a + b")
+    bad = {
+        "summary": "bad paths",
+        "files": [
+            {"path": "../escape.py", "content": "X = 1\n"},
+            {"path": "/tmp/absolute.py", "content": "X = 2\n"},
+            *good["files"],
+            {"path": "calc.py", "content": "X = 3\n"},  # the same path a second time
+        ],
+        "delete": ["never_existed.py"],
+    }
+    answers = iter([bad, good])
+    fake.anthropic.responder = fake.openai.responder = scripted(CALC_PLAN, lambda r: next(answers))
+    task_id = api.submit("a calculator, written badly first")["task_id"]
+    task = api.wait(task_id, timeout=120)
+
+    assert task["status"] == "completed"
+    findings = task["validation_rounds"][0]["findings"]
+    second = calls(fake, task_id, "implementation")[1].text
+    for expected in (
+        "'../escape.py' was not written",
+        "'/tmp/absolute.py' was not written",
+        "calc.py was written twice in one answer",
+        "never_existed.py was not deleted: the project has no such file",
+    ):
+        assert any(expected in finding for finding in findings), findings
+        assert expected in second  # the implementer is told what it got wrong
+    # Nothing refused was applied, and the round that was wrong cost no sandbox run nor review.
+    listed = {f["path"] for f in api.http.get("/api/workspace/files").json()["files"]}
+    assert not any("escape" in p or "absolute" in p for p in listed), listed
+    assert len(task["validation"]["rounds"]) == 1
+    assert len(calls(fake, task_id, "validation")) == 1
+    assert not (live.system.data_dir / "escape.py").exists()
+
+
+def _sandbox_python_version() -> str:
+    done = subprocess.run(
+        ["/usr/bin/python3", "-c", "import platform; print(platform.python_version())"],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    return done.stdout.strip()
+
+
+def test_the_models_are_told_the_sandbox_the_workspace_service_reports(
+    pipeline: System, fake: FakeLLM
+) -> None:
+    # A site-packages of one made-up distribution, readable by the sandbox uid (pytest's own
+    # temporary directories are not).
+    site = Path(tempfile.mkdtemp(prefix="orch-world-", dir="/tmp"))
+    try:
+        site.chmod(0o755)
+        info = site / "orchestrator_world_probe-4.5.6.dist-info"
+        info.mkdir(mode=0o755)
+        (info / "METADATA").write_text(
+            "Metadata-Version: 2.1\nName: orchestrator-world-probe\nVersion: 4.5.6\n"
+        )
+        (info / "METADATA").chmod(0o644)
+        pipeline.start_all(("gateway", "agents", "workspace"))
+        api = Api(pipeline)
+        fake.anthropic.responder = fake.openai.responder = scripted(
+            {**CALC_PLAN, "entry_point": "", "entry_kind": "none"},
+            lambda r: calc("return a + b"),
+        )
+
+        def prompts_of(requirement: str) -> tuple[str, str]:
+            task_id = api.submit(requirement)["task_id"]
+            api.wait(task_id, lambda t: bool(calls(fake, task_id, "implementation")))
+            return (
+                calls(fake, task_id, "analysis")[0].text,
+                calls(fake, task_id, "implementation")[0].text,
+            )
+
+        python = _sandbox_python_version()
+        for text in prompts_of("as configured by default"):
+            assert f"CPython {python}, no network access" in text, text
+            assert re.search(r"Installed: the standard library and .*fastapi \d", text), text
+            assert "orchestrator-world-probe" not in text
+            assert "listen on 127.0.0.1 on the port the plan names (default 8000)" in text
+
+        # The workspace service restarted with other settings: the next prompts say so.
+        workspace = next(p for p in pipeline.processes if p.service == "workspace")
+        workspace.kill()
+        restarted = pipeline.start(
+            "workspace",
+            log_name="workspace-reconfigured",
+            SANDBOX_ALLOW_NETWORK="true",
+            SANDBOX_SITE_PACKAGES=str(site),
+        )
+        pipeline.wait_ready({"workspace": restarted})
+
+        def reported_network() -> bool:
+            health = api.http.get("/api/health").json()
+            world = health["services"]["workspace"]["details"].get("world") or {}
+            return world.get("network") is True
+
+        deadline = time.monotonic() + 20
+        while not reported_network():
+            assert time.monotonic() < deadline, api.http.get("/api/health").text
+            time.sleep(0.1)
+        for text in prompts_of("as configured now"):
+            assert f"CPython {python}, network access" in text, text
+            assert "Installed: the standard library and orchestrator-world-probe 4.5.6." in text
+        api.http.close()
+    finally:
+        shutil.rmtree(site, ignore_errors=True)

@@ -60,11 +60,29 @@ class RuntimeReport(_Message):
     """Why it is not available (what a file list shows for its programs)."""
 
 
+class SandboxWorld(_Message):
+    """The world executed code runs in on a workspace instance, from its settings and its probe:
+    what the agents tell the models, so that generated code can pass validation's checks."""
+
+    python: str = ""
+    """The sandbox interpreter's version (``3.11.9``); empty when it did not answer."""
+    packages: tuple[str, ...] = ()
+    """``name version`` of each distribution executed code can import beyond the standard
+    library (the sandbox's site packages)."""
+    network: bool = False
+    """Executed code can reach the network (allowed by the settings, or not proven denied)."""
+    server_host: str = "127.0.0.1"
+    """Where a server must listen for the smoke check and previews to reach it."""
+    default_port: int = 8000
+    """The port a server is expected on when the plan names none."""
+
+
 class WorkspaceDetails(_Message):
     service: Literal["workspace"] = "workspace"
     sandbox: SandboxReport = Field(default_factory=SandboxReport)
     runtimes: dict[str, RuntimeReport] = Field(default_factory=dict)
     """What the machine that runs code has; an instance from before this said nothing."""
+    world: SandboxWorld | None = None
     workspace_version: int = 0
     files: int = 0
     executions_running: int = 0
@@ -142,5 +160,6 @@ __all__ = [
     "ModelOutput",
     "RuntimeReport",
     "SandboxReport",
+    "SandboxWorld",
     "WorkspaceDetails",
 ]

@@ -16,6 +16,8 @@ from orchestrator.events.paths import UnsafePath, model_path
 MAX_FILES = 100
 MAX_FILE_BYTES = 512 * 1024
 FINDING_TAIL_CHARS = 1500
+"""How much of a failed check's output a model is given, from its end."""
+EARLIER_ROUNDS_SHOWN = 2
 
 
 @dataclass(frozen=True)
@@ -89,17 +91,20 @@ def run_plan(plan: dict[str, Any]) -> RunPlan:
 def check_findings(checks: tuple[CheckOutcome, ...]) -> tuple[str, ...]:
     """A finding per failed check, carrying what the implementer needs to fix it: the failing
     test ids and the tail of their output."""
-    findings = []
-    for check in checks:
-        if check.status != "failed":
-            continue
-        failing = check.details.get("failing") or []
-        head = f"check {check.name} failed: {check.summary}"
-        if failing:
-            head += "; failing tests: " + ", ".join(str(t) for t in failing[:20])
-        tail = check.output_tail[-FINDING_TAIL_CHARS:].strip()
-        findings.append(f"{head}\n{tail}" if tail else head)
-    return tuple(findings)
+    return tuple(
+        f"check {check.name} failed: {check.summary}{_failure(check)}"
+        for check in checks
+        if check.status == "failed"
+    )
+
+
+def _failure(check: CheckOutcome) -> str:
+    """What a failed check says beyond its summary: the failing test ids, then the tail of its
+    output (bounded)."""
+    failing = check.details.get("failing") or []
+    text = "; failing tests: " + ", ".join(str(t) for t in failing[:20]) if failing else ""
+    tail = check.output_tail[-FINDING_TAIL_CHARS:].strip()
+    return f"{text}\n{tail}" if tail else text
 
 
 def checks_summary(checks: tuple[CheckOutcome, ...]) -> str:
@@ -114,13 +119,24 @@ def checks_summary(checks: tuple[CheckOutcome, ...]) -> str:
 
 
 def describe_checks(checks: tuple[CheckOutcome, ...]) -> str:
-    """The checks as the reviewer is told them."""
+    """The checks as the reviewer is told them: a failed one with its failing tests and the
+    tail of its output."""
     if not checks:
         return "(no check ran)"
     lines = []
     for check in checks:
-        lines.append(f"- {check.name}: {check.status} ({check.duration_s:.1f}s) {check.summary}")
+        line = f"- {check.name}: {check.status} ({check.duration_s:.1f}s) {check.summary}"
+        lines.append(line + _failure(check) if check.status == "failed" else line)
     return "\n".join(lines)
+
+
+def describe_earlier_failures(rounds: tuple[tuple[int, tuple[CheckOutcome, ...]], ...]) -> str:
+    """The checks that failed in earlier rounds (the last ``EARLIER_ROUNDS_SHOWN``), so that the
+    reviewer can tell a real fix from a test weakened or removed to pass."""
+    return "\n".join(
+        f"Round {round_}:\n{describe_checks(failed)}"
+        for round_, failed in rounds[-EARLIER_ROUNDS_SHOWN:]
+    )
 
 
 __all__ = [
@@ -128,6 +144,7 @@ __all__ = [
     "check_findings",
     "checks_summary",
     "describe_checks",
+    "describe_earlier_failures",
     "read_file_ops",
     "run_plan",
 ]

@@ -15,10 +15,12 @@ from orchestrator.events.worker import Worker, WorkerConfig
 
 from .pipeline import Pipeline
 from .providers import Clients
+from .sandbox_world import SandboxWorldSource
 from .settings import AgentsSettings
 from .settings_source import SettingsSource
 from .stages import Stages
 from .timers import ApprovalDeadlines
+from .workspace_view import WorkspaceView
 
 
 async def start(runtime: Runtime, settings: AgentsSettings | None = None) -> Stop:
@@ -26,10 +28,13 @@ async def start(runtime: Runtime, settings: AgentsSettings | None = None) -> Sto
     source = SettingsSource(await settings_bucket(runtime.js, runtime.nats), settings)
     await source.refresh()
     clients = Clients(settings)
+    store = EventStore(runtime.js)
+    world = SandboxWorldSource(runtime.nc)
+    await world.start()
     pipeline = Pipeline(
         nc=runtime.nc,
-        store=EventStore(runtime.js),
-        stages=Stages(await files_store(runtime.js, runtime.nats)),
+        store=store,
+        stages=Stages(await files_store(runtime.js, runtime.nats), WorkspaceView(store), world),
         clients=clients,
         source=source,
         settings=settings,
@@ -97,6 +102,7 @@ async def start(runtime: Runtime, settings: AgentsSettings | None = None) -> Sto
         await deadlines.stop(grace=1.0)
         await worker.stop(grace=5.0)
         await pipeline.stop_listening()
+        await world.stop()
         await clients.close()
 
     return stop

@@ -27,6 +27,7 @@ from orchestrator.events.catalog import (
     ApprovalGranted,
     ApprovalRequested,
     Budget,
+    CheckOutcome,
     ChecksRecorded,
     ChecksRequested,
     FeedbackGiven,
@@ -87,6 +88,9 @@ class TaskState:
     metadata: dict[str, Any] = field(default_factory=dict)
     project: tuple[FileRef, ...] = ()
     """The project the task builds on (empty: a new project)."""
+    workspace_version: int = 0
+    """The ``events.workspace`` sequence ``project`` was read at (the rest of the workspace is
+    read as of it too)."""
     submitted_seq: int = 0
     status: Status = "created"
     version: int = 0
@@ -102,6 +106,8 @@ class TaskState:
     """The round whose checks were asked for (0: none yet)."""
     checks: ChecksRecorded | None = None
     """The sandbox's outcome for the current round, once recorded."""
+    failed_checks: tuple[tuple[int, tuple[CheckOutcome, ...]], ...] = ()
+    """Each earlier round whose checks failed, with the checks that failed (for the reviewer)."""
     due: tuple[Stage, int] | None = None
     due_since: int = 0
     """Sequence of the event that made ``due`` due: the one message allowed to run it."""
@@ -151,6 +157,7 @@ def _submitted(state: TaskState, event: TaskSubmitted, seq: int) -> None:
     state.priority = event.priority
     state.metadata = dict(event.metadata)
     state.project = event.project
+    state.workspace_version = event.workspace_version
     state.submitted_seq = seq
     state.budget = event.budget
     state.gates = event.approval
@@ -248,6 +255,9 @@ def _validation_failed(state: TaskState, event: ValidationFailed, seq: int) -> N
     state.round = event.round + 1
     state.rounds_failed += 1
     state.findings = event.findings
+    failed = tuple(check for check in event.checks if check.status == "failed")
+    if failed:
+        state.failed_checks = (*state.failed_checks, (event.round, failed))
     state.checks = None
     state.completed.pop("implementation", None)
     _make_due(state, ("implementation", state.round), seq)
@@ -373,7 +383,9 @@ def repeated_findings(state: TaskState, findings: tuple[str, ...]) -> bool:
 
 
 def unchanged_files(state: TaskState) -> bool:
-    """The implementer returned the same files (and deletes) as the round before."""
+    """The implementer returned the same files (and deletes) as the round before, and the same
+    refused operations: an answer that only drops what was refused (a write outside the
+    project, a path named twice) is progress, its files are not yet validated."""
     before, latest = state.previous_implementation, state.last_implementation
     return (
         before is not None
@@ -381,6 +393,7 @@ def unchanged_files(state: TaskState) -> bool:
         and latest.round > before.round
         and set(latest.files) == set(before.files)
         and set(latest.deleted) == set(before.deleted)
+        and before.detail.get("problems") == latest.detail.get("problems")
     )
 
 

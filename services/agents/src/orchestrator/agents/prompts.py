@@ -9,20 +9,41 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from orchestrator.events.messages import SandboxWorld
+from orchestrator.events.workspace_files import PROJECT_DIR
+
 MAX_REVIEW_CHARS = 60_000
 PROJECT_CHARS = 40_000
 """How much of an existing project's contents the analyst and the implementer are shown."""
 
-RUNTIME = (
-    "Where the code runs: a Linux sandbox with CPython 3.11, no network access, a writable "
-    "copy of the project as the working directory (it is discarded after each run). "
-    "Installed: the standard library, pytest, fastapi, uvicorn, httpx, pydantic, starlette; "
-    "declare anything else in requirements.txt (installed from wheels before the run). "
-    "A web server must listen on 127.0.0.1 on the port the plan names (default 8000) and "
-    "answer GET on its health path (default /) without a 5xx. Tests run as "
-    "`python -m pytest` from the project root: put them in test_*.py files; they must not "
-    "need the network or a running server (test a FastAPI app with fastapi.testclient)."
-)
+
+def runtime(world: SandboxWorld | None) -> str:
+    """Where the code will run, as the workspace service reports it (None: not reported)."""
+    tests = (
+        "Tests run as `python -m pytest` from the project root: put them in test_*.py files; "
+        "they must not need the network or a running server (test a FastAPI app with "
+        "fastapi.testclient)."
+    )
+    if world is None:
+        return (
+            "Where the code runs: a Linux sandbox whose details no workspace service has "
+            "reported yet; assume CPython 3 with the standard library only and no network "
+            "access, and declare every package in requirements.txt. A web server must listen "
+            "on 127.0.0.1 on the port the plan names. " + tests
+        )
+    python = f"CPython {world.python}" if world.python else "CPython 3 (version not reported)"
+    network = "network access" if world.network else "no network access"
+    packages = ", ".join(world.packages) if world.packages else "nothing else"
+    return (
+        f"Where the code runs: a Linux sandbox with {python}, {network}, a writable copy of "
+        "the project as the working directory (it is discarded after each run). Installed: the "
+        f"standard library and {packages}. Declare anything else in requirements.txt (plain "
+        "specifiers; installed as wheels before the run, never built from source). A web "
+        f"server must listen on {world.server_host} on the port the plan names (default "
+        f"{world.default_port}) and answer GET on its health path (default /) without a 5xx. "
+        + tests
+    )
+
 
 PLAN_SCHEMA: dict[str, Any] = {
     "type": "object",
@@ -93,25 +114,31 @@ REVIEW_SCHEMA: dict[str, Any] = {
     "additionalProperties": False,
 }
 
-ANALYST = (
-    "You are claude, the analyst of a four-agent software team. Stage: analysis. "
-    "Turn the requirement into a short plan: the requirements, a design, the files to write "
-    "or change (paths relative to the project root), the command that runs the result, how to "
-    "test it (test_command, usually `python -m pytest -q`), the entry point (a project file), "
-    "whether it is a script or a server (entry_kind; none for a library), its port (0 if none) "
-    "and health path. When an existing project is shown, plan changes to it: keep what works. "
-    "If it was too large to show whole, list in read_files the files you need to see. "
-    + RUNTIME
-    + " Answer with JSON only."
-)
-IMPLEMENTER = (
-    "You are codex, the implementer of a four-agent software team. Stage: implementation. "
-    "Write every file the plan creates or changes, each in full, with tests alongside the code. "
-    "Paths are relative to the project root. Files you do not mention stay as they are; list "
-    "in delete the existing files to remove. "
-    + RUNTIME
-    + " Answer with JSON only: a summary, the files (path and content) and delete."
-)
+
+def analyst(world: SandboxWorld | None) -> str:
+    return (
+        "You are claude, the analyst of a four-agent software team. Stage: analysis. "
+        "Turn the requirement into a short plan: the requirements, a design, the files to write "
+        "or change (paths relative to the project root), the command that runs the result, how "
+        "to test it (test_command, usually `python -m pytest -q`), the entry point (a project "
+        "file), whether it is a script or a server (entry_kind; none for a library), its port "
+        "(0 if none) and health path. When an existing project is shown, plan changes to it: "
+        "keep what works. If it was too large to show whole, list in read_files the files you "
+        "need to see. " + runtime(world) + " Answer with JSON only."
+    )
+
+
+def implementer(world: SandboxWorld | None) -> str:
+    return (
+        "You are codex, the implementer of a four-agent software team. Stage: implementation. "
+        "Write every file the plan creates or changes, each in full, with tests alongside the "
+        "code. Paths are relative to the project root. Files you do not mention stay as they "
+        "are; list in delete the existing files to remove. "
+        + runtime(world)
+        + " Answer with JSON only: a summary, the files (path and content) and delete."
+    )
+
+
 VALIDATOR = (
     "You are claude2, the validator of a four-agent software team. Stage: validation. "
     "Review the files against the requirement and the plan. The code was already compiled, "
@@ -120,17 +147,38 @@ VALIDATOR = (
 )
 
 
-def project_block(tree: list[tuple[str, int]], contents: dict[str, str]) -> str:
-    """The existing project as a model is shown it: the whole tree, then the contents given."""
+def project_block(
+    tree: list[tuple[str, int]],
+    contents: dict[str, str],
+    others: list[tuple[str, int]] | None = None,
+    other_contents: dict[str, str] | None = None,
+) -> str:
+    """The existing project as a model is shown it: the whole tree, then the contents given;
+    ``others``: the workspace's files outside the project (a person's), by workspace path."""
+    others, other_contents = others or [], other_contents or {}
     if not tree:
-        return "The project is empty: this is a new project."
-    lines = ["The existing project (path, bytes):"]
-    lines += [f"- {path} ({size})" for path, size in tree]
-    if contents:
-        lines.append("\nTheir contents:\n" + _files_block(contents))
+        lines = ["The project is empty: this is a new project."]
+    else:
+        lines = ["The existing project (path, bytes):"]
+        lines += [f"- {path} ({size})" for path, size in tree]
+        if contents:
+            lines.append("\nTheir contents:\n" + _files_block(contents))
+    if others:
+        lines.append(
+            f"\nOther files in the workspace, outside the project directory {PROJECT_DIR} "
+            "(a person's: context for you, not part of the project that runs; paths from the "
+            "workspace root, bytes):"
+        )
+        lines += [f"- {path} ({size})" for path, size in others]
+        if other_contents:
+            lines.append("\nTheir contents:\n" + _files_block(other_contents))
     hidden = [path for path, _ in tree if path not in contents]
+    hidden += [path for path, _ in others if path not in other_contents]
     if hidden:
-        lines.append("\nNot shown (too large for one prompt): " + ", ".join(hidden))
+        lines.append(
+            f"\nNot shown (beyond the {PROJECT_CHARS} characters of contents one prompt shows): "
+            + ", ".join(hidden)
+        )
     return "\n".join(lines)
 
 
@@ -191,11 +239,19 @@ def review_prompt(
     checks: str,
     *,
     deleted: tuple[str, ...] = (),
+    earlier_failures: str = "",
 ) -> str:
     text = (
         f"Task: {task_id}\nRequirement:\n{requirement}\n\nPlan:\n{json.dumps(plan, indent=2)}\n\n"
-        f"Checks that ran:\n{checks}\n\nFiles:\n{_files_block(files)}"
+        f"Checks that ran:\n{checks}\n\n"
     )
+    if earlier_failures:
+        text += (
+            "Checks that failed in earlier rounds (the implementer was sent back with this "
+            "output; make sure the fix is real, not a test weakened or removed to pass):\n"
+            f"{earlier_failures}\n\n"
+        )
+    text += f"Files:\n{_files_block(files)}"
     if deleted:
         text += "\n\nDeleted: " + ", ".join(deleted)
     return text

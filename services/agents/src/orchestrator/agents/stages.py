@@ -26,11 +26,20 @@ from orchestrator.events.error_codes import ErrorCode
 from orchestrator.events.objects import put_content
 
 from . import prompts
-from .answers import check_findings, checks_summary, describe_checks, read_file_ops, run_plan
+from .answers import (
+    check_findings,
+    checks_summary,
+    describe_checks,
+    describe_earlier_failures,
+    read_file_ops,
+    run_plan,
+)
 from .domain import TaskState, candidate
 from .errors import ModelError
 from .providers import ChatModel, Completion, parse_json
+from .sandbox_world import SandboxWorldSource
 from .static_checks import run_checks
+from .workspace_view import WorkspaceView
 
 Publish = Callable[[str], Awaitable[None]]
 
@@ -64,11 +73,21 @@ class Rejected:
 
 
 CONTENT_CACHE_BYTES = 32 << 20
+WORLD_WAIT = 2.0
+"""Seconds a stage waits for the sandbox's world when no workspace heartbeat has told it yet."""
 
 
 class Stages:
-    def __init__(self, files: ObjectStore, cache_bytes: int = CONTENT_CACHE_BYTES) -> None:
+    def __init__(
+        self,
+        files: ObjectStore,
+        workspace: WorkspaceView,
+        world: SandboxWorldSource,
+        cache_bytes: int = CONTENT_CACHE_BYTES,
+    ) -> None:
         self.files = files
+        self.workspace = workspace
+        self.world = world
         # Bytes this replica stored or read, by digest: validation reads back the files the
         # implementation just stored (an object-store get is several round trips). Content is
         # addressed by its sha256, so a cached copy can never be stale.
@@ -79,33 +98,40 @@ class Stages:
     async def analysis(
         self, state: TaskState, model: ChatModel, resolved: ResolvedProvider, publish: Publish
     ) -> StageResult:
-        shown = await self._project_shown(state.project, wanted=None)
-        completion = await self._plan(state, model, publish, shown)
+        others = await self.workspace.outside_project(state.workspace_version)
+        shown = await self._project_shown(state.project, others, wanted=None)
+        completion = await self._plan(state, model, publish, others, shown)
         plan = _plan_of(completion)
-        wanted = [str(p) for p in plan.get("read_files") or [] if isinstance(p, str)]
-        hidden = {ref.path for ref in state.project} - set(shown)
-        if wanted and hidden & set(wanted):
-            # The project did not fit whole: show the analyst the files it asked for, once.
-            shown = await self._project_shown(state.project, wanted=set(wanted))
-            again = await self._plan(state, model, publish, shown)
+        wanted = {str(p) for p in plan.get("read_files") or [] if isinstance(p, str)}
+        every = {ref.path for ref in state.project} | {ref.path for ref in others}
+        if wanted & (every - set(shown[0]) - set(shown[1])):
+            # It did not fit whole: show the analyst the files it asked for, once.
+            shown = await self._project_shown(state.project, others, wanted=wanted)
+            again = await self._plan(state, model, publish, others, shown)
             plan = _plan_of(again)
         summary = str(plan.get("summary") or "").strip() or completion.text.strip()[:2000]
         detail: dict[str, Any] = {"plan": plan, "project_files": len(state.project)}
+        if others:
+            detail["workspace_files"] = len(others)
         if state.plan_revisions:
             detail["revision"] = state.plan_round
         return StageResult(summary=summary, detail=detail)
 
     async def _plan(
-        self, state: TaskState, model: ChatModel, publish: Publish, shown: dict[str, str]
+        self,
+        state: TaskState,
+        model: ChatModel,
+        publish: Publish,
+        others: tuple[FileRef, ...],
+        shown: tuple[dict[str, str], dict[str, str]],
     ) -> Completion:
-        tree = [(ref.path, ref.size) for ref in state.project]
         context = state.metadata.get("project_context")
         return await model.complete(
-            prompts.ANALYST,
+            prompts.analyst(await self.world.current(WORLD_WAIT)),
             prompts.analysis_prompt(
                 state.task_id,
                 state.requirement,
-                prompts.project_block(tree, shown),
+                _workspace_block(state.project, others, shown),
                 context if isinstance(context, dict) and context else None,
                 state.plan_revisions,
             ),
@@ -125,10 +151,10 @@ class Stages:
         plan = _plan(state)
         previous = await self._previous_files(state) if round_ > 1 else {}
         planned = {str(f.get("path")) for f in plan.get("files") or [] if isinstance(f, dict)}
-        shown = await self._project_shown(state.project, wanted=planned or None)
-        tree = [(ref.path, ref.size) for ref in state.project]
+        others = await self.workspace.outside_project(state.workspace_version)
+        shown = await self._project_shown(state.project, others, wanted=planned or None)
         completion = await model.complete(
-            prompts.IMPLEMENTER,
+            prompts.implementer(await self.world.current(WORLD_WAIT)),
             prompts.implementation_prompt(
                 task_id=state.task_id,
                 requirement=state.requirement,
@@ -136,7 +162,9 @@ class Stages:
                 round_=round_,
                 findings=state.findings,
                 previous=previous,
-                project=prompts.project_block(tree, shown) if tree else "",
+                project=_workspace_block(state.project, others, shown)
+                if state.project or others
+                else "",
                 feedback=state.change_feedback,
             ),
             "files",
@@ -213,6 +241,7 @@ class Stages:
                 texts,
                 describe_checks(checks),
                 deleted=deleted,
+                earlier_failures=describe_earlier_failures(state.failed_checks),
             ),
             "review",
             prompts.REVIEW_SCHEMA,
@@ -239,26 +268,30 @@ class Stages:
         )
 
     async def _project_shown(
-        self, project: tuple[FileRef, ...], *, wanted: set[str] | None
-    ) -> dict[str, str]:
-        """Contents of the project to show a model: all of it when it fits the budget, else
-        the ``wanted`` files first, then the smallest, until the budget is spent."""
-        if not project:
-            return {}
-        total = sum(ref.size for ref in project)
-        chosen = list(project)
-        if total > prompts.PROJECT_CHARS:
-            first = [ref for ref in project if wanted and ref.path in wanted]
-            rest = sorted((ref for ref in project if ref not in first), key=lambda r: r.size)
+        self,
+        project: tuple[FileRef, ...],
+        others: tuple[FileRef, ...] = (),
+        *,
+        wanted: set[str] | None,
+    ) -> tuple[dict[str, str], dict[str, str]]:
+        """Contents to show a model of the project and of the workspace's ``others`` (files
+        outside the project): all of them when they fit the budget, else the ``wanted`` files
+        first, then the smallest, until the budget is spent."""
+        entries = [(True, ref) for ref in project] + [(False, ref) for ref in others]
+        if sum(ref.size for _, ref in entries) > prompts.PROJECT_CHARS:
+            first = [e for e in entries if wanted and e[1].path in wanted]
+            rest = sorted((e for e in entries if e not in first), key=lambda e: e[1].size)
             chosen, budget = [], prompts.PROJECT_CHARS
-            for ref in [*first, *rest]:
-                if ref.size <= budget:
-                    chosen.append(ref)
-                    budget -= ref.size
-        data = await asyncio.gather(*(self._load(ref) for ref in chosen))
-        return {
-            ref.path: body.decode(errors="replace") for ref, body in zip(chosen, data, strict=True)
-        }
+            for entry in [*first, *rest]:
+                if entry[1].size <= budget:
+                    chosen.append(entry)
+                    budget -= entry[1].size
+            entries = chosen
+        data = await asyncio.gather(*(self._load(ref) for _, ref in entries))
+        shown: tuple[dict[str, str], dict[str, str]] = ({}, {})
+        for (inside, ref), body in zip(entries, data, strict=True):
+            shown[0 if inside else 1][ref.path] = body.decode(errors="replace")
+        return shown
 
     async def _store(self, path: str, data: bytes) -> FileRef:
         digest = await put_content(self.files, data)
@@ -290,6 +323,19 @@ class Stages:
         if impl is None:
             return {}
         return {ref.path: (await self._load(ref)).decode(errors="replace") for ref in impl.files}
+
+
+def _workspace_block(
+    project: tuple[FileRef, ...],
+    others: tuple[FileRef, ...],
+    shown: tuple[dict[str, str], dict[str, str]],
+) -> str:
+    return prompts.project_block(
+        [(ref.path, ref.size) for ref in project],
+        shown[0],
+        [(ref.path, ref.size) for ref in others],
+        shown[1],
+    )
 
 
 def _plan_of(completion: Completion) -> dict[str, Any]:

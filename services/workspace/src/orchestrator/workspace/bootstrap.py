@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 
 from orchestrator.events import EventStore, subjects
@@ -22,6 +23,7 @@ from .runtimes import this_machine
 from .sandbox.probe import probe
 from .settings import WorkspaceSettings
 from .task_histories import TaskHistories
+from .world import describe as describe_world
 
 log = logging.getLogger(__name__)
 
@@ -32,6 +34,7 @@ async def start(runtime: Runtime) -> Stop:
     files = await files_store(runtime.js, runtime.nats)
     profile = probe(settings)
     reports, runtimes = this_machine(settings)
+    world = await asyncio.to_thread(describe_world, settings, profile)
 
     materialiser = Materialiser(runtime.js, files, store, settings.workspace_dir)
     await materialiser.start()
@@ -103,6 +106,7 @@ async def start(runtime: Runtime) -> Stop:
         return WorkspaceDetails(
             sandbox=SandboxReport.model_validate(profile.report()),
             runtimes=reports,
+            world=world,
             workspace_version=materialiser.state.version,
             files=len(materialiser.state.files),
             executions_running=executions.running,
