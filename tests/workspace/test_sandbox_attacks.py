@@ -5,8 +5,16 @@ The scripts live in ``attacks/``; each prints ``BLOCKED ...`` for a contained at
 
 from __future__ import annotations
 
+import asyncio
+import os
+import shutil
+import socket
+import tempfile
+import threading
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager, suppress
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -55,7 +63,7 @@ async def test_the_system_runs_in_the_mode_asked_for(
         assert sandbox["layers"][layer] is True, (layer, sandbox)
 
 
-def attack(system: System, name: str) -> bytes:
+def attack(system: System, name: str, extra: dict[str, str] | None = None) -> bytes:
     assert system.nats is not None
     text = (ATTACKS / name).read_text()
     for key, value in {
@@ -64,15 +72,20 @@ def attack(system: System, name: str) -> bytes:
         "__CANARY__": CANARY,
         "__GATEWAY_PORT__": str(system.gateway_port),
         "__NATS_PORT__": system.nats.url.rsplit(":", 1)[1],
+        **(extra or {}),
     }.items():
         text = text.replace(key, value)
     return text.encode()
 
 
 async def run_attack(
-    system: System, js: JetStreamContext, name: str, timeout: float = 60
+    system: System,
+    js: JetStreamContext,
+    name: str,
+    timeout: float = 60,
+    extra: dict[str, str] | None = None,
 ) -> tuple[list[str], dict[str, Any], dict[str, Any]]:
-    body = await start_run(system, js, f"implementation/{name}", attack(system, name))
+    body = await start_run(system, js, f"implementation/{name}", attack(system, name, extra))
     record = await wait_finished(system, body["execution_id"], timeout=timeout)
     lines, final = await run_output(system, body["execution_id"])
     assert not [line for line in lines if "LEAK" in line], lines
@@ -201,3 +214,78 @@ async def test_planted_symlinks_lead_nowhere(ws_system: System, wjs: JetStreamCo
     root = workspace_dir(ws_system)
     assert not [p for p in root.rglob("*") if p.is_symlink()]
     assert final["exit_code"] == 0
+
+
+@dataclass
+class HostSockets:
+    """A stream and a datagram UNIX socket of the host, served from a directory every mode shows
+    the code read-only (bubblewrap binds ``/usr``; the Landlock mode sees the host's tree), each
+    open to any uid as a system bus's is. What reached them is kept."""
+
+    folder: Path
+    received: list[bytes] = field(default_factory=list)
+
+    @property
+    def stream(self) -> str:
+        return str(self.folder / "stream.sock")
+
+    @property
+    def datagram(self) -> str:
+        return str(self.folder / "datagram.sock")
+
+
+@contextmanager
+def host_sockets() -> Iterator[HostSockets]:
+    parent = Path("/usr/local/share")
+    if not os.access(parent, os.W_OK):
+        pytest.skip(f"{parent} is not writable here (root is needed to serve a socket from it)")
+    sockets = HostSockets(Path(tempfile.mkdtemp(prefix="orchestrator-attack-", dir=parent)))
+    sockets.folder.chmod(0o755)
+    stream = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    datagram = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    stream.bind(sockets.stream)
+    datagram.bind(sockets.datagram)
+    for path in (sockets.stream, sockets.datagram):
+        os.chmod(path, 0o777)  # any uid may connect: only the sandbox may stop it
+    stream.listen(8)
+    stream.settimeout(0.2)
+    datagram.settimeout(0.2)
+    done = threading.Event()
+
+    def serve() -> None:
+        while not done.is_set():
+            for sock in (stream, datagram):
+                with suppress(TimeoutError, OSError):
+                    if sock is stream:
+                        conn, _ = stream.accept()
+                        with conn:
+                            conn.settimeout(2)
+                            sockets.received.append(b"connected:" + conn.recv(1024))
+                    else:
+                        sockets.received.append(b"datagram:" + datagram.recv(1024))
+
+    server = threading.Thread(target=serve, daemon=True)
+    server.start()
+    try:
+        yield sockets
+    finally:
+        done.set()
+        server.join(timeout=5)
+        stream.close()
+        datagram.close()
+        shutil.rmtree(sockets.folder, ignore_errors=True)
+
+
+async def test_unix_sockets_of_the_host_are_unreachable(
+    ws_system: System, wjs: JetStreamContext
+) -> None:
+    with host_sockets() as sockets:
+        extra = {"__STREAM_SOCKET__": sockets.stream, "__DATAGRAM_SOCKET__": sockets.datagram}
+        lines, final, _ = await run_attack(ws_system, wjs, "unix_connect.py", extra=extra)
+        await asyncio.sleep(0.5)  # what is in flight is served before the server stops
+    assert sockets.received == [], lines
+    assert sum(line.startswith("BLOCKED stream") for line in lines) == 4, lines
+    assert sum(line.startswith("BLOCKED datagram") for line in lines) == 3, lines
+    assert f"BLOCKED stream {sockets.stream}: PermissionError" in lines, lines
+    assert "socketpair: ping" in lines and "asyncio: ran" in lines, lines
+    assert lines[-1] == "done" and final["exit_code"] == 0
