@@ -111,7 +111,6 @@ async def test_reading_outside_the_workspace_finds_nothing(
     blocked = [line for line in lines if line.startswith("BLOCKED read")]
     assert len(blocked) == 8, lines
     assert any(line.startswith("BLOCKED write workspace") for line in lines), lines
-    assert any(line.startswith("BLOCKED list other runs") for line in lines), lines
     assert "wrote own copy: into its own copy" in lines
     visible = next(line for line in lines if line.startswith("visible root:"))
     assert "root" not in visible.split(":", 1)[1] and "home" not in visible
@@ -289,3 +288,67 @@ async def test_unix_sockets_of_the_host_are_unreachable(
     assert f"BLOCKED stream {sockets.stream}: PermissionError" in lines, lines
     assert "socketpair: ping" in lines and "asyncio: ran" in lines, lines
     assert lines[-1] == "done" and final["exit_code"] == 0
+
+
+MARK = "SECRET-OF-ANOTHER-RUN-7f3c"
+HOLDER = f"""import time
+
+if __name__ == "__main__":
+    with open("secret-copy.txt", "w") as f:
+        f.write("{MARK}")
+    print("holding", flush=True)
+    time.sleep(45)
+""".encode()
+
+
+def run_directory(system: System, execution_id: str) -> Path:
+    """Where the service keeps a run's snapshot and copy: under DATA_DIR, or in the temp dir
+    when the sandbox uid cannot reach DATA_DIR (a test's tmp_path)."""
+    found = [
+        path
+        for path in (
+            system.data_dir / "sandbox" / "runs" / execution_id,
+            *Path(tempfile.gettempdir()).glob(f"orchestrator-runs-*/{execution_id}"),
+        )
+        if path.is_dir()
+    ]
+    assert len(found) == 1, found
+    return found[0]
+
+
+def process_holding_copy(marked: str) -> tuple[int, str]:
+    """The sandboxed process whose working directory (its run's copy) holds ``marked``, and
+    that directory as the process sees it."""
+    for pid in sandbox_processes():
+        with suppress(OSError):
+            if (Path(f"/proc/{pid}/cwd") / marked).read_text() == MARK:
+                return pid, os.readlink(f"/proc/{pid}/cwd")
+    raise AssertionError(f"no sandboxed process holds {marked}")
+
+
+async def test_another_runs_snapshot_and_copy_are_out_of_reach_while_it_runs(
+    ws_system: System, wjs: JetStreamContext
+) -> None:
+    holder = await start_run(ws_system, wjs, "implementation/holder.py", HOLDER)
+    path = f"/api/workspace/executions/{holder['execution_id']}"
+
+    async def holding() -> bool:
+        return bool((await api(ws_system, "GET", path)).json()["output_lines"] >= 1)
+
+    await eventually(holding, timeout=20, what="the holder to write its copy")
+    stage = run_directory(ws_system, holder["execution_id"])
+    assert MARK in (stage / "project" / "implementation" / "holder.py").read_text()
+    pid, cwd = process_holding_copy("secret-copy.txt")
+    extra = {"__OTHER_STAGE__": str(stage), "__OTHER_PID__": str(pid), "__OTHER_CWD__": cwd}
+    lines, final, _ = await run_attack(ws_system, wjs, "other_runs.py", extra=extra)
+    assert sum(line.startswith("BLOCKED read") for line in lines) == 5, lines
+    assert sum(line.startswith("BLOCKED list") for line in lines) == 4, lines
+    assert MARK not in "\n".join(lines)
+    assert lines[-1] == "done" and final["exit_code"] == 0
+    # The holder and its copy were there all along: it is still running, its copy intact.
+    assert (await api(ws_system, "GET", path)).json()["status"] == "running"
+    assert (Path(f"/proc/{pid}/cwd") / "secret-copy.txt").read_text() == MARK
+    assert (stage / "project" / "implementation" / "holder.py").is_file()
+    stopped = await api(ws_system, "POST", f"{path}/stop")
+    assert stopped.json()["status"] == "stopped"
+    await eventually(lambda: not sandbox_processes(), timeout=15, what="no sandbox process left")
