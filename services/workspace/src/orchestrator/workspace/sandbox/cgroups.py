@@ -60,17 +60,12 @@ def detect(root: Path = ROOT, *, uid: int | None = None) -> tuple[Placement | No
 
 
 def _as_root(root: Path) -> tuple[Placement | None, str]:
-    v2_parent = root / GROUP
     controllers = root / "cgroup.controllers"
     if controllers.exists() and {"memory", "pids"} <= set(controllers.read_text().split()):
         try:
-            _enable(root, controllers)
-            v2_parent.mkdir(exist_ok=True)
-            _enable(v2_parent, controllers)
-            _probe_dir(v2_parent)
+            return _v2_parent(root), ""
         except OSError as exc:
             return None, f"cgroup v2 here, but no run cgroup could be made: {exc}"
-        return Placement("v2", (str(v2_parent),)), ""
     parents = tuple(root / c / GROUP for c in V1_CONTROLLERS)
     try:
         for parent in parents:
@@ -90,10 +85,10 @@ def _delegated_v2(root: Path) -> tuple[Placement | None, str]:
         return None, "no cgroup v2 of its own"
     if not (os.access(own, os.W_OK) and os.access(own / "cgroup.procs", os.W_OK)):
         return None, f"its cgroup v2 {own} is not delegated to it"
-    controllers = own / "cgroup.controllers"
-    available = set(controllers.read_text().split())
-    if not {"memory", "pids"} <= available:
-        return None, f"its cgroup v2 {own} has no memory and pids controllers ({available})"
+    available = (own / "cgroup.controllers").read_text().split()
+    if not {"memory", "pids"} <= set(available):
+        have = " ".join(available) or "none"
+        return None, f"its cgroup v2 {own} lacks the memory and pids controllers (has: {have})"
     others = _procs(own) - {os.getpid()}
     if others:
         return None, (
@@ -104,14 +99,21 @@ def _delegated_v2(root: Path) -> tuple[Placement | None, str]:
         leaf = own / SERVICE_LEAF
         leaf.mkdir(exist_ok=True)
         (leaf / "cgroup.procs").write_text(str(os.getpid()))
-        _enable(own, controllers)
-        parent = own / GROUP
-        parent.mkdir(exist_ok=True)
-        _enable(parent, controllers)
-        _probe_dir(parent)
+        return _v2_parent(own), ""
     except OSError as exc:
         return None, f"its cgroup v2 {own} is delegated, but no run cgroup could be made: {exc}"
-    return Placement("v2", (str(parent),)), ""
+
+
+def _v2_parent(top: Path) -> Placement:
+    """The parent of run cgroups beneath ``top`` (a cgroup v2 without processes of its own, or
+    the root), its controllers given to the runs."""
+    parent = top / GROUP
+    controllers = top / "cgroup.controllers"
+    _enable(top, controllers)
+    parent.mkdir(exist_ok=True)
+    _enable(parent, controllers)
+    _probe_dir(parent)
+    return Placement("v2", (str(parent),))
 
 
 def own_v2_cgroup(root: Path = ROOT) -> Path | None:
