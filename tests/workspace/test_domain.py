@@ -191,7 +191,7 @@ def test_the_sandboxed_command_confines_everything() -> None:
     }
 
 
-def test_without_root_no_per_uid_process_limit_is_set() -> None:
+def test_without_root_the_process_limit_is_set_inside_the_runs_user_namespace_only() -> None:
     launch = command.build(
         profile(as_root=False),
         LIMITS,
@@ -200,7 +200,12 @@ def test_without_root_no_per_uid_process_limit_is_set() -> None:
         command="python -m pytest -q a.py",
         allow_network=True,
     )
-    assert not any(a.startswith("--nproc") for a in launch.argv)
+    argv = launch.argv
+    # bwrap's options end at its "--"; what follows runs inside the sandbox
+    inside = next(i for i, a in enumerate(argv) if a == "--" and argv[i + 1] == "/bin/sh")
+    assert "--uid" in argv[:inside] and "--size" in argv[:inside]
+    assert not any(a.startswith("--nproc") for a in argv[:inside])
+    assert argv[-10:-7] == ["prlimit", "--nproc=32", "--"]
     assert launch.argv[:4] == command.GATE
     assert "--share-net" in launch.argv
     assert launch.argv[-7:] == [
@@ -259,8 +264,22 @@ def test_the_landlock_launch_confines_to_the_runs_own_copy_and_scratch() -> None
     assert policy.snapshot == "/runs/exec_2/project"
     assert policy.read_write[:2] == ["/runs/exec_2/work", "/runs/exec_2/tmp"]
     assert "/runs/exec_2/project" not in policy.read_only and "/etc" not in policy.read_only
-    assert policy.sockets == "unix" and policy.uid == 61000 and policy.own_network
+    assert policy.sockets == "none" and policy.uid == 61000 and policy.own_network
     assert policy.rlimits["RLIMIT_NPROC"] == 32 and policy.env["TMPDIR"] == "/runs/exec_2/tmp"
+
+
+def test_without_root_a_landlock_run_still_gets_its_process_limit() -> None:
+    launch = command.build(
+        profile("landlock", as_root=False),
+        LIMITS,
+        stage="/r",
+        file_path="app.py",
+        command="python app.py",
+        allow_network=False,
+    )
+    assert launch.policy is not None
+    assert launch.policy.uid is None  # it stays the service's uid, in a user namespace of its own
+    assert launch.policy.rlimits["RLIMIT_NPROC"] == 32
 
 
 def test_a_landlock_server_may_open_tcp_sockets_in_its_own_network_only() -> None:

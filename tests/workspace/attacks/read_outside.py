@@ -1,5 +1,5 @@
-# Attack: read files outside the run's copy of the project, write outside it, list other runs.
-# Every attempt must print BLOCKED; writing into its own copy works (and is discarded).
+# Attack: read files outside the run's copy of the project and write outside it (other runs:
+# other_runs.py). Every attempt must print BLOCKED; writing into its own copy works (discarded).
 import os
 
 HERE = os.getcwd()
@@ -27,10 +27,6 @@ if __name__ == "__main__":
         print("LEAK wrote into the workspace")
     except OSError as exc:
         print(f"BLOCKED write workspace: {type(exc).__name__}")
-    try:
-        print("LEAK other runs:", os.listdir("__DATA_DIR__/sandbox/runs"))
-    except OSError as exc:
-        print(f"BLOCKED list other runs: {type(exc).__name__}")
     with open("written.txt", "w") as f:
         f.write("into its own copy")
     with open("written.txt") as f:

@@ -96,9 +96,10 @@ class Executions:
             log.warning(
                 "%s was left running by %s; recording its end", execution_id, event.instance
             )
-            if self.profile.cgroups:
+            if self.profile.cgroup_placement:
                 # Its processes died with their service; its cgroup did not.
-                await asyncio.to_thread(RunCgroup(self.profile.cgroups, execution_id).remove)
+                run_cgroup = RunCgroup(self.profile.cgroup_placement, execution_id)
+                await asyncio.to_thread(run_cgroup.remove)
             await self.store.append(
                 subjects.execution(execution_id),
                 ExecutionFinished(

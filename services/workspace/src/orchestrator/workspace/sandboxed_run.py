@@ -134,8 +134,8 @@ class Run:
                 deps=self.deps,
             )
             await asyncio.to_thread(command.prepare, stage, launch)
-            if self.profile.cgroups and self.profile.contained:
-                self._cgroup = RunCgroup(self.profile.cgroups, self.execution_id)
+            if self.profile.cgroup_placement and self.profile.contained:
+                self._cgroup = RunCgroup(self.profile.cgroup_placement, self.execution_id)
                 await asyncio.to_thread(self._cgroup.create, self._cgroup_limits())
             who = identity(self.settings, self.profile)
             self.started_at = time.monotonic()

@@ -27,11 +27,17 @@ COPY_THEN_RUN = (
 )
 
 
-def prlimit(limits: Limits, *, per_uid: bool) -> list[str]:
+def prlimit(limits: Limits, *, nproc: bool) -> list[str]:
     flags = {"RLIMIT_AS": "as", "RLIMIT_CPU": "cpu", "RLIMIT_FSIZE": "fsize"}
     flags |= {"RLIMIT_NOFILE": "nofile", "RLIMIT_CORE": "core", "RLIMIT_NPROC": "nproc"}
-    pairs = limits.rlimits(per_uid=per_uid).items()
+    pairs = limits.rlimits(nproc=nproc).items()
     return ["prlimit", *(f"--{flags[name]}={value}" for name, value in pairs), "--"]
+
+
+def nproc_inside(limits: Limits) -> list[str]:
+    """RLIMIT_NPROC set inside the sandbox, in the run's own user namespace, where it counts that
+    run's processes alone (not every process of the service's uid on the host)."""
+    return ["prlimit", f"--nproc={limits.processes}", "--"]
 
 
 SYSTEM = [
@@ -71,7 +77,7 @@ def launch(
     inside_cwd = f"{WORKSPACE}/{folder}" if folder else WORKSPACE
     tmp = "/tmp"  # noqa: S108 (the sandbox's own tmpfs)
     env = code_env(base_env(profile, home=tmp, tmp=tmp, deps=deps), code)
-    argv = [*GATE, *(prlimit(limits, per_uid=profile.as_root) if profile.rlimits else [])]
+    argv = [*GATE, *(prlimit(limits, nproc=profile.as_root) if profile.rlimits else [])]
     argv += [profile.bwrap, *filesystem(profile, limits, stage, allow_network, deps)]
     argv += ["--unshare-all", *(["--share-net"] if allow_network else []), "--unshare-user"]
     if profile.disable_userns:
@@ -81,7 +87,9 @@ def launch(
         argv += ["--setenv", key, value]
     if seccomp_fd is not None:
         argv += ["--seccomp", str(seccomp_fd)]
-    argv += ["--", "/bin/sh", "-c", COPY_THEN_RUN, inside_cwd, *code]
+    # As root, the sandbox uid's RLIMIT_NPROC is set outside (above); otherwise inside.
+    inside = code if profile.as_root or not profile.rlimits else [*nproc_inside(limits), *code]
+    argv += ["--", "/bin/sh", "-c", COPY_THEN_RUN, inside_cwd, *inside]
     return Launch(argv, env, "/", seccomp=seccomp_fd is not None)
 
 

@@ -58,7 +58,7 @@ def build(
             seccomp_fd=seccomp_fd,
             deps=deps,
         )
-    limit = prlimit(limits, per_uid=profile.as_root) if profile.rlimits else []
+    limit = prlimit(limits, nproc=profile.as_root) if profile.rlimits else []
     project = f"{stage}/project"
     cwd = f"{project}/{folder}" if folder else project
     env = code_env(base_env(profile, home=cwd, tmp=cwd, deps=deps), code)

@@ -48,7 +48,10 @@ def prepare_files(policy: Policy, uid: int, gid: int) -> None:
     namespaces.make_mounts_private()
     namespaces.mount_tmpfs(policy.work, policy.work_bytes, 0o755, uid, gid)
     namespaces.mount_tmpfs(policy.tmp, policy.tmp_bytes, 0o700, uid, gid)
-    namespaces.mount_tmpfs("/dev/shm", policy.shm_bytes, 0o1777, 0, 0)  # noqa: S108
+    # Owned by the entry point itself: root, or (not root) the service's uid, the only one its
+    # user namespace maps (an unmapped owner such as 0 makes the mount fail with EINVAL).
+    shm = "/dev/shm"  # noqa: S108 (the run's own tmpfs)
+    namespaces.mount_tmpfs(shm, policy.shm_bytes, 0o1777, os.geteuid(), os.getegid())
     try:
         shutil.copytree(policy.snapshot, policy.work, symlinks=True, dirs_exist_ok=True)
     except (OSError, shutil.Error) as exc:

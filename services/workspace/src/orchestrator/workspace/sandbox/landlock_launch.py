@@ -22,10 +22,10 @@ DEVICES_READ_WRITE = ("/dev/null", "/dev/zero", "/dev/shm")  # noqa: S108 (the r
 
 def socket_policy(*, allow_network: bool, server: bool) -> SocketPolicy:
     """A server may open TCP sockets (to listen in its own empty network namespace); other code
-    only UNIX ones, unless the network is allowed."""
+    none (``socketpair`` only), unless the network is allowed."""
     if allow_network:
         return "any"
-    return "tcp" if server else "unix"
+    return "tcp" if server else "none"
 
 
 def launch(
@@ -60,7 +60,9 @@ def launch(
         sockets=socket_policy(allow_network=allow_network, server=server),
         uid=profile.sandbox_uid if profile.as_root else None,
         gid=profile.sandbox_gid if profile.as_root else None,
-        rlimits=limits.rlimits(per_uid=profile.as_root),
+        # As root, the sandbox uid's; otherwise set after the entry point's unshare, in the
+        # run's own user namespace, where it counts this run's processes alone.
+        rlimits=limits.rlimits(nproc=True),
         seccomp=profile.layers.get("seccomp", True),
         own_network=not allow_network,
     )

@@ -30,7 +30,11 @@ class Limits:
     shm_bytes: int = 64 << 20
     work_bytes: int = 64 << 20
 
-    def rlimits(self, *, per_uid: bool) -> dict[str, int]:
+    def rlimits(self, *, nproc: bool) -> dict[str, int]:
+        """The rlimits of a run; RLIMIT_NPROC only when ``nproc``: it counts the processes of a
+        uid within a user namespace, so it means something for the dedicated sandbox uid (when
+        the service is root: all its runs together) or set inside the run's own user namespace
+        (when it is not: that run alone), never for the service's own uid on the host."""
         limits = {
             "RLIMIT_AS": self.memory_bytes,
             "RLIMIT_CPU": self.cpu_seconds,
@@ -38,8 +42,7 @@ class Limits:
             "RLIMIT_NOFILE": self.open_files,
             "RLIMIT_CORE": 0,
         }
-        if per_uid:
-            # RLIMIT_NPROC counts every process of the uid: only meaningful for a dedicated one.
+        if nproc:
             limits["RLIMIT_NPROC"] = self.processes
         return limits
 

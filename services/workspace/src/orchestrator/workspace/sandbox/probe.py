@@ -30,8 +30,9 @@ from .seccomp_filter import SocketPolicy, compile_filter
 log = logging.getLogger(__name__)
 
 PROVE = r"""
-import json, os, socket, sys
+import json, os, resource, socket, sys
 secret, port, result = sys.argv[1], int(sys.argv[2]), {"uid": os.getuid()}
+result["nproc"] = resource.getrlimit(resource.RLIMIT_NPROC)[0]
 def denied(attempt):
     try:
         attempt()
@@ -43,6 +44,7 @@ result["write"] = denied(lambda: open(os.path.dirname(secret) + "/written", "w")
 result["connect"] = denied(lambda: socket.create_connection(("127.0.0.1", port), timeout=2))
 result["udp"] = denied(lambda: socket.socket(socket.AF_INET, socket.SOCK_DGRAM))
 result["tcp_socket"] = denied(lambda: socket.socket(socket.AF_INET, socket.SOCK_STREAM))
+result["unix_socket"] = denied(lambda: socket.socket(socket.AF_UNIX, socket.SOCK_STREAM))
 print(json.dumps(result))
 """
 
@@ -141,8 +143,8 @@ def _environment(settings: WorkspaceSettings) -> Findings:
         notes["site_packages"] = f"{wanted} unreadable by the sandbox uid: no extra packages"
     if not settings.sandbox_python.startswith("/usr/"):
         notes["python"] = f"{settings.sandbox_python} is outside /usr: bubblewrap cannot see it"
-    version, why = cgroups.detect() if as_root else (None, "not root: cannot create cgroups")
-    if version is None:
+    placement, why = cgroups.detect()
+    if placement is None:
         notes["cgroups"] = why
     if not as_root:
         notes["separate_uid"] = "not root: code runs as the service's uid inside its namespaces"
@@ -160,7 +162,7 @@ def _environment(settings: WorkspaceSettings) -> Findings:
             "wall_clock_s": settings.exec_timeout,
             "server_lifetime_s": settings.exec_server_lifetime,
         },
-        cgroups=version,
+        cgroup_placement=placement,
         sandbox_uid=settings.sandbox_uid,
         sandbox_gid=settings.sandbox_gid,
     )
@@ -317,13 +319,14 @@ def _layers(findings: Findings, profile: SandboxProfile) -> dict[str, bool]:
     seccomp = seccomp and (settings.sandbox_allow_network or proof.get("udp", False))
     if profile.as_root and contained and proof.get("uid") == 0:
         findings.notes["separate_uid"] = "the proving child ran as uid 0"
+    nproc = _nproc_limit(findings, profile, proof)
     return {
         "scrubbed_env": True,
         "wall_clock": True,
         "process_tree_kill": True,
         "separate_uid": profile.as_root and proof.get("uid", -1) != 0,
         "rlimits": mode == "landlock" or profile.rlimits,
-        "nproc_limit": profile.as_root and (mode == "landlock" or profile.rlimits),
+        "nproc_limit": nproc,
         "bubblewrap": "bubblewrap" in findings.proofs,
         "landlock": "landlock" in findings.proofs,
         "filesystem_confined": contained and proof.get("read", False) and proof["write"],
@@ -331,10 +334,30 @@ def _layers(findings: Findings, profile: SandboxProfile) -> dict[str, bool]:
         "network_namespace": isolated,
         "no_outbound_network": isolated,
         "seccomp": seccomp,
+        "no_unix_sockets": seccomp and proof.get("unix_socket", False),
         "nested_userns_disabled": (mode == "bubblewrap" and profile.disable_userns) or seccomp,
         "cgroups": contained and profile.cgroups is not None,
         "sized_writable_mounts": contained,
     }
+
+
+def _nproc_limit(findings: Findings, profile: SandboxProfile, proof: dict[str, Any]) -> bool:
+    """Whether runs get RLIMIT_NPROC (a contained mode: the proving child saw it), and, in the
+    notes, what it counts."""
+    wanted = findings.settings.sandbox_processes
+    if profile.contained:
+        on = proof.get("nproc") == wanted
+    else:
+        on = profile.mode == "weak" and profile.as_root and profile.rlimits
+    if not on and profile.contained:
+        findings.notes["nproc_limit"] = f"the proving child's RLIMIT_NPROC was {proof.get('nproc')}"
+    elif not on:
+        findings.notes["nproc_limit"] = "no namespaces of its own: it would count the service's uid"
+    elif profile.as_root:
+        findings.notes["nproc_limit"] = f"{wanted} processes of the sandbox uid, all runs together"
+    else:
+        findings.notes["nproc_limit"] = f"{wanted} processes per run (its own user namespace)"
+    return on
 
 
 def _note(profile: SandboxProfile, name: str) -> str:

@@ -6,6 +6,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
+from .cgroups import Placement
+
 Mode = Literal["bubblewrap", "landlock", "weak", "refused"]
 
 
@@ -23,7 +25,7 @@ class SandboxProfile:
     rlimits: bool = True
     stage_root: Path = Path("/nonexistent")
     limits: dict[str, int | float] = field(default_factory=dict)
-    cgroups: str | None = None  # "v1" or "v2": each run gets a cgroup of its own
+    cgroup_placement: Placement | None = None  # each run gets a cgroup of its own there
     landlock_abi: int = 0
     sandbox_uid: int = 61000
     sandbox_gid: int = 61000
@@ -32,6 +34,11 @@ class SandboxProfile:
     def contained(self) -> bool:
         """The code runs in namespaces of its own (bubblewrap or the Landlock entry point)."""
         return self.mode in ("bubblewrap", "landlock")
+
+    @property
+    def cgroups(self) -> str | None:
+        """The cgroup version runs get a cgroup of (``"v1"``, ``"v2"``), None: no cgroups."""
+        return self.cgroup_placement.version if self.cgroup_placement else None
 
     @property
     def can_run(self) -> bool:

@@ -9,9 +9,21 @@ What is denied (EPERM): debugging other processes, namespaces and mounts (``unsh
 flags a filter can see), kernel keyrings, BPF, perf, userfaultfd, io_uring, module loading, and
 sockets by policy:
 
-- ``unix``: no socket outside ``AF_UNIX`` (scripts and tests in the Landlock mode);
-- ``tcp``: ``AF_UNIX`` and TCP only (a server listening in its own empty network namespace);
-- ``any``: everything but raw and packet sockets (``SANDBOX_ALLOW_NETWORK``).
+- ``none``: no socket at all (scripts and tests in the Landlock mode);
+- ``tcp``: TCP only (a server listening in its own empty network namespace);
+- ``any``: everything but raw, packet and UNIX sockets (``SANDBOX_ALLOW_NETWORK``).
+
+No policy allows ``socket(AF_UNIX, ...)``: a pathname UNIX socket of the host (``/run/dbus``, a
+database's, a container engine's) is reached by ``connect()`` on its path, which neither Landlock
+(up to ABI 7 it mediates no ``connect()``; ABI 6 scoping covers abstract sockets only) nor a new
+network namespace (abstract sockets only) stops, and the Landlock mode sees the host's whole tree
+(hiding the usual socket directories would miss the ones elsewhere). Bubblewrap shows only what
+it binds, but a socket beneath a bound directory (``/usr``, the packages) would be reachable
+too, and with ``SANDBOX_ALLOW_NETWORK`` it shares the host's abstract sockets. Denying the
+socket's creation closes all of it at once, in both modes. ``socketpair`` stays allowed: it
+makes only a connected pair of the process's own (asyncio's self-pipe, ``multiprocessing.Pipe``);
+what needs a UNIX socket of its own (``multiprocessing.Manager``, the ``forkserver`` start
+method, ``uvicorn --uds``) gets EPERM.
 """
 
 from __future__ import annotations
@@ -22,7 +34,7 @@ from typing import Literal
 
 import pyseccomp as seccomp  # type: ignore[import-untyped]
 
-SocketPolicy = Literal["unix", "tcp", "any"]
+SocketPolicy = Literal["none", "tcp", "any"]
 
 DENIED_CALLS = (
     "ptrace", "process_vm_readv", "process_vm_writev", "mount", "umount2", "pivot_root",
@@ -62,17 +74,17 @@ def build(sockets: SocketPolicy) -> seccomp.SyscallFilter:
     def socket(*args: seccomp.Arg) -> None:
         f.add_rule(deny, "socket", *args)
 
-    if sockets == "unix":
-        socket(seccomp.Arg(0, seccomp.EQ, AF_UNSPEC))
-        socket(seccomp.Arg(0, seccomp.GT, AF_UNIX))
+    if sockets == "none":
+        f.add_rule(deny, "socket")
         return f
+    socket(seccomp.Arg(0, seccomp.EQ, AF_UNIX))
     for family in (AF_INET, AF_INET6):
         kinds = (SOCK_RAW,) if sockets == "any" else (SOCK_DGRAM, SOCK_RAW)
         for kind in kinds:
             socket(seccomp.Arg(0, seccomp.EQ, family), seccomp.Arg(1, seccomp.MASKED_EQ, 0xF, kind))
     socket(seccomp.Arg(0, seccomp.EQ, AF_PACKET))
     if sockets == "tcp":
-        # Neither netlink, nor bluetooth, nor any other family: only UNIX, INET and INET6.
+        # Neither netlink, nor bluetooth, nor any other family: only INET and INET6.
         socket(seccomp.Arg(0, seccomp.EQ, AF_UNSPEC))
         for family in range(AF_INET + 1, AF_INET6):
             socket(seccomp.Arg(0, seccomp.EQ, family))
