@@ -5,33 +5,23 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncGenerator, Callable, Mapping
+from collections.abc import AsyncGenerator, Callable
 from contextlib import aclosing
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import httpx
 from websockets.asyncio.client import connect
 
+from . import _base
 from . import _models as m
 from . import _operations as ops
-from ._base import (
-    DEFAULT_POLL_INTERVAL,
-    ClientBase,
-    Deadline,
-    RunTally,
-    Stream,
-    events_stream,
-    execution_stream,
-    http_options,
-    task_stream,
-)
 from ._frames import Frame
 from ._stream import DEFAULT_GIVE_UP_AFTER, DROPS
 
 T = TypeVar("T")
 
 
-class AsyncClient(ClientBase):
+class AsyncClient(_base.ClientBase[httpx.AsyncBaseTransport]):
     """The gateway's REST API, live events and runs, for asyncio.
 
     ``AsyncClient()`` talks to ``ORCHESTRATOR_URL`` (default ``http://127.0.0.1:8100``) with the
@@ -40,17 +30,10 @@ class AsyncClient(ClientBase):
     parameters as ``Client``'s; its streams are async iterators.
     """
 
-    def __init__(
-        self,
-        base_url: str | None = None,
-        *,
-        token: str | None = None,
-        timeout: float | None = None,
-        environ: Mapping[str, str] | None = None,
-        transport: httpx.AsyncBaseTransport | None = None,
-    ) -> None:
-        super().__init__(base_url, token=token, timeout=timeout, environ=environ)
-        self._http = httpx.AsyncClient(**http_options(self._config), transport=transport)
+    _http: httpx.AsyncClient
+
+    def _open(self, options: dict[str, Any], transport: httpx.AsyncBaseTransport | None) -> None:
+        self._http = httpx.AsyncClient(**options, transport=transport)
 
     async def aclose(self) -> None:
         await self._http.aclose()
@@ -74,10 +57,10 @@ class AsyncClient(ClientBase):
         self,
         task_id: str,
         timeout: float | None = None,
-        poll_interval: float = DEFAULT_POLL_INTERVAL,
+        poll_interval: float = _base.DEFAULT_POLL_INTERVAL,
     ) -> m.Task:
         """The task once it is completed, failed or cancelled (polling; survives restarts)."""
-        deadline = Deadline(timeout)
+        deadline = _base.Deadline(timeout)
         while True:
             task = await self.task(task_id)
             if deadline.over(task):
@@ -93,7 +76,7 @@ class AsyncClient(ClientBase):
         Reconnects as ``Client.events`` does: no frame of a persisted event lost or repeated.
         """
         start = (await self.health()).nats.projection_seq if since is None else since
-        async for frame in self._stream(events_stream(self._config, start, give_up_after)):
+        async for frame in self._stream(_base.events_stream(self._config, start, give_up_after)):
             yield frame
 
     async def follow(
@@ -104,12 +87,12 @@ class AsyncClient(ClientBase):
         if task.done and not from_start:
             return
         history = await self.task_events(task_id) if from_start else None
-        async for frame in self._stream(task_stream(self._config, task, history)):
+        async for frame in self._stream(_base.task_stream(self._config, task, history)):
             yield frame
 
     def execution_output(self, execution_id: str) -> AsyncGenerator[Frame, None]:
         """An execution's frames from its first line through ``execution_finished``."""
-        return self._stream(execution_stream(self._config, execution_id))
+        return self._stream(_base.execution_stream(self._config, execution_id))
 
     async def run(
         self,
@@ -121,7 +104,7 @@ class AsyncClient(ClientBase):
 
         Cancelled, it stops the execution before re-raising.
         """
-        tally = RunTally(await self.start_run(path), on_line, on_start)
+        tally = _base.RunTally(await self.start_run(path), on_line, on_start)
         try:
             async with aclosing(self.execution_output(tally.execution_id)) as frames:
                 async for frame in frames:
@@ -132,7 +115,7 @@ class AsyncClient(ClientBase):
         record = None if tally.finished else await self.execution(tally.execution_id)
         return tally.result(record)
 
-    async def _stream(self, stream: Stream) -> AsyncGenerator[Frame, None]:
+    async def _stream(self, stream: _base.Stream) -> AsyncGenerator[Frame, None]:
         dropped: BaseException | None
         while True:
             try:

@@ -28,6 +28,7 @@ DEFAULT_POLL_INTERVAL = 0.25
 
 P = ParamSpec("P")
 T = TypeVar("T")
+TransportT = TypeVar("TransportT")
 
 
 class Rest(Generic[P, T]):
@@ -48,11 +49,11 @@ class Rest(Generic[P, T]):
     def __get__(self, client: Client, owner: type) -> Callable[P, T]: ...
     @overload
     def __get__(self, client: AsyncClient, owner: type) -> Callable[P, Coroutine[Any, Any, T]]: ...
-    def __get__(self, client: ClientBase | None, owner: type) -> Callable[..., Any]:
+    def __get__(self, client: ClientBase[Any] | None, owner: type) -> Callable[..., Any]:
         build = self.build
         if client is None:
 
-            def unbound(client: ClientBase, *args: Any, **kwargs: Any) -> Any:
+            def unbound(client: ClientBase[Any], *args: Any, **kwargs: Any) -> Any:
                 return client._send(build(*args, **kwargs))
 
             self_first = inspect.Parameter("self", inspect.Parameter.POSITIONAL_ONLY)
@@ -75,7 +76,7 @@ class Rest(Generic[P, T]):
         return function
 
 
-class ClientBase:
+class ClientBase(Generic[TransportT]):
     def __init__(
         self,
         base_url: str | None = None,
@@ -83,8 +84,14 @@ class ClientBase:
         token: str | None = None,
         timeout: float | None = None,
         environ: Mapping[str, str] | None = None,
+        transport: TransportT | None = None,
     ) -> None:
         self._config = Config.resolve(base_url, token, timeout, environ)
+        self._open(http_options(self._config), transport)
+
+    def _open(self, options: dict[str, Any], transport: TransportT | None) -> None:
+        """Make the client's ``httpx`` client from ``options`` and ``transport``."""
+        raise NotImplementedError
 
     @property
     def base_url(self) -> str:

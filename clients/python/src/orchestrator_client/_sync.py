@@ -4,33 +4,23 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Generator, Mapping
+from collections.abc import Callable, Generator
 from contextlib import closing
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import httpx
 from websockets.sync.client import connect
 
+from . import _base
 from . import _models as m
 from . import _operations as ops
-from ._base import (
-    DEFAULT_POLL_INTERVAL,
-    ClientBase,
-    Deadline,
-    RunTally,
-    Stream,
-    events_stream,
-    execution_stream,
-    http_options,
-    task_stream,
-)
 from ._frames import Frame
 from ._stream import DEFAULT_GIVE_UP_AFTER, DROPS
 
 T = TypeVar("T")
 
 
-class Client(ClientBase):
+class Client(_base.ClientBase[httpx.BaseTransport]):
     """The gateway's REST API, live events and runs, blocking.
 
     ``Client()`` talks to ``ORCHESTRATOR_URL`` (default ``http://127.0.0.1:8100``) with the token
@@ -38,17 +28,10 @@ class Client(ClientBase):
     call ``close()``.
     """
 
-    def __init__(
-        self,
-        base_url: str | None = None,
-        *,
-        token: str | None = None,
-        timeout: float | None = None,
-        environ: Mapping[str, str] | None = None,
-        transport: httpx.BaseTransport | None = None,
-    ) -> None:
-        super().__init__(base_url, token=token, timeout=timeout, environ=environ)
-        self._http = httpx.Client(**http_options(self._config), transport=transport)
+    _http: httpx.Client
+
+    def _open(self, options: dict[str, Any], transport: httpx.BaseTransport | None) -> None:
+        self._http = httpx.Client(**options, transport=transport)
 
     def close(self) -> None:
         self._http.close()
@@ -72,10 +55,10 @@ class Client(ClientBase):
         self,
         task_id: str,
         timeout: float | None = None,
-        poll_interval: float = DEFAULT_POLL_INTERVAL,
+        poll_interval: float = _base.DEFAULT_POLL_INTERVAL,
     ) -> m.Task:
         """The task once it is completed, failed or cancelled (polling; survives restarts)."""
-        deadline = Deadline(timeout)
+        deadline = _base.Deadline(timeout)
         while True:
             task = self.task(task_id)
             if deadline.over(task):
@@ -94,7 +77,7 @@ class Client(ClientBase):
         while disconnected are not persisted and so not replayed.
         """
         start = self.health().nats.projection_seq if since is None else since
-        return self._stream(events_stream(self._config, start, give_up_after))
+        return self._stream(_base.events_stream(self._config, start, give_up_after))
 
     def follow(self, task_id: str, *, from_start: bool = False) -> Generator[Frame, None, None]:
         """The frames of one task (updates and model output) until it is done.
@@ -106,11 +89,11 @@ class Client(ClientBase):
         if task.done and not from_start:
             return
         history = self.task_events(task_id) if from_start else None
-        yield from self._stream(task_stream(self._config, task, history))
+        yield from self._stream(_base.task_stream(self._config, task, history))
 
     def execution_output(self, execution_id: str) -> Generator[Frame, None, None]:
         """An execution's frames from its first line through ``execution_finished``."""
-        return self._stream(execution_stream(self._config, execution_id))
+        return self._stream(_base.execution_stream(self._config, execution_id))
 
     def run(
         self,
@@ -122,7 +105,7 @@ class Client(ClientBase):
 
         Interrupted (Ctrl-C), it stops the execution before re-raising.
         """
-        tally = RunTally(self.start_run(path), on_line, on_start)
+        tally = _base.RunTally(self.start_run(path), on_line, on_start)
         try:
             with closing(self.execution_output(tally.execution_id)) as frames:
                 for frame in frames:
@@ -132,7 +115,7 @@ class Client(ClientBase):
             raise
         return tally.result(None if tally.finished else self.execution(tally.execution_id))
 
-    def _stream(self, stream: Stream) -> Generator[Frame, None, None]:
+    def _stream(self, stream: _base.Stream) -> Generator[Frame, None, None]:
         dropped: BaseException | None
         while True:
             try:
