@@ -8,13 +8,11 @@ differently (a retried append is de-duplicated before its expected sequence is c
 from __future__ import annotations
 
 import asyncio
-import re
 import subprocess
 import time
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
-import httpx
 import nats
 import pytest
 from nats.aio.client import Client as NATS
@@ -24,59 +22,20 @@ from orchestrator.events.catalog import TaskCancelled, TaskSubmitted
 from orchestrator.events.connection import provision
 from orchestrator.events.nats_settings import NatsSettings
 from orchestrator.gateway.ratelimit_store import SharedWindows, open_bucket
-from orchestrator.launcher.nats_server import find_binary, free_port
+from orchestrator.launcher.cluster import NODES, LocalCluster
+from orchestrator.launcher.nats_server import find_binary
 
 DEPLOY = Path(__file__).resolve().parent.parent / "deploy" / "nats"
-NODES = ("n1", "n2", "n3")
 
 
 @pytest.fixture
 def cluster(tmp_path: Path) -> Iterator[list[str]]:
-    ports = {n: (free_port(), free_port(), free_port()) for n in NODES}  # client, monitor, route
-    processes = []
+    """The nodes of ``make cluster`` (the launcher's loopback rewrite of the deploy configs)."""
+    nodes = LocalCluster(config_dir=DEPLOY, data_dir=tmp_path, logs=tmp_path).start()
     try:
-        for node in NODES:
-            client, monitor, _ = ports[node]
-            text = (DEPLOY / f"{node}.conf").read_text()
-            assert "sync_interval: always" in text
-            text = text.replace("0.0.0.0:4222", f"127.0.0.1:{client}")
-            text = text.replace("0.0.0.0:8222", f"127.0.0.1:{monitor}")
-            text = text.replace("0.0.0.0:6222", f"127.0.0.1:{ports[node][2]}")
-            text = re.sub(
-                r"nats-route://(n\d):6222",
-                lambda m: f"nats-route://127.0.0.1:{ports[m.group(1)][2]}",
-                text,
-            )
-            text = text.replace("store_dir: /data", f'store_dir: "{tmp_path / node}"')
-            conf = tmp_path / f"{node}.conf"
-            conf.write_text(text)
-            log = (tmp_path / f"{node}.log").open("wb")
-            processes.append(
-                subprocess.Popen(
-                    [find_binary(), "-c", str(conf)], stdout=log, stderr=subprocess.STDOUT
-                )
-            )
-        deadline = time.monotonic() + 30
-        for node in NODES:
-            url = f"http://127.0.0.1:{ports[node][1]}/healthz"
-            while True:
-                try:
-                    if httpx.get(url, timeout=1).status_code == 200:
-                        break
-                except httpx.HTTPError:
-                    pass
-                assert time.monotonic() < deadline, (tmp_path / f"{node}.log").read_text()
-                time.sleep(0.1)
-        yield [f"nats://127.0.0.1:{ports[n][0]}" for n in NODES]
+        yield nodes.urls
     finally:
-        for process in processes:
-            process.terminate()
-        for process in processes:
-            try:
-                process.wait(10)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
+        nodes.stop()
 
 
 @pytest.fixture
