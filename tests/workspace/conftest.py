@@ -147,6 +147,24 @@ def workspace_dir(system: System, data_dir: Path | None = None) -> Path:
     return (data_dir or system.data_dir) / "workspace"
 
 
+# The seed's example program: a FastAPI hello world, runnable with a preview on port 8000.
+HELLO_API = b"""from fastapi import FastAPI
+import uvicorn
+
+app = FastAPI()
+
+
+@app.get("/")
+def root():
+    return {"message": "Hello World"}
+
+
+if __name__ == "__main__":
+    print("Starting server on port 8000...")
+    uvicorn.run(app, host="127.0.0.1", port=8000)
+"""
+
+
 FINAL = {"completed", "failed", "stopped", "timed_out", "rejected"}
 
 

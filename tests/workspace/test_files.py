@@ -23,22 +23,8 @@ from orchestrator.events.catalog import (
 )
 from tests.harness import System, eventually
 
-from .conftest import api, listed, put_content, wait_listed, workspace_dir, write_file
+from .conftest import HELLO_API, api, listed, put_content, wait_listed, workspace_dir, write_file
 
-HELLO_API = b"""from fastapi import FastAPI
-import uvicorn
-
-app = FastAPI()
-
-
-@app.get("/")
-def root():
-    return {"message": "Hello World"}
-
-
-if __name__ == "__main__":
-    uvicorn.run(app, host="127.0.0.1", port=8000)
-"""
 SCRIPT = b'print("hi")\n\nif __name__ == "__main__":\n    print("main")\n'
 TESTS = b"def test_one():\n    assert 1 + 1 == 2\n"
 LIBRARY = b"def helper():\n    return 1\n"
