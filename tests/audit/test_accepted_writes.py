@@ -33,8 +33,7 @@ def test_a_submission_accepted_but_not_yet_visible_is_a_503_with_its_task_id(
     system: System,
 ) -> None:
     with FakeLLM() as fake:
-        fake.anthropic.responder = happy
-        fake.openai.responder = happy
+        fake.answer_with(happy)
         # A microsecond to see one's own write: the read models nearly never keep up with it.
         system.env.update({**fake.env(), **FAST_ENV, "GATEWAY_REQUEST_TIMEOUT": "0.000001"})
         system.start_all(("gateway", "agents", "workspace"))

@@ -98,8 +98,7 @@ async def test_no_canary_key_leaves_the_system(system: System) -> None:
                 "EXEC_TIMEOUT": "20",
             }
         )
-        fake.anthropic.responder = happy
-        fake.openai.responder = happy
+        fake.answer_with(happy)
         await asyncio.to_thread(system.start_all, ("gateway", "agents", "workspace"))
         frames: list[str] = []
         stop = asyncio.Event()

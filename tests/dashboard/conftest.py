@@ -55,9 +55,7 @@ def run_async(make: Callable[[], Coroutine[Any, Any, Any]]) -> Any:
 @pytest.fixture(scope="package")
 def fake_llm() -> Iterator[FakeLLM]:
     with FakeLLM() as server:
-        server.anthropic.responder = happy
-        server.openai.responder = happy
-        yield server
+        yield server.answer_with(happy)
 
 
 Script = Callable[[Callable[[RecordedRequest], Reply]], None]
@@ -68,8 +66,7 @@ def script(fake_llm: FakeLLM) -> Iterator[Script]:
     """Give both fake providers a responder for one test; ``happy`` again afterwards."""
 
     def use(responder: Callable[[RecordedRequest], Reply]) -> None:
-        fake_llm.anthropic.responder = responder
-        fake_llm.openai.responder = responder
+        fake_llm.answer_with(responder)
 
     yield use
     use(happy)

@@ -106,9 +106,7 @@ def calls(fake: FakeLLM, task_id: str, stage: str | None = None) -> list[Recorde
 @pytest.fixture
 def fake() -> Iterator[FakeLLM]:
     with FakeLLM() as server:
-        server.anthropic.responder = happy
-        server.openai.responder = happy
-        yield server
+        yield server.answer_with(happy)
 
 
 FAST_ENV = {
