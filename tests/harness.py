@@ -33,42 +33,57 @@ TRANSIENT: tuple[type[BaseException], ...] = (
 not written yet): the check is tried again instead of failing the test."""
 
 
+class _Poll:
+    """The rule both waits share: until ``timeout``, keep the last answer (or transient error),
+    done at the first truthy answer; past it, fail naming what was awaited and the last answer."""
+
+    def __init__(self, timeout: float) -> None:
+        self.timeout = timeout
+        self.deadline = time.monotonic() + timeout
+        self.last: Any = None
+
+    def open(self) -> bool:
+        return time.monotonic() < self.deadline
+
+    def accepts(self, answer: Any) -> bool:
+        self.last = answer
+        return bool(answer)
+
+    def timed_out(self, what: object) -> AssertionError:
+        return AssertionError(
+            f"timed out after {self.timeout:g}s waiting for {what}: {self.last!r}"
+        )
+
+
 def wait_until(
     check: Callable[[], Any], what: str = "", *, timeout: float = 30.0, interval: float = 0.1
 ) -> Any:
     """Poll ``check`` until it returns something truthy, and return that; fail naming ``what``."""
-    deadline = time.monotonic() + timeout
-    last: Any = None
-    while time.monotonic() < deadline:
+    poll = _Poll(timeout)
+    while poll.open():
         try:
-            last = check()
+            if poll.accepts(check()):
+                return poll.last
         except TRANSIENT as exc:
-            last = exc
-        else:
-            if last:
-                return last
+            poll.last = exc
         time.sleep(interval)
-    raise AssertionError(f"timed out after {timeout:g}s waiting for {what or check}: {last!r}")
+    raise poll.timed_out(what or check)
 
 
 async def eventually(
     check: Callable[[], Any], what: str = "", *, timeout: float = 30.0, interval: float = 0.1
 ) -> Any:
     """:func:`wait_until` for async tests: ``check`` may be sync or return an awaitable."""
-    deadline = time.monotonic() + timeout
-    last: Any = None
-    while time.monotonic() < deadline:
+    poll = _Poll(timeout)
+    while poll.open():
         try:
-            last = check()
-            if inspect.isawaitable(last):
-                last = await last
+            answer = check()
+            if poll.accepts(await answer if inspect.isawaitable(answer) else answer):
+                return poll.last
         except TRANSIENT as exc:
-            last = exc
-        else:
-            if last:
-                return last
+            poll.last = exc
         await asyncio.sleep(interval)
-    raise AssertionError(f"timed out after {timeout:g}s waiting for {what or check}: {last!r}")
+    raise poll.timed_out(what or check)
 
 
 def within_one_minute(seconds: float = 15.0) -> None:
