@@ -19,7 +19,7 @@ from nats.aio.client import Client as NATS
 from nats.js import JetStreamContext
 
 from orchestrator.events import EventStore, subjects
-from orchestrator.events.catalog import FileWritten
+from orchestrator.events.catalog import Event, FileWritten
 from orchestrator.events.connection import files_store, provision
 from orchestrator.events.nats_settings import NatsSettings
 from orchestrator.workspace.sandbox import landlock
@@ -122,6 +122,15 @@ async def write_file(js: JetStreamContext, path: str, data: bytes) -> str:
         subjects.WORKSPACE, FileWritten(path=path, digest=digest, size=len(data), source="api")
     )
     return digest
+
+
+async def append_in_order(store: EventStore, subject: str, *events: Event) -> int:
+    """Append ``events`` to an empty ``subject`` one after the other, each expecting the one
+    before (as the pipeline writes a task); the last one's sequence."""
+    version = 0
+    for event in events:
+        version = await store.append(subject, event, expected_last_seq=version)
+    return version
 
 
 async def api(system: System, method: str, path: str, **kwargs: Any) -> httpx.Response:
