@@ -17,13 +17,14 @@ import nats
 import pytest
 from nats.aio.client import Client as NATS
 
-from orchestrator.events import ConcurrencyConflict, Envelope, EventStore, encode, subjects
+from orchestrator.events import ConcurrencyConflict, Envelope, EventStore, subjects
 from orchestrator.events.catalog import TaskCancelled, TaskSubmitted
 from orchestrator.events.connection import provision
 from orchestrator.events.nats_settings import NatsSettings
 from orchestrator.gateway.ratelimit_store import SharedWindows, open_bucket
 from orchestrator.launcher.cluster import NODES, LocalCluster
 from orchestrator.launcher.nats_server import find_binary
+from tests.events.test_store import append_losing_the_ack
 
 DEPLOY = Path(__file__).resolve().parent.parent / "deploy" / "nats"
 
@@ -83,9 +84,7 @@ async def test_r3_ten_appenders_one_winner_and_retried_append_stored_once(
 
     # lost ack on R3: the first attempt is stored, its ack never arrives; the retry succeeds
     envelope = Envelope.wrap(TaskCancelled(task_id="r3", reason="retried"))
-    body, headers = encode(envelope)
-    headers["Nats-Expected-Last-Subject-Sequence"] = str(winners[0])
-    stored = await store.js.publish(subject, body, headers=headers)
+    stored = await append_losing_the_ack(store.js, subject, envelope, winners[0])
     assert await store.append_envelope(subject, envelope, expected_last_seq=winners[0]) == (
         stored.seq
     )
