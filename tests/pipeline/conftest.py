@@ -17,7 +17,7 @@ import pytest
 import websocket
 
 from orchestrator.launcher.supervisor import ServiceProcess
-from tests.fakes import FakeLLM, RecordedRequest, Reply, Text
+from tests.fakes import FakeLLM, RecordedRequest, Reply, Responder, Text
 from tests.harness import System
 
 TASK_RE = re.compile(r"Task: (task_[0-9a-f]+)")
@@ -93,6 +93,19 @@ def answer(stage: str | None, **kwargs: Any) -> Text:
 
 def happy(request: RecordedRequest) -> Reply:
     return answer(stage_of(request))
+
+
+def held(needle: str, release: threading.Event, stage: str | None = None) -> Responder:
+    """``happy``, except that the answer to a prompt containing ``needle`` (at ``stage`` only,
+    when given) is held until ``release`` is set."""
+
+    def respond(request: RecordedRequest) -> Reply:
+        current = stage_of(request)
+        if needle in request.text and stage in (None, current):
+            return answer(current, gate=release)
+        return answer(current)
+
+    return respond
 
 
 def calls(fake: FakeLLM, task_id: str, stage: str | None = None) -> list[RecordedRequest]:
