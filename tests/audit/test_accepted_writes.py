@@ -19,14 +19,11 @@ import time
 from typing import Any
 
 import httpx
-import nats
 
-from orchestrator.events.connection import provision
-from orchestrator.events.nats_settings import NatsSettings
 from tests.fakes import FakeLLM, RecordedRequest, Reply
 from tests.harness import System
 from tests.pipeline.conftest import FAST_ENV, answer, happy, stage_of
-from tests.workspace.conftest import SANDBOX_UID, write_file
+from tests.workspace.conftest import SANDBOX_UID, jetstream_of, write_file
 
 
 def test_a_submission_accepted_but_not_yet_visible_is_a_503_with_its_task_id(
@@ -87,14 +84,9 @@ async def test_a_run_that_ends_while_nats_is_down_is_recorded_once_it_is_back(
         }
     )
     await asyncio.to_thread(system.start_all, ("gateway", "workspace"))
-    assert system.nats is not None
-    client = await nats.connect(system.nats.url)
-    try:
-        js = client.jetstream(timeout=10)
-        await provision(js, NatsSettings())
+    async with jetstream_of(system) as js:
         await write_file(js, "sleeper.py", SLEEPER)
-    finally:
-        await client.close()
+    assert system.nats is not None
     async with httpx.AsyncClient(base_url=system.base_url, timeout=10) as http:
 
         async def execution(execution_id: str) -> dict[str, Any] | None:

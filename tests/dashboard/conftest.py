@@ -23,7 +23,7 @@ import pytest
 from tests.fakes import FakeLLM, RecordedRequest, Reply
 from tests.harness import System, running
 from tests.pipeline.conftest import FAST_ENV, happy
-from tests.workspace.conftest import TEST_ENV
+from tests.workspace.conftest import TEST_ENV, jetstream_of, write_file_at
 
 CHROMIUM = Path("/usr/bin/chromium")
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "dashboard"
@@ -182,31 +182,8 @@ def dashboard(browser: Any, dash_system: System) -> Iterator[Dashboard]:
 
 
 async def _write_files(system: System, files: dict[str, bytes]) -> list[int]:
-    import nats
-
-    from orchestrator.events import EventStore, subjects
-    from orchestrator.events.catalog import FileWritten
-    from orchestrator.events.connection import provision
-    from orchestrator.events.nats_settings import NatsSettings
-    from tests.workspace.conftest import put_content
-
-    assert system.nats is not None
-    client = await nats.connect(system.nats.url)
-    try:
-        js = client.jetstream(timeout=10)
-        await provision(js, NatsSettings())
-        seqs = []
-        for path, data in files.items():
-            digest = await put_content(js, data)
-            seqs.append(
-                await EventStore(js).append(
-                    subjects.WORKSPACE,
-                    FileWritten(path=path, digest=digest, size=len(data), source="api"),
-                )
-            )
-        return seqs
-    finally:
-        await client.close()
+    async with jetstream_of(system) as js:
+        return [(await write_file_at(js, path, data))[1] for path, data in files.items()]
 
 
 def write_files(system: System, files: dict[str, bytes]) -> list[int]:

@@ -117,11 +117,17 @@ async def put_content(js: JetStreamContext, data: bytes) -> str:
 
 async def write_file(js: JetStreamContext, path: str, data: bytes) -> str:
     """Write a workspace file the way the system does: bytes by digest, then the event."""
+    digest, _ = await write_file_at(js, path, data)
+    return digest
+
+
+async def write_file_at(js: JetStreamContext, path: str, data: bytes) -> tuple[str, int]:
+    """:func:`write_file`, telling also the stream sequence of its event."""
     digest = await put_content(js, data)
-    await EventStore(js).append(
+    seq = await EventStore(js).append(
         subjects.WORKSPACE, FileWritten(path=path, digest=digest, size=len(data), source="api")
     )
-    return digest
+    return digest, seq
 
 
 async def append_in_order(store: EventStore, subject: str, *events: Event) -> int:
