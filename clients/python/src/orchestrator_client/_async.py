@@ -76,8 +76,10 @@ class AsyncClient(_base.ClientBase[httpx.AsyncBaseTransport]):
         Reconnects as ``Client.events`` does: no frame of a persisted event lost or repeated.
         """
         start = (await self.health()).nats.projection_seq if since is None else since
-        async for frame in self._stream(_base.events_stream(self._config, start, give_up_after)):
-            yield frame
+        stream = _base.events_stream(self._config, start, give_up_after)
+        async with aclosing(self._stream(stream)) as frames:
+            async for frame in frames:
+                yield frame
 
     async def follow(
         self, task_id: str, *, from_start: bool = False
@@ -87,8 +89,10 @@ class AsyncClient(_base.ClientBase[httpx.AsyncBaseTransport]):
         if task.done and not from_start:
             return
         history = await self.task_events(task_id) if from_start else None
-        async for frame in self._stream(_base.task_stream(self._config, task, history)):
-            yield frame
+        stream = _base.task_stream(self._config, task, history)
+        async with aclosing(self._stream(stream)) as frames:
+            async for frame in frames:
+                yield frame
 
     def execution_output(self, execution_id: str) -> AsyncGenerator[Frame, None]:
         """An execution's frames from its first line through ``execution_finished``."""
