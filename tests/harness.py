@@ -33,6 +33,10 @@ TRANSIENT: tuple[type[BaseException], ...] = (
 not written yet): the check is tried again instead of failing the test."""
 
 
+Described = str | Callable[[], str]
+"""What a wait is for: said when it times out."""
+
+
 class _Poll:
     """The rule both waits share: until ``timeout``, keep the last answer (or transient error),
     done at the first truthy answer; past it, fail naming what was awaited and the last answer."""
@@ -49,16 +53,17 @@ class _Poll:
         self.last = answer
         return bool(answer)
 
-    def timed_out(self, what: object) -> AssertionError:
-        return AssertionError(
-            f"timed out after {self.timeout:g}s waiting for {what}: {self.last!r}"
-        )
+    def timed_out(self, what: Described, check: object) -> AssertionError:
+        said = what() if callable(what) else what or check
+        waited = f"{self.timeout:g}s"
+        return AssertionError(f"timed out after {waited} waiting for {said}: {self.last!r}")
 
 
 def wait_until(
-    check: Callable[[], Any], what: str = "", *, timeout: float = 30.0, interval: float = 0.1
+    check: Callable[[], Any], what: Described = "", *, timeout: float = 30.0, interval: float = 0.1
 ) -> Any:
-    """Poll ``check`` until it returns something truthy, and return that; fail naming ``what``."""
+    """Poll ``check`` until it returns something truthy, and return that; fail naming ``what``
+    (a function of no arguments is asked only then, e.g. for the logs at that moment)."""
     poll = _Poll(timeout)
     while poll.open():
         try:
@@ -67,11 +72,11 @@ def wait_until(
         except TRANSIENT as exc:
             poll.last = exc
         time.sleep(interval)
-    raise poll.timed_out(what or check)
+    raise poll.timed_out(what, check)
 
 
 async def eventually(
-    check: Callable[[], Any], what: str = "", *, timeout: float = 30.0, interval: float = 0.1
+    check: Callable[[], Any], what: Described = "", *, timeout: float = 30.0, interval: float = 0.1
 ) -> Any:
     """:func:`wait_until` for async tests: ``check`` may be sync or return an awaitable."""
     poll = _Poll(timeout)
@@ -83,7 +88,7 @@ async def eventually(
         except TRANSIENT as exc:
             poll.last = exc
         await asyncio.sleep(interval)
-    raise poll.timed_out(what or check)
+    raise poll.timed_out(what, check)
 
 
 def within_one_minute(seconds: float = 15.0) -> None:
