@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import subprocess
-import time
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
@@ -25,6 +24,7 @@ from orchestrator.gateway.ratelimit_store import SharedWindows, open_bucket
 from orchestrator.launcher.cluster import NODES, LocalCluster
 from orchestrator.launcher.nats_server import find_binary
 from tests.events.test_store import append_losing_the_ack
+from tests.harness import eventually
 
 DEPLOY = Path(__file__).resolve().parent.parent / "deploy" / "nats"
 
@@ -44,15 +44,13 @@ async def cluster_store(cluster: list[str]) -> AsyncIterator[EventStore]:
     settings = NatsSettings(nats_url=",".join(cluster), nats_replicas=3)
     nc: NATS = await nats.connect(servers=settings.servers, max_reconnect_attempts=-1)
     js = nc.jetstream(timeout=10)
-    deadline = time.monotonic() + 30
-    while True:  # the meta leader may still be being elected
-        try:
-            await provision(js, settings)
-            break
-        except Exception:
-            if time.monotonic() > deadline:
-                raise
-            await asyncio.sleep(0.3)
+
+    async def provisioned() -> bool:
+        await provision(js, settings)
+        return True
+
+    # The meta leader may still be being elected.
+    await eventually(provisioned, "the R3 streams provisioned", timeout=30, interval=0.3)
     info = await js.stream_info(subjects.EVENTS_STREAM)
     assert info.config.num_replicas == 3
     yield EventStore(js)
@@ -101,15 +99,12 @@ async def test_r3_rate_limit_counts_shared_by_replicas_on_different_nodes(
     first: NATS = await nats.connect(servers=[cluster[0]])
     last: NATS = await nats.connect(servers=[cluster[2]])
     try:
-        deadline = time.monotonic() + 30
-        while True:  # the meta leader may still be being elected
-            try:
-                kv = await open_bucket(first, first.jetstream(timeout=10), settings)
-                break
-            except Exception:
-                if time.monotonic() > deadline:
-                    raise
-                await asyncio.sleep(0.3)
+        kv = await eventually(  # the meta leader may still be being elected
+            lambda: open_bucket(first, first.jetstream(timeout=10), settings),
+            "the R3 rate-limit bucket",
+            timeout=30,
+            interval=0.3,
+        )
         info = await first.jetstream().stream_info(f"KV_{subjects.RATE_LIMIT_BUCKET}")
         assert info.config.num_replicas == 3
         now = 630.0  # half-way through a minute, whenever the test runs
