@@ -164,27 +164,31 @@ class System:
         self.wait_ready(started)
         return started
 
-    def wait_ready(self, started: dict[str, ServiceProcess], timeout: float = 30.0) -> None:
-        """Wait until the gateway reports every started service up."""
+    def wait_ready(
+        self, started: dict[str, ServiceProcess], timeout: float = 30.0, *, token: str = ""
+    ) -> None:
+        """Wait until the gateway reports every started service up (asked with ``token``, the
+        guarded gateway's); a started process that exits fails at once."""
         wanted = set(started)
-        deadline = time.monotonic() + timeout
+        headers = {"Authorization": f"Bearer {token}"} if token else {}
         last: object = None
-        while time.monotonic() < deadline:
+
+        def ready() -> bool:
+            nonlocal last
             for name, process in started.items():
                 if not process.running():
                     raise RuntimeError(f"{name} exited:\n{self.log(name)}")
             if "gateway" not in wanted:
                 time.sleep(0.5)
-                return
+                return True
             try:
-                last = httpx.get(f"{self.base_url}/api/health", timeout=2).json()
-                services = last["services"]  # type: ignore[index]
-                if all(services[s]["status"] == "up" for s in wanted):
-                    return
-            except (httpx.HTTPError, KeyError, ValueError):
-                pass
-            time.sleep(0.1)
-        raise TimeoutError(f"system not ready: {last}\n{self.all_logs()}")
+                last = httpx.get(f"{self.base_url}/api/health", headers=headers, timeout=2).json()
+            except ValueError:
+                return False
+            services = last["services"]  # type: ignore[index]
+            return all(services[s]["status"] == "up" for s in wanted)
+
+        wait_until(ready, lambda: f"system ready: {last}\n{self.all_logs()}", timeout=timeout)
 
     def log(self, name: str) -> str:
         path = self.logs / f"{name}.log"

@@ -19,7 +19,7 @@ import requests
 import websocket
 
 from orchestrator.launcher.nats_server import free_port
-from tests.harness import System, wait_until
+from tests.harness import System
 
 EVIL = "http://evil.example"
 
@@ -141,21 +141,7 @@ def token_system(tmp_path_factory: pytest.TempPathFactory) -> object:
     system = System(root=tmp_path_factory.mktemp("token"), env={"HEALTH_INTERVAL": "0.5"})
     system.start_nats()
     process = system.start("gateway", GATEWAY_TOKEN="s3cret-token-value")
-
-    def answers() -> bool:
-        if not process.running():
-            raise RuntimeError(system.log("gateway"))
-        try:
-            reply = requests.get(
-                f"{system.base_url}/api/health",
-                headers={"Authorization": "Bearer s3cret-token-value"},
-                timeout=2,
-            )
-        except requests.RequestException:
-            return False
-        return reply.status_code == 200
-
-    wait_until(answers, "the guarded gateway's health", timeout=30)
+    system.wait_ready({"gateway": process}, token="s3cret-token-value")
     yield system
     system.stop()
 
