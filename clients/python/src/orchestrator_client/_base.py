@@ -8,6 +8,7 @@ from __future__ import annotations
 import inspect
 import time
 from collections.abc import Callable, Coroutine, Mapping
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Concatenate, Generic, ParamSpec, TypeVar, overload
 
 import httpx
@@ -188,40 +189,33 @@ def ends_execution(frame: Frame) -> bool:
     return isinstance(frame, ExecutionFinished)
 
 
+@dataclass
 class Stream:
     """One resumable WebSocket stream: where to connect (again), which frames to yield, when it
     ends, and how long to wait after a drop. The clients' loops only connect and read."""
 
-    def __init__(
-        self,
-        config: Config,
-        path: str,
-        resume: Resume,
-        give_up_after: float = DEFAULT_GIVE_UP_AFTER,
-        *,
-        with_since: bool = True,
-        keep: Callable[[Frame], bool] = lambda frame: True,
-        until: Callable[[Frame], bool] = lambda frame: False,
-    ) -> None:
-        self._config = config
-        self._path = path
-        self._resume = resume
-        self._with_since = with_since
-        self._keep = keep
-        self._until = until
-        self._reconnect = Reconnect(config.base_url + path, give_up_after)
-        self.ended = False
+    config: Config
+    path: str
+    resume: Resume
+    give_up_after: float = DEFAULT_GIVE_UP_AFTER
+    with_since: bool = True
+    keep: Callable[[Frame], bool] = lambda frame: True
+    until: Callable[[Frame], bool] = lambda frame: False
+    ended: bool = False
+
+    def __post_init__(self) -> None:
+        self._reconnect = Reconnect(self.config.base_url + self.path, self.give_up_after)
 
     def url(self) -> str:
         """The URL of the next connection, resuming after the last frame yielded."""
-        since = self._resume.since()
-        query = {"since": since} if self._with_since and since is not None else None
-        return self._config.ws_url(self._path, query)
+        since = self.resume.since()
+        query = {"since": since} if self.with_since and since is not None else None
+        return self.config.ws_url(self.path, query)
 
     def connect_options(self) -> dict[str, Any]:
         return {
-            "additional_headers": self._config.headers,
-            "open_timeout": self._config.timeout,
+            "additional_headers": self.config.headers,
+            "open_timeout": self.config.timeout,
             "max_size": None,
         }
 
@@ -231,9 +225,9 @@ class Stream:
     def take(self, raw: str | bytes) -> Frame | None:
         """The frame of one message if it is to be yielded; ``ended`` once it is the last."""
         frame = decode(raw)
-        if not self._resume.accept(frame) or not self._keep(frame):
+        if not self.resume.accept(frame) or not self.keep(frame):
             return None
-        self.ended = self._until(frame)
+        self.ended = self.until(frame)
         return frame
 
     def after_drop(self, exc: BaseException | None) -> float:
