@@ -33,42 +33,62 @@ TRANSIENT: tuple[type[BaseException], ...] = (
 not written yet): the check is tried again instead of failing the test."""
 
 
+Described = str | Callable[[], str]
+"""What a wait is for: said when it times out."""
+
+
+class _Poll:
+    """The rule both waits share: until ``timeout``, keep the last answer (or transient error),
+    done at the first truthy answer; past it, fail naming what was awaited and the last answer."""
+
+    def __init__(self, timeout: float) -> None:
+        self.timeout = timeout
+        self.deadline = time.monotonic() + timeout
+        self.last: Any = None
+
+    def open(self) -> bool:
+        return time.monotonic() < self.deadline
+
+    def accepts(self, answer: Any) -> bool:
+        self.last = answer
+        return bool(answer)
+
+    def timed_out(self, what: Described, check: object) -> AssertionError:
+        said = what() if callable(what) else what or check
+        waited = f"{self.timeout:g}s"
+        return AssertionError(f"timed out after {waited} waiting for {said}: {self.last!r}")
+
+
 def wait_until(
-    check: Callable[[], Any], what: str = "", *, timeout: float = 30.0, interval: float = 0.1
+    check: Callable[[], Any], what: Described = "", *, timeout: float = 30.0, interval: float = 0.1
 ) -> Any:
-    """Poll ``check`` until it returns something truthy, and return that; fail naming ``what``."""
-    deadline = time.monotonic() + timeout
-    last: Any = None
-    while time.monotonic() < deadline:
+    """Poll ``check`` until it returns something truthy, and return that; fail naming ``what``
+    (a function of no arguments is asked only then, e.g. for the logs at that moment)."""
+    poll = _Poll(timeout)
+    while poll.open():
         try:
-            last = check()
+            if poll.accepts(check()):
+                return poll.last
         except TRANSIENT as exc:
-            last = exc
-        else:
-            if last:
-                return last
+            poll.last = exc
         time.sleep(interval)
-    raise AssertionError(f"timed out after {timeout:g}s waiting for {what or check}: {last!r}")
+    raise poll.timed_out(what, check)
 
 
 async def eventually(
-    check: Callable[[], Any], what: str = "", *, timeout: float = 30.0, interval: float = 0.1
+    check: Callable[[], Any], what: Described = "", *, timeout: float = 30.0, interval: float = 0.1
 ) -> Any:
     """:func:`wait_until` for async tests: ``check`` may be sync or return an awaitable."""
-    deadline = time.monotonic() + timeout
-    last: Any = None
-    while time.monotonic() < deadline:
+    poll = _Poll(timeout)
+    while poll.open():
         try:
-            last = check()
-            if inspect.isawaitable(last):
-                last = await last
+            answer = check()
+            if poll.accepts(await answer if inspect.isawaitable(answer) else answer):
+                return poll.last
         except TRANSIENT as exc:
-            last = exc
-        else:
-            if last:
-                return last
+            poll.last = exc
         await asyncio.sleep(interval)
-    raise AssertionError(f"timed out after {timeout:g}s waiting for {what or check}: {last!r}")
+    raise poll.timed_out(what, check)
 
 
 def within_one_minute(seconds: float = 15.0) -> None:
@@ -144,27 +164,31 @@ class System:
         self.wait_ready(started)
         return started
 
-    def wait_ready(self, started: dict[str, ServiceProcess], timeout: float = 30.0) -> None:
-        """Wait until the gateway reports every started service up."""
+    def wait_ready(
+        self, started: dict[str, ServiceProcess], timeout: float = 30.0, *, token: str = ""
+    ) -> None:
+        """Wait until the gateway reports every started service up (asked with ``token``, the
+        guarded gateway's); a started process that exits fails at once."""
         wanted = set(started)
-        deadline = time.monotonic() + timeout
+        headers = {"Authorization": f"Bearer {token}"} if token else {}
         last: object = None
-        while time.monotonic() < deadline:
+
+        def ready() -> bool:
+            nonlocal last
             for name, process in started.items():
                 if not process.running():
                     raise RuntimeError(f"{name} exited:\n{self.log(name)}")
             if "gateway" not in wanted:
                 time.sleep(0.5)
-                return
+                return True
             try:
-                last = httpx.get(f"{self.base_url}/api/health", timeout=2).json()
-                services = last["services"]  # type: ignore[index]
-                if all(services[s]["status"] == "up" for s in wanted):
-                    return
-            except (httpx.HTTPError, KeyError, ValueError):
-                pass
-            time.sleep(0.1)
-        raise TimeoutError(f"system not ready: {last}\n{self.all_logs()}")
+                last = httpx.get(f"{self.base_url}/api/health", headers=headers, timeout=2).json()
+            except ValueError:
+                return False
+            services = last["services"]  # type: ignore[index]
+            return all(services[s]["status"] == "up" for s in wanted)
+
+        wait_until(ready, lambda: f"system ready: {last}\n{self.all_logs()}", timeout=timeout)
 
     def log(self, name: str) -> str:
         path = self.logs / f"{name}.log"

@@ -8,75 +8,35 @@ differently (a retried append is de-duplicated before its expected sequence is c
 from __future__ import annotations
 
 import asyncio
-import re
 import subprocess
-import time
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
-import httpx
 import nats
 import pytest
 from nats.aio.client import Client as NATS
 
-from orchestrator.events import ConcurrencyConflict, Envelope, EventStore, encode, subjects
+from orchestrator.events import ConcurrencyConflict, Envelope, EventStore, subjects
 from orchestrator.events.catalog import TaskCancelled, TaskSubmitted
 from orchestrator.events.connection import provision
 from orchestrator.events.nats_settings import NatsSettings
 from orchestrator.gateway.ratelimit_store import SharedWindows, open_bucket
-from orchestrator.launcher.nats_server import find_binary, free_port
+from orchestrator.launcher.cluster import NODES, LocalCluster
+from orchestrator.launcher.nats_server import find_binary
+from tests.events.test_store import append_losing_the_ack
+from tests.harness import eventually
 
 DEPLOY = Path(__file__).resolve().parent.parent / "deploy" / "nats"
-NODES = ("n1", "n2", "n3")
 
 
 @pytest.fixture
 def cluster(tmp_path: Path) -> Iterator[list[str]]:
-    ports = {n: (free_port(), free_port(), free_port()) for n in NODES}  # client, monitor, route
-    processes = []
+    """The nodes of ``make cluster`` (the launcher's loopback rewrite of the deploy configs)."""
+    nodes = LocalCluster(config_dir=DEPLOY, data_dir=tmp_path, logs=tmp_path).start()
     try:
-        for node in NODES:
-            client, monitor, _ = ports[node]
-            text = (DEPLOY / f"{node}.conf").read_text()
-            assert "sync_interval: always" in text
-            text = text.replace("0.0.0.0:4222", f"127.0.0.1:{client}")
-            text = text.replace("0.0.0.0:8222", f"127.0.0.1:{monitor}")
-            text = text.replace("0.0.0.0:6222", f"127.0.0.1:{ports[node][2]}")
-            text = re.sub(
-                r"nats-route://(n\d):6222",
-                lambda m: f"nats-route://127.0.0.1:{ports[m.group(1)][2]}",
-                text,
-            )
-            text = text.replace("store_dir: /data", f'store_dir: "{tmp_path / node}"')
-            conf = tmp_path / f"{node}.conf"
-            conf.write_text(text)
-            log = (tmp_path / f"{node}.log").open("wb")
-            processes.append(
-                subprocess.Popen(
-                    [find_binary(), "-c", str(conf)], stdout=log, stderr=subprocess.STDOUT
-                )
-            )
-        deadline = time.monotonic() + 30
-        for node in NODES:
-            url = f"http://127.0.0.1:{ports[node][1]}/healthz"
-            while True:
-                try:
-                    if httpx.get(url, timeout=1).status_code == 200:
-                        break
-                except httpx.HTTPError:
-                    pass
-                assert time.monotonic() < deadline, (tmp_path / f"{node}.log").read_text()
-                time.sleep(0.1)
-        yield [f"nats://127.0.0.1:{ports[n][0]}" for n in NODES]
+        yield nodes.urls
     finally:
-        for process in processes:
-            process.terminate()
-        for process in processes:
-            try:
-                process.wait(10)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
+        nodes.stop()
 
 
 @pytest.fixture
@@ -84,15 +44,13 @@ async def cluster_store(cluster: list[str]) -> AsyncIterator[EventStore]:
     settings = NatsSettings(nats_url=",".join(cluster), nats_replicas=3)
     nc: NATS = await nats.connect(servers=settings.servers, max_reconnect_attempts=-1)
     js = nc.jetstream(timeout=10)
-    deadline = time.monotonic() + 30
-    while True:  # the meta leader may still be being elected
-        try:
-            await provision(js, settings)
-            break
-        except Exception:
-            if time.monotonic() > deadline:
-                raise
-            await asyncio.sleep(0.3)
+
+    async def provisioned() -> bool:
+        await provision(js, settings)
+        return True
+
+    # The meta leader may still be being elected.
+    await eventually(provisioned, "the R3 streams provisioned", timeout=30, interval=0.3)
     info = await js.stream_info(subjects.EVENTS_STREAM)
     assert info.config.num_replicas == 3
     yield EventStore(js)
@@ -124,9 +82,7 @@ async def test_r3_ten_appenders_one_winner_and_retried_append_stored_once(
 
     # lost ack on R3: the first attempt is stored, its ack never arrives; the retry succeeds
     envelope = Envelope.wrap(TaskCancelled(task_id="r3", reason="retried"))
-    body, headers = encode(envelope)
-    headers["Nats-Expected-Last-Subject-Sequence"] = str(winners[0])
-    stored = await store.js.publish(subject, body, headers=headers)
+    stored = await append_losing_the_ack(store.js, subject, envelope, winners[0])
     assert await store.append_envelope(subject, envelope, expected_last_seq=winners[0]) == (
         stored.seq
     )
@@ -143,15 +99,12 @@ async def test_r3_rate_limit_counts_shared_by_replicas_on_different_nodes(
     first: NATS = await nats.connect(servers=[cluster[0]])
     last: NATS = await nats.connect(servers=[cluster[2]])
     try:
-        deadline = time.monotonic() + 30
-        while True:  # the meta leader may still be being elected
-            try:
-                kv = await open_bucket(first, first.jetstream(timeout=10), settings)
-                break
-            except Exception:
-                if time.monotonic() > deadline:
-                    raise
-                await asyncio.sleep(0.3)
+        kv = await eventually(  # the meta leader may still be being elected
+            lambda: open_bucket(first, first.jetstream(timeout=10), settings),
+            "the R3 rate-limit bucket",
+            timeout=30,
+            interval=0.3,
+        )
         info = await first.jetstream().stream_info(f"KV_{subjects.RATE_LIMIT_BUCKET}")
         assert info.config.num_replicas == 3
         now = 630.0  # half-way through a minute, whenever the test runs

@@ -23,6 +23,7 @@ import psutil  # type: ignore[import-untyped]
 import pytest
 
 from orchestrator.launcher.nats_server import NatsServer, free_port, port_is_free
+from tests.harness import wait_until
 
 SERVICES = ("gateway", "agents", "workspace", "archive")
 
@@ -95,20 +96,28 @@ def _pgid(process: psutil.Process) -> int | None:
         return None
 
 
+def still_running(item: Launched) -> None:
+    """A launcher that exited will not get there: fail at once (not a wait's transient error)."""
+    if item.process.poll() is not None:
+        raise RuntimeError(f"launcher exited {item.process.returncode}:\n{item.text()}")
+
+
 def wait_healthy(item: Launched, timeout: float = 90.0) -> dict[str, Any]:
-    deadline = time.monotonic() + timeout
     last: Any = None
-    while time.monotonic() < deadline:
-        if item.process.poll() is not None:
-            raise AssertionError(f"launcher exited {item.process.returncode}:\n{item.text()}")
+
+    def healthy() -> dict[str, Any] | None:
+        nonlocal last
+        still_running(item)
         try:
             last = httpx.get(f"{item.base_url}/api/health", timeout=2).json()
-            if last.get("status") == "ok":
-                return dict(last)
-        except (httpx.HTTPError, ValueError):
-            pass
-        time.sleep(0.2)
-    raise AssertionError(f"not healthy within {timeout}s: {last}\n{item.text()}")
+        except ValueError:
+            return None
+        return dict(last) if last.get("status") == "ok" else None
+
+    report: dict[str, Any] = wait_until(
+        healthy, lambda: f"health ok: {last}\n{item.text()}", timeout=timeout, interval=0.2
+    )
+    return report
 
 
 def interrupt_and_check_nothing_left(item: Launched) -> None:
@@ -167,10 +176,7 @@ def test_make_run_serves_health_with_every_service_up_and_ctrl_c_leaves_nothing(
     assert "http: 127.0.0.1:" in conf
 
     # The banner follows the launcher's own health poll, a moment after ours can see "ok".
-    deadline = time.monotonic() + 10
-    while "Orchestrator is up at" not in item.text() and time.monotonic() < deadline:
-        time.sleep(0.1)
-    assert "Orchestrator is up at" in item.text()
+    wait_for_output(item, "Orchestrator is up at", timeout=10)
     interrupt_and_check_nothing_left(item)
 
 
@@ -219,14 +225,17 @@ def test_bad_launcher_settings_exit_at_once_with_the_variable_named(tmp_path: Pa
 
 
 def wait_for_output(item: Launched, text: str, timeout: float = 60.0) -> str:
-    deadline = time.monotonic() + timeout
-    while text not in item.text():
-        if item.process.poll() is not None:
-            raise AssertionError(f"launcher exited {item.process.returncode}:\n{item.text()}")
-        if time.monotonic() > deadline:
-            raise AssertionError(f"{text!r} not printed within {timeout}s:\n{item.text()}")
-        time.sleep(0.1)
-    return item.text()
+    def printed() -> str | None:
+        output = item.text()
+        if text in output:
+            return output
+        still_running(item)
+        return None
+
+    output: str = wait_until(
+        printed, lambda: f"{text!r} printed:\n{item.text()}", timeout=timeout, interval=0.1
+    )
+    return output
 
 
 def processes_of(item: Launched, service: str) -> list[psutil.Process]:
@@ -251,11 +260,12 @@ def test_a_service_killed_is_restarted_with_its_restart_counted_in_health(
     assert report["services"]["agents"]["restarts"] == 1
     assert report["services"]["gateway"]["restarts"] == 0
     # The killed process's last heartbeats count until they are stale (3 intervals), then not.
-    deadline = time.monotonic() + 15
-    while report["services"]["agents"]["instances"] != 1 and time.monotonic() < deadline:
-        time.sleep(0.5)
-        report = wait_healthy(item)
-    assert report["services"]["agents"]["instances"] == 1
+    report = wait_until(
+        lambda: (r := wait_healthy(item))["services"]["agents"]["instances"] == 1 and r,
+        "one agents instance counted",
+        timeout=15,
+        interval=0.5,
+    )
     [again] = processes_of(item, "agents")
     assert again.pid != agents.pid
     interrupt_and_check_nothing_left(item)
@@ -278,15 +288,17 @@ def test_a_service_that_fails_at_every_start_is_given_up_after_the_bound(
     assert "restarted archive (restart 2" in output
     assert "restarted archive (restart 3" not in output
     assert "ARCHIVE_MAX_ATTEMPTS" in output  # the tail of its log names the bad variable
-    deadline = time.monotonic() + 60
     report: dict[str, Any] = {}
-    while time.monotonic() < deadline:
-        with suppress(httpx.HTTPError, ValueError):
+
+    def archive_alone_down() -> bool:
+        nonlocal report
+        with suppress(ValueError):
             report = httpx.get(f"{item.base_url}/api/health", timeout=2).json()
-            states = {name: s["status"] for name, s in report["services"].items()}
-            if states == {**dict.fromkeys(SERVICES, "up"), "archive": "down"}:
-                break
-        time.sleep(0.2)
+        states = {name: s["status"] for name, s in report.get("services", {}).items()}
+        return states == {**dict.fromkeys(SERVICES, "up"), "archive": "down"}
+
+    with suppress(AssertionError):  # the assertions below say what differs
+        wait_until(archive_alone_down, "every service up but archive", timeout=60, interval=0.2)
     assert report["status"] == "degraded"
     assert report["services"]["archive"]["status"] == "down"
     assert {n: s["status"] for n, s in report["services"].items() if n != "archive"} == (

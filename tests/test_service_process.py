@@ -14,7 +14,7 @@ import pytest
 from orchestrator.events.service import EXIT_NATS_UNAVAILABLE
 from orchestrator.launcher.nats_server import find_binary, free_port
 
-from .harness import System
+from .harness import System, wait_until
 
 SERVICES = ("gateway", "agents", "workspace", "archive")
 
@@ -54,11 +54,14 @@ def test_sigterm_drains_and_exits_zero_within_seconds(system: System, service: s
     if service == "gateway":
         system.wait_ready({service: process})
     else:
-        deadline = time.monotonic() + 30
-        while f"{service}-" not in system.log(service) or " ready" not in system.log(service):
-            assert process.running(), system.log(service)
-            assert time.monotonic() < deadline, system.log(service)
-            time.sleep(0.1)
+
+        def ready() -> bool:
+            if not process.running():
+                raise RuntimeError(system.log(service))
+            log = system.log(service)
+            return f"{service}-" in log and " ready" in log
+
+        wait_until(ready, lambda: f"{service} ready:\n{system.log(service)}", timeout=30)
     assert process.running()
 
     started = time.monotonic()

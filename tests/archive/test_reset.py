@@ -24,18 +24,10 @@ from orchestrator.events import EventStore, subjects
 from orchestrator.events.catalog import FileWritten, WorkspaceArchived
 from orchestrator.events.connection import files_store
 from orchestrator.events.nats_settings import NatsSettings
-from tests.harness import System
+from tests.harness import System, eventually
+from tests.workspace.conftest import write_file
 
 SERVICES = ("gateway", "archive", "workspace")
-
-
-async def write_file(js: JetStreamContext, store: EventStore, path: str, content: bytes) -> None:
-    digest = hashlib.sha256(content).hexdigest()
-    objects = await files_store(js, NatsSettings())
-    await objects.put(digest, content)
-    await store.append(
-        subjects.WORKSPACE, FileWritten(path=path, digest=digest, size=len(content), source="api")
-    )
 
 
 def content_of(path: str) -> bytes:
@@ -66,16 +58,12 @@ def assert_on_disk(root: Path, archive: WorkspaceArchived) -> None:
 
 
 async def wait_on_disk(root: Path, archives: list[WorkspaceArchived], timeout: float = 30) -> None:
-    deadline = asyncio.get_running_loop().time() + timeout
-    while True:
-        try:
-            for archive in archives:
-                assert_on_disk(root, archive)
-            return
-        except (AssertionError, OSError):
-            if asyncio.get_running_loop().time() > deadline:
-                raise
-            await asyncio.sleep(0.2)
+    def on_disk() -> bool:
+        for archive in archives:
+            assert_on_disk(root, archive)
+        return True
+
+    await eventually(on_disk, "every archive on disk", timeout=timeout, interval=0.2)
 
 
 @pytest.mark.parametrize("archive_replicas", [1, 2])
@@ -87,7 +75,7 @@ async def test_reset_while_files_are_written_loses_and_duplicates_nothing(
         system.start("archive", log_name=f"archive{n}")
     written = [f"implementation/before_{i}.py" for i in range(5)]
     for path in written:
-        await write_file(js, store, path, content_of(path))
+        await write_file(js, path, content_of(path))
 
     stop_writing = asyncio.Event()
 
@@ -95,7 +83,7 @@ async def test_reset_while_files_are_written_loses_and_duplicates_nothing(
         n = 0
         while not stop_writing.is_set():
             path = f"implementation/during_{n}.py"
-            await write_file(js, store, path, content_of(path))
+            await write_file(js, path, content_of(path))
             written.append(path)
             n += 1
             await asyncio.sleep(0.02)
@@ -143,14 +131,13 @@ async def test_reset_while_files_are_written_loses_and_duplicates_nothing(
 async def wait_for_workspace(root: Path, paths: set[str], timeout: float = 30) -> None:
     """The workspace service's copy on disk holds exactly ``paths``, with their content."""
     workspace = root / "workspace"
-    deadline = asyncio.get_running_loop().time() + timeout
-    while True:
+
+    def holds_them() -> bool:
         on_disk = {p.relative_to(workspace).as_posix() for p in workspace.rglob("*") if p.is_file()}
-        if on_disk == paths and all((workspace / p).read_bytes() == content_of(p) for p in paths):
-            return
-        if asyncio.get_running_loop().time() > deadline:
-            raise AssertionError(f"workspace on disk {sorted(on_disk)} != {sorted(paths)}")
-        await asyncio.sleep(0.2)
+        assert on_disk == paths, f"workspace on disk {sorted(on_disk)} != {sorted(paths)}"
+        return all((workspace / p).read_bytes() == content_of(p) for p in paths)
+
+    await eventually(holds_them, f"the workspace on disk to be {sorted(paths)}", timeout=timeout)
 
 
 async def check_archive_api(
@@ -222,7 +209,7 @@ async def test_archives_survive_restart_of_every_service_and_empty_disk(
     started = system.start_all(SERVICES)
     for i in range(3):
         path = f"implementation/app_{i}.py"
-        await write_file(js, store, path, content_of(path))
+        await write_file(js, path, content_of(path))
     async with httpx.AsyncClient(base_url=system.base_url, timeout=60) as client:
         first = (await client.post("/api/project/reset")).json()
         assert first["files_archived"] == 3
@@ -245,7 +232,7 @@ async def test_archives_survive_restart_of_every_service_and_empty_disk(
     system.start_all(("archive",))
     await wait_on_disk(system.data_dir, archives)
     path = "implementation/after_restart.py"
-    await write_file(js, store, path, content_of(path))
+    await write_file(js, path, content_of(path))
     async with httpx.AsyncClient(base_url=system.base_url, timeout=60) as client:
         second = (await client.post("/api/project/reset")).json()
         assert second["files_archived"] == 1
@@ -284,7 +271,7 @@ async def test_a_reset_accepted_while_the_archive_service_is_down_still_happens(
 ) -> None:
     system.env["GATEWAY_REQUEST_TIMEOUT"] = "2"
     system.start_all(("gateway",))
-    await write_file(js, store, "implementation/kept.py", content_of("implementation/kept.py"))
+    await write_file(js, "implementation/kept.py", content_of("implementation/kept.py"))
     async with httpx.AsyncClient(base_url=system.base_url, timeout=60) as client:
         reply = await client.post("/api/project/reset")
         assert reply.status_code == 503
@@ -293,10 +280,11 @@ async def test_a_reset_accepted_while_the_archive_service_is_down_still_happens(
         request_id = error["details"]["request_id"]
 
         system.start_all(("archive",))
-        deadline = asyncio.get_running_loop().time() + 30
-        while not (await client.get("/api/archive")).json()["archives"]:
-            assert asyncio.get_running_loop().time() < deadline, "the recorded reset never ran"
-            await asyncio.sleep(0.2)
+
+        async def archived() -> bool:
+            return bool((await client.get("/api/archive")).json()["archives"])
+
+        await eventually(archived, "the recorded reset to run", interval=0.2)
     archives, current = await workspace_fold(store)
     assert [a.request_id for a in archives] == [request_id]
     assert [ref.path for ref in archives[0].files] == ["implementation/kept.py"]
@@ -308,7 +296,7 @@ async def test_a_retried_reset_with_an_idempotency_key_gets_the_same_archive(
     system: System, js: JetStreamContext, store: EventStore
 ) -> None:
     system.start_all(("gateway", "archive"))
-    await write_file(js, store, "implementation/once.py", content_of("implementation/once.py"))
+    await write_file(js, "implementation/once.py", content_of("implementation/once.py"))
     async with httpx.AsyncClient(base_url=system.base_url, timeout=60) as client:
         headers = {"Idempotency-Key": "reset-42"}
         first = await client.post("/api/project/reset", headers=headers)
@@ -320,3 +308,27 @@ async def test_a_retried_reset_with_an_idempotency_key_gets_the_same_archive(
         assert other.json()["archive_path"] != first.json()["archive_path"]
     archives, _ = await workspace_fold(store)
     assert len(archives) == 2
+
+
+async def test_an_archived_file_whose_content_is_gone_is_a_workspace_error_to_read_or_restore(
+    system: System, js: JetStreamContext
+) -> None:
+    system.start_all(("gateway", "archive"))
+    path = "implementation/lost.py"
+    digest = await write_file(js, path, content_of(path))
+    async with httpx.AsyncClient(base_url=system.base_url, timeout=60) as client:
+        reset = await client.post("/api/project/reset")
+        assert reset.status_code == 200, reset.text
+        name = reset.json()["archive_name"]
+        await (await files_store(js, NatsSettings())).delete(digest)
+        read = await client.get(f"/api/archive/{name}/files/{path}")
+        restore = await client.post(f"/api/archive/{name}/restore/{path}")
+    for response in (read, restore):
+        assert response.status_code == 500, response.text
+        assert response.json() == {
+            "error": {
+                "code": "WORKSPACE_ERROR",
+                "message": "The archived file's content is missing from storage",
+                "details": {"archive_name": name, "filename": path},
+            }
+        }

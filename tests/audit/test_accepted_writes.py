@@ -19,22 +19,18 @@ import time
 from typing import Any
 
 import httpx
-import nats
 
-from orchestrator.events.connection import provision
-from orchestrator.events.nats_settings import NatsSettings
 from tests.fakes import FakeLLM, RecordedRequest, Reply
-from tests.harness import System
+from tests.harness import System, eventually, wait_until
 from tests.pipeline.conftest import FAST_ENV, answer, happy, stage_of
-from tests.workspace.conftest import SANDBOX_UID, write_file
+from tests.workspace.conftest import SANDBOX_UID, jetstream_of, write_file
 
 
 def test_a_submission_accepted_but_not_yet_visible_is_a_503_with_its_task_id(
     system: System,
 ) -> None:
     with FakeLLM() as fake:
-        fake.anthropic.responder = happy
-        fake.openai.responder = happy
+        fake.answer_with(happy)
         # A microsecond to see one's own write: the read models nearly never keep up with it.
         system.env.update({**fake.env(), **FAST_ENV, "GATEWAY_REQUEST_TIMEOUT": "0.000001"})
         system.start_all(("gateway", "agents", "workspace"))
@@ -55,13 +51,12 @@ def test_a_submission_accepted_but_not_yet_visible_is_a_503_with_its_task_id(
         assert task_id.startswith("task_")
 
         # Accepted means processed: the task the 503 named runs to completion.
-        deadline = time.monotonic() + 60
-        status = None
-        while time.monotonic() < deadline and status != "completed":
-            response = http.get(f"/api/tasks/{task_id}")
-            status = response.json().get("status") if response.status_code == 200 else None
-            time.sleep(0.2)
-        assert status == "completed", system.all_logs()
+        wait_until(
+            lambda: http.get(f"/api/tasks/{task_id}").json().get("status") == "completed",
+            lambda: f"{task_id} completed\n{system.all_logs()}",
+            timeout=60,
+            interval=0.2,
+        )
         # Exactly the tasks submitted exist: the 503 did not hide a lost or a doubled one.
         listed = http.get("/api/tasks").json()
         tasks = listed["tasks"] if isinstance(listed, dict) else listed
@@ -88,14 +83,9 @@ async def test_a_run_that_ends_while_nats_is_down_is_recorded_once_it_is_back(
         }
     )
     await asyncio.to_thread(system.start_all, ("gateway", "workspace"))
-    assert system.nats is not None
-    client = await nats.connect(system.nats.url)
-    try:
-        js = client.jetstream(timeout=10)
-        await provision(js, NatsSettings())
+    async with jetstream_of(system) as js:
         await write_file(js, "sleeper.py", SLEEPER)
-    finally:
-        await client.close()
+    assert system.nats is not None
     async with httpx.AsyncClient(base_url=system.base_url, timeout=10) as http:
 
         async def execution(execution_id: str) -> dict[str, Any] | None:
@@ -107,12 +97,9 @@ async def test_a_run_that_ends_while_nats_is_down_is_recorded_once_it_is_back(
             return body if response.status_code == 200 else None
 
         async def until(check: Any, what: str, timeout: float = 60) -> Any:
-            deadline = time.monotonic() + timeout
-            while time.monotonic() < deadline:
-                if result := await check():
-                    return result
-                await asyncio.sleep(0.2)
-            raise AssertionError(f"timed out: {what}\n{system.all_logs()}")
+            return await eventually(
+                check, lambda: f"{what}\n{system.all_logs()}", timeout=timeout, interval=0.2
+            )
 
         async def listed() -> bool:
             files = (await http.get("/api/workspace/files")).json()["files"]
@@ -168,23 +155,19 @@ def test_a_nats_outage_while_a_stage_stores_its_files_retries_the_stage_not_fail
         task_id = http.post("/api/requirements", json={"requirement": "print hello"}).json()[
             "task_id"
         ]
-        deadline = time.monotonic() + 60
-        while not held and time.monotonic() < deadline:
-            time.sleep(0.05)
-        assert held, "the implementation call never came"
+        wait_until(lambda: held, "the implementation call", timeout=60, interval=0.05)
         system.nats.stop()
         gate.set()  # the model answers while NATS is away (longer than a JetStream timeout)
         time.sleep(13)
         system.nats.start()
 
-        deadline = time.monotonic() + 90
-        status = None
-        while time.monotonic() < deadline and status not in ("completed", "failed"):
-            try:
-                response = http.get(f"/api/tasks/{task_id}")
-                status = response.json().get("status") if response.status_code == 200 else None
-            except httpx.HTTPError:
-                pass
-            time.sleep(0.3)
-        events = http.get(f"/api/tasks/{task_id}/events").json()["events"]
-        assert status == "completed", [(e["type"], e["data"].get("message")) for e in events]
+        def over() -> str | None:
+            status = http.get(f"/api/tasks/{task_id}").json().get("status")
+            return status if status in ("completed", "failed") else None
+
+        def told() -> list[tuple[str, Any]]:
+            events = http.get(f"/api/tasks/{task_id}/events").json()["events"]
+            return [(e["type"], e["data"].get("message")) for e in events]
+
+        status = wait_until(over, lambda: f"{task_id} over: {told()}", timeout=90, interval=0.3)
+        assert status == "completed", told()

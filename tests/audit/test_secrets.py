@@ -15,17 +15,14 @@ import json
 from typing import Any
 
 import httpx
-import nats
 import websockets
 from nats.js.errors import APIError
 
 from orchestrator.events import EventStore, subjects
-from orchestrator.events.connection import provision
-from orchestrator.events.nats_settings import NatsSettings
 from tests.fakes import Error, FakeLLM, Text
 from tests.harness import System, eventually
 from tests.pipeline.conftest import FAST_ENV, GOOD_FILES, happy
-from tests.workspace.conftest import SANDBOX_UID, collect_stream, write_file
+from tests.workspace.conftest import SANDBOX_UID, collect_stream, jetstream_of, write_file
 
 ENV_ANTHROPIC = "sk-ant-ENVCANARY-aaaa-0123456789abcdef"
 ENV_OPENAI = "sk-ENVCANARY-oooo-0123456789abcdef"
@@ -98,8 +95,7 @@ async def test_no_canary_key_leaves_the_system(system: System) -> None:
                 "EXEC_TIMEOUT": "20",
             }
         )
-        fake.anthropic.responder = happy
-        fake.openai.responder = happy
+        fake.answer_with(happy)
         await asyncio.to_thread(system.start_all, ("gateway", "agents", "workspace"))
         frames: list[str] = []
         stop = asyncio.Event()
@@ -168,11 +164,7 @@ async def test_no_canary_key_leaves_the_system(system: System) -> None:
             )
 
             # 5. A workspace file that prints its whole environment.
-            assert system.nats is not None
-            client = await nats.connect(system.nats.url)
-            try:
-                js = client.jetstream(timeout=10)
-                await provision(js, NatsSettings())
+            async with jetstream_of(system) as js:
                 await write_file(js, "print_env.py", PRINT_ENV)
 
                 async def listed() -> bool:
@@ -209,8 +201,6 @@ async def test_no_canary_key_leaves_the_system(system: System) -> None:
                 store = EventStore(js)
                 events = [e.envelope.model_dump_json() for e in await store.read("events.>")]
                 dead = await _raw_stream(js, subjects.DEAD_LETTER_STREAM)
-            finally:
-                await client.close()
 
         assert events and frames and seen.bodies
         logs = {p.name: p.read_text(errors="replace") for p in system.logs.glob("*.log")}

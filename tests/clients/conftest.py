@@ -33,9 +33,9 @@ def fake() -> Iterator[FakeLLM]:
 
 @pytest.fixture(autouse=True)
 def _happy_fake(fake: FakeLLM) -> None:
-    for endpoint in (fake.anthropic, fake.openai):
-        endpoint.queue.clear()
-        endpoint.responder = happy
+    fake.anthropic.queue.clear()
+    fake.openai.queue.clear()
+    fake.answer_with(happy)
 
 
 @pytest.fixture(scope="package")

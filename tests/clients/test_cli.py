@@ -17,7 +17,7 @@ from orchestrator.launcher.nats_server import free_port
 from orchestrator_client import Client
 from tests.fakes import Error, FakeLLM, RecordedRequest, Reply, Text
 from tests.harness import System, wait_until
-from tests.pipeline.conftest import PLAN, REVIEW_OK, answer, happy, stage_of
+from tests.pipeline.conftest import PLAN, REVIEW_OK, answer, happy, held, stage_of
 
 from .conftest import TOKEN
 from .error_page import proxy_error_page
@@ -174,12 +174,7 @@ def test_a_failed_task_exits_non_zero(system: System, fake: FakeLLM) -> None:
 
 def test_cancel_stops_a_task_and_watching_it_exits_non_zero(system: System, fake: FakeLLM) -> None:
     release = threading.Event()
-
-    def held(request: RecordedRequest) -> Reply:
-        stage = stage_of(request)
-        return answer(stage, gate=release) if "cancel me" in request.text else answer(stage)
-
-    fake.anthropic.responder = held
+    fake.anthropic.responder = held("cancel me", release)
     try:
         with Client(system.base_url) as client:
             task_id = client.submit("cancel me").task_id

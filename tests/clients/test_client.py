@@ -10,6 +10,7 @@ from orchestrator_client import (
     Client,
     ExecutionOutput,
     ModelOutput,
+    RunStarted,
     SettingsUpdate,
     Task,
     TaskUpdate,
@@ -84,6 +85,19 @@ def test_run_streams_the_output_lines_and_returns_the_exit_status(client: Client
     assert result.execution_id in [e.execution_id for e in client.executions().executions]
     frames = list(client.execution_output(result.execution_id))  # replayed after the end
     assert [f.output for f in frames if isinstance(f, ExecutionOutput)] == ["Hello, World!"]
+
+
+async def test_the_async_client_runs_a_file_as_the_blocking_one_does(system: System) -> None:
+    async with AsyncClient(system.base_url, timeout=30) as client:
+        await client.wait((await client.submit("print hello world")).task_id, timeout=60)
+        lines: list[str] = []
+        started: list[RunStarted] = []
+
+        result = await client.run("hello_world.py", on_line=lines.append, on_start=started.append)
+
+    assert lines == ["Hello, World!"]
+    assert [s.execution_id for s in started] == [result.execution_id]
+    assert (result.status, result.exit_code, result.lines, result.ok) == ("completed", 0, 1, True)
 
 
 def test_reset_archives_and_a_file_is_restored_from_the_archive(client: Client) -> None:

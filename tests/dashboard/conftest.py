@@ -24,7 +24,7 @@ from orchestrator.events import Event
 from tests.fakes import FakeLLM, RecordedRequest, Reply
 from tests.harness import System, running
 from tests.pipeline.conftest import FAST_ENV, happy
-from tests.workspace.conftest import TEST_ENV
+from tests.workspace.conftest import TEST_ENV, jetstream_of, write_file_at
 
 CHROMIUM = Path("/usr/bin/chromium")
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "dashboard"
@@ -56,9 +56,7 @@ def run_async(make: Callable[[], Coroutine[Any, Any, Any]]) -> Any:
 @pytest.fixture(scope="package")
 def fake_llm() -> Iterator[FakeLLM]:
     with FakeLLM() as server:
-        server.anthropic.responder = happy
-        server.openai.responder = happy
-        yield server
+        yield server.answer_with(happy)
 
 
 Script = Callable[[Callable[[RecordedRequest], Reply]], None]
@@ -69,8 +67,7 @@ def script(fake_llm: FakeLLM) -> Iterator[Script]:
     """Give both fake providers a responder for one test; ``happy`` again afterwards."""
 
     def use(responder: Callable[[RecordedRequest], Reply]) -> None:
-        fake_llm.anthropic.responder = responder
-        fake_llm.openai.responder = responder
+        fake_llm.answer_with(responder)
 
     yield use
     use(happy)
@@ -188,30 +185,14 @@ def dashboard(browser: Any, dash_system: System) -> Iterator[Dashboard]:
 async def _append(
     system: System, files: dict[str, bytes], events: Sequence[tuple[str, Event]]
 ) -> list[int]:
-    import nats
+    from orchestrator.events import EventStore
 
-    from orchestrator.events import EventStore, subjects
-    from orchestrator.events.catalog import FileWritten
-    from orchestrator.events.connection import provision
-    from orchestrator.events.nats_settings import NatsSettings
-    from tests.workspace.conftest import put_content
-
-    assert system.nats is not None
-    client = await nats.connect(system.nats.url)
-    try:
-        js = client.jetstream(timeout=10)
-        await provision(js, NatsSettings())
+    async with jetstream_of(system) as js:
+        seqs = [(await write_file_at(js, path, data))[1] for path, data in files.items()]
         store = EventStore(js)
-        seqs = []
-        for path, data in files.items():
-            digest = await put_content(js, data)
-            written = FileWritten(path=path, digest=digest, size=len(data), source="api")
-            seqs.append(await store.append(subjects.WORKSPACE, written))
         for subject, event in events:
             seqs.append(await store.append(subject, event))
         return seqs
-    finally:
-        await client.close()
 
 
 def write_files(system: System, files: dict[str, bytes]) -> list[int]:

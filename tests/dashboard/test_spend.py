@@ -10,7 +10,7 @@ import httpx
 from playwright.sync_api import Locator, expect
 
 from tests.dashboard.conftest import Dashboard
-from tests.dashboard.test_steering import TASK_URL, api_task, finished, submit_by_api
+from tests.dashboard.test_steering import api_task, finished, submit_by_api, submit_from_form
 from tests.harness import wait_until
 
 SPENDING = frozenset({"created", "in_progress"})
@@ -46,15 +46,12 @@ def test_a_tasks_cost_tokens_and_budget_are_the_apis_while_it_waits_and_once_don
     dashboard: Dashboard,
 ) -> None:
     page = dashboard.open()
-    page.fill("#requirement", "I want a script that prints hello world, on a budget")
-    page.fill("#budget-cost", "0.5")
-    page.fill("#budget-tokens", "100000")
-    page.select_option("#approval", "plan")
-    page.click("#submit")
-    page.wait_for_url(TASK_URL)
-    match = TASK_URL.search(page.url)
-    assert match
-    task_id = match.group(1)
+    task_id = submit_from_form(
+        page,
+        "I want a script that prints hello world, on a budget",
+        "plan",
+        {"#budget-cost": "0.5", "#budget-tokens": "100000"},
+    )
     header = page.locator(".task-header")
     expect(header.locator(".badge")).to_have_text("awaiting approval", timeout=60_000)
 

@@ -37,6 +37,26 @@ def submit_by_api(dashboard: Dashboard, **body: Any) -> str:
     return task_id
 
 
+def submit_from_form(
+    page: Any, requirement: str, approval: str, inputs: dict[str, str] | None = None
+) -> str:
+    """Submit ``requirement`` from the home page's form, with ``inputs`` (more fields, by
+    selector) and the ``approval`` gates; the id of the task whose page the form opens."""
+    page.fill("#requirement", requirement)
+    for selector, value in (inputs or {}).items():
+        page.fill(selector, value)
+    page.select_option("#approval", approval)
+    page.click("#submit")
+    page.wait_for_url(TASK_URL)
+    return opened_task(page)
+
+
+def opened_task(page: Any) -> str:
+    match = TASK_URL.search(page.url)
+    assert match, page.url
+    return match.group(1)
+
+
 def finished(dashboard: Dashboard, task_id: str) -> dict[str, Any]:
     """The task once it is over, so the next test finds the shared system idle."""
     task: dict[str, Any] = wait_until(
@@ -51,13 +71,9 @@ def test_a_plan_gate_from_the_form_waits_is_sent_back_waits_again_and_completes_
     dashboard: Dashboard, fake_llm: FakeLLM
 ) -> None:
     page = dashboard.open()
-    page.fill("#requirement", "I want a script that prints hello world, plan approved first")
-    page.select_option("#approval", "plan")
-    page.click("#submit")
-    page.wait_for_url(TASK_URL)
-    match = TASK_URL.search(page.url)
-    assert match
-    task_id = match.group(1)
+    task_id = submit_from_form(
+        page, "I want a script that prints hello world, plan approved first", "plan"
+    )
 
     # Waiting at the plan gate: marked in the list, and its page shows the plan to approve.
     header_badge = page.locator(".task-header .badge")
@@ -114,13 +130,9 @@ def test_the_changes_gate_shows_the_diffs_to_be_written_and_writes_them_once_app
 
     script(implement)
     page = dashboard.open()
-    page.fill("#requirement", "I want a script that prints hello world, changes approved first")
-    page.select_option("#approval", "changes")
-    page.click("#submit")
-    page.wait_for_url(TASK_URL)
-    match = TASK_URL.search(page.url)
-    assert match
-    task_id = match.group(1)
+    task_id = submit_from_form(
+        page, "I want a script that prints hello world, changes approved first", "changes"
+    )
     expect(page.locator("#steering .gate-pill")).to_have_text("changes", timeout=60_000)
 
     task = api_task(dashboard, task_id)
@@ -190,9 +202,7 @@ def test_feedback_on_a_completed_task_opens_the_follow_up_it_submitted(
     page.click("#give-feedback")
 
     page.wait_for_url(lambda url: bool(TASK_URL.search(url)) and first not in url)
-    match = TASK_URL.search(page.url)
-    assert match
-    follow_up = match.group(1)
+    follow_up = opened_task(page)
     assert api_task(dashboard, follow_up)["follows"] == first
     follows = page.locator(".task-header .follows a")
     expect(follows).to_have_attribute("href", f"#/task/{first}")

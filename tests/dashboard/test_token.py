@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import http.client
-import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -23,17 +22,7 @@ def token_system(tmp_path_factory: pytest.TempPathFactory) -> Iterator[System]:
     system = System(root=tmp_path_factory.mktemp("token"), env={"GATEWAY_TOKEN": TOKEN})
     system.start_nats()
     try:
-        system.start("gateway")
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                headers = {"Authorization": f"Bearer {TOKEN}"}
-                if httpx.get(f"{system.base_url}/api/health", headers=headers).is_success:
-                    break
-            except httpx.HTTPError:
-                pass
-            assert time.monotonic() < deadline, system.log("gateway")
-            time.sleep(0.2)
+        system.wait_ready({"gateway": system.start("gateway")}, token=TOKEN)
         yield system
     finally:
         system.stop()

@@ -6,6 +6,7 @@ import asyncio
 
 import pytest
 from nats.js import JetStreamContext
+from nats.js.api import PubAck
 
 from orchestrator.events import ConcurrencyConflict, Envelope, EventStore, encode, subjects
 from orchestrator.events.catalog import TaskCancelled, TaskSubmitted
@@ -40,6 +41,16 @@ async def test_ten_concurrent_appenders_on_one_expected_sequence_one_wins(
     assert version == winners[0]
 
 
+async def append_losing_the_ack(
+    js: JetStreamContext, subject: str, envelope: Envelope, expected_last_seq: int
+) -> PubAck:
+    """The first attempt of an append that reaches the server but whose ack never reaches the
+    store: published as the store would, the ack kept from it."""
+    body, headers = encode(envelope)
+    headers["Nats-Expected-Last-Subject-Sequence"] = str(expected_last_seq)
+    return await js.publish(subject, body, headers=headers)
+
+
 async def test_append_retried_after_lost_ack_succeeds_and_is_stored_once(
     store: EventStore, js: JetStreamContext
 ) -> None:
@@ -47,11 +58,7 @@ async def test_append_retried_after_lost_ack_succeeds_and_is_stored_once(
     first = await store.append(subject, submitted("lostack"), expected_last_seq=0)
     envelope = Envelope.wrap(TaskCancelled(task_id="lostack"))
 
-    # The first attempt reaches the server but its ack never reaches us.
-    body, headers = encode(envelope)
-    headers["Nats-Expected-Last-Subject-Sequence"] = str(first)
-    stored = await js.publish(subject, body, headers=headers)
-
+    stored = await append_losing_the_ack(js, subject, envelope, first)
     retried = await store.append_envelope(subject, envelope, expected_last_seq=first)
 
     assert retried == stored.seq
@@ -65,9 +72,7 @@ async def test_retry_after_lost_ack_is_found_even_when_another_event_followed(
     subject = subjects.task("lostack2")
     first = await store.append(subject, submitted("lostack2"), expected_last_seq=0)
     envelope = Envelope.wrap(TaskCancelled(task_id="lostack2"))
-    body, headers = encode(envelope)
-    headers["Nats-Expected-Last-Subject-Sequence"] = str(first)
-    stored = await js.publish(subject, body, headers=headers)
+    stored = await append_losing_the_ack(js, subject, envelope, first)
     await store.append(subject, TaskCancelled(task_id="lostack2", reason="later"))
 
     assert await store.append_envelope(subject, envelope, expected_last_seq=first) == stored.seq

@@ -39,7 +39,17 @@ from starlette.routing import Route
 
 from .anthropic_wire import AnthropicWire
 from .openai_wire import OpenAIWire
-from .script import ANTHROPIC, OPENAI, Endpoint, Error, Hang, RecordedRequest, Reply, Text
+from .script import (
+    ANTHROPIC,
+    OPENAI,
+    Endpoint,
+    Error,
+    Hang,
+    RecordedRequest,
+    Reply,
+    Responder,
+    Text,
+)
 from .wire import Wire
 
 # ---------------------------------------------------------------------------------------------
@@ -132,6 +142,13 @@ class FakeLLM:
         if openai_key is not None:
             env["OPENAI_API_KEY"] = openai_key
         return env
+
+    # -- what it answers ---------------------------------------------------------------------
+
+    def answer_with(self, responder: Responder | None) -> FakeLLM:
+        """Both providers answer with ``responder`` once their queues are empty."""
+        self.anthropic.responder = self.openai.responder = responder
+        return self
 
     # -- what was asked ----------------------------------------------------------------------
 

@@ -24,6 +24,4 @@ def gateway_system(tmp_path_factory: pytest.TempPathFactory) -> Iterator[System]
 def fake() -> Iterator[FakeLLM]:
     """The fake LLM server, answering every stage of a hello-script task."""
     with FakeLLM() as server:
-        server.anthropic.responder = happy
-        server.openai.responder = happy
-        yield server
+        yield server.answer_with(happy)

@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import json
-import re
 
 from tests.fakes import RecordedRequest, Reply, Text
+from tests.pipeline.conftest import stage_of
 
-STAGE_RE = re.compile(r"Stage: (analysis|implementation|validation)")
 REPLIES = {
     "analysis": {
         "summary": "A script that prints hello.",
@@ -25,5 +24,4 @@ REPLIES = {
 
 
 def happy(request: RecordedRequest) -> Reply:
-    match = STAGE_RE.search(request.text)
-    return Text(json.dumps(REPLIES.get(match.group(1) if match else "", {})))
+    return Text(json.dumps(REPLIES.get(stage_of(request) or "", {})))

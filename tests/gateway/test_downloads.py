@@ -12,7 +12,6 @@ from collections.abc import AsyncIterator, Iterator
 from datetime import UTC, datetime
 
 import httpx
-import nats
 import pytest
 from nats.js import JetStreamContext
 
@@ -22,6 +21,7 @@ from orchestrator.events.connection import files_store
 from orchestrator.events.nats_settings import NatsSettings
 from orchestrator.gateway.zipstream import ZipEntry, zip_stream
 from tests.harness import System, eventually, running
+from tests.workspace.conftest import jetstream_of
 
 LARGE = 5 * 1024 * 1024 + 12345  # about 41 chunks of the object store's 128 KiB
 FILES = {
@@ -45,10 +45,8 @@ def system(tmp_path_factory: pytest.TempPathFactory) -> Iterator[System]:
 
 @pytest.fixture
 async def js(system: System) -> AsyncIterator[JetStreamContext]:
-    assert system.nats is not None
-    client = await nats.connect(system.nats.url)
-    yield client.jetstream(timeout=10)
-    await client.close()
+    async with jetstream_of(system) as js:
+        yield js
 
 
 @pytest.fixture(scope="module")

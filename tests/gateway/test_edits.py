@@ -13,7 +13,6 @@ from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
 
-import nats
 import pytest
 from nats.js import JetStreamContext
 
@@ -21,7 +20,7 @@ from orchestrator.events import EventStore, subjects
 from orchestrator.events.catalog import FileDeleted, FileWritten
 from orchestrator.gateway.ratelimit import category
 from tests.harness import System, eventually, running
-from tests.workspace.conftest import TEST_ENV, api, listed
+from tests.workspace.conftest import TEST_ENV, api, jetstream_of, listed
 
 MAX_BODY = 64 * 1024
 BINARY = bytes(range(256)) * 8 + b"\x00\xff\xfe"
@@ -36,10 +35,8 @@ def ws_system(tmp_path_factory: pytest.TempPathFactory) -> Iterator[System]:
 
 @pytest.fixture
 async def wjs(ws_system: System) -> AsyncIterator[JetStreamContext]:
-    assert ws_system.nats is not None
-    client = await nats.connect(ws_system.nats.url)
-    yield client.jetstream(timeout=10)
-    await client.close()
+    async with jetstream_of(ws_system) as js:
+        yield js
 
 
 def on_disk(system: System, path: str) -> Path:

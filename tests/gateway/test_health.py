@@ -9,7 +9,7 @@ from typing import Any
 import httpx
 import websocket
 
-from tests.harness import System
+from tests.harness import System, wait_until
 
 
 def test_health_reports_every_service_nats_sandbox_and_load(system: System) -> None:
@@ -57,13 +57,12 @@ def test_health_reports_every_service_nats_sandbox_and_load(system: System) -> N
     # With a service down, health says so (and still answers 200).
     archive = next(p for p in system.processes if p.service == "archive")
     archive.stop()
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        body = httpx.get(f"{system.base_url}/api/health", timeout=10).json()
-        if body["services"]["archive"]["status"] == "down":
-            break
-        time.sleep(0.5)
-    assert body["services"]["archive"]["status"] == "down"
+
+    def archive_down() -> dict[str, Any] | None:
+        body: dict[str, Any] = httpx.get(f"{system.base_url}/api/health", timeout=10).json()
+        return body if body["services"]["archive"]["status"] == "down" else None
+
+    body = wait_until(archive_down, "health to show the archive down", timeout=30, interval=0.5)
     assert body["status"] == "degraded"
 
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 
 import httpx
@@ -116,19 +115,21 @@ def test_probes_answer_without_token_or_rate_limit_and_readyz_follows_nats(
 
         assert system.nats is not None
         system.nats.stop()
-        deadline = time.monotonic() + 20
-        while time.monotonic() < deadline:
-            if httpx.get(f"{base}/readyz", timeout=5).status_code == 503:
-                break
-            time.sleep(0.2)
+        wait_until(
+            lambda: httpx.get(f"{base}/readyz", timeout=5).status_code == 503,
+            "readyz 503 with NATS down",
+            timeout=20,
+            interval=0.2,
+        )
         assert httpx.get(f"{base}/readyz", timeout=5).json()["nats_connected"] is False
         assert httpx.get(f"{base}/healthz", timeout=5).status_code == 200  # alive all the same
         system.start_nats()
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            if httpx.get(f"{base}/readyz", timeout=5).status_code == 200:
-                break
-            time.sleep(0.2)
+        wait_until(
+            lambda: httpx.get(f"{base}/readyz", timeout=5).status_code == 200,
+            "readyz 200 with NATS back",
+            timeout=30,
+            interval=0.2,
+        )
         assert httpx.get(f"{base}/readyz", timeout=5).status_code == 200
     finally:
         system.stop()

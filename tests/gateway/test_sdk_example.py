@@ -5,13 +5,12 @@
 from __future__ import annotations
 
 import json
-import time
 from typing import Any
 
 import websocket
 
 from tests.fakes import FakeLLM
-from tests.harness import System
+from tests.harness import System, wait_until
 
 # Verbatim from the API reference's "SDK Example (Python)" (its class, exactly as published;
 # a string so no formatter ever touches it). Only the usage's base URL differs: tests run on a
@@ -75,13 +74,12 @@ def test_sdk_example_drives_a_whole_task_on_the_full_system(system: System, fake
     exec(SDK_EXAMPLE, namespace)
     client = namespace["OrchestratorClient"](base_url=system.base_url)
     task = client.submit_requirement("Create a simple calculator web app")
-    deadline = time.monotonic() + 60
-    status: dict[str, Any] = {}
-    while time.monotonic() < deadline:
-        status = client.get_task_status(task["task_id"])
-        if status["status"] in ("completed", "failed"):
-            break
-        time.sleep(0.3)
+
+    def over() -> dict[str, Any] | None:
+        status: dict[str, Any] = client.get_task_status(task["task_id"])
+        return status if status["status"] in ("completed", "failed") else None
+
+    status = wait_until(over, "the SDK's task to finish", timeout=60, interval=0.3)
     assert status["status"] == "completed", status
     names = [f["name"] for f in client.list_workspace_files()["files"]]
     assert "hello.py" in names

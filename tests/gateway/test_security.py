@@ -141,20 +141,7 @@ def token_system(tmp_path_factory: pytest.TempPathFactory) -> object:
     system = System(root=tmp_path_factory.mktemp("token"), env={"HEALTH_INTERVAL": "0.5"})
     system.start_nats()
     process = system.start("gateway", GATEWAY_TOKEN="s3cret-token-value")
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        try:
-            reply = requests.get(
-                f"{system.base_url}/api/health",
-                headers={"Authorization": "Bearer s3cret-token-value"},
-                timeout=2,
-            )
-            if reply.status_code == 200:
-                break
-        except requests.RequestException:
-            pass
-        assert process.running(), system.log("gateway")
-        time.sleep(0.1)
+    system.wait_ready({"gateway": process}, token="s3cret-token-value")
     yield system
     system.stop()
 

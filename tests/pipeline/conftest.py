@@ -17,7 +17,7 @@ import pytest
 import websocket
 
 from orchestrator.launcher.supervisor import ServiceProcess
-from tests.fakes import FakeLLM, RecordedRequest, Reply, Text
+from tests.fakes import FakeLLM, RecordedRequest, Reply, Responder, Text
 from tests.harness import System
 
 TASK_RE = re.compile(r"Task: (task_[0-9a-f]+)")
@@ -126,6 +126,19 @@ def happy(request: RecordedRequest) -> Reply:
     return answer(stage_of(request))
 
 
+def held(needle: str, release: threading.Event, stage: str | None = None) -> Responder:
+    """``happy``, except that the answer to a prompt containing ``needle`` (at ``stage`` only,
+    when given) is held until ``release`` is set."""
+
+    def respond(request: RecordedRequest) -> Reply:
+        current = stage_of(request)
+        if needle in request.text and stage in (None, current):
+            return answer(current, gate=release)
+        return answer(current)
+
+    return respond
+
+
 def calls(fake: FakeLLM, task_id: str, stage: str | None = None) -> list[RecordedRequest]:
     return [
         r
@@ -137,9 +150,7 @@ def calls(fake: FakeLLM, task_id: str, stage: str | None = None) -> list[Recorde
 @pytest.fixture
 def fake() -> Iterator[FakeLLM]:
     with FakeLLM() as server:
-        server.anthropic.responder = happy
-        server.openai.responder = happy
-        yield server
+        yield server.answer_with(happy)
 
 
 FAST_ENV = {

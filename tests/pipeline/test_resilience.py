@@ -13,20 +13,13 @@ import websocket
 from tests.fakes import RecordedRequest, Reply
 from tests.harness import wait_until
 
-from .conftest import Live, answer, calls, stage_of, task_of
+from .conftest import Live, answer, calls, held, stage_of, task_of
 
 
 def test_gateway_restarted_mid_run_serves_the_same_tasks_and_agents(live: Live) -> None:
     system, api, fake = live.system, live.api, live.fake
     release = threading.Event()
-
-    def gated(request: RecordedRequest) -> Reply:
-        stage = stage_of(request)
-        if "second" in request.text and stage == "implementation":
-            return answer(stage, gate=release)
-        return answer(stage)
-
-    fake.openai.responder = gated
+    fake.openai.responder = held("second", release, stage="implementation")
     first = api.submit("first")["task_id"]
     api.wait(first)
     second = api.submit("second", priority=8)["task_id"]

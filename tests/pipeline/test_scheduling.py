@@ -6,24 +6,17 @@ from __future__ import annotations
 import threading
 from collections import Counter
 
-from tests.fakes import FakeLLM, RecordedRequest, Reply
+from tests.fakes import FakeLLM
 from tests.harness import System, wait_until
 
-from .conftest import Api, answer, calls, stage_of
+from .conftest import Api, calls, held
 
 
 def test_higher_priority_starts_first_when_the_replica_is_busy(
     pipeline: System, api: Api, fake: FakeLLM
 ) -> None:
     release = threading.Event()
-
-    def blocking(request: RecordedRequest) -> Reply:
-        stage = stage_of(request)
-        if "blocker" in request.text and stage == "analysis":
-            return answer(stage, gate=release)
-        return answer(stage)
-
-    fake.anthropic.responder = blocking
+    fake.anthropic.responder = held("blocker", release, stage="analysis")
     pipeline.start_all(("gateway", "agents", "workspace"), AGENTS_MAX_CONCURRENCY="1")
     blocker = api.submit("blocker", priority=5)["task_id"]
     api.wait(blocker, lambda t: t["stage"] == "analysis" and t["status"] == "in_progress")

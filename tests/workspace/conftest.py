@@ -19,7 +19,7 @@ from nats.aio.client import Client as NATS
 from nats.js import JetStreamContext
 
 from orchestrator.events import EventStore, subjects
-from orchestrator.events.catalog import FileWritten
+from orchestrator.events.catalog import Event, FileWritten
 from orchestrator.events.connection import files_store, provision
 from orchestrator.events.nats_settings import NatsSettings
 from orchestrator.workspace.sandbox import landlock
@@ -117,11 +117,26 @@ async def put_content(js: JetStreamContext, data: bytes) -> str:
 
 async def write_file(js: JetStreamContext, path: str, data: bytes) -> str:
     """Write a workspace file the way the system does: bytes by digest, then the event."""
+    digest, _ = await write_file_at(js, path, data)
+    return digest
+
+
+async def write_file_at(js: JetStreamContext, path: str, data: bytes) -> tuple[str, int]:
+    """:func:`write_file`, telling also the stream sequence of its event."""
     digest = await put_content(js, data)
-    await EventStore(js).append(
+    seq = await EventStore(js).append(
         subjects.WORKSPACE, FileWritten(path=path, digest=digest, size=len(data), source="api")
     )
-    return digest
+    return digest, seq
+
+
+async def append_in_order(store: EventStore, subject: str, *events: Event) -> int:
+    """Append ``events`` to an empty ``subject`` one after the other, each expecting the one
+    before (as the pipeline writes a task); the last one's sequence."""
+    version = 0
+    for event in events:
+        version = await store.append(subject, event, expected_last_seq=version)
+    return version
 
 
 async def api(system: System, method: str, path: str, **kwargs: Any) -> httpx.Response:
@@ -145,6 +160,24 @@ async def wait_listed(system: System, api_path: str, digest: str) -> dict[str, A
 
 def workspace_dir(system: System, data_dir: Path | None = None) -> Path:
     return (data_dir or system.data_dir) / "workspace"
+
+
+# The seed's example program: a FastAPI hello world, runnable with a preview on port 8000.
+HELLO_API = b"""from fastapi import FastAPI
+import uvicorn
+
+app = FastAPI()
+
+
+@app.get("/")
+def root():
+    return {"message": "Hello World"}
+
+
+if __name__ == "__main__":
+    print("Starting server on port 8000...")
+    uvicorn.run(app, host="127.0.0.1", port=8000)
+"""
 
 
 FINAL = {"completed", "failed", "stopped", "timed_out", "rejected"}

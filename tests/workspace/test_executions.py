@@ -14,6 +14,7 @@ from nats.js import JetStreamContext
 from tests.harness import System, eventually
 
 from .conftest import (
+    HELLO_API,
     api,
     collect_stream,
     requires_bwrap,
@@ -37,21 +38,6 @@ if __name__ == "__main__":
     sys.exit(3)
 """
 
-HELLO_API = b"""from fastapi import FastAPI
-import uvicorn
-
-app = FastAPI()
-
-
-@app.get("/")
-def root():
-    return {"message": "Hello World"}
-
-
-if __name__ == "__main__":
-    print("Starting server on port 8000...")
-    uvicorn.run(app, host="127.0.0.1", port=8000)
-"""
 
 FLOOD = b"""import sys
 if __name__ == "__main__":

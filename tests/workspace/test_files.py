@@ -13,6 +13,7 @@ from nats.js import JetStreamContext
 
 from orchestrator.events import EventStore, subjects
 from orchestrator.events.catalog import (
+    Event,
     FileRef,
     FileWritten,
     StageCompleted,
@@ -23,22 +24,17 @@ from orchestrator.events.catalog import (
 )
 from tests.harness import System, eventually
 
-from .conftest import api, listed, put_content, wait_listed, workspace_dir, write_file
+from .conftest import (
+    HELLO_API,
+    api,
+    append_in_order,
+    listed,
+    put_content,
+    wait_listed,
+    workspace_dir,
+    write_file,
+)
 
-HELLO_API = b"""from fastapi import FastAPI
-import uvicorn
-
-app = FastAPI()
-
-
-@app.get("/")
-def root():
-    return {"message": "Hello World"}
-
-
-if __name__ == "__main__":
-    uvicorn.run(app, host="127.0.0.1", port=8000)
-"""
 SCRIPT = b'print("hi")\n\nif __name__ == "__main__":\n    print("main")\n'
 TESTS = b"def test_one():\n    assert 1 + 1 == 2\n"
 LIBRARY = b"def helper():\n    return 1\n"
@@ -232,17 +228,10 @@ async def test_integration_stage_writes_the_implementation_into_the_workspace(
         FileRef(path="calc.py", digest=await put_content(wjs, main), size=len(main)),
         FileRef(path="pkg/values.py", digest=await put_content(wjs, nested), size=len(nested)),
     )
-    version = await store.append(
-        subject, TaskSubmitted(task_id=task_id, requirement="calc", priority=5), expected_last_seq=0
-    )
+    task: list[Event] = [TaskSubmitted(task_id=task_id, requirement="calc", priority=5)]
     for stage, agent in (("analysis", "claude"), ("implementation", "codex")):
-        version = await store.append(
-            subject,
+        task += [
             StageStarted(task_id=task_id, stage=stage, agent=agent),
-            expected_last_seq=version,
-        )
-        version = await store.append(
-            subject,
             StageCompleted(
                 task_id=task_id,
                 stage=stage,
@@ -250,18 +239,12 @@ async def test_integration_stage_writes_the_implementation_into_the_workspace(
                 summary="done",
                 files=refs if stage == "implementation" else (),
             ),
-            expected_last_seq=version,
-        )
-    version = await store.append(
-        subject,
+        ]
+    task += [
         StageStarted(task_id=task_id, stage="validation", agent="claude2"),
-        expected_last_seq=version,
-    )
-    await store.append(
-        subject,
         StageCompleted(task_id=task_id, stage="validation", agent="claude2", summary="ok"),
-        expected_last_seq=version,
-    )
+    ]
+    await append_in_order(store, subject, *task)
 
     async def completed() -> list[object] | None:
         events, _ = await store.load(subject)
@@ -352,20 +335,14 @@ async def test_integration_with_missing_content_fails_the_task_with_workspace_er
     task_id = f"task_missing_{int(time.time() * 1000):x}"
     subject = subjects.task(task_id)
     ghost = FileRef(path="ghost.py", digest="0" * 64, size=10)
-    version = await store.append(
-        subject, TaskSubmitted(task_id=task_id, requirement="x", priority=5), expected_last_seq=0
-    )
-    version = await store.append(
+    await append_in_order(
+        store,
         subject,
+        TaskSubmitted(task_id=task_id, requirement="x", priority=5),
         StageCompleted(
             task_id=task_id, stage="implementation", agent="codex", summary="s", files=(ghost,)
         ),
-        expected_last_seq=version,
-    )
-    await store.append(
-        subject,
         StageCompleted(task_id=task_id, stage="validation", agent="claude2", summary="ok"),
-        expected_last_seq=version,
     )
 
     async def failed() -> list[object] | None:

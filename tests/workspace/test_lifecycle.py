@@ -15,6 +15,7 @@ from nats.js import JetStreamContext
 from tests.harness import System, eventually
 
 from .conftest import (
+    HELLO_API,
     TEST_ENV,
     api,
     requires_bwrap,
@@ -133,22 +134,6 @@ async def test_without_isolation_runs_are_refused_unless_weak_mode_is_chosen(
     assert ran.status_code == 200, ran.text
     record = await wait_finished(system, ran.json()["execution_id"])
     assert record["status"] == "completed"
-
-
-HELLO_API = b"""from fastapi import FastAPI
-import uvicorn
-
-app = FastAPI()
-
-
-@app.get("/")
-def root():
-    return {"message": "Hello World"}
-
-
-if __name__ == "__main__":
-    uvicorn.run(app, host="127.0.0.1", port=8000)
-"""
 
 
 @requires_landlock

@@ -8,7 +8,8 @@ Built on ``orchestrator_client``; the gateway is ``--url`` or ``ORCHESTRATOR_URL
 from __future__ import annotations
 
 import sys
-from typing import Annotated
+from collections.abc import Callable
+from typing import Annotated, TypeVar
 
 import typer
 
@@ -28,6 +29,8 @@ from .output import (
 )
 from .progress import watch
 from .settings_commands import settings_app
+
+T = TypeVar("T")
 
 app = typer.Typer(
     name="orchestrator",
@@ -86,6 +89,24 @@ def main_options(
 def _client(ctx: typer.Context) -> Client:
     context: Context = ctx.obj
     return context.client()
+
+
+def _steer(
+    ctx: typer.Context,
+    task_id: str,
+    send: Callable[[Client], T],
+    out: Output,
+    *,
+    watch_it: bool,
+    verbose: bool,
+) -> T:
+    """Send one step of a task's control; with ``--watch``, follow the task on and exit with
+    its outcome."""
+    with _client(ctx) as client:
+        result = send(client)
+        if watch_it:
+            raise typer.Exit(watch(client, task_id, out, verbose))
+    return result
 
 
 @app.command()
@@ -189,10 +210,10 @@ def retry(
 ) -> None:
     """Retry a failed task from the stage that failed (with a new budget, if given)."""
     out = Output(as_json)
-    with _client(ctx) as client:
-        result = client.retry(task_id, _budget(max_cost, max_tokens))
-        if watch_it:
-            raise typer.Exit(watch(client, task_id, out, verbose))
+    budget = _budget(max_cost, max_tokens)
+    result = _steer(
+        ctx, task_id, lambda c: c.retry(task_id, budget), out, watch_it=watch_it, verbose=verbose
+    )
     out.show(result, f"{result.task_id} is {result.status} again from {result.stage}")
 
 
@@ -207,10 +228,9 @@ def approve(
 ) -> None:
     """Let a task waiting at an approval gate go on."""
     out = Output(as_json)
-    with _client(ctx) as client:
-        result = client.approve(task_id)
-        if watch_it:
-            raise typer.Exit(watch(client, task_id, out, verbose))
+    result = _steer(
+        ctx, task_id, lambda c: c.approve(task_id), out, watch_it=watch_it, verbose=verbose
+    )
     out.show(result, f"{result.task_id}: {result.approved} approved, {result.status}")
 
 

@@ -1,8 +1,9 @@
 """Every REST operation of the gateway, once: how to ask, and how to read the answer.
 
 Each function here builds an :class:`Operation` (method, path, body, headers, and how to parse
-the response); ``Client`` and ``AsyncClient`` each have a method of the same name that sends it,
-so the request and response logic exists once and the two clients differ only in how they wait.
+the response); ``ClientBase`` has a method of the same name (``_base.Rest``) that each client's
+``_send`` sends, so the request and response logic exists once and the two clients differ only in
+how they wait.
 ``ROUTES`` maps each (method, path template) to its function's name, which is what the test that
 holds the client against the gateway's OpenAPI document reads.
 """
@@ -39,6 +40,17 @@ class Operation(Generic[T]):
     headers: dict[str, str] = field(default_factory=dict)
     content: bytes | None = None
     """A raw body (a file's bytes), instead of ``json``."""
+
+    def request(self) -> dict[str, Any]:
+        """The arguments of an ``httpx`` client's ``request`` (the same for both clients)."""
+        return {
+            "method": self.method,
+            "url": self.path,
+            "params": self.params,
+            "json": self.json,
+            "content": self.content,
+            "headers": self.headers,
+        }
 
     def handle(self, response: httpx.Response) -> T:
         """The parsed body of a success; the envelope's exception otherwise."""
@@ -155,6 +167,7 @@ def task_events(task_id: str) -> Operation[m.TaskHistory]:
 
 @route("GET", "/api/tasks/{task_id}/changes")
 def task_changes(task_id: str) -> Operation[m.TaskChanges]:
+    """What the task changed in the project, with diffs (final and per round)."""
     return Operation("GET", f"/api/tasks/{_segment(task_id)}/changes", _model(m.TaskChanges))
 
 

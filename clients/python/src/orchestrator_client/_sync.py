@@ -1,34 +1,26 @@
-"""``Client``: the blocking client. Each REST method sends the operation of the same name in
-``_operations``; the streams run the resume loop of ``_stream`` over ``websockets.sync``."""
+"""``Client``: the blocking client. Its REST methods are ``ClientBase``'s, sent here by
+``_send``; the streams run ``_base.Stream``'s decisions over ``websockets.sync``."""
 
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Generator, Mapping
+from collections.abc import Callable, Generator
 from contextlib import closing
-from types import TracebackType
 from typing import Any, TypeVar
 
 import httpx
 from websockets.sync.client import connect
 
+from . import _base
 from . import _models as m
 from . import _operations as ops
-from ._base import (
-    DEFAULT_POLL_INTERVAL,
-    ClientBase,
-    concerns_task,
-    ends_execution,
-    ends_task,
-    run_result,
-)
-from ._frames import ExecutionFinished, ExecutionOutput, Frame
-from ._stream import DEFAULT_GIVE_UP_AFTER, DROPS, Reconnect, Resume, decode
+from ._frames import Frame
+from ._stream import DEFAULT_GIVE_UP_AFTER, DROPS
 
 T = TypeVar("T")
 
 
-class Client(ClientBase):
+class Client(_base.ClientBase[httpx.BaseTransport]):
     """The gateway's REST API, live events and runs, blocking.
 
     ``Client()`` talks to ``ORCHESTRATOR_URL`` (default ``http://127.0.0.1:8100``) with the token
@@ -36,22 +28,10 @@ class Client(ClientBase):
     call ``close()``.
     """
 
-    def __init__(
-        self,
-        base_url: str | None = None,
-        *,
-        token: str | None = None,
-        timeout: float | None = None,
-        environ: Mapping[str, str] | None = None,
-        transport: httpx.BaseTransport | None = None,
-    ) -> None:
-        super().__init__(base_url, token=token, timeout=timeout, environ=environ)
-        self._http = httpx.Client(
-            base_url=self._config.base_url,
-            headers=self._config.headers,
-            timeout=self._config.timeout,
-            transport=transport,
-        )
+    _http: httpx.Client
+
+    def _open(self, options: dict[str, Any], transport: httpx.BaseTransport | None) -> None:
+        self._http = httpx.Client(**options, transport=transport)
 
     def close(self) -> None:
         self._http.close()
@@ -59,145 +39,15 @@ class Client(ClientBase):
     def __enter__(self) -> Client:
         return self
 
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
+    def __exit__(self, *exc_info: object) -> None:
         self.close()
 
     def _send(self, operation: ops.Operation[T]) -> T:
         try:
-            response = self._http.request(
-                operation.method,
-                operation.path,
-                params=operation.params,
-                json=operation.json,
-                content=operation.content,
-                headers=operation.headers,
-            )
+            response = self._http.request(**operation.request())
         except httpx.TransportError as exc:
             raise self._unreachable(exc) from exc
         return operation.handle(response)
-
-    # -- requirements and tasks -----------------------------------------------------------------
-
-    def submit(
-        self,
-        requirement: str,
-        priority: int | None = None,
-        metadata: dict[str, Any] | None = None,
-        idempotency_key: str | None = None,
-        *,
-        budget: m.Budget | None = None,
-        approval: str | list[str] | None = None,
-        approval_timeout_s: float | None = None,
-    ) -> m.Submitted:
-        return self._send(
-            ops.submit(
-                requirement,
-                priority,
-                metadata,
-                idempotency_key,
-                budget=budget,
-                approval=approval,
-                approval_timeout_s=approval_timeout_s,
-            )
-        )
-
-    def tasks(
-        self, status: str | None = None, *, limit: int | None = None, cursor: str | None = None
-    ) -> m.TaskList:
-        return self._send(ops.tasks(status, limit=limit, cursor=cursor))
-
-    def task(self, task_id: str) -> m.Task:
-        return self._send(ops.task(task_id))
-
-    def task_events(self, task_id: str) -> m.TaskHistory:
-        return self._send(ops.task_events(task_id))
-
-    def task_changes(self, task_id: str) -> m.TaskChanges:
-        """What the task changed in the project, with diffs (final and per round)."""
-        return self._send(ops.task_changes(task_id))
-
-    def cancel(self, task_id: str) -> m.TaskControl:
-        return self._send(ops.cancel(task_id))
-
-    def retry(self, task_id: str, budget: m.Budget | None = None) -> m.TaskControl:
-        return self._send(ops.retry(task_id, budget))
-
-    def approve(self, task_id: str) -> m.Approved:
-        return self._send(ops.approve(task_id))
-
-    def feedback(self, task_id: str, message: str) -> m.FeedbackSent:
-        return self._send(ops.feedback(task_id, message))
-
-    def usage(self, since: str | None = None, until: str | None = None) -> m.UsageReport:
-        return self._send(ops.usage(since, until))
-
-    def agents(self) -> m.AgentList:
-        return self._send(ops.agents())
-
-    # -- workspace and executions ---------------------------------------------------------------
-
-    def files(self) -> m.FileList:
-        return self._send(ops.files())
-
-    def read_file(self, path: str) -> bytes:
-        return self._send(ops.read_file(path))
-
-    def write_file(self, path: str, data: bytes, *, if_match: str | None = None) -> m.WorkspaceFile:
-        return self._send(ops.write_file(path, data, if_match=if_match))
-
-    def delete_file(self, path: str, *, if_match: str | None = None) -> m.FileDeleted:
-        return self._send(ops.delete_file(path, if_match=if_match))
-
-    def download_workspace(self) -> bytes:
-        """The workspace's files as a zip."""
-        return self._send(ops.download_workspace())
-
-    def download_archive(self, archive_name: str) -> bytes:
-        """An archive's files as a zip."""
-        return self._send(ops.download_archive(archive_name))
-
-    def start_run(self, path: str) -> m.RunStarted:
-        return self._send(ops.start_run(path))
-
-    def executions(self) -> m.ExecutionList:
-        return self._send(ops.executions())
-
-    def execution(self, execution_id: str) -> m.Execution:
-        return self._send(ops.execution(execution_id))
-
-    def stop_execution(self, execution_id: str) -> m.Execution:
-        return self._send(ops.stop_execution(execution_id))
-
-    # -- project, archives, settings, health ----------------------------------------------------
-
-    def reset(self, idempotency_key: str | None = None) -> m.ResetResult:
-        return self._send(ops.reset(idempotency_key))
-
-    def archives(self) -> m.ArchiveList:
-        return self._send(ops.archives())
-
-    def archive_files(self, archive_name: str) -> m.ArchiveFiles:
-        return self._send(ops.archive_files(archive_name))
-
-    def read_archived_file(self, archive_name: str, filename: str) -> bytes:
-        return self._send(ops.read_archived_file(archive_name, filename))
-
-    def restore(self, archive_name: str, filename: str) -> m.Restored:
-        return self._send(ops.restore(archive_name, filename))
-
-    def settings(self) -> m.Settings:
-        return self._send(ops.settings())
-
-    def save_settings(self, update: m.SettingsUpdate) -> m.SettingsSaved:
-        return self._send(ops.save_settings(update))
-
-    def health(self) -> m.Health:
-        return self._send(ops.health())
 
     # -- waiting and streaming ------------------------------------------------------------------
 
@@ -205,16 +55,14 @@ class Client(ClientBase):
         self,
         task_id: str,
         timeout: float | None = None,
-        poll_interval: float = DEFAULT_POLL_INTERVAL,
+        poll_interval: float = _base.DEFAULT_POLL_INTERVAL,
     ) -> m.Task:
         """The task once it is completed, failed or cancelled (polling; survives restarts)."""
-        deadline = None if timeout is None else time.monotonic() + timeout
+        deadline = _base.Deadline(timeout)
         while True:
             task = self.task(task_id)
-            if task.done:
+            if deadline.over(task):
                 return task
-            if deadline is not None and time.monotonic() >= deadline:
-                raise TimeoutError(f"task {task_id} is still {task.status} after {timeout}s")
             time.sleep(poll_interval)
 
     def events(
@@ -229,7 +77,7 @@ class Client(ClientBase):
         while disconnected are not persisted and so not replayed.
         """
         start = self.health().nats.projection_seq if since is None else since
-        return self._stream(ops.EVENTS_PATH, Resume(start), give_up_after, with_since=True)
+        return self._stream(_base.events_stream(self._config, start, give_up_after))
 
     def follow(self, task_id: str, *, from_start: bool = False) -> Generator[Frame, None, None]:
         """The frames of one task (updates and model output) until it is done.
@@ -240,25 +88,12 @@ class Client(ClientBase):
         task = self.task(task_id)
         if task.done and not from_start:
             return
-        since = task.event_seq
-        if from_start:
-            since = (self.task_events(task_id)).events[0].seq - 1
-        with closing(self.events(since=since)) as frames:
-            for frame in frames:
-                if concerns_task(frame, task_id):
-                    yield frame
-                    if ends_task(frame, task_id, after=task.event_seq):
-                        return
+        history = self.task_events(task_id) if from_start else None
+        yield from self._stream(_base.task_stream(self._config, task, history))
 
     def execution_output(self, execution_id: str) -> Generator[Frame, None, None]:
         """An execution's frames from its first line through ``execution_finished``."""
-        return self._stream(
-            ops.execution_stream_path(execution_id),
-            Resume(None),
-            DEFAULT_GIVE_UP_AFTER,
-            with_since=False,
-            until=ends_execution,
-        )
+        return self._stream(_base.execution_stream(self._config, execution_id))
 
     def run(
         self,
@@ -270,55 +105,28 @@ class Client(ClientBase):
 
         Interrupted (Ctrl-C), it stops the execution before re-raising.
         """
-        started = self.start_run(path)
-        if on_start is not None:
-            on_start(started)
-        lines, finished = 0, None
+        tally = _base.RunTally(self.start_run(path), on_line, on_start)
         try:
-            with closing(self.execution_output(started.execution_id)) as frames:
+            with closing(self.execution_output(tally.execution_id)) as frames:
                 for frame in frames:
-                    if isinstance(frame, ExecutionOutput):
-                        lines += 1
-                        if on_line is not None:
-                            on_line(frame.output)
-                    elif isinstance(frame, ExecutionFinished):
-                        finished = frame
+                    tally.take(frame)
         except KeyboardInterrupt:
-            self.stop_execution(started.execution_id)
+            self.stop_execution(tally.execution_id)
             raise
-        record = None if finished else self.execution(started.execution_id)
-        return run_result(started.execution_id, finished, lines, record)
+        return tally.result(None if tally.finished else self.execution(tally.execution_id))
 
-    def _stream(
-        self,
-        path: str,
-        resume: Resume,
-        give_up_after: float,
-        *,
-        with_since: bool,
-        until: Callable[[Frame], bool] | None = None,
-    ) -> Generator[Frame, None, None]:
-        reconnect = Reconnect(self.base_url + path, give_up_after)
+    def _stream(self, stream: _base.Stream) -> Generator[Frame, None, None]:
+        dropped: BaseException | None
         while True:
-            since = resume.since()
-            query = {"since": since} if with_since and since is not None else None
-            url = self._config.ws_url(path, query)
             try:
-                with connect(
-                    url,
-                    additional_headers=self._config.headers,
-                    open_timeout=self._config.timeout,
-                    max_size=None,
-                ) as socket:
-                    reconnect.connected()
+                with connect(stream.url(), **stream.connect_options()) as socket:
+                    stream.connected()
                     for raw in socket:
-                        frame = decode(raw)
-                        if resume.accept(frame):
+                        if (frame := stream.take(raw)) is not None:
                             yield frame
-                            if until is not None and until(frame):
-                                return
+                        if stream.ended:
+                            return
+                dropped = None
             except DROPS as exc:
-                delay = reconnect.after_drop(exc)
-            else:
-                delay = reconnect.after_drop(None)
-            time.sleep(delay)
+                dropped = exc
+            time.sleep(stream.after_drop(dropped))

@@ -11,6 +11,8 @@ import signal
 import sys
 import time
 from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from types import FrameType
 from typing import Any
@@ -39,45 +41,62 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: invalid settings:\n{describe_settings_error(exc)}", file=sys.stderr)
         return 2
     replicas = settings.replicas if cluster else 1
-    gateway_ports = [settings.gateway_port + i for i in range(replicas)]
-    for port in gateway_ports:
-        if not port_is_free(port, settings.gateway_host):
-            print(
-                f"error: gateway port {port} is already in use: stop whatever "
-                "holds it, or choose another port (GATEWAY_PORT)",
-                file=sys.stderr,
-            )
-            return 1
-    data_dir = settings.data_dir.resolve()
-    logs = data_dir / "logs"
-    logs.mkdir(parents=True, exist_ok=True)
+    layout = _Layout(settings, cluster, [settings.gateway_port + i for i in range(replicas)])
+    busy = [p for p in layout.gateway_ports if not port_is_free(p, settings.gateway_host)]
+    if busy:
+        print(
+            f"error: gateway port {busy[0]} is already in use: stop whatever "
+            "holds it, or choose another port (GATEWAY_PORT)",
+            file=sys.stderr,
+        )
+        return 1
+    layout.logs.mkdir(parents=True, exist_ok=True)
     stop = _StopSignal()
-    local: LocalCluster | None = None
-    nats: NatsServer | None = None
     try:
-        if cluster:
-            local = LocalCluster(settings.nats_config_dir, data_dir, logs).start()
-            nats_url = ",".join(local.urls)
-            print(f"3-node NATS cluster at {nats_url} (R3 streams)")
-        else:
-            nats, nats_url = _nats(settings, data_dir, logs)
+        nats_url, stop_nats = _start_nats(layout)
     except NatsServerError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
-    env = {"NATS_URL": nats_url, "DATA_DIR": str(data_dir), "GATEWAY_HOST": settings.gateway_host}
-    if cluster:
-        env["NATS_REPLICAS"] = "3"
+    supervised = [layout.supervise(name, i, nats_url) for name in SERVICES for i in range(replicas)]
+    bases = [f"http://{settings.gateway_host}:{port}" for port in layout.gateway_ports]
+    try:
+        return _watch(supervised, bases, layout.logs, stop)
+    finally:
+        stop_all([s.process for s in supervised])
+        stop_nats()
 
-    def supervise(name: str, i: int) -> SupervisedService:
-        own = {**env}
-        log = logs / f"{name}.log"
+
+@dataclass(frozen=True)
+class _Layout:
+    """Where everything of one run goes: data, logs, the gateways' ports, each replica's own
+    environment."""
+
+    settings: LauncherSettings
+    cluster: bool
+    gateway_ports: list[int]
+
+    @property
+    def data_dir(self) -> Path:
+        return self.settings.data_dir.resolve()
+
+    @property
+    def logs(self) -> Path:
+        return self.data_dir / "logs"
+
+    def supervise(self, name: str, i: int, nats_url: str) -> SupervisedService:
+        """Replica ``i`` of service ``name``, started, with its restart policy."""
+        settings = self.settings
+        env = {"NATS_URL": nats_url, "DATA_DIR": str(self.data_dir)}
+        env["GATEWAY_HOST"] = settings.gateway_host
+        log = self.logs / f"{name}.log"
         if name == "gateway":
-            own["GATEWAY_PORT"] = str(gateway_ports[i])
-        if cluster:
-            own["DATA_DIR"] = str(data_dir / "replicas" / f"{name}-{i + 1}")
-            log = logs / f"{name}-{i + 1}.log"
+            env["GATEWAY_PORT"] = str(self.gateway_ports[i])
+        if self.cluster:
+            env["NATS_REPLICAS"] = "3"
+            env["DATA_DIR"] = str(self.data_dir / "replicas" / f"{name}-{i + 1}")
+            log = self.logs / f"{name}-{i + 1}.log"
         return SupervisedService(
-            ServiceProcess(name, own, log_file=log).start(),
+            ServiceProcess(name, env, log_file=log).start(),
             RestartPolicy(
                 max_restarts=settings.launcher_max_restarts,
                 window=settings.launcher_restart_window,
@@ -86,16 +105,17 @@ def main(argv: list[str] | None = None) -> int:
             ),
         )
 
-    supervised = [supervise(name, i) for name in SERVICES for i in range(replicas)]
-    bases = [f"http://{settings.gateway_host}:{port}" for port in gateway_ports]
-    try:
-        return _watch(supervised, bases, logs, stop)
-    finally:
-        stop_all([s.process for s in supervised])
-        if nats is not None:
-            nats.stop()
-        if local is not None:
-            local.stop()
+
+def _start_nats(layout: _Layout) -> tuple[str, Callable[[], None]]:
+    """The NATS of the run (the three local nodes of ``--cluster``, else one), its URL and how
+    to stop it."""
+    if layout.cluster:
+        local = LocalCluster(layout.settings.nats_config_dir, layout.data_dir, layout.logs)
+        nats_url = ",".join(local.start().urls)
+        print(f"3-node NATS cluster at {nats_url} (R3 streams)")
+        return nats_url, local.stop
+    nats, nats_url = _nats(layout.settings, layout.data_dir, layout.logs)
+    return nats_url, nats.stop if nats is not None else lambda: None
 
 
 class _StopSignal:

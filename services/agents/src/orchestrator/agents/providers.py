@@ -14,7 +14,7 @@ from __future__ import annotations
 import json
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 
 import anthropic
 import openai
@@ -27,6 +27,8 @@ from .errors import ModelError
 from .settings import AgentsSettings
 
 OnText = Callable[[str], Awaitable[None]]
+K = TypeVar("K")
+C = TypeVar("C")
 
 
 @dataclass(frozen=True)
@@ -110,16 +112,8 @@ class AnthropicChat:
                 async for text in stream.text_stream:
                     await on_text(text)
                 final = await stream.get_final_message()
-        except anthropic.APIStatusError as exc:
-            raise _status_error("anthropic", exc.status_code, _error_type(exc.body)) from None
-        except anthropic.APITimeoutError:
-            raise ModelError(ErrorCode.AGENT_UNAVAILABLE, "anthropic: the call timed out") from None
-        except anthropic.APIConnectionError:
-            raise ModelError(ErrorCode.AGENT_UNAVAILABLE, "anthropic: cannot connect") from None
         except anthropic.APIError as exc:
-            raise ModelError(
-                ErrorCode.AGENT_UNAVAILABLE, f"anthropic: the call failed ({type(exc).__name__})"
-            ) from None
+            raise _model_error("anthropic", exc) from None
         text = "".join(block.text for block in final.content if block.type == "text")
         return Completion(
             text,
@@ -175,28 +169,29 @@ class OpenAIChat:
                         if choice.delta.content:
                             parts.append(choice.delta.content)
                             await on_text(choice.delta.content)
-        except openai.APIStatusError as exc:
-            raise _status_error(self.provider, exc.status_code, _error_type(exc.body)) from None
-        except openai.APITimeoutError:
-            raise ModelError(
-                ErrorCode.AGENT_UNAVAILABLE, f"{self.provider}: the call timed out"
-            ) from None
-        except openai.APIConnectionError:
-            raise ModelError(
-                ErrorCode.AGENT_UNAVAILABLE, f"{self.provider}: cannot connect"
-            ) from None
         except openai.APIError as exc:
-            # An error in the middle of the stream: its text is the provider's, so not repeated.
-            raise ModelError(
-                ErrorCode.AGENT_UNAVAILABLE,
-                f"{self.provider}: the call failed ({type(exc).__name__})",
-            ) from None
+            raise _model_error(self.provider, exc) from None
         return Completion(
             "".join(parts),
             usage.prompt_tokens if usage else 0,
             usage.completion_tokens if usage else 0,
             truncated=truncated,
         )
+
+
+def _model_error(provider: str, exc: anthropic.APIError | openai.APIError) -> ModelError:
+    """What a call that still failed after the SDK's retries tells the stage. Both SDKs raise
+    the same tree of errors (status, timeout, connection, any other, e.g. mid-stream); the
+    provider's own message text is never repeated."""
+    if isinstance(exc, anthropic.APIStatusError | openai.APIStatusError):
+        return _status_error(provider, exc.status_code, _error_type(exc.body))
+    if isinstance(exc, anthropic.APITimeoutError | openai.APITimeoutError):
+        return ModelError(ErrorCode.AGENT_UNAVAILABLE, f"{provider}: the call timed out")
+    if isinstance(exc, anthropic.APIConnectionError | openai.APIConnectionError):
+        return ModelError(ErrorCode.AGENT_UNAVAILABLE, f"{provider}: cannot connect")
+    return ModelError(
+        ErrorCode.AGENT_UNAVAILABLE, f"{provider}: the call failed ({type(exc).__name__})"
+    )
 
 
 def _error_type(body: object) -> str | None:
@@ -232,27 +227,22 @@ class Clients:
     def model_for(self, resolved: ResolvedProvider) -> ChatModel:
         s = self.settings
         key = resolved.api_key.get_secret_value() if resolved.api_key else ""
-        cache_key = (resolved.base_url, key)
+        pool_key = (resolved.base_url, key)
+        options: dict[str, Any] = {
+            "base_url": resolved.base_url,
+            "max_retries": s.agents_llm_max_retries,
+            "timeout": s.agents_llm_timeout,
+        }
         if resolved.provider == "anthropic":
-            client = self._anthropic.get(cache_key)
-            if client is None:
-                client = anthropic.AsyncAnthropic(
-                    api_key=key,
-                    base_url=resolved.base_url,
-                    max_retries=s.agents_llm_max_retries,
-                    timeout=s.agents_llm_timeout,
-                )
-                self._anthropic[cache_key] = client
-            return AnthropicChat(client, resolved.model, s.agents_max_tokens)
-        oa = self._openai.get(cache_key)
-        if oa is None:
-            oa = openai.AsyncOpenAI(
-                api_key=key or "not-needed",
-                base_url=resolved.base_url,
-                max_retries=s.agents_llm_max_retries,
-                timeout=s.agents_llm_timeout,
+            client = _pooled(
+                self._anthropic, pool_key, lambda: anthropic.AsyncAnthropic(api_key=key, **options)
             )
-            self._openai[cache_key] = oa
+            return AnthropicChat(client, resolved.model, s.agents_max_tokens)
+        oa = _pooled(
+            self._openai,
+            pool_key,
+            lambda: openai.AsyncOpenAI(api_key=key or "not-needed", **options),
+        )
         return OpenAIChat(oa, resolved.model, s.agents_max_tokens, resolved.provider)
 
     async def close(self) -> None:
@@ -260,6 +250,14 @@ class Clients:
             await a.close()
         for o in self._openai.values():
             await o.close()
+
+
+def _pooled(pool: dict[K, C], key: K, make: Callable[[], C]) -> C:
+    """The pool's client for ``key``, made on first use."""
+    client = pool.get(key)
+    if client is None:
+        client = pool[key] = make()
+    return client
 
 
 def parse_json(text: str) -> dict[str, Any] | None:

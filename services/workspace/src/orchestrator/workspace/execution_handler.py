@@ -165,6 +165,18 @@ class Executions:
             preview_url=run.preview_url,
             instance=self.instance,
         )
+        if not await self._record_start(subject, started, run, version):
+            return
+        if event.execution_id in self._stop_requested:
+            run.stop("stop requested")
+        log.info("%s started: %s (pid %d)", event.execution_id, started.command, run.pid)
+        self._supervise(run, record=True)
+
+    async def _record_start(
+        self, subject: str, started: ExecutionStarted, run: Run, version: int
+    ) -> bool:
+        """Append ``started`` after ``version``; False (the run stopped) when another decision
+        came first. A failure to append stops the run and raises, for the request's retry."""
         try:
             await self.store.append(subject, started, expected_last_seq=version)
         except BaseException as exc:
@@ -181,17 +193,14 @@ class Executions:
                 await self.store.append(
                     subject,
                     ExecutionRejected(
-                        execution_id=event.execution_id,
+                        execution_id=started.execution_id,
                         code=ErrorCode.EXECUTION_FAILED,
                         message="stopped before start",
                     ),
                 )
             self._supervise(run, record=False)
-            return
-        if event.execution_id in self._stop_requested:
-            run.stop("stop requested")
-        log.info("%s started: %s (pid %d)", event.execution_id, started.command, run.pid)
-        self._supervise(run, record=True)
+            return False
+        return True
 
     def _refusal(self, recorded: RecordedEvent, events: list[RecordedEvent]) -> str | None:
         age = (utcnow() - recorded.envelope.occurred_at).total_seconds()

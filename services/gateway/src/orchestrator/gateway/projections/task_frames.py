@@ -22,6 +22,7 @@ from orchestrator.events.catalog import (
     ChecksRequested,
     FeedbackGiven,
     Spend,
+    Stage,
     StageCompleted,
     StageFailed,
     StageStarted,
@@ -45,6 +46,29 @@ def _update(event: Any, at: str, **fields: Any) -> Frame:
     return {"type": "task_update", "task_id": event.task_id, **fields, "timestamp": at}
 
 
+def _stage_update(
+    event: Any,
+    at: str,
+    stage: Stage,
+    progress: dict[str, int],
+    *,
+    status: str = "in_progress",
+    agent: str | None = None,
+    **fields: Any,
+) -> Frame:
+    """A ``task_update`` at ``stage``: its agent (by default the stage's) and the progress the
+    ``progress`` table (``PROGRESS_AT_START`` or ``PROGRESS_AT_END``) gives it."""
+    return _update(
+        event,
+        at,
+        status=status,
+        agent=agent or STAGE_AGENT[stage],
+        stage=stage,
+        progress=progress[stage],
+        **fields,
+    )
+
+
 def _agent(name: str, status: str, task: str | None, at: str) -> Frame:
     return {
         "type": "agent_status",
@@ -61,14 +85,8 @@ def _submitted(event: TaskSubmitted, at: str) -> list[Frame]:
 
 def _stage_started(event: StageStarted, at: str) -> list[Frame]:
     return [
-        _update(
-            event,
-            at,
-            status="in_progress",
-            agent=event.agent,
-            stage=event.stage,
-            progress=PROGRESS_AT_START[event.stage],
-            round=event.round,
+        _stage_update(
+            event, at, event.stage, PROGRESS_AT_START, agent=event.agent, round=event.round
         ),
         _agent(event.agent, "active", event.task_id, at),
     ]
@@ -76,13 +94,12 @@ def _stage_started(event: StageStarted, at: str) -> list[Frame]:
 
 def _stage_completed(event: StageCompleted, at: str) -> list[Frame]:
     return [
-        _update(
+        _stage_update(
             event,
             at,
-            status="in_progress",
+            event.stage,
+            PROGRESS_AT_END,
             agent=event.agent,
-            stage=event.stage,
-            progress=PROGRESS_AT_END[event.stage],
             round=event.round,
             summary=event.summary,
         ),
@@ -91,6 +108,7 @@ def _stage_completed(event: StageCompleted, at: str) -> list[Frame]:
 
 
 def _validation_failed(event: ValidationFailed, at: str) -> list[Frame]:
+    # Back to implementation's start, still shown as the validator's stage.
     validator = STAGE_AGENT["validation"]
     return [
         _update(
@@ -145,14 +163,8 @@ def _approval(event: Any, kind: str, at: str, **fields: Any) -> Frame:
 def _approval_requested(event: ApprovalRequested, at: str) -> list[Frame]:
     stage = GATE_STAGE[event.gate]
     return [
-        _update(
-            event,
-            at,
-            status="awaiting_approval",
-            agent=STAGE_AGENT[stage],
-            stage=stage,
-            progress=PROGRESS_AT_END[stage],
-            gate=event.gate,
+        _stage_update(
+            event, at, stage, PROGRESS_AT_END, status="awaiting_approval", gate=event.gate
         ),
         _approval(
             event,
@@ -180,29 +192,19 @@ def _feedback_given(event: FeedbackGiven, at: str) -> list[Frame]:
 
 def _task_failed(event: TaskFailed, at: str) -> list[Frame]:
     return [
-        _update(
+        _stage_update(
             event,
             at,
+            event.stage,
+            PROGRESS_AT_START,
             status="failed",
-            agent=STAGE_AGENT[event.stage],
-            stage=event.stage,
-            progress=PROGRESS_AT_START[event.stage],
             error={"code": event.code, "message": event.message},
         )
     ]
 
 
 def _task_retried(event: TaskRetried, at: str) -> list[Frame]:
-    return [
-        _update(
-            event,
-            at,
-            status="in_progress",
-            agent=STAGE_AGENT[event.stage],
-            stage=event.stage,
-            progress=PROGRESS_AT_START[event.stage],
-        )
-    ]
+    return [_stage_update(event, at, event.stage, PROGRESS_AT_START)]
 
 
 def _task_cancelled(event: TaskCancelled, at: str) -> list[Frame]:

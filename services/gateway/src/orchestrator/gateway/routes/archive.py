@@ -111,6 +111,16 @@ def _file(archive: Archive, filename: str) -> FileRef:
     return ref
 
 
+def _content_missing(archive_name: str, ref: FileRef) -> errors.ApiError:
+    """An archived file whose bytes are gone from the object store."""
+    return errors.ApiError(
+        ErrorCode.WORKSPACE_ERROR,
+        "The archived file's content is missing from storage",
+        500,
+        {"archive_name": archive_name, "filename": ref.path},
+    )
+
+
 _ARCHIVE_ERRORS = errors.responses(404)
 
 
@@ -174,12 +184,7 @@ async def archived_file(
     try:
         result = await gateway.files.get(ref.digest)
     except NotFoundError:
-        raise errors.ApiError(
-            ErrorCode.WORKSPACE_ERROR,
-            "The archived file's content is missing from storage",
-            500,
-            {"archive_name": archive_name, "filename": ref.path},
-        ) from None
+        raise _content_missing(archive_name, ref) from None
     data = result.data or b""
     try:
         data.decode("utf-8")
@@ -204,12 +209,7 @@ async def restore_file(
         await gateway.files.get_info(ref.digest)
     except NotFoundError:
         # Restoring a file whose bytes are gone would put an unreadable file in the workspace.
-        raise errors.ApiError(
-            ErrorCode.WORKSPACE_ERROR,
-            "The archived file's content is missing from storage",
-            500,
-            {"archive_name": archive_name, "filename": ref.path},
-        ) from None
+        raise _content_missing(archive_name, ref) from None
     seq = await gateway.store.append(
         subjects.WORKSPACE,
         FileWritten(

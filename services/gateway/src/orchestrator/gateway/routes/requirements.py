@@ -168,28 +168,10 @@ async def submit(
     """Record a requirement as a new task (also a feedback's follow-up, which ``follows``)."""
     stored = (await gateway.settings_reader.read()).document
     instances = gateway.health.agents()
-    missing = missing_keys_now(stored, instances)
-    if missing:
-        providers = sorted(set(missing.values()))
-        raise errors.ApiError(
-            ErrorCode.API_KEY_MISSING,
-            f"No API key configured for {', '.join(providers)}: set it with POST /api/settings "
-            "or in the agents service's environment (ANTHROPIC_API_KEY / OPENAI_API_KEY)",
-            400,
-            {"agents": sorted(missing), "providers": providers},
-        )
+    _refuse_missing_keys(missing_keys_now(stored, instances))
     budget = body.budget.budget() if body.budget is not None else stored.default_budget
     if budget is not None and budget.max_cost_usd is not None:
-        unpriced = unpriced_models(stored, instances)
-        if unpriced:
-            models = sorted(set(unpriced.values()))
-            raise errors.ApiError(
-                ErrorCode.INVALID_REQUEST,
-                f"budget.max_cost_usd cannot be held: no price for {', '.join(models)} "
-                "(add it to the settings' pricing, or budget max_tokens instead)",
-                400,
-                {"field": "budget.max_cost_usd", "agents": sorted(unpriced), "models": models},
-            )
+        _refuse_unpriced(unpriced_models(stored, instances))
     gates = gates_of(body.approval, stored)
     timeout = body.approval_timeout_s or stored.approval_timeout_s
     priority = body.priority if body.priority is not None else stored.default_priority
@@ -224,6 +206,32 @@ async def submit(
         ) from None
     await gateway.caught_up_to(seq, accepted={"task_id": task_id})
     return _out(gateway, event)
+
+
+def _refuse_missing_keys(missing: dict[str, str]) -> None:
+    """``missing``: agent -> the provider whose key it lacks."""
+    if missing:
+        providers = sorted(set(missing.values()))
+        raise errors.ApiError(
+            ErrorCode.API_KEY_MISSING,
+            f"No API key configured for {', '.join(providers)}: set it with POST /api/settings "
+            "or in the agents service's environment (ANTHROPIC_API_KEY / OPENAI_API_KEY)",
+            400,
+            {"agents": sorted(missing), "providers": providers},
+        )
+
+
+def _refuse_unpriced(unpriced: dict[str, str]) -> None:
+    """A cost cap cannot be held where a model has no price (``unpriced``: agent -> model)."""
+    if unpriced:
+        models = sorted(set(unpriced.values()))
+        raise errors.ApiError(
+            ErrorCode.INVALID_REQUEST,
+            f"budget.max_cost_usd cannot be held: no price for {', '.join(models)} "
+            "(add it to the settings' pricing, or budget max_tokens instead)",
+            400,
+            {"field": "budget.max_cost_usd", "agents": sorted(unpriced), "models": models},
+        )
 
 
 def _out(gateway: Gateway, event: TaskSubmitted) -> RequirementOut:

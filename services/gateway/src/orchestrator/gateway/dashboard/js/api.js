@@ -1,5 +1,7 @@
 // The REST side: the token for this tab, fetch with it, and the error envelope as an exception.
 
+import { toast } from "./dom.js";
+
 const TOKEN_KEY = "orchestrator.token";
 let tokenRequired = false;
 let asking = null;
@@ -96,3 +98,14 @@ export async function request(method, path, { body, text = false } = {}) {
 
 export const get = (path, options) => request("GET", path, options);
 export const post = (path, body) => request("POST", path, { body });
+
+// A view's read: the body, or null once an error envelope was shown as a toast (an unreachable
+// gateway is the banner's to show).
+export async function loadOrToast(path) {
+  try {
+    return await get(path);
+  } catch (error) {
+    if (error instanceof ApiError) toast(error.message, "error");
+    return null;
+  }
+}

@@ -1,6 +1,6 @@
 // Archives: browse them, view an archived file, restore one into the workspace.
 
-import { ApiError, get, post } from "../api.js";
+import { ApiError, get, loadOrToast, post } from "../api.js";
 import { bytes, clear, encodePath, h, toast, when } from "../dom.js";
 import { codeView } from "../viewer.js";
 
@@ -11,16 +11,14 @@ export async function render(view, { feed, params }) {
   view.append(h("h2", {}, "Archives"), h("div", { class: "files-grid" }, list, main));
 
   const loadList = async () => {
-    try {
-      const { archives } = await get("/api/archive");
-      clear(list, archives.length
-        ? h("ul", { class: "tree" }, archives.map((a) => h("li", { class: a.name === name ? "selected" : "" },
-          h("a", { href: `#/archives/${a.name}`, dataset: { archive: a.name } }, a.name),
-          h("div", { class: "muted small" }, `${when(a.created)} · ${a.files} file(s) · ${a.size}`))))
-        : h("p", { class: "muted" }, "No archives yet. Resetting the project archives the workspace."));
-    } catch (error) {
-      if (error instanceof ApiError) toast(error.message, "error");
-    }
+    const listed = await loadOrToast("/api/archive");
+    if (!listed) return;
+    const { archives } = listed;
+    clear(list, archives.length
+      ? h("ul", { class: "tree" }, archives.map((a) => h("li", { class: a.name === name ? "selected" : "" },
+        h("a", { href: `#/archives/${a.name}`, dataset: { archive: a.name } }, a.name),
+        h("div", { class: "muted small" }, `${when(a.created)} · ${a.files} file(s) · ${a.size}`))))
+      : h("p", { class: "muted" }, "No archives yet. Resetting the project archives the workspace."));
   };
 
   const viewer = h("div", { id: "archive-viewer" });

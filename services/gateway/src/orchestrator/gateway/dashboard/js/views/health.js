@@ -1,7 +1,7 @@
 // System health: every service, NATS, the sandbox; the load live from system_health frames.
 
-import { ApiError, get } from "../api.js";
-import { clear, h, toast } from "../dom.js";
+import { loadOrToast } from "../api.js";
+import { clear, h } from "../dom.js";
 
 function detailText(details) {
   const text = JSON.stringify(details || {}, null, 1);
@@ -23,26 +23,23 @@ export async function render(view, { feed }) {
       h("div", { class: "gauge" }, h("span", { class: "muted" }, "Queued"), h("strong", {}, String(frame.queue_length)))));
 
   const refresh = async () => {
-    try {
-      const health = await get("/api/health");
-      clear(summary, h("div", { class: "row" },
-        h("h3", { class: "grow" }, "Overall"),
-        h("span", { class: `badge ${health.status === "ok" ? "badge-live" : "badge-wait"}`, id: "health-status" }, health.status)),
-        h("p", { class: "meta" }, `NATS ${health.nats.status} · JetStream ${health.nats.jetstream}`
-          + ` · ${health.nats.server || ""} · event ${health.nats.projection_seq} · ${health.archives} archive(s)`
-          + ` · token ${health.security.token_required ? "required" : "not required"}`));
-      showLoad(health.system);
-      clear(services, h("h3", {}, "Services"), h("table", { class: "services" },
-        h("thead", {}, h("tr", {}, ["Service", "Status", "Instances", "Details"].map((t) => h("th", {}, t)))),
-        h("tbody", {}, Object.entries(health.services).map(([name, s]) => h("tr", { dataset: { service: name } },
-          h("th", {}, name),
-          h("td", {}, h("span", { class: `badge ${s.status === "up" ? "badge-live" : "badge-wait"}` }, s.status)),
-          h("td", { class: "num" }, String(s.instances)),
-          h("td", {}, h("pre", { class: "details" }, detailText(s.details))))))),
-        Object.keys(health.sandbox || {}).length ? h("div", {}, h("h3", {}, "Sandbox"), h("pre", { class: "details" }, JSON.stringify(health.sandbox, null, 1))) : null);
-    } catch (error) {
-      if (error instanceof ApiError) toast(error.message, "error");
-    }
+    const health = await loadOrToast("/api/health");
+    if (!health) return;
+    clear(summary, h("div", { class: "row" },
+      h("h3", { class: "grow" }, "Overall"),
+      h("span", { class: `badge ${health.status === "ok" ? "badge-live" : "badge-wait"}`, id: "health-status" }, health.status)),
+      h("p", { class: "meta" }, `NATS ${health.nats.status} · JetStream ${health.nats.jetstream}`
+        + ` · ${health.nats.server || ""} · event ${health.nats.projection_seq} · ${health.archives} archive(s)`
+        + ` · token ${health.security.token_required ? "required" : "not required"}`));
+    showLoad(health.system);
+    clear(services, h("h3", {}, "Services"), h("table", { class: "services" },
+      h("thead", {}, h("tr", {}, ["Service", "Status", "Instances", "Details"].map((t) => h("th", {}, t)))),
+      h("tbody", {}, Object.entries(health.services).map(([name, s]) => h("tr", { dataset: { service: name } },
+        h("th", {}, name),
+        h("td", {}, h("span", { class: `badge ${s.status === "up" ? "badge-live" : "badge-wait"}` }, s.status)),
+        h("td", { class: "num" }, String(s.instances)),
+        h("td", {}, h("pre", { class: "details" }, detailText(s.details))))))),
+      Object.keys(health.sandbox || {}).length ? h("div", {}, h("h3", {}, "Sandbox"), h("pre", { class: "details" }, JSON.stringify(health.sandbox, null, 1))) : null);
   };
   const off = feed.onFrame((frame) => {
     if (frame.type === "system_health") showLoad(frame);

@@ -1,6 +1,6 @@
 // Settings: keys are shown masked and only ever sent when typed; per-agent provider/model/URL.
 
-import { ApiError, get, post } from "../api.js";
+import { loadOrToast, post } from "../api.js";
 import { clear, h, toast } from "../dom.js";
 
 const AGENTS = [["claude", "analyses"], ["codex", "implements"], ["claude2", "validates"]];
@@ -16,13 +16,8 @@ export async function render(view) {
   view.append(h("h2", {}, "Settings"), form);
 
   const load = async () => {
-    let settings;
-    try {
-      settings = await get("/api/settings");
-    } catch (error) {
-      if (error instanceof ApiError) toast(error.message, "error");
-      return;
-    }
+    const settings = await loadOrToast("/api/settings");
+    if (!settings) return;
     const keyField = (name, label) => h("label", {}, label,
       h("input", { type: "password", name, autocomplete: "off", placeholder: masked(settings[name]) }),
       h("span", { class: "muted small", dataset: { mask: name } }, masked(settings[name])));

@@ -1,8 +1,8 @@
 // Usage: what the model calls consumed (GET /api/usage), overall and by agent, provider, model
 // and day; re-read when a task_update frame says a task spent more.
 
-import { ApiError, get } from "../api.js";
-import { clear, cost, debounce, h, toast } from "../dom.js";
+import { loadOrToast } from "../api.js";
+import { clear, cost, debounce, h } from "../dom.js";
 
 const COLUMNS = ["Calls", "Input tokens", "Output tokens", "Tokens", "Cost", "Unpriced calls"];
 const GROUPS = [["by_agent", "By agent", "Agent"], ["by_provider", "By provider", "Provider"], ["by_model", "By model", "Model"]];
@@ -33,13 +33,8 @@ export async function render(view, { feed }) {
       + "A cost is unknown where a model has no price (set one in settings)."), body);
 
   const load = async () => {
-    let usage;
-    try {
-      usage = await get("/api/usage");
-    } catch (error) {
-      if (error instanceof ApiError) toast(error.message, "error");
-      return;
-    }
+    const usage = await loadOrToast("/api/usage");
+    if (!usage) return;
     clear(body,
       h("div", { class: "card" }, h("h3", {}, "Total"), table("usage-total", "", [["total", usage.total]])),
       GROUPS.map(([key, title, label]) => h("div", { class: "card" }, h("h3", {}, title),
