@@ -8,7 +8,6 @@ differently (a retried append is de-duplicated before its expected sequence is c
 from __future__ import annotations
 
 import asyncio
-import subprocess
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
@@ -21,8 +20,7 @@ from orchestrator.events.catalog import TaskCancelled, TaskSubmitted
 from orchestrator.events.connection import provision
 from orchestrator.events.nats_settings import NatsSettings
 from orchestrator.gateway.ratelimit_store import SharedWindows, open_bucket
-from orchestrator.launcher.cluster import NODES, LocalCluster
-from orchestrator.launcher.nats_server import find_binary
+from orchestrator.launcher.cluster import LocalCluster
 from tests.events.test_store import append_losing_the_ack
 from tests.harness import eventually
 

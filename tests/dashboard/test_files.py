@@ -9,8 +9,7 @@ from playwright.sync_api import Page, expect
 
 from tests.dashboard.conftest import Dashboard, write_files
 from tests.harness import wait_until
-from tests.workspace.conftest import requires_bwrap
-from tests.workspace.test_executions import HELLO_API
+from tests.workspace.conftest import HELLO_API, requires_bwrap
 
 LINES = b"""import time
 
