@@ -98,6 +98,21 @@ async def files_store(js: JetStreamContext, settings: NatsSettings) -> ObjectSto
         )
 
 
+async def snapshots_store(js: JetStreamContext, settings: NatsSettings) -> ObjectStore:
+    """The gateway's read-model snapshots (only the gateway reads and writes them)."""
+    try:
+        return await js.object_store(subjects.SNAPSHOTS_BUCKET)
+    except (BucketNotFoundError, NotFoundError):
+        return await js.create_object_store(
+            subjects.SNAPSHOTS_BUCKET,
+            config=api.ObjectStoreConfig(
+                description="gateway read-model snapshots",
+                storage=api.StorageType.FILE,
+                replicas=settings.nats_replicas,
+            ),
+        )
+
+
 async def settings_bucket(js: JetStreamContext, settings: NatsSettings) -> KeyValue:
     try:
         return await js.key_value(subjects.SETTINGS_BUCKET)
