@@ -23,6 +23,7 @@ for the ``fork()`` itself, uploads the file.
 from __future__ import annotations
 
 import asyncio
+import gc
 import hashlib
 import logging
 import os
@@ -142,10 +143,17 @@ def decode(data: bytes, *, seq: int, stream: StreamIdentity, last_seq: int) -> R
         raise Unusable(f"taken of another stream {head.get('stream')!r}, now {stream.plain()}")
     if seq > last_seq:
         raise Unusable(f"at #{seq}, beyond the stream's last #{last_seq}")
+    # Millions of small objects, none of them garbage: the cyclic collector would run hundreds
+    # of times over a growing heap (most of the time of a restore), so it waits until the end.
+    collecting = gc.isenabled()
+    gc.disable()
     try:
         return ReadModels.restore(orjson.loads(body))
     except (orjson.JSONDecodeError, KeyError, TypeError, ValueError, IndexError) as exc:
         raise Unusable(f"unreadable read models ({type(exc).__name__}: {exc})") from None
+    finally:
+        if collecting:
+            gc.enable()
 
 
 async def stream_identity(js: JetStreamContext) -> tuple[StreamIdentity, int]:

@@ -17,9 +17,9 @@ def plain_refs(refs: tuple[FileRef, ...]) -> list[list[Any]]:
 
 
 def file_refs(plain: list[list[Any]]) -> tuple[FileRef, ...]:
-    # Written by plain_refs from valid refs: construct without validating again (restore is the
-    # hot path of a cold start).
-    return tuple(FileRef.model_construct(path=p, digest=d, size=s) for p, d, s in plain)
+    # Validated: pydantic-core's check is cheaper than model_construct's Python-level assembly
+    # (restore is the hot path of a cold start), and it refuses a malformed snapshot.
+    return tuple(FileRef(path=p, digest=d, size=s) for p, d, s in plain)
 
 
 def moment(value: datetime | None) -> str | None:

@@ -8,7 +8,7 @@ byte the same.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from datetime import datetime
 from typing import Any, ClassVar
 
@@ -155,43 +155,27 @@ class TaskView:
 
     @classmethod
     def restore(cls, plain: Plain) -> TaskView:
-        task = cls(
-            id=plain["id"],
-            requirement=plain["requirement"],
-            priority=plain["priority"],
-            metadata=plain["metadata"],
-            agents=plain["agents"],
-            created_at=plain["created_at"],
-            submitted_seq=plain["submitted_seq"],
-            status=plain["status"],
-            updated_at=plain["updated_at"],
-            version=plain["version"],
-            stage=plain["stage"],
-            agent=plain["agent"],
-            round=plain["round"],
-            progress=plain["progress"],
-            results=plain["results"],
-            files=file_refs(plain["files"]),
-            usage={stage: Usage(**u) for stage, u in plain["usage"].items()},
-            history=plain["history"],
-            validation_rounds=plain["validation_rounds"],
-            error=plain["error"],
-            project=file_refs(plain["project"]),
-            implementations={
-                r: (file_refs(writes), tuple(deletes))
-                for r, writes, deletes in plain["implementations"]
-            },
-            checks={r: checks for r, checks in plain["checks"]},
-            budget=Budget(**plain["budget"]) if plain["budget"] else None,
-            gates=tuple(plain["gates"]),
-            approval_timeout_s=plain["approval_timeout_s"],
-            follows=plain["follows"],
-            approvals=plain["approvals"],
-        )
+        # The hot path of a cold start (one call per task): the plain fields are taken as they
+        # are and only the values that are not plain data are rebuilt, into the instance's
+        # dict, without the 30-argument __init__.
+        state = dict(plain)
+        state["files"] = file_refs(plain["files"])
+        state["usage"] = {stage: Usage(**u) for stage, u in plain["usage"].items()}
+        state["project"] = file_refs(plain["project"])
+        state["implementations"] = {
+            r: (file_refs(writes), tuple(deletes))
+            for r, writes, deletes in plain["implementations"]
+        }
+        state["checks"] = {r: checks for r, checks in plain["checks"]}
+        state["budget"] = Budget(**plain["budget"]) if plain["budget"] else None
+        state["gates"] = tuple(plain["gates"])
         # The gate it waits at is the last one it stopped at, the same dict (answering it
         # updates both): kept as one object, not two equal copies.
-        if plain["waiting"]:
-            task.approval = task.approvals[-1]
+        state["approval"] = plain["approvals"][-1] if state.pop("waiting") else None
+        if state.keys() != _TASK_FIELDS:
+            raise KeyError(f"task fields {sorted(state.keys() ^ _TASK_FIELDS)}")
+        task = cls.__new__(cls)
+        task.__dict__.update(state)
         return task
 
     @property
@@ -255,6 +239,9 @@ class TaskView:
             "metadata": dict(self.metadata),
             "event_seq": self.version,
         }
+
+
+_TASK_FIELDS = {f.name for f in fields(TaskView)}
 
 
 @dataclass
