@@ -305,7 +305,14 @@ def main(argv: list[str] | None = None) -> None:
             tail = last - int(seq)
 
             warm = start_gateway(system, "gateway-snapshot", args.timeout)
-            restored = "restored from snapshot" in system.log("gateway-snapshot")
+            restored = next(
+                (
+                    line.split(": ", 1)[-1]
+                    for line in system.log("gateway-snapshot").splitlines()
+                    if "restored from snapshot" in line
+                ),
+                None,
+            )
             warm.process.stop(timeout=15)
 
             deleted = asyncio.run(delete_snapshots(url))
@@ -327,6 +334,8 @@ def main(argv: list[str] | None = None) -> None:
         f"snapshot + tail           {last:>10,} {warm.seconds:>12.2f} s"
         f"  (tail {tail:,}{'' if restored else ', SNAPSHOT NOT USED'})"
     )
+    if restored:
+        print(f"  gateway: {restored}")
     print(
         f"full replay               {last:>10,} {cold.seconds:>12.2f} s"
         f"  ({deleted} snapshots deleted{'' if replayed else ', DID NOT REPLAY'})"

@@ -190,6 +190,7 @@ class SnapshotStore:
                 data = (await self.bucket.get(object_name(seq))).data or b""
             if data is None:
                 continue
+            fetched = time.perf_counter()
             try:
                 models = decode(data, seq=seq, stream=stream, last_seq=last_seq)
             except Unusable as why:
@@ -197,10 +198,13 @@ class SnapshotStore:
                 continue
             seconds = time.perf_counter() - started
             log.info(
-                "read models restored from snapshot #%d (%d bytes) in %.3fs; following from #%d",
+                "read models restored from snapshot #%d (%d bytes) in %.3fs (fetched in %.3fs, "
+                "decoded in %.3fs); following from #%d",
                 seq,
                 len(data),
                 seconds,
+                fetched - started,
+                time.perf_counter() - fetched,
                 seq + 1,
             )
             return Restored(models, seq, seconds)
