@@ -208,10 +208,11 @@ class Start:
     port: int
 
 
-def start_gateway(system: System, name: str, timeout: float) -> Start:
+def start_gateway(system: System, name: str, timeout: float, **env: str) -> Start:
+    """A gateway process logging to ``name``, on a port of its own, once ``/readyz`` says 200."""
     port = free_port()
     began = time.perf_counter()
-    process = system.start("gateway", log_name=name, GATEWAY_PORT=str(port))
+    process = system.start("gateway", log_name=name, GATEWAY_PORT=str(port), **env)
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if not process.running():
