@@ -27,6 +27,7 @@ import gc
 import hashlib
 import logging
 import os
+import signal
 import tempfile
 import time
 from collections.abc import Callable
@@ -357,9 +358,16 @@ class SnapshotWriter:
 
 
 async def _child_exit(pid: int) -> int:
-    """Wait for child ``pid`` without blocking the event loop; its exit status."""
-    while True:
-        done, status = os.waitpid(pid, os.WNOHANG)  # noqa: ASYNC222 - WNOHANG never blocks
-        if done:
-            return os.waitstatus_to_exitcode(status)
-        await asyncio.sleep(0.01)
+    """Wait for child ``pid`` without blocking the event loop; its exit status. Cancelled (the
+    gateway stops), the child is killed and reaped, not left behind."""
+    try:
+        while True:
+            done, status = os.waitpid(pid, os.WNOHANG)  # noqa: ASYNC222 - WNOHANG never blocks
+            if done:
+                return os.waitstatus_to_exitcode(status)
+            await asyncio.sleep(0.01)
+    except asyncio.CancelledError:
+        with suppress(ProcessLookupError, ChildProcessError):
+            os.kill(pid, signal.SIGKILL)
+            os.waitpid(pid, 0)  # noqa: ASYNC222 - a killed child is reaped at once
+        raise
