@@ -145,13 +145,18 @@ def decode(data: bytes, *, seq: int, stream: StreamIdentity, last_seq: int) -> R
     if seq > last_seq:
         raise Unusable(f"at #{seq}, beyond the stream's last #{last_seq}")
     # Millions of small objects, none of them garbage: the cyclic collector would run hundreds
-    # of times over a growing heap (most of the time of a restore), so it waits until the end.
+    # of times over a growing heap (most of the time of a restore), and once over all of them
+    # when enabled again. So it is off meanwhile, and what was restored is moved out of its
+    # sight (gc.freeze: the read models live as long as the gateway, and hold no cycles).
     collecting = gc.isenabled()
     gc.disable()
     try:
-        return ReadModels.restore(orjson.loads(body))
+        models = ReadModels.restore(orjson.loads(body))
     except (orjson.JSONDecodeError, KeyError, TypeError, ValueError, IndexError) as exc:
         raise Unusable(f"unreadable read models ({type(exc).__name__}: {exc})") from None
+    else:
+        gc.freeze()
+        return models
     finally:
         if collecting:
             gc.enable()

@@ -7,19 +7,25 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
+from pydantic import TypeAdapter
+
 from orchestrator.events.catalog import FileRef
 
 Plain = dict[str, Any]
 
 
-def plain_refs(refs: tuple[FileRef, ...]) -> list[list[Any]]:
-    return [[ref.path, ref.digest, ref.size] for ref in refs]
+_FILE_REFS = TypeAdapter(tuple[FileRef, ...])
 
 
-def file_refs(plain: list[list[Any]]) -> tuple[FileRef, ...]:
-    # Validated: pydantic-core's check is cheaper than model_construct's Python-level assembly
-    # (restore is the hot path of a cold start), and it refuses a malformed snapshot.
-    return tuple(FileRef(path=p, digest=d, size=s) for p, d, s in plain)
+def plain_refs(refs: tuple[FileRef, ...]) -> list[Plain]:
+    return [{"path": ref.path, "digest": ref.digest, "size": ref.size} for ref in refs]
+
+
+def file_refs(plain: list[Plain]) -> tuple[FileRef, ...]:
+    # One validation in pydantic-core for the whole tuple: cheaper than one model per ref, or
+    # model_construct's Python-level assembly (restore is the hot path of a cold start), and a
+    # malformed snapshot is refused.
+    return _FILE_REFS.validate_python(plain)
 
 
 def moment(value: datetime | None) -> str | None:

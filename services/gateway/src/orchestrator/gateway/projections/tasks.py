@@ -12,6 +12,8 @@ from dataclasses import dataclass, field, fields
 from datetime import datetime
 from typing import Any, ClassVar
 
+from pydantic import TypeAdapter
+
 from orchestrator.events import RecordedEvent, subjects
 from orchestrator.events.catalog import (
     GATE_STAGE,
@@ -155,18 +157,18 @@ class TaskView:
 
     @classmethod
     def restore(cls, plain: Plain) -> TaskView:
-        # The hot path of a cold start (one call per task): the plain fields are taken as they
-        # are and only the values that are not plain data are rebuilt, into the instance's
-        # dict, without the 30-argument __init__.
-        state = dict(plain)
+        # The hot path of a cold start (one call per task): ``plain`` (freshly decoded, not
+        # shared) becomes the instance's dict, its plain fields as they are and only the values
+        # that are not plain data rebuilt; no 30-argument __init__.
+        state = plain
         state["files"] = file_refs(plain["files"])
-        state["usage"] = {stage: Usage(**u) for stage, u in plain["usage"].items()}
+        state["usage"] = _USAGES.validate_python(plain["usage"])
         state["project"] = file_refs(plain["project"])
         state["implementations"] = {
             r: (file_refs(writes), tuple(deletes))
             for r, writes, deletes in plain["implementations"]
         }
-        state["checks"] = {r: checks for r, checks in plain["checks"]}
+        state["checks"] = dict(plain["checks"])
         state["budget"] = Budget(**plain["budget"]) if plain["budget"] else None
         state["gates"] = tuple(plain["gates"])
         # The gate it waits at is the last one it stopped at, the same dict (answering it
@@ -175,7 +177,7 @@ class TaskView:
         if state.keys() != _TASK_FIELDS:
             raise KeyError(f"task fields {sorted(state.keys() ^ _TASK_FIELDS)}")
         task = cls.__new__(cls)
-        task.__dict__.update(state)
+        task.__dict__ = state
         return task
 
     @property
@@ -242,6 +244,7 @@ class TaskView:
 
 
 _TASK_FIELDS = {f.name for f in fields(TaskView)}
+_USAGES = TypeAdapter(dict[str, Usage])
 
 
 @dataclass
