@@ -7,7 +7,6 @@ from __future__ import annotations
 import json
 from typing import Any
 
-import orjson
 import pytest
 
 from bench.cold_start import domain_events
@@ -22,15 +21,13 @@ from orchestrator.events.catalog import (
     FeedbackGiven,
     FileDeleted,
     FileWritten,
-    StageCompleted,
-    StageStarted,
-    TaskSubmitted,
-    Usage,
 )
 from orchestrator.events.testing import history
 from orchestrator.gateway import snapshots
 from orchestrator.gateway.projections import ReadModels
 from orchestrator.gateway.snapshots import StreamIdentity, Unusable
+
+from .snapshot_builders import waiting_at_a_gate, with_header
 
 STREAM = StreamIdentity(created="2026-12-02T10:00:00+00:00", first_seq=1)
 
@@ -40,16 +37,7 @@ def events() -> list[Event]:
     gated = "task-gated"
     return [
         *domain_events(1400),
-        TaskSubmitted(task_id=gated, requirement="gated", priority=3, approval=("plan",)),
-        StageStarted(task_id=gated, stage="analysis", agent="claude", provider="anthropic"),
-        StageCompleted(
-            task_id=gated,
-            stage="analysis",
-            agent="claude",
-            summary="plan",
-            usage=Usage(input_tokens=5, output_tokens=7, cost_usd=None, calls=1),
-        ),
-        ApprovalRequested(task_id=gated, gate="plan", round=1, summary="the plan"),
+        *waiting_at_a_gate(gated),
         ExecutionRequested(execution_id="exec-live", path="implementation/app.py"),
         ExecutionStarted(
             execution_id="exec-live", path="implementation/app.py", command="python", pid=7
@@ -136,11 +124,6 @@ def test_a_gate_waited_at_in_the_snapshot_is_answered_in_its_history_after_resto
 def good() -> tuple[bytes, int]:
     models = fold(ReadModels(), RECORDED[:500])
     return snapshots.encode(models, 500, STREAM), 500
-
-
-def with_header(data: bytes, **changes: Any) -> bytes:
-    head, _, body = data.partition(b"\n")
-    return orjson.dumps({**orjson.loads(head), **changes}) + b"\n" + body
 
 
 @pytest.mark.parametrize(

@@ -27,14 +27,9 @@ from bench.cold_start import WRITTEN, Start, append, domain_events, start_gatewa
 from orchestrator.events import subjects
 from orchestrator.events.catalog import (
     ApprovalGranted,
-    ApprovalRequested,
     Event,
     FileDeleted,
     FileWritten,
-    StageCompleted,
-    StageStarted,
-    TaskSubmitted,
-    Usage,
     WorkspaceArchived,
 )
 from orchestrator.events.connection import files_store, provision, snapshots_store
@@ -42,6 +37,8 @@ from orchestrator.events.nats_settings import NatsSettings
 from orchestrator.events.objects import put_content
 from orchestrator.gateway import snapshots
 from tests.harness import System
+
+from .snapshot_builders import waiting_at_a_gate, with_header
 
 T = TypeVar("T")
 QUIET = {"GATEWAY_SNAPSHOT_EVERY": "0", "GATEWAY_SNAPSHOT_INTERVAL": "0"}
@@ -85,16 +82,7 @@ def prefix_of_history() -> Callable[[JetStreamContext], Awaitable[int]]:
             ),
             await real_file(js, "implementation/hello.py", "print('hello')\n"),
             await real_file(js, "notes/readme.md", "# notes\n"),
-            TaskSubmitted(task_id=GATED, requirement="gated", priority=2, approval=("plan",)),
-            StageStarted(task_id=GATED, stage="analysis", agent="claude", provider="anthropic"),
-            StageCompleted(
-                task_id=GATED,
-                stage="analysis",
-                agent="claude",
-                summary="the plan",
-                usage=Usage(input_tokens=3, output_tokens=4, cost_usd=0.5, calls=1),
-            ),
-            ApprovalRequested(task_id=GATED, gate="plan", round=1, summary="the plan"),
+            *waiting_at_a_gate(GATED),
         ]
         return await append(js, iter(events))
 
@@ -243,21 +231,16 @@ def test_a_gateway_from_a_snapshot_and_the_tail_answers_like_the_one_that_replay
     started.process.stop()
 
 
-def _header(data: bytes, **changes: Any) -> bytes:
-    head, _, body = data.partition(b"\n")
-    return orjson.dumps({**orjson.loads(head), **changes}) + b"\n" + body
-
-
 @pytest.mark.parametrize(
     ("bad", "reason"),
     [
         (lambda d, seq: (seq, d[: len(d) // 3]), "unreadable read models"),
-        (lambda d, seq: (seq, _header(d, fingerprint="f" * 64)), "other projection code"),
-        (lambda d, seq: (seq + 10**6, _header(d, seq=seq + 10**6)), "beyond the stream's last"),
+        (lambda d, seq: (seq, with_header(d, fingerprint="f" * 64)), "other projection code"),
+        (lambda d, seq: (seq + 10**6, with_header(d, seq=seq + 10**6)), "beyond the stream's last"),
         (
             lambda d, seq: (
                 seq,
-                _header(d, stream={"created": "2020-01-01T00:00:00", "first_seq": 1}),
+                with_header(d, stream={"created": "2020-01-01T00:00:00", "first_seq": 1}),
             ),
             "taken of another stream",
         ),
