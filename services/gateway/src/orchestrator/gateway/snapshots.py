@@ -25,6 +25,7 @@ from __future__ import annotations
 import asyncio
 import gc
 import hashlib
+import io
 import logging
 import os
 import signal
@@ -193,7 +194,10 @@ class SnapshotStore:
         for seq in held:
             data: bytes | None = None
             with carry_on(log, f"reading snapshot #{seq}"):
-                data = (await self.bucket.get(object_name(seq))).data or b""
+                # Into a buffer: without one nats-py appends chunk to bytes, quadratic in size.
+                into = io.BytesIO()
+                await self.bucket.get(object_name(seq), writeinto=into)
+                data = into.getvalue()
             if data is None:
                 continue
             fetched = time.perf_counter()
