@@ -1,9 +1,11 @@
 """What the snapshot tests build on both sides (pure folds, gateway processes): a task left
 waiting at a gate (the state whose restore must keep one dict in two places), and a snapshot
-with its header changed."""
+with its header or its read models changed."""
 
 from __future__ import annotations
 
+import zlib
+from collections.abc import Callable
 from typing import Any
 
 import orjson
@@ -38,3 +40,11 @@ def with_header(data: bytes, **changes: Any) -> bytes:
     """The snapshot ``data`` with ``changes`` made to its header line."""
     head, _, body = data.partition(b"\n")
     return orjson.dumps({**orjson.loads(head), **changes}) + b"\n" + body
+
+
+def with_models(data: bytes, change: Callable[[dict[str, Any]], object]) -> bytes:
+    """The snapshot ``data`` with ``change`` made to its read models (the header kept)."""
+    head, _, body = data.partition(b"\n")
+    models = orjson.loads(zlib.decompress(body))
+    change(models)
+    return head + b"\n" + zlib.compress(orjson.dumps(models))

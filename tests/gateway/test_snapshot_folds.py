@@ -27,7 +27,7 @@ from orchestrator.gateway import snapshots
 from orchestrator.gateway.projections import ReadModels
 from orchestrator.gateway.snapshots import StreamIdentity, Unusable
 
-from .snapshot_builders import waiting_at_a_gate, with_header
+from .snapshot_builders import waiting_at_a_gate, with_header, with_models
 
 STREAM = StreamIdentity(created="2026-12-02T10:00:00+00:00", first_seq=1)
 
@@ -140,9 +140,22 @@ def good() -> tuple[bytes, int]:
             ),
             "another stream",
         ),
-        (lambda d: d.replace(b'"tasks":{"tasks":', b'"tasks":{"taskz":', 1), "KeyError"),
+        (lambda d: with_models(d, lambda m: m["tasks"].pop("tasks")), "KeyError"),
+        (
+            lambda d: with_models(d, lambda m: m["tasks"]["tasks"][0].pop("status")),
+            "task fields",
+        ),
     ],
-    ids=["truncated", "garbage", "fingerprint", "format", "seq", "recreated", "shape"],
+    ids=[
+        "truncated",
+        "garbage",
+        "fingerprint",
+        "format",
+        "seq",
+        "recreated",
+        "shape",
+        "task-shape",
+    ],
 )
 def test_a_snapshot_that_does_not_match_is_refused_with_the_reason(
     variant: Any, reason: str
