@@ -106,7 +106,7 @@ def _stage(task_id: str, stage: Stage, i: int, **done: Any) -> list[Event]:
 
 def task_events(i: int) -> list[Event]:
     """One task's history: ~13 events, some with a gate, a rejected validation or a cancel."""
-    task_id = f"task-{i:07d}"
+    task_id = f"task_{i:032x}"  # as POST /api/requirements issues them
     files = (
         FileRef(path=f"implementation/app_{i}.py", digest=_digest(i, 1), size=1200 + i % 900),
         FileRef(path=f"implementation/test_app_{i}.py", digest=_digest(i, 2), size=600),
@@ -155,7 +155,7 @@ def task_events(i: int) -> list[Event]:
     ]
     events.append(TaskCompleted(task_id=task_id, files=files))
     if i % 50 == 0:
-        run = f"exec-{i:07d}"
+        run = f"exec_{i:016x}"
         events += [
             ExecutionRequested(execution_id=run, path=files[0].path),
             ExecutionStarted(

@@ -29,12 +29,13 @@ from orchestrator.gateway.snapshots import StreamIdentity, Unusable
 
 from .snapshot_builders import waiting_at_a_gate, with_header, with_models
 
+GATED = "task_" + "9" * 32
 STREAM = StreamIdentity(created="2026-12-02T10:00:00+00:00", first_seq=1)
 
 
 def events() -> list[Event]:
     """A realistic history, then what a task waiting at a gate and a running execution do."""
-    gated = "task-gated"
+    gated = GATED
     return [
         *domain_events(1400),
         *waiting_at_a_gate(gated),
@@ -111,7 +112,7 @@ def test_a_fold_snapshotted_at_any_event_and_continued_ends_where_the_whole_fold
 def test_a_gate_waited_at_in_the_snapshot_is_answered_in_its_history_after_restore() -> None:
     cut = GATE_ASKED + 1  # the first gate asked, not yet answered
     restored = through(fold(ReadModels(), RECORDED[:cut]), cut)
-    task = restored.tasks.get("task-gated")
+    task = restored.tasks.get(GATED)
     assert task is not None and task.approval is not None
     assert task.approval is task.approvals[-1]
 

@@ -43,8 +43,8 @@ from .snapshot_builders import waiting_at_a_gate, with_header
 T = TypeVar("T")
 QUIET = {"GATEWAY_SNAPSHOT_EVERY": "0", "GATEWAY_SNAPSHOT_INTERVAL": "0"}
 """A gateway that never writes a snapshot (it still loads one)."""
-GATED = "task-gated"
-RUN = "exec-0000050"
+GATED = "task_" + "9" * 32
+RUN = f"exec_{50:016x}"
 
 
 def on_nats(system: System, work: Callable[[JetStreamContext], Awaitable[T]]) -> T:
@@ -116,8 +116,8 @@ def reads(port: int) -> dict[str, bytes]:
         "/api/tasks",
         "/api/tasks?status=cancelled&limit=7",
         f"/api/tasks/{GATED}",
-        "/api/tasks/task-0000005",
-        "/api/tasks/task-0000013",
+        f"/api/tasks/task_{5:032x}",
+        f"/api/tasks/task_{13:032x}",  # cancelled
         "/api/workspace/files",
         "/api/archive",
         "/api/workspace/executions",
