@@ -124,3 +124,26 @@ def test_the_memory_bench_prints_every_process_at_every_phase() -> None:
     # service that raced a burst and appended a step of its own is reported, not failed: its
     # guarded appends conflict with the copy's next event, so the copy still completes.)
     assert "21 tasks completed" in text and "2 executions completed" in text, text
+
+
+def test_the_cold_start_bench_prints_both_starts_the_snapshot_and_its_write_pause() -> None:
+    lines = run_bench(
+        "bench.cold_start", *("--events", "4000", "--tail", "200", "--snapshot-every", "1000")
+    )
+
+    text = "\n".join(lines)
+    assert re.search(rf"^stream: 3,800 events appended in {NUMBER}s", text, re.M), text
+    assert re.search(rf"^snapshot: #3,800, {NUMBER} MB$", text, re.M), text
+    assert re.search(
+        rf"^snapshot write: event loop paused {NUMBER} ms \(fork\), slowest /healthz meanwhile "
+        rf"{NUMBER} ms, encoded in {NUMBER} s \(child\), uploaded in {NUMBER} s$",
+        text,
+        re.M,
+    ), text
+    header = lines.index("start                        events  time to ready")
+    first, warm, restored, cold = lines[header + 1 : header + 5]
+    assert re.fullmatch(rf"first start \(full replay\)\s+3,800\s+{NUMBER} s", first), first
+    # Every event of the tail is counted once: the stream's end is the snapshot's seq + 200.
+    assert re.fullmatch(rf"snapshot \+ tail\s+4,000\s+{NUMBER} s  \(tail 200\)", warm), warm
+    assert re.match(r"  gateway: read models restored from snapshot #3800 ", restored), restored
+    assert re.fullmatch(rf"full replay\s+4,000\s+{NUMBER} s  \(1 snapshots deleted\)", cold), cold

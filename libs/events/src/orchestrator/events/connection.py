@@ -86,16 +86,31 @@ async def provision(js: JetStreamContext, settings: NatsSettings) -> None:
     await settings_bucket(js, settings)
 
 
-async def files_store(js: JetStreamContext, settings: NatsSettings) -> ObjectStore:
+async def _object_store(
+    js: JetStreamContext, settings: NatsSettings, bucket: str, description: str | None = None
+) -> ObjectStore:
     try:
-        return await js.object_store(subjects.FILES_BUCKET)
+        return await js.object_store(bucket)
     except (BucketNotFoundError, NotFoundError):
         return await js.create_object_store(
-            subjects.FILES_BUCKET,
+            bucket,
             config=api.ObjectStoreConfig(
-                storage=api.StorageType.FILE, replicas=settings.nats_replicas
+                description=description,
+                storage=api.StorageType.FILE,
+                replicas=settings.nats_replicas,
             ),
         )
+
+
+async def files_store(js: JetStreamContext, settings: NatsSettings) -> ObjectStore:
+    return await _object_store(js, settings, subjects.FILES_BUCKET)
+
+
+async def snapshots_store(js: JetStreamContext, settings: NatsSettings) -> ObjectStore:
+    """The gateway's read-model snapshots (only the gateway reads and writes them)."""
+    return await _object_store(
+        js, settings, subjects.SNAPSHOTS_BUCKET, "gateway read-model snapshots"
+    )
 
 
 async def settings_bucket(js: JetStreamContext, settings: NatsSettings) -> KeyValue:

@@ -22,6 +22,9 @@ SETTINGS_BUCKET = "settings"
 RATE_LIMIT_BUCKET = "ratelimit"
 """Key-value bucket of the gateways' rate-limit counts, one key per category and client (a
 hash), expiring on their own: what makes the limits hold across gateway replicas."""
+SNAPSHOTS_BUCKET = "snapshots"
+"""Object store of the gateway's read-model snapshots, one object per stream sequence they
+reflect: what lets a new gateway replica start from the newest instead of replaying the stream."""
 
 TASK_ALL = "events.task.>"
 WORKSPACE = "events.workspace"

@@ -28,7 +28,13 @@ from nats.js.object_store import ObjectStore
 from pydantic import ValidationError
 
 from orchestrator.events import EventStore, Follower, RecordedEvent, subjects
-from orchestrator.events.connection import connect, files_store, provision, settings_bucket
+from orchestrator.events.connection import (
+    connect,
+    files_store,
+    provision,
+    settings_bucket,
+    snapshots_store,
+)
 from orchestrator.events.error_codes import ErrorCode
 from orchestrator.events.failures import carry_on
 from orchestrator.events.health import HeartbeatPublisher
@@ -40,6 +46,7 @@ from .health_monitor import HealthMonitor
 from .projections import ReadModels, ws_messages
 from .ratelimit_store import SharedWindows, open_bucket
 from .settings import GatewaySettings
+from .snapshots import SnapshotStore, SnapshotWriter
 from .system_health import SystemHealthBroadcaster
 from .ws_hub import LiveHub
 
@@ -60,6 +67,7 @@ class Gateway:
     health: HealthMonitor
     rate_windows: SharedWindows
     instance: str
+    snapshots: SnapshotWriter
     follower: Follower | None = None
     _background: list[Any] = field(default_factory=list)
 
@@ -70,6 +78,8 @@ class Gateway:
         js = nc.jetstream(timeout=10)
         await provision(js, settings)
         settings_kv = await settings_bucket(js, settings)
+        snapshots = SnapshotStore(js, await snapshots_store(js, settings))
+        restored = await snapshots.load()
         gateway = cls(
             settings=settings,
             nc=nc,
@@ -78,23 +88,31 @@ class Gateway:
             files=await files_store(js, settings),
             settings_kv=settings_kv,
             settings_reader=SettingsReader(settings_kv),
-            models=ReadModels(),
+            models=restored.models if restored else ReadModels(),
             hub=LiveHub(),
             health=HealthMonitor(nc),
             rate_windows=SharedWindows(nc, await open_bucket(nc, js, settings)),
             instance=instance,
+            snapshots=SnapshotWriter(
+                snapshots,
+                lambda: gateway.models,
+                every=settings.gateway_snapshot_every,
+                interval=settings.gateway_snapshot_interval,
+                written_seq=restored.seq if restored else 0,
+            ),
         )
-        await gateway._start()
+        await gateway._start(start_seq=restored.seq + 1 if restored else 1)
         return gateway
 
-    async def _start(self) -> None:
+    async def _start(self, start_seq: int) -> None:
         await self.health.start()
-        self.follower = Follower(self.js, subjects.EVENTS_ALL, self._apply)
+        self.follower = Follower(self.js, subjects.EVENTS_ALL, self._apply, start_seq=start_seq)
         await self.follower.start()
         heartbeat = HeartbeatPublisher(self.nc, "gateway", self.instance, self._heartbeat_details)
         heartbeat.start()
         self._background.append(heartbeat)
         await self.follower.wait_caught_up(timeout=60)
+        self.snapshots.start(self.follower)
         system_health = SystemHealthBroadcaster(
             self.hub.publish, self.models.tasks, self.settings.health_interval
         )
@@ -104,6 +122,7 @@ class Gateway:
 
     def _apply(self, recorded: RecordedEvent) -> None:
         self.models.apply(recorded)
+        self.snapshots.applied()
         for frame in ws_messages(recorded):
             self.hub.publish({**frame, "event_seq": recorded.seq})
 
@@ -153,6 +172,7 @@ class Gateway:
         return True
 
     async def close(self) -> None:
+        await self.snapshots.stop()
         for item in self._background:
             await item.stop()
         if self.follower is not None:

@@ -44,6 +44,17 @@ class GatewaySettings(NatsSettings):
         default=5.0, gt=0, description="seconds between system_health frames"
     )
 
+    gateway_snapshot_every: int = Field(
+        default=50_000,
+        ge=0,
+        description="events applied between two snapshots of the read models (0: never by count)",
+    )
+    gateway_snapshot_interval: float = Field(
+        default=300.0,
+        ge=0,
+        description="seconds between snapshots while events arrive (0: never by time)",
+    )
+
     @field_validator("gateway_trusted_proxies")
     @classmethod
     def _proxies(cls, value: str) -> str:

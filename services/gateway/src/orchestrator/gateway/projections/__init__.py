@@ -14,6 +14,7 @@ from orchestrator.events import RecordedEvent
 from . import archives, executions, task_frames, workspace
 from .archives import ArchivesView
 from .executions import ExecutionsView
+from .plain import Plain
 from .tasks import TaskBoard
 from .usage import UsageLedger
 from .workspace import WorkspaceView
@@ -33,6 +34,28 @@ class ReadModels:
         self.workspace.apply(recorded)
         self.executions.apply(recorded)
         self.archives.apply(recorded)
+
+    def snapshot(self) -> Plain:
+        """Every read model as plain data (JSON-encodable, nothing decodes into code)."""
+        return {
+            "tasks": self.tasks.snapshot(),
+            "workspace": self.workspace.snapshot(),
+            "executions": self.executions.snapshot(),
+            "archives": self.archives.snapshot(),
+            "usage": self.usage.snapshot(),
+        }
+
+    @classmethod
+    def restore(cls, plain: Plain) -> ReadModels:
+        """Read models holding what :meth:`snapshot` returned; KeyError/TypeError/ValueError
+        when ``plain`` is not such a snapshot."""
+        models = cls()
+        models.tasks.restore(plain["tasks"])
+        models.workspace.restore(plain["workspace"])
+        models.executions.restore(plain["executions"])
+        models.archives.restore(plain["archives"])
+        models.usage.restore(plain["usage"])
+        return models
 
 
 def ws_messages(recorded: RecordedEvent) -> list[dict[str, Any]]:

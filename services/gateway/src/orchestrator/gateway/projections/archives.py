@@ -13,6 +13,8 @@ from typing import Any
 from orchestrator.events import RecordedEvent
 from orchestrator.events.catalog import ArchiveMaterialised, FileRef, WorkspaceArchived
 
+from .plain import Plain, file_refs, plain_refs
+
 
 @dataclass(frozen=True)
 class Archive:
@@ -26,6 +28,27 @@ class Archive:
     @property
     def size(self) -> int:
         return sum(ref.size for ref in self.files)
+
+    def snapshot(self) -> Plain:
+        return {
+            "name": self.name,
+            "path": self.path,
+            "created": self.created.isoformat(),
+            "files": plain_refs(self.files),
+            "request_id": self.request_id,
+            "seq": self.seq,
+        }
+
+    @classmethod
+    def restore(cls, plain: Plain) -> Archive:
+        return cls(
+            name=plain["name"],
+            path=plain["path"],
+            created=datetime.fromisoformat(plain["created"]),
+            files=file_refs(plain["files"]),
+            request_id=plain["request_id"],
+            seq=plain["seq"],
+        )
 
     def find(self, filename: str) -> FileRef | None:
         """A file by its archived path, or by its base name when that names exactly one file."""
@@ -71,6 +94,19 @@ class ArchivesView:
         )
         self.by_name[archive.name] = archive
         self.by_request[archive.request_id] = archive
+
+    def snapshot(self) -> Plain:
+        return {
+            "by_name": [a.snapshot() for a in self.by_name.values()],
+            "by_request": [a.snapshot() for a in self.by_request.values()],
+            "materialised": sorted(self.materialised),
+        }
+
+    def restore(self, plain: Plain) -> None:
+        by_name = [Archive.restore(a) for a in plain["by_name"]]
+        self.by_name = {a.name: a for a in by_name}
+        self.by_request = {a.request_id: a for a in map(Archive.restore, plain["by_request"])}
+        self.materialised = set(plain["materialised"])
 
     def newest_first(self) -> list[Archive]:
         return sorted(self.by_name.values(), key=lambda a: a.seq, reverse=True)

@@ -20,6 +20,8 @@ from orchestrator.events.catalog import (
     ExecutionStopRequested,
 )
 
+from .plain import Plain, moment, parse_moment
+
 FINAL = {"completed", "failed", "stopped", "timed_out", "rejected"}
 
 
@@ -47,6 +49,27 @@ class ExecutionRecord:
     @property
     def done(self) -> bool:
         return self.status in FINAL
+
+    def snapshot(self) -> Plain:
+        return {
+            **vars(self),
+            "requested_at": self.requested_at.isoformat(),
+            "started_at": moment(self.started_at),
+            "finished_at": moment(self.finished_at),
+            "sandbox": list(self.sandbox),
+        }
+
+    @classmethod
+    def restore(cls, plain: Plain) -> ExecutionRecord:
+        return cls(
+            **{
+                **plain,
+                "requested_at": datetime.fromisoformat(plain["requested_at"]),
+                "started_at": parse_moment(plain["started_at"]),
+                "finished_at": parse_moment(plain["finished_at"]),
+                "sandbox": tuple(plain["sandbox"]),
+            }
+        )
 
     def to_api(self) -> dict[str, Any]:
         return {
@@ -120,6 +143,13 @@ class ExecutionsView:
             record.finished_at = at
         elif isinstance(event, ExecutionStopRequested):
             record.stop_requested = True
+
+    def snapshot(self) -> Plain:
+        return {"executions": [r.snapshot() for r in self.executions.values()]}
+
+    def restore(self, plain: Plain) -> None:
+        records = map(ExecutionRecord.restore, plain["executions"])
+        self.executions = {r.execution_id: r for r in records}
 
 
 def ws_messages(recorded: RecordedEvent) -> list[dict[str, Any]]:

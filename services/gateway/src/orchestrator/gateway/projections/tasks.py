@@ -8,9 +8,11 @@ byte the same.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from datetime import datetime
 from typing import Any, ClassVar
+
+from pydantic import TypeAdapter
 
 from orchestrator.events import RecordedEvent, subjects
 from orchestrator.events.catalog import (
@@ -37,6 +39,8 @@ from orchestrator.events.catalog import (
 )
 from orchestrator.events.catalog.base import Event
 from orchestrator.events.pricing import add_costs
+
+from .plain import Plain, file_refs, plain_refs
 
 PROGRESS_AT_START = {"analysis": 0, "implementation": 25, "validation": 50, "integration": 75}
 PROGRESS_AT_END = {"analysis": 25, "implementation": 50, "validation": 75, "integration": 100}
@@ -114,6 +118,68 @@ class TaskView:
             calls=before.calls + usage.calls,
         )
 
+    def snapshot(self) -> Plain:
+        """Everything the fold holds, as plain data (:meth:`restore` takes it back)."""
+        return {
+            "id": self.id,
+            "requirement": self.requirement,
+            "priority": self.priority,
+            "metadata": self.metadata,
+            "agents": self.agents,
+            "created_at": self.created_at,
+            "submitted_seq": self.submitted_seq,
+            "status": self.status,
+            "updated_at": self.updated_at,
+            "version": self.version,
+            "stage": self.stage,
+            "agent": self.agent,
+            "round": self.round,
+            "progress": self.progress,
+            "results": self.results,
+            "files": plain_refs(self.files),
+            "usage": {stage: u.model_dump() for stage, u in self.usage.items()},
+            "history": self.history,
+            "validation_rounds": self.validation_rounds,
+            "error": self.error,
+            "project": plain_refs(self.project),
+            "implementations": [
+                [r, plain_refs(writes), list(deletes)]
+                for r, (writes, deletes) in self.implementations.items()
+            ],
+            "checks": [[r, checks] for r, checks in self.checks.items()],
+            "budget": self.budget.model_dump() if self.budget else None,
+            "gates": list(self.gates),
+            "approval_timeout_s": self.approval_timeout_s,
+            "follows": self.follows,
+            "approvals": self.approvals,
+            "waiting": self.approval is not None,
+        }
+
+    @classmethod
+    def restore(cls, plain: Plain) -> TaskView:
+        # The hot path of a cold start (one call per task): ``plain`` (freshly decoded, not
+        # shared) becomes the instance's dict, its plain fields as they are and only the values
+        # that are not plain data rebuilt; no 30-argument __init__.
+        state = plain
+        state["files"] = file_refs(plain["files"])
+        state["usage"] = _USAGES.validate_python(plain["usage"])
+        state["project"] = file_refs(plain["project"])
+        state["implementations"] = {
+            r: (file_refs(writes), tuple(deletes))
+            for r, writes, deletes in plain["implementations"]
+        }
+        state["checks"] = dict(plain["checks"])
+        state["budget"] = Budget(**plain["budget"]) if plain["budget"] else None
+        state["gates"] = tuple(plain["gates"])
+        # The gate it waits at is the last one it stopped at, the same dict (answering it
+        # updates both): kept as one object, not two equal copies.
+        state["approval"] = plain["approvals"][-1] if state.pop("waiting") else None
+        if state.keys() != _TASK_FIELDS:
+            raise KeyError(f"task fields {sorted(state.keys() ^ _TASK_FIELDS)}")
+        task = cls.__new__(cls)
+        task.__dict__ = state
+        return task
+
     @property
     def cost_usd(self) -> float | None:
         """The task's cost; None when some call's model has no price."""
@@ -177,6 +243,10 @@ class TaskView:
         }
 
 
+_TASK_FIELDS = {f.name for f in fields(TaskView)}
+_USAGES = TypeAdapter(dict[str, Usage])
+
+
 @dataclass
 class AgentView:
     name: str
@@ -187,6 +257,21 @@ class AgentView:
     model: str | None = None
     stages_completed: int = 0
     stages_failed: int = 0
+
+    def snapshot(self) -> Plain:
+        return {
+            "name": self.name,
+            "running": list(self.running.items()),
+            "last_activity": self.last_activity,
+            "provider": self.provider,
+            "model": self.model,
+            "stages_completed": self.stages_completed,
+            "stages_failed": self.stages_failed,
+        }
+
+    @classmethod
+    def restore(cls, plain: Plain) -> AgentView:
+        return cls(**{**plain, "running": dict(plain["running"])})
 
     def to_json(self, replicas: int | None = None) -> dict[str, Any]:
         """``replicas``: live instances of the service that runs this agent; with 0 it is
@@ -215,6 +300,19 @@ class TaskBoard:
     def __init__(self) -> None:
         self.tasks: dict[str, TaskView] = {}
         self.agents: dict[str, AgentView] = {name: AgentView(name) for name in SPECIALIZATION}
+
+    # -- snapshots ---------------------------------------------------------------------------
+
+    def snapshot(self) -> Plain:
+        """The board as plain data, tasks in submission order."""
+        return {
+            "tasks": [task.snapshot() for task in self.tasks.values()],
+            "agents": [agent.snapshot() for agent in self.agents.values()],
+        }
+
+    def restore(self, plain: Plain) -> None:
+        self.tasks = {t["id"]: TaskView.restore(t) for t in plain["tasks"]}
+        self.agents = {a["name"]: AgentView.restore(a) for a in plain["agents"]}
 
     # -- queries -----------------------------------------------------------------------------
 

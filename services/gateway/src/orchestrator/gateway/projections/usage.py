@@ -28,6 +28,8 @@ from orchestrator.events.catalog import (
     ValidationFailed,
 )
 
+from .plain import Plain
+
 Key = tuple[str, str, str, str]
 """(day, agent, provider, model)."""
 
@@ -109,6 +111,18 @@ class UsageLedger:
                 unpriced_calls=(usage.calls or 1) if usage.cost_usd is None else 0,
             )
         )
+
+    def snapshot(self) -> Plain:
+        return {
+            "rows": [[list(key), vars(totals)] for key, totals in self.rows.items()],
+            "running": [[task, list(pm)] for task, pm in self._running.items()],
+        }
+
+    def restore(self, plain: Plain) -> None:
+        self.rows = {
+            (key[0], key[1], key[2], key[3]): Totals(**totals) for key, totals in plain["rows"]
+        }
+        self._running = {task: (pm[0], pm[1]) for task, pm in plain["running"]}
 
     def report(self, since: date | None = None, until: date | None = None) -> dict[str, Any]:
         """Totals overall, by agent, provider and model, and the same for each day."""

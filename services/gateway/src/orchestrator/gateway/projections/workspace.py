@@ -7,6 +7,7 @@ After ``WorkspaceArchived`` the workspace is empty; a restored file comes back a
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
 from orchestrator.events import RecordedEvent
@@ -14,6 +15,8 @@ from orchestrator.events.catalog import FileDeleted, FileWritten, WorkspaceArchi
 from orchestrator.events.paths import safe_relative_path
 from orchestrator.events.runnables import Runnable
 from orchestrator.events.workspace_files import WorkspaceFile, WorkspaceFiles
+
+from .plain import Plain
 
 API_PREFIX = "workspace/"
 
@@ -45,6 +48,29 @@ class WorkspaceView:
 
     def apply(self, recorded: RecordedEvent) -> None:
         self.state.apply(recorded)
+
+    def snapshot(self) -> Plain:
+        """The files (the runnable metadata is a cache, recomputed from contents, not kept)."""
+        return {
+            "files": [
+                [f.path, f.digest, f.size, f.written_at.isoformat(), f.task_id, f.source]
+                for f in self.files.values()
+            ],
+            "version": self.state.version,
+            "refused": self.state.refused,
+        }
+
+    def restore(self, plain: Plain) -> None:
+        files = (
+            WorkspaceFile(path, digest, size, datetime.fromisoformat(at), task_id, source)
+            for path, digest, size, at, task_id, source in plain["files"]
+        )
+        self.state = WorkspaceFiles(
+            files={f.path: f for f in files},
+            version=plain["version"],
+            refused=list(plain["refused"]),
+        )
+        self.metadata = {}
 
     def listing(self) -> list[WorkspaceFile]:
         return [self.files[p] for p in sorted(self.files)]

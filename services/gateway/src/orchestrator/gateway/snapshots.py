@@ -1,0 +1,399 @@
+"""Snapshots of the read models: a gateway starts from the newest instead of replaying the stream.
+
+A snapshot is one object in the ``snapshots`` object store, named by the stream sequence it
+reflects (``read-models.<seq>``, so a write never replaces a newer one), holding two JSON lines:
+
+1. a header: the format number, the fingerprint of the projection code, the sequence, and the
+   stream it was taken from (its creation time and first sequence);
+2. the read models as plain data (:meth:`ReadModels.snapshot`), JSON by ``orjson``, compressed
+   with zlib: never pickle, since whoever can write to NATS would then run code on the gateway.
+   (Compressed because fetching is the slow part of a start: nats-py reads ~100 MB/s, zlib
+   inflates several times faster, and a snapshot's JSON is very repetitive.)
+
+:meth:`SnapshotStore.load` takes the newest snapshot whose header matches this code and this
+stream and whose sequence the stream has reached; anything else (unreadable, another format or
+projection code, a sequence beyond the stream's end, a recreated stream) is logged and the
+gateway replays the stream from #1: a slower start, never a wrong state.
+
+:class:`SnapshotWriter` writes one every ``GATEWAY_SNAPSHOT_EVERY`` events applied and every
+``GATEWAY_SNAPSHOT_INTERVAL`` seconds when events arrived, without holding up requests: it forks
+(the child gets a copy-on-write image of the read models as of one sequence, as Redis's BGSAVE
+does), the child encodes them into a temporary file and exits, and the parent, which only paused
+for the ``fork()`` itself, uploads the file.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import gc
+import hashlib
+import io
+import logging
+import os
+import signal
+import tempfile
+import time
+import zlib
+from collections.abc import Callable
+from contextlib import suppress
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import orjson
+from nats.js import JetStreamContext
+from nats.js.errors import NotFoundError
+from nats.js.object_store import ObjectStore
+
+import orchestrator.events.catalog
+import orchestrator.events.workspace_files
+from orchestrator.events import Follower, subjects
+from orchestrator.events.failures import carry_on
+
+from . import projections
+from .projections import ReadModels
+
+log = logging.getLogger(__name__)
+
+FORMAT = 1
+"""The layout of a snapshot object; bump it when the header or the envelope changes."""
+PREFIX = "read-models."
+KEEP = 2
+"""Snapshots kept in the bucket: the newest and the one before (older ones are deleted)."""
+
+
+def _sources() -> list[Path]:
+    """The code a snapshot's contents depend on: the projections, the fold of workspace files
+    they share, the event catalog they hold values of, and this module (the encoding)."""
+    packages = (projections, orchestrator.events.catalog)
+    files = [path for package in packages for path in Path(package.__path__[0]).rglob("*.py")]
+    files += [Path(orchestrator.events.workspace_files.__file__), Path(__file__)]
+    return sorted(files)
+
+
+def code_fingerprint() -> str:
+    """sha256 over the sources a snapshot depends on: a changed projection never loads an old
+    snapshot (it would hold what the old code folded)."""
+    digest = hashlib.sha256()
+    for path in _sources():
+        digest.update(path.name.encode() + b"\0" + path.read_bytes() + b"\0")
+    return digest.hexdigest()
+
+
+FINGERPRINT = code_fingerprint()
+
+
+@dataclass(frozen=True)
+class StreamIdentity:
+    """Which stream a snapshot was taken of: a stream deleted and created again under the same
+    name has another creation time, and its sequences mean other events."""
+
+    created: str
+    first_seq: int
+
+    def plain(self) -> dict[str, Any]:
+        return {"created": self.created, "first_seq": self.first_seq}
+
+
+def object_name(seq: int) -> str:
+    return f"{PREFIX}{seq:012d}"
+
+
+def seq_of(name: str) -> int | None:
+    if not name.startswith(PREFIX):
+        return None
+    try:
+        return int(name[len(PREFIX) :])
+    except ValueError:
+        return None
+
+
+class Unusable(Exception):
+    """Why a snapshot is not loaded (logged; the gateway then replays)."""
+
+
+@dataclass
+class Restored:
+    models: ReadModels
+    seq: int
+    seconds: float
+
+
+def header(seq: int, stream: StreamIdentity) -> dict[str, Any]:
+    return {"format": FORMAT, "fingerprint": FINGERPRINT, "seq": seq, "stream": stream.plain()}
+
+
+COMPRESSION = 6
+"""zlib's level: at 1M events 6 is several times smaller than 1 for little more time, and the
+time is the child's, not the event loop's."""
+
+
+def encode(models: ReadModels, seq: int, stream: StreamIdentity) -> bytes:
+    body = zlib.compress(orjson.dumps(models.snapshot()), COMPRESSION)
+    return orjson.dumps(header(seq, stream)) + b"\n" + body
+
+
+def decode(data: bytes, *, seq: int, stream: StreamIdentity, last_seq: int) -> ReadModels:
+    """The read models in ``data``; :class:`Unusable` unless it is a snapshot of this code's
+    format and fingerprint, of ``stream``, at ``seq`` (the object's name), within the stream."""
+    first, _, body = data.partition(b"\n")
+    try:
+        head = orjson.loads(first)
+    except orjson.JSONDecodeError as exc:
+        raise Unusable(f"unreadable header ({exc})") from None
+    if not isinstance(head, dict):
+        raise Unusable("unreadable header (not an object)")
+    if head.get("format") != FORMAT:
+        raise Unusable(f"format {head.get('format')!r}, this gateway reads {FORMAT}")
+    if head.get("fingerprint") != FINGERPRINT:
+        raise Unusable("taken by other projection code (fingerprint differs)")
+    if head.get("seq") != seq:
+        raise Unusable(f"header says #{head.get('seq')!r}, its name #{seq}")
+    if head.get("stream") != stream.plain():
+        raise Unusable(f"taken of another stream {head.get('stream')!r}, now {stream.plain()}")
+    if seq > last_seq:
+        raise Unusable(f"at #{seq}, beyond the stream's last #{last_seq}")
+    # Millions of small objects, none of them garbage: the cyclic collector would run hundreds
+    # of times over a growing heap (most of the time of a restore), and once over all of them
+    # when enabled again. So it is off meanwhile, and what was restored is moved out of its
+    # sight (gc.freeze: the read models live as long as the gateway, and hold no cycles).
+    collecting = gc.isenabled()
+    gc.disable()
+    try:
+        models = ReadModels.restore(orjson.loads(zlib.decompress(body)))
+    except (zlib.error, orjson.JSONDecodeError, KeyError, TypeError, ValueError, IndexError) as exc:
+        raise Unusable(f"unreadable read models ({type(exc).__name__}: {exc})") from None
+    else:
+        gc.freeze()
+        return models
+    finally:
+        if collecting:
+            gc.enable()
+
+
+async def stream_identity(js: JetStreamContext) -> tuple[StreamIdentity, int]:
+    """The events stream's identity and its last sequence now."""
+    info = await js.stream_info(subjects.EVENTS_STREAM)
+    created = info.created.isoformat() if isinstance(info.created, datetime) else ""
+    return StreamIdentity(created, int(info.state.first_seq)), int(info.state.last_seq)
+
+
+class SnapshotStore:
+    """The snapshots in the ``snapshots`` bucket: the newest usable one, and writing one."""
+
+    def __init__(self, js: JetStreamContext, bucket: ObjectStore) -> None:
+        self.js = js
+        self.bucket = bucket
+
+    async def sequences(self) -> list[int]:
+        """The sequences of the snapshots held, newest first."""
+        try:
+            infos = await self.bucket.list()
+        except NotFoundError:  # nats-py: an empty bucket
+            return []
+        found = (seq_of(info.name) for info in infos if not info.deleted)
+        return sorted((seq for seq in found if seq is not None), reverse=True)
+
+    async def load(self) -> Restored | None:
+        """The newest usable snapshot restored, or None (logged) to replay from #1."""
+        started = time.perf_counter()
+        stream, last_seq = await stream_identity(self.js)
+        held = await self.sequences()
+        for seq in held:
+            data: bytes | None = None
+            with carry_on(log, f"reading snapshot #{seq}"):
+                # Into a buffer: without one nats-py appends chunk to bytes, quadratic in size.
+                into = io.BytesIO()
+                await self.bucket.get(object_name(seq), writeinto=into)
+                data = into.getvalue()
+            if data is None:
+                continue
+            fetched = time.perf_counter()
+            try:
+                models = decode(data, seq=seq, stream=stream, last_seq=last_seq)
+            except Unusable as why:
+                log.warning("snapshot #%d not used: %s", seq, why)
+                continue
+            seconds = time.perf_counter() - started
+            log.info(
+                "read models restored from snapshot #%d (%d bytes) in %.3fs (fetched in %.3fs, "
+                "decoded in %.3fs); following from #%d",
+                seq,
+                len(data),
+                seconds,
+                fetched - started,
+                time.perf_counter() - fetched,
+                seq + 1,
+            )
+            return Restored(models, seq, seconds)
+        if held:
+            log.warning("no usable snapshot of %d held: replaying the stream from #1", len(held))
+        else:
+            log.info("no snapshot yet: replaying the stream from #1")
+        return None
+
+    async def put(self, path: Path, seq: int) -> bool:
+        """Upload the snapshot at ``path`` as #``seq`` unless one as new is held (another
+        replica's); then delete all but the newest :data:`KEEP`. True when it was uploaded."""
+        held = await self.sequences()
+        if held and held[0] >= seq:
+            return False
+        with path.open("rb") as data:
+            await self.bucket.put(object_name(seq), data)
+        for old in sorted({seq, *held}, reverse=True)[KEEP:]:
+            with carry_on(log, f"deleting snapshot #{old}"):
+                await self.bucket.delete(object_name(old))
+        return True
+
+
+@dataclass
+class Written:
+    seq: int
+    bytes: int
+    pause_s: float
+    """How long the event loop stood still: the ``fork()``."""
+    encode_s: float
+    """The child's encoding and writing (requests are served meanwhile)."""
+    upload_s: float
+
+
+class SnapshotWriter:
+    """Writes a snapshot every ``every`` events applied (0: never by count) and every
+    ``interval`` seconds when any arrived (0: never by time), once the follower caught up."""
+
+    def __init__(
+        self,
+        store: SnapshotStore,
+        models: Callable[[], ReadModels],
+        *,
+        every: int,
+        interval: float,
+        written_seq: int = 0,
+    ) -> None:
+        self.store = store
+        self._models = models
+        self.every = every
+        self.interval = interval
+        self.written_seq = written_seq
+        """The sequence of the newest snapshot known to be held (restored from or written)."""
+        self.last: Written | None = None
+        self._since = 0
+        self._follower: Follower | None = None
+        self._writing: asyncio.Task[Written | None] | None = None
+        self._timer: asyncio.Task[None] | None = None
+
+    def start(self, follower: Follower) -> None:
+        self._follower = follower
+        if self.interval > 0:
+            self._timer = asyncio.create_task(self._every_interval(), name="snapshot timer")
+        self.applied(0)
+
+    def applied(self, count: int = 1) -> None:
+        """Called for every event applied: starts a write when ``every`` have been since the
+        last one (replayed ones included, so a long replay is followed by a snapshot)."""
+        self._since += count
+        if self.every and self._since >= self.every and self._follower is not None:
+            self.trigger()
+
+    def trigger(self) -> asyncio.Task[Written | None] | None:
+        """Start a write unless one is under way (that one is returned)."""
+        follower = self._follower
+        if follower is None or not follower.caught_up:
+            return None
+        if self._writing is None or self._writing.done():
+            self._writing = asyncio.create_task(self.write(), name="snapshot")
+        return self._writing
+
+    async def _every_interval(self) -> None:
+        while True:
+            await asyncio.sleep(self.interval)
+            if self._follower is not None and self._follower.last_seq > self.written_seq:
+                self.trigger()
+
+    async def write(self) -> Written | None:
+        follower = self._follower
+        if follower is None or follower.last_seq <= self.written_seq:
+            return None
+        with carry_on(log, "writing a snapshot of the read models"):
+            stream, _ = await stream_identity(self.store.js)
+            return await self._write(follower, stream)
+        return None
+
+    async def _write(self, follower: Follower, stream: StreamIdentity) -> Written | None:
+        fd, name = tempfile.mkstemp(prefix="gateway-snapshot-", suffix=".json")
+        path = Path(name)
+        try:
+            # Between the sequence read and the fork there is no await: the child's read models
+            # are exactly those of ``seq``, whatever is applied after.
+            seq = follower.last_seq
+            models = self._models()
+            # While the child encodes, a collection here would touch every object's header and
+            # so copy the whole heap page by page (copy-on-write): the collector waits.
+            collecting = gc.isenabled()
+            gc.disable()
+            before = time.perf_counter()
+            pid = os.fork()
+            if pid == 0:  # the child: encode, write, leave without running any parent cleanup
+                code = 1
+                try:
+                    with os.fdopen(fd, "wb") as out:
+                        out.write(encode(models, seq, stream))
+                    code = 0
+                finally:
+                    os._exit(code)
+            pause = time.perf_counter() - before
+            try:
+                status = await _child_exit(pid)
+            finally:
+                if collecting:
+                    gc.enable()
+            encoded = time.perf_counter() - before
+            if status != 0:
+                log.error("snapshot #%d: the encoding child exited with %d", seq, status)
+                return None
+            size = os.fstat(fd).st_size
+            uploaded = await self.store.put(path, seq)
+            done = time.perf_counter() - before
+        finally:
+            os.close(fd)
+            os.unlink(name)
+        self._since = max(0, follower.last_seq - seq)
+        self.written_seq = max(self.written_seq, seq)
+        if not uploaded:
+            log.info("snapshot #%d not uploaded: one as new is held", seq)
+            return None
+        self.last = Written(seq, size, pause, encoded - pause, done - encoded)
+        log.info(
+            "snapshot #%d written: %d bytes, event loop paused %.1fms (fork), encoded in %.2fs, "
+            "uploaded in %.2fs",
+            seq,
+            size,
+            pause * 1000,
+            encoded - pause,
+            done - encoded,
+        )
+        return self.last
+
+    async def stop(self) -> None:
+        for task in (self._timer, self._writing):
+            if task is not None and not task.done():
+                task.cancel()
+                with suppress(asyncio.CancelledError):
+                    await task
+
+
+async def _child_exit(pid: int) -> int:
+    """Wait for child ``pid`` without blocking the event loop; its exit status. Cancelled (the
+    gateway stops), the child is killed and reaped, not left behind."""
+    try:
+        while True:
+            done, status = os.waitpid(pid, os.WNOHANG)  # noqa: ASYNC222 - WNOHANG never blocks
+            if done:
+                return os.waitstatus_to_exitcode(status)
+            await asyncio.sleep(0.01)
+    except asyncio.CancelledError:
+        with suppress(ProcessLookupError, ChildProcessError):
+            os.kill(pid, signal.SIGKILL)
+            os.waitpid(pid, 0)  # noqa: ASYNC222 - a killed child is reaped at once
+        raise
