@@ -28,8 +28,9 @@ import websocket
 import yaml  # type: ignore[import-untyped]  # ships with schemathesis; untyped
 
 from orchestrator.events.nats_settings import NatsSettings
-from orchestrator.launcher.nats_server import find_binary, free_port, port_is_free
-from tests.test_launcher import Launched, launch, launched, wait_for_output  # noqa: F401
+from orchestrator.launcher.nats_server import find_binary, free_port
+from tests.harness import wait_until
+from tests.test_launcher import Launched, launch_cluster, launched, wait_for_output  # noqa: F401
 
 ROOT = Path(__file__).resolve().parent.parent
 DEPLOY = ROOT / "deploy"
@@ -171,14 +172,8 @@ def test_the_kubernetes_nats_runs_the_deploy_config_on_persistent_volumes() -> N
 def cluster_behind_proxy(tmp_path: Path, launched: list[Launched]) -> Iterator[dict[str, Any]]:  # noqa: F811
     if not Path(NGINX).exists():
         pytest.skip("nginx is not installed (.ci/run installs Debian's nginx-light)")
-    base = free_port()
-    while not port_is_free(base + 1):
-        base = free_port()
-    item = launch(
+    item, base = launch_cluster(
         tmp_path,
-        "--cluster",
-        GATEWAY_PORT=str(base),
-        NATS_CONFIG_DIR=str(DEPLOY / "nats"),
         GATEWAY_TRUSTED_PROXIES="127.0.0.1",
         # Requirements are accepted (a key is set) and then fail at a provider nobody runs:
         # this test is about what reaches the gateways.
@@ -217,17 +212,12 @@ def cluster_behind_proxy(tmp_path: Path, launched: list[Launched]) -> Iterator[d
     )
     url = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 15
-        while True:
-            try:
-                if httpx.get(f"{url}/healthz", timeout=1).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            assert proxy.poll() is None and time.monotonic() < deadline, (
-                tmp_path / "proxy.log"
-            ).read_text()
-            time.sleep(0.1)
+
+        def proxy_answers() -> bool:
+            assert proxy.poll() is None, (tmp_path / "proxy.log").read_text()
+            return httpx.get(f"{url}/healthz", timeout=1).status_code == 200
+
+        wait_until(proxy_answers, (tmp_path / "proxy.log").read_text, timeout=15)
         yield {"url": url, "log": tmp_path / "proxy.log", "gateways": {base, base + 1}}
     finally:
         proxy.terminate()

@@ -308,18 +308,21 @@ def test_a_service_that_fails_at_every_start_is_given_up_after_the_bound(
     interrupt_and_check_nothing_left(item)
 
 
-def test_make_cluster_runs_three_nats_nodes_and_two_of_every_service_each_gateway_healthy(
-    tmp_path: Path, launched: list[Launched]
-) -> None:
+def launch_cluster(tmp_path: Path, **env: str) -> tuple[Launched, int]:
+    """``make cluster`` from the deploy NATS configs, its gateways on two consecutive free ports;
+    and the first of them."""
     base = free_port()
     while not port_is_free(base + 1):
         base = free_port()
-    item = launch(
-        tmp_path,
-        "--cluster",
-        GATEWAY_PORT=str(base),
-        NATS_CONFIG_DIR=str(Path(__file__).resolve().parent.parent / "deploy" / "nats"),
-    )
+    deploy = Path(__file__).resolve().parent.parent / "deploy" / "nats"
+    item = launch(tmp_path, "--cluster", GATEWAY_PORT=str(base), NATS_CONFIG_DIR=str(deploy), **env)
+    return item, base
+
+
+def test_make_cluster_runs_three_nats_nodes_and_two_of_every_service_each_gateway_healthy(
+    tmp_path: Path, launched: list[Launched]
+) -> None:
+    item, base = launch_cluster(tmp_path)
     launched.append(item)
 
     wait_for_output(item, "Orchestrator is up at", timeout=150)
