@@ -7,6 +7,7 @@ can come up first, on an empty server or on a cluster that already has everythin
 from __future__ import annotations
 
 import logging
+from dataclasses import replace
 
 import nats
 from nats.aio.client import Client as NATS
@@ -61,6 +62,7 @@ def stream_configs(settings: NatsSettings) -> list[api.StreamConfig]:
             deny_delete=True,
             allow_direct=True,
         ),
+        output_stream_config(settings),
         api.StreamConfig(
             name=subjects.DEAD_LETTER_STREAM,
             subjects=[subjects.DEAD_LETTER_ALL],
@@ -71,10 +73,30 @@ def stream_configs(settings: NatsSettings) -> list[api.StreamConfig]:
     ]
 
 
+def output_stream_config(settings: NatsSettings) -> api.StreamConfig:
+    """Run output: limits retention by age and bytes, the oldest lines dropped first (a reader
+    sees the gap by the lines' numbers and says how many were lost)."""
+    return api.StreamConfig(
+        name=subjects.OUTPUT_STREAM,
+        subjects=[subjects.OUTPUT_ALL],
+        storage=api.StorageType.FILE,
+        num_replicas=settings.nats_replicas,
+        duplicate_window=min(settings.nats_duplicate_window, settings.nats_output_max_age),
+        max_msg_size=settings.nats_max_msg_size,
+        retention=api.RetentionPolicy.LIMITS,
+        discard=api.DiscardPolicy.OLD,
+        max_age=settings.nats_output_max_age,
+        max_bytes=settings.nats_output_max_bytes,
+        allow_direct=True,
+    )
+
+
 async def provision(js: JetStreamContext, settings: NatsSettings) -> None:
     for config in stream_configs(settings):
         try:
-            await js.stream_info(config.name or "")
+            info = await js.stream_info(config.name or "")
+            if config.name == subjects.OUTPUT_STREAM:
+                await _retain_as_configured(js, info.config, config)
         except NotFoundError:
             try:
                 await js.add_stream(config)
@@ -84,6 +106,19 @@ async def provision(js: JetStreamContext, settings: NatsSettings) -> None:
             log.info("created stream %s", config.name)
     await files_store(js, settings)
     await settings_bucket(js, settings)
+
+
+async def _retain_as_configured(
+    js: JetStreamContext, current: api.StreamConfig, wanted: api.StreamConfig
+) -> None:
+    """The output stream's retention is a setting: a changed one applies to the existing stream."""
+    if (current.max_age, current.max_bytes) == (wanted.max_age, wanted.max_bytes):
+        return
+    try:
+        await js.update_stream(replace(current, max_age=wanted.max_age, max_bytes=wanted.max_bytes))
+        log.info("output stream retention now %ss / %s bytes", wanted.max_age, wanted.max_bytes)
+    except BadRequestError as exc:  # another service changed it in between: theirs stands
+        log.warning("could not update the output stream's retention: %s", exc)
 
 
 async def _object_store(
