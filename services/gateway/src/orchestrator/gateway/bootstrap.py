@@ -28,6 +28,7 @@ from nats.js.object_store import ObjectStore
 from pydantic import ValidationError
 
 from orchestrator.events import EventStore, Follower, RecordedEvent, subjects
+from orchestrator.events.catalog import ExecutionOutput
 from orchestrator.events.connection import (
     connect,
     files_store,
@@ -42,6 +43,7 @@ from orchestrator.events.messages import GatewayDetails, ModelOutput
 from orchestrator.events.settings_document import SettingsReader
 
 from . import errors
+from .execution_output import LiveOutput, OutputCursor
 from .health_monitor import HealthMonitor
 from .projections import ReadModels, ws_messages
 from .ratelimit_store import SharedWindows, open_bucket
@@ -119,6 +121,19 @@ class Gateway:
         system_health.start()
         self._background.append(system_health)
         self._background.append(await ModelOutputRelay.start(self.nc, self.hub))
+        live_output = LiveOutput(self.js, self._output_batch)
+        await live_output.start()
+        self._background.append(live_output)
+
+    def _output_batch(self, recorded: RecordedEvent) -> None:
+        """A batch of a run's output (the output stream): counted, and to /ws as line frames
+        (without ``event_seq``: not a domain event, not replayed by ``?since=``)."""
+        event = recorded.event
+        if not isinstance(event, ExecutionOutput):
+            return
+        self.models.executions.output_seen(event)
+        for frame in OutputCursor(event.execution_id, event.first_line).batch(recorded):
+            self.hub.publish(frame)
 
     def _apply(self, recorded: RecordedEvent) -> None:
         self.models.apply(recorded)

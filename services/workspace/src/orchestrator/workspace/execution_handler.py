@@ -363,7 +363,7 @@ async def _last_output(store: EventStore, execution_id: str) -> RecordedEvent | 
     except NotFoundError:
         return None
     try:
-        return decode(msg.data or b"", msg.headers, msg.subject, int(msg.seq or 0))
+        return decode(msg.data or b"", msg.headers, msg.subject or "", int(msg.seq or 0))
     except UndecodableEvent as exc:
         log.error("unreadable output batch: %s", exc)
         return None
