@@ -94,12 +94,20 @@ class OutputCursor:
 
 
 async def read_rest(
-    js: JetStreamContext, execution_id: str, cursor: OutputCursor, *, after_seq: int = 0
+    js: JetStreamContext,
+    execution_id: str,
+    cursor: OutputCursor,
+    *,
+    after_seq: int = 0,
+    until_seq: int | None = None,
 ) -> list[Frame]:
-    """Frames of every batch stored after ``after_seq`` (an output stream sequence), now."""
+    """Frames of every batch stored after ``after_seq`` (an output stream sequence), now; only
+    up to ``until_seq`` when given."""
     frames: list[Frame] = []
     store = output_store(js)
     for recorded in await store.read(subjects.output(execution_id), start_seq=after_seq + 1):
+        if until_seq is not None and recorded.seq > until_seq:
+            break
         frames.extend(cursor.batch(recorded))
     return frames
 

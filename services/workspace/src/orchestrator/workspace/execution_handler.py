@@ -174,6 +174,7 @@ class Executions:
             kind=run.runnable.kind,
             preview_url=run.preview_url,
             instance=self.instance,
+            output_seq=run.output_seq,
         )
         if not await self._record_start(subject, started, run, version):
             return

@@ -39,6 +39,10 @@ class ExecutionStarted(Event):
     """Where the user reaches a web server the run started (a relay into its sandbox)."""
     instance: str | None = None
     """The workspace service instance running it: it alone can stop it."""
+    output_seq: int | None = None
+    """The output stream's sequence of the last line recorded before the start (the install of
+    its requirements; 0: none), so a reader puts those lines before the start, as they came.
+    ``None`` in runs recorded before the output stream (an optional addition: no new version)."""
 
 
 class ExecutionOutput(Event):

@@ -20,6 +20,7 @@ from orchestrator.events.catalog import (
     ExecutionFinished,
     ExecutionOutput,
     ExecutionRejected,
+    ExecutionStarted,
     ExecutionStopRequested,
 )
 from orchestrator.events.error_codes import ErrorCode
@@ -195,9 +196,22 @@ async def _domain_frames(
     cursor: OutputCursor,
     output: Follower,
 ) -> list[Frame]:
-    """A domain event's frames; before the end of the run, the rest of its output."""
+    """A domain event's frames, after the output recorded before it: before the start, the lines
+    of the install; before the end, the rest of the output."""
     event = recorded.event
     frames: list[Frame] = []
+    if isinstance(event, ExecutionStarted) and event.output_seq:
+        frames.extend(_queued_output(queue, cursor, until_seq=event.output_seq))
+        if event.output_seq > output.last_seq:
+            frames.extend(
+                await read_rest(
+                    gateway.js,
+                    cursor.execution_id,
+                    cursor,
+                    after_seq=output.last_seq,
+                    until_seq=event.output_seq,
+                )
+            )
     if isinstance(event, ExecutionFinished | ExecutionRejected):
         await output.stop()
         frames.extend(await _rest_of_output(gateway, queue, cursor, output.last_seq))
@@ -210,6 +224,28 @@ async def _domain_frames(
     return frames
 
 
+def _queued_output(
+    queue: asyncio.Queue[tuple[bool, RecordedEvent]],
+    cursor: OutputCursor,
+    *,
+    until_seq: int | None = None,
+) -> list[Frame]:
+    """Frames of the output batches already queued (up to ``until_seq``); the rest stays queued,
+    in order."""
+    frames: list[Frame] = []
+    kept: list[tuple[bool, RecordedEvent]] = []
+    while not queue.empty():
+        item = queue.get_nowait()
+        is_output, recorded = item
+        if is_output and (until_seq is None or recorded.seq <= until_seq):
+            frames.extend(cursor.batch(recorded))
+        else:
+            kept.append(item)
+    for item in kept:
+        queue.put_nowait(item)
+    return frames
+
+
 async def _rest_of_output(
     gateway: Gateway,
     queue: asyncio.Queue[tuple[bool, RecordedEvent]],
@@ -218,11 +254,7 @@ async def _rest_of_output(
 ) -> list[Frame]:
     """Once the run has finished: the output batches still queued, then whatever the follower
     had not reached yet, read from the stream (the lines are numbered: none is sent twice)."""
-    frames: list[Frame] = []
-    while not queue.empty():
-        is_output, recorded = queue.get_nowait()
-        if is_output:
-            frames.extend(cursor.batch(recorded))
+    frames = _queued_output(queue, cursor)
     frames.extend(await read_rest(gateway.js, cursor.execution_id, cursor, after_seq=followed_to))
     return frames
 
