@@ -12,7 +12,7 @@ from dataclasses import replace
 import nats
 from nats.aio.client import Client as NATS
 from nats.js import JetStreamContext, api
-from nats.js.errors import BadRequestError, BucketNotFoundError, NotFoundError
+from nats.js.errors import APIError, BadRequestError, BucketNotFoundError, NotFoundError
 from nats.js.kv import KeyValue
 from nats.js.object_store import ObjectStore
 
@@ -82,7 +82,7 @@ def output_stream_config(settings: NatsSettings) -> api.StreamConfig:
         storage=api.StorageType.FILE,
         num_replicas=settings.nats_replicas,
         duplicate_window=min(settings.nats_duplicate_window, settings.nats_output_max_age),
-        max_msg_size=settings.nats_max_msg_size,
+        max_msg_size=min(settings.nats_max_msg_size, settings.nats_output_max_bytes),
         retention=api.RetentionPolicy.LIMITS,
         discard=api.DiscardPolicy.OLD,
         max_age=settings.nats_output_max_age,
@@ -112,12 +112,24 @@ async def _retain_as_configured(
     js: JetStreamContext, current: api.StreamConfig, wanted: api.StreamConfig
 ) -> None:
     """The output stream's retention is a setting: a changed one applies to the existing stream."""
-    if (current.max_age, current.max_bytes) == (wanted.max_age, wanted.max_bytes):
+
+    def limits(config: api.StreamConfig) -> tuple[object, ...]:
+        return (config.max_age, config.max_bytes, config.duplicate_window, config.max_msg_size)
+
+    if limits(current) == limits(wanted):
         return
     try:
-        await js.update_stream(replace(current, max_age=wanted.max_age, max_bytes=wanted.max_bytes))
+        await js.update_stream(
+            replace(
+                current,
+                max_age=wanted.max_age,
+                max_bytes=wanted.max_bytes,
+                duplicate_window=wanted.duplicate_window,
+                max_msg_size=wanted.max_msg_size,
+            )
+        )
         log.info("output stream retention now %ss / %s bytes", wanted.max_age, wanted.max_bytes)
-    except BadRequestError as exc:  # another service changed it in between: theirs stands
+    except APIError as exc:  # the stream keeps the retention it has; the service goes on
         log.warning("could not update the output stream's retention: %s", exc)
 
 

@@ -82,12 +82,15 @@ async def execution_output(
     every line is here."""
     record = _get(gateway, execution_id)
     finished_lines = record.lines if record.done else None
-    read = await read_output(
-        gateway.js, execution_id, from_line=from_line, output_lines=finished_lines
-    )
+    read = await read_output(gateway.js, execution_id, from_line=from_line, output_lines=None)
     lines = [{"line": f["line"], "output": f["output"]} for f in read.lines]
-    if not lines and read.lost == 0 and from_line == 1:
-        lines = await _domain_lines(gateway, execution_id)  # recorded before the output stream
+    legacy = [] if lines else await _domain_lines(gateway, execution_id, from_line)
+    if legacy:  # a run recorded before the output stream: its lines are domain events
+        lines = legacy
+    elif finished_lines is not None:  # the lost end of the output, if any
+        read = await read_output(
+            gateway.js, execution_id, from_line=from_line, output_lines=finished_lines
+        )
     return {
         "execution_id": execution_id,
         "status": record.status,
@@ -102,13 +105,16 @@ async def execution_output(
     }
 
 
-async def _domain_lines(gateway: Gateway, execution_id: str) -> list[dict[str, Any]]:
+async def _domain_lines(
+    gateway: Gateway, execution_id: str, from_line: int
+) -> list[dict[str, Any]]:
     events = await gateway.store.read(subjects.execution(execution_id))
     return [
         {"line": f["line"], "output": f["output"]}
         for recorded in events
         if isinstance(recorded.event, ExecutionOutput)
         for f in ws_messages(recorded)
+        if f["line"] >= from_line
     ]
 
 
