@@ -45,7 +45,6 @@ from orchestrator.events.catalog import (
     CheckOutcome,
     Event,
     ExecutionFinished,
-    ExecutionOutput,
     ExecutionRequested,
     ExecutionStarted,
     FileRef,
@@ -161,8 +160,14 @@ def task_events(i: int) -> list[Event]:
             ExecutionStarted(
                 execution_id=run, path=files[0].path, command="python app.py", pid=4000 + i % 999
             ),
-            ExecutionOutput(execution_id=run, first_line=1, lines=("Hello World",) * 5),
-            ExecutionFinished(execution_id=run, status="completed", exit_code=0, duration_s=0.4),
+            # Its five output lines are in the OUTPUT stream, not in the history replayed here.
+            ExecutionFinished(
+                execution_id=run,
+                status="completed",
+                exit_code=0,
+                duration_s=0.4,
+                output_lines=5,
+            ),
         ]
     if i % 500 == 499:
         name = f"archive-{i:07d}"
