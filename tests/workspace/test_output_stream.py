@@ -104,8 +104,8 @@ async def test_a_run_recorded_before_the_output_stream_still_reads_from_the_doma
     await wstore.append(subject, ExecutionRequested(execution_id=execution_id, path="old.py"))
     started = ExecutionStarted(execution_id=execution_id, path="old.py", command="python", pid=1)
     await wstore.append(subject, started)
-    for first, lines in ((1, ("old 1", "old 2")), (3, ("old 3",))):
-        batch = ExecutionOutput(execution_id=execution_id, first_line=first, lines=lines)
+    for first, old in ((1, ("old 1", "old 2")), (3, ("old 3",))):
+        batch = ExecutionOutput(execution_id=execution_id, first_line=first, lines=old)
         await wstore.append(subject, batch)
     # ExecutionFinished as version 1 wrote it: no output position.
     v1 = {
