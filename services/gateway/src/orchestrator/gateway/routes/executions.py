@@ -27,7 +27,7 @@ from orchestrator.events.error_codes import ErrorCode
 
 from .. import errors
 from ..bootstrap import Gateway, GatewayDep
-from ..execution_output import Frame, OutputCursor, read_output, read_rest
+from ..execution_output import Frame, OutputCursor, OutputRead, read_output, read_rest
 from ..params import EXECUTION_ID, ExecutionId, matches
 from ..projections.executions import ExecutionRecord, ws_messages
 from ..security import authorize_websocket
@@ -82,15 +82,14 @@ async def execution_output(
     every line is here."""
     record = _get(gateway, execution_id)
     finished_lines = record.lines if record.done else None
-    read = await read_output(gateway.js, execution_id, from_line=from_line, output_lines=None)
+    read = await read_output(
+        gateway.js, execution_id, from_line=from_line, output_lines=finished_lines
+    )
     lines = [{"line": f["line"], "output": f["output"]} for f in read.lines]
     legacy = [] if lines else await _domain_lines(gateway, execution_id, from_line)
     if legacy:  # a run recorded before the output stream: its lines are domain events
         lines = legacy
-    elif finished_lines is not None:  # the lost end of the output, if any
-        read = await read_output(
-            gateway.js, execution_id, from_line=from_line, output_lines=finished_lines
-        )
+        read = OutputRead(lines=[], lost=0, lost_ranges=[])
     return {
         "execution_id": execution_id,
         "status": record.status,
