@@ -25,7 +25,7 @@ import sys
 from collections.abc import Awaitable, Callable
 from contextlib import suppress
 from dataclasses import dataclass, field
-from typing import Protocol, TypeVar
+from typing import Any, Protocol, TypeVar
 
 import nats.errors
 from nats.aio.client import Client as NATS
@@ -127,7 +127,7 @@ class Parts:
             await self._stops.pop()()
 
 
-def cancelling(task: asyncio.Task[None]) -> Stop:
+def cancelling(task: asyncio.Task[Any]) -> Stop:
     """A stop for a background task: cancel it and wait until it has ended."""
 
     async def stop() -> None:

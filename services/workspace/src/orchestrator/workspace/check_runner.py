@@ -17,6 +17,7 @@ import shutil
 import time
 import uuid
 from collections.abc import Awaitable
+from dataclasses import KW_ONLY, dataclass, field
 from pathlib import Path
 
 import httpx
@@ -46,26 +47,17 @@ KILL_MARGIN = 2.0
 it has before the run's wall clock kills everything."""
 
 
+@dataclass(eq=False)
 class CheckRunner:
-    def __init__(
-        self,
-        settings: WorkspaceSettings,
-        profile: SandboxProfile,
-        store: EventStore,
-        *,
-        js: JetStreamContext,
-        files: ObjectStore,
-        deps: DependencyCache,
-        runtimes: Runtimes,
-    ) -> None:
-        self.settings = settings
-        self.profile = profile
-        self.store = store
-        self.js = js
-        self.files = files
-        self.deps = deps
-        self.runtimes = runtimes
-        self._slots = asyncio.Semaphore(2)
+    settings: WorkspaceSettings
+    profile: SandboxProfile
+    store: EventStore
+    _: KW_ONLY
+    js: JetStreamContext
+    files: ObjectStore
+    deps: DependencyCache
+    runtimes: Runtimes
+    _slots: asyncio.Semaphore = field(default_factory=lambda: asyncio.Semaphore(2), init=False)
 
     async def run(self, files: tuple[FileRef, ...], plan: RunPlan) -> tuple[CheckOutcome, ...]:
         if not self.profile.can_run:

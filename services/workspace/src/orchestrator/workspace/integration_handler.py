@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import KW_ONLY, dataclass
 
 from nats.js.object_store import ObjectStore
 
@@ -63,23 +63,15 @@ LIVE_WAIT = 0.5
 """How long a trigger waits for the live histories to reach it before reading the task back."""
 
 
+@dataclass(eq=False)
 class IntegrationHandler:
-    def __init__(
-        self,
-        store: EventStore,
-        files: ObjectStore,
-        workspace: Materialiser,
-        histories: TaskHistories | None = None,
-        wait_for: WaitFor | None = None,
-        *,
-        runtimes: Runtimes,
-    ) -> None:
-        self.store = store
-        self.files = files
-        self.workspace = workspace
-        self.histories = histories
-        self.wait_for = wait_for
-        self.runtimes = runtimes
+    store: EventStore
+    files: ObjectStore
+    workspace: Materialiser
+    histories: TaskHistories | None = None
+    wait_for: WaitFor | None = None
+    _: KW_ONLY
+    runtimes: Runtimes
 
     async def __call__(self, recorded: RecordedEvent, delivery: Delivery) -> None:
         if not integration.is_trigger(recorded):
