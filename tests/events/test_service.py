@@ -23,15 +23,24 @@ async def test_parts_are_stopped_last_started_first() -> None:
     log: list[str] = []
     parts = Parts()
     first = await parts.start(Recorder("first", log))
-    second = Recorder("second", log)
-    await parts.start(second, stop=lambda: second.stop())
+
+    async def stop_second() -> None:
+        log.append("stop second, its own way")
+
+    await parts.start(Recorder("second", log), stop=stop_second)
     parts.started(Recorder("running", log).stop)
 
     await parts.stop()
     await parts.stop()  # a second stop stops nothing twice
 
     assert first.name == "first"
-    assert log == ["start first", "start second", "stop running", "stop second", "stop first"]
+    assert log == [
+        "start first",
+        "start second",
+        "stop running",
+        "stop second, its own way",
+        "stop first",
+    ]
 
 
 async def test_cancelling_ends_a_background_task() -> None:

@@ -12,7 +12,6 @@ import re
 import shutil
 import subprocess
 import tempfile
-import time
 import uuid
 import zipfile
 from collections.abc import Callable
@@ -22,7 +21,7 @@ from typing import Any
 import pytest
 
 from tests.fakes import FakeLLM, RecordedRequest, Reply, Text
-from tests.harness import System
+from tests.harness import System, wait_until
 from tests.workspace.conftest import SANDBOX_MODES
 
 from .conftest import CALC_PLAN, REVIEW_OK, TEST_CALC, Api, Live, calc, calls, stage_of, task_of
@@ -356,10 +355,7 @@ def test_the_models_are_told_the_sandbox_the_workspace_service_reports(
             world = health["services"]["workspace"]["details"].get("world") or {}
             return world.get("network") is True
 
-        deadline = time.monotonic() + 20
-        while not reported_network():
-            assert time.monotonic() < deadline, api.http.get("/api/health").text
-            time.sleep(0.1)
+        wait_until(reported_network, lambda: api.http.get("/api/health").text, timeout=20)
         for text in prompts_of("as configured now"):
             assert f"CPython {python}, network access" in text, text
             assert "Installed: the standard library and orchestrator-world-probe 4.5.6." in text
