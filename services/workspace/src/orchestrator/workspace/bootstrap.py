@@ -18,7 +18,7 @@ from orchestrator.events.messages import (
 from orchestrator.events.projection import Follower
 from orchestrator.events.runnables import Runtimes
 from orchestrator.events.service import Parts, Runtime, Stop
-from orchestrator.events.worker import Worker, WorkerConfig
+from orchestrator.events.worker import Handler, Worker, WorkerConfig
 
 from .check_runner import CheckRunner
 from .checks_handler import ChecksHandler
@@ -77,8 +77,17 @@ async def start(runtime: Runtime) -> Stop:
     integration = IntegrationHandler(
         store, files, workspace, histories, follower.wait_for, runtimes=machine.runtimes
     )
-    await parts.start(_integration_worker(runtime, settings, integration))
-    exec_worker = _exec_worker(runtime, settings, executions)
+    await parts.start(
+        _worker(runtime, settings, subjects.WORKSPACE_DURABLE, subjects.TASK_ALL, integration)
+    )
+    exec_worker = _worker(
+        runtime,
+        settings,
+        subjects.WORKSPACE_EXEC_DURABLE,
+        subjects.EXEC_ALL,
+        executions.handle,
+        max_concurrency=16,
+    )
     await parts.start(exec_worker, stop=partial(exec_worker.stop, grace=2))
     runner = CheckRunner(
         settings,
@@ -89,7 +98,10 @@ async def start(runtime: Runtime) -> Stop:
         deps=deps,
         runtimes=machine.runtimes,
     )
-    checks = _checks_worker(runtime, settings, ChecksHandler(store, runner))
+    handler = ChecksHandler(store, runner)
+    checks = _worker(
+        runtime, settings, subjects.WORKSPACE_CHECKS_DURABLE, subjects.TASK_ALL, handler
+    )
     await parts.start(checks, stop=partial(checks.stop, grace=2))
     details = partial(_details, machine, workspace, executions)
     parts.started(runtime.heartbeat(details).stop)
@@ -105,35 +117,22 @@ async def _live_histories(runtime: Runtime, histories: TaskHistories) -> Followe
     )
 
 
-def _integration_worker(
-    runtime: Runtime, settings: WorkspaceSettings, handler: IntegrationHandler
+def _worker(
+    runtime: Runtime,
+    settings: WorkspaceSettings,
+    durable: str,
+    subject: str,
+    handler: Handler,
+    *,
+    max_concurrency: int = 4,
 ) -> Worker:
     # A short ack_wait: a delivery lost on the way (a pull that failed and was re-bound)
     # comes back in seconds; a long handler is kept alive by the worker's in_progress.
     config = WorkerConfig(
-        durable=subjects.WORKSPACE_DURABLE,
-        filter_subjects=(subjects.TASK_ALL,),
+        durable=durable,
+        filter_subjects=(subject,),
         ack_wait=settings.worker_ack_wait,
-    )
-    return Worker(runtime.nc, runtime.js, config, handler)
-
-
-def _exec_worker(runtime: Runtime, settings: WorkspaceSettings, executions: Executions) -> Worker:
-    config = WorkerConfig(
-        durable=subjects.WORKSPACE_EXEC_DURABLE,
-        filter_subjects=(subjects.EXEC_ALL,),
-        max_concurrency=16,
-        ack_wait=settings.worker_ack_wait,
-    )
-    return Worker(runtime.nc, runtime.js, config, executions.handle)
-
-
-def _checks_worker(runtime: Runtime, settings: WorkspaceSettings, handler: ChecksHandler) -> Worker:
-    config = WorkerConfig(
-        durable=subjects.WORKSPACE_CHECKS_DURABLE,
-        filter_subjects=(subjects.TASK_ALL,),
-        max_concurrency=4,
-        ack_wait=settings.worker_ack_wait,
+        max_concurrency=max_concurrency,
     )
     return Worker(runtime.nc, runtime.js, config, handler)
 

@@ -17,6 +17,7 @@ from nats.js.object_store import ObjectStore
 
 from orchestrator.events import ConcurrencyConflict, EventStore, RecordedEvent, subjects
 from orchestrator.events.catalog import (
+    Event,
     FileDeleted,
     FileRef,
     FileWritten,
@@ -216,48 +217,37 @@ class IntegrationHandler:
             )
 
     async def _complete(self, subject: str, plan: integration.Integrate, read: _Read) -> None:
-        version = await self.store.append(
-            subject,
-            StageCompleted(
-                task_id=plan.task_id,
-                stage="integration",
-                agent="ide",
-                round=plan.round,
-                summary=integration.summary(read.refs, plan.deleted),
-                detail=integration.completion_detail(read.refs, read.contents, self.runtimes),
-                files=read.refs,
-                deleted=tuple(integration.workspace_path(p) for p in plan.deleted),
-            ),
-            expected_last_seq=read.version,
+        completed = StageCompleted(
+            task_id=plan.task_id,
+            stage="integration",
+            agent="ide",
+            round=plan.round,
+            summary=integration.summary(read.refs, plan.deleted),
+            detail=integration.completion_detail(read.refs, read.contents, self.runtimes),
+            files=read.refs,
+            deleted=tuple(integration.workspace_path(p) for p in plan.deleted),
         )
-        await self.store.append(
-            subject, TaskCompleted(task_id=plan.task_id, files=read.refs), expected_last_seq=version
-        )
+        task = TaskCompleted(task_id=plan.task_id, files=read.refs)
+        await self._end(subject, read.version, completed, task)
         log.info("task %s integrated: %d file(s)", plan.task_id, len(read.refs))
 
     async def _fail(
         self, subject: str, plan: integration.Integrate, version: int, message: str
     ) -> None:
         log.warning("integration of %s failed: %s", plan.task_id, message)
-        version = await self.store.append(
-            subject,
-            StageFailed(
-                task_id=plan.task_id,
-                stage="integration",
-                agent="ide",
-                round=plan.round,
-                code=ErrorCode.WORKSPACE_ERROR,
-                message=message,
-            ),
-            expected_last_seq=version,
+        code = ErrorCode.WORKSPACE_ERROR
+        failed = StageFailed(
+            task_id=plan.task_id,
+            stage="integration",
+            agent="ide",
+            round=plan.round,
+            code=code,
+            message=message,
         )
-        await self.store.append(
-            subject,
-            TaskFailed(
-                task_id=plan.task_id,
-                stage="integration",
-                code=ErrorCode.WORKSPACE_ERROR,
-                message=message,
-            ),
-            expected_last_seq=version,
-        )
+        task = TaskFailed(task_id=plan.task_id, stage="integration", code=code, message=message)
+        await self._end(subject, version, failed, task)
+
+    async def _end(self, subject: str, version: int, stage: Event, task: Event) -> None:
+        """The stage's end, then the task's, each written only after what it expects."""
+        version = await self.store.append(subject, stage, expected_last_seq=version)
+        await self.store.append(subject, task, expected_last_seq=version)
