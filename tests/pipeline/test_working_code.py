@@ -167,6 +167,13 @@ def test_a_follow_up_builds_on_the_project_and_a_persons_edit(
     assert "- app.py (" in analysis and "edited by hand" in analysis and "- old.py (" in analysis
     assert '"team": "blue"' in analysis
 
+    _check_the_project_after_the_follow_up(api, task_id)
+    assert task["status"] == "completed"
+    api.http.close()
+
+
+def _check_the_project_after_the_follow_up(api: Api, task_id: str) -> None:
+    """The files, the task's changes (a modified and a deleted file) and the download."""
     listed = {f["path"] for f in api.http.get("/api/workspace/files").json()["files"]}
     assert listed == {"workspace/implementation/app.py", "workspace/implementation/test_app.py"}
     assert api.http.get("/api/workspace/files/implementation/app.py").content == b"NAME = 'two'\n"
@@ -182,7 +189,6 @@ def test_a_follow_up_builds_on_the_project_and_a_persons_edit(
     deleted_diff = changes["workspace/implementation/old.py"]["diff"]
     assert deleted_diff.startswith("--- a/implementation/old.py\n+++ /dev/null\n"), deleted_diff
     assert deleted_diff.endswith("\n-LEGACY = True\n"), deleted_diff
-    assert task["status"] == "completed"
 
     download = api.http.get("/api/workspace/download")
     assert download.headers["content-type"] == "application/zip"
@@ -191,7 +197,6 @@ def test_a_follow_up_builds_on_the_project_and_a_persons_edit(
     for path in listed:
         inside = path.removeprefix("workspace/")
         assert zipped[inside] == api.http.get(f"/api/workspace/files/{inside}").content
-    api.http.close()
 
 
 def test_killing_the_workspace_mid_check_or_the_agents_while_waiting_loses_nothing(
