@@ -57,6 +57,7 @@ async def start(runtime: Runtime) -> Stop:
             durable=subjects.WORKSPACE_DURABLE,
             filter_subjects=(subjects.TASK_ALL,),
             ack_wait=settings.worker_ack_wait,
+            backoff=settings.worker_backoff,
         ),
         IntegrationHandler(
             store, files, materialiser, histories, follower.wait_for, runtimes=runtimes
@@ -81,6 +82,7 @@ async def start(runtime: Runtime) -> Stop:
             filter_subjects=(subjects.EXEC_ALL,),
             max_concurrency=16,
             ack_wait=settings.worker_ack_wait,
+            backoff=settings.worker_backoff,
         ),
         executions.handle,
     )
@@ -95,6 +97,7 @@ async def start(runtime: Runtime) -> Stop:
             filter_subjects=(subjects.TASK_ALL,),
             max_concurrency=4,
             ack_wait=settings.worker_ack_wait,
+            backoff=settings.worker_backoff,
         ),
         ChecksHandler(store, runner),
     )
