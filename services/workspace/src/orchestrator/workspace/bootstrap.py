@@ -132,6 +132,7 @@ def _worker(
         durable=durable,
         filter_subjects=(subject,),
         ack_wait=settings.worker_ack_wait,
+        backoff=settings.worker_backoff,
         max_concurrency=max_concurrency,
     )
     return Worker(runtime.nc, runtime.js, config, handler)
