@@ -63,7 +63,7 @@ from orchestrator.events.catalog import (
     ExecutionStarted,
 )
 from orchestrator.events.envelope import new_id, utcnow
-from tests.harness import System
+from tests.harness import System, eventually
 
 from .pipeline import FakeProcess
 
@@ -121,8 +121,8 @@ async def last_seq(js: JetStreamContext) -> int:
 async def caught_up(js: JetStreamContext, http: httpx.AsyncClient, timeout: float) -> float:
     """Wait until the gateway and every consumer of the stream have seen all of it; seconds."""
     started = time.perf_counter()
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
+
+    async def all_seen() -> bool:
         target = await last_seq(js)
         ready = (await http.get("/readyz")).json()
         consumers = [
@@ -130,11 +130,15 @@ async def caught_up(js: JetStreamContext, http: httpx.AsyncClient, timeout: floa
             *await js.consumers_info(subjects.OUTPUT_STREAM),
         ]
         busy = [c for c in consumers if (c.num_pending or 0) or (c.num_ack_pending or 0)]
-        if ready.get("projection_seq", 0) >= target and not busy and await last_seq(js) == target:
-            await asyncio.sleep(1.0)  # the last batch delivered is applied
-            return time.perf_counter() - started
-        await asyncio.sleep(0.5)
-    raise TimeoutError(f"the services did not catch up with the stream in {timeout:.0f}s")
+        return (
+            ready.get("projection_seq", 0) >= target and not busy and await last_seq(js) == target
+        )
+
+    await eventually(
+        all_seen, "the services caught up with the stream", timeout=timeout, interval=0.5
+    )
+    await asyncio.sleep(1.0)  # the last batch delivered is applied
+    return time.perf_counter() - started
 
 
 async def append_all(
@@ -230,15 +234,15 @@ async def run_one_task(http: httpx.AsyncClient, timeout: float = 60) -> str:
     response = await http.post("/api/requirements", json={"requirement": "bench memory"})
     response.raise_for_status()
     task_id: str = response.json()["task_id"]
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
+
+    async def completed() -> bool:
         status = (await http.get(f"/api/tasks/{task_id}")).json()["status"]
-        if status == "completed":
-            return task_id
         if status in ("failed", "cancelled"):
             raise RuntimeError(f"the template task {task_id} {status}")
-        await asyncio.sleep(0.1)
-    raise TimeoutError(f"the template task {task_id} did not complete in {timeout:.0f}s")
+        return bool(status == "completed")
+
+    await eventually(completed, f"the template task {task_id} completed", timeout=timeout)
+    return task_id
 
 
 async def template(store: EventStore, task_id: str) -> list[RecordedEvent]:
