@@ -20,6 +20,7 @@ from orchestrator.events.service import (
 from . import errors, links, ratelimit
 from .bootstrap import Gateway
 from .ratelimit import RateLimitMiddleware
+from .read_after import EventSeqHeader
 from .routes import (
     agents,
     approvals,
@@ -111,6 +112,7 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
     ]
     errors.document(app, lambda method, path: ratelimit.category(method, path) is not None)
     links.install(app)
+    app.add_middleware(EventSeqHeader)
     # Added last = outermost: a refused Host/Origin/token never reaches a rate-limit budget.
     app.add_middleware(RateLimitMiddleware, settings=settings)
     app.add_middleware(LocalhostGuard, settings=settings)
