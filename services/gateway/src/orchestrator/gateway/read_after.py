@@ -26,7 +26,7 @@ import time
 from contextvars import ContextVar
 from typing import Any
 
-from fastapi import Depends, Header, Request
+from fastapi import Depends, FastAPI, Header, Request
 from nats.js import JetStreamContext
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -209,6 +209,31 @@ def stream_end(request: Request, gateway: Any) -> StreamEnd:
     if end is None or end.js is not gateway.js:
         end = state.stream_end = StreamEnd(gateway.js, gateway.store.stream)
     return end
+
+
+def document(app: FastAPI) -> None:
+    """``X-Event-Seq`` on the 2xx answers of every write in the OpenAPI document."""
+    build = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema:
+            return app.openapi_schema
+        schema = build()
+        header = {
+            "description": EVENT_SEQ_DESCRIPTION,
+            "schema": {"type": "string", "pattern": SEQ_PATTERN},
+        }
+        for operations in schema.get("paths", {}).values():
+            for method, operation in operations.items():
+                if method.upper() not in WRITES:
+                    continue
+                for status, answer in operation.get("responses", {}).items():
+                    if status.startswith("2"):
+                        answer.setdefault("headers", {})[EVENT_SEQ] = header
+        app.openapi_schema = schema
+        return schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
 
 
 ReadAfter = Depends(read_after)
