@@ -46,9 +46,10 @@ class AsyncClient(_base.ClientBase[httpx.AsyncBaseTransport]):
 
     async def _send(self, operation: ops.Operation[T]) -> T:
         try:
-            response = await self._http.request(**operation.request())
+            response = await self._http.request(**self._request(operation))
         except httpx.TransportError as exc:
             raise self._unreachable(exc) from exc
+        self._saw(response)
         return operation.handle(response)
 
     # -- waiting and streaming ------------------------------------------------------------------

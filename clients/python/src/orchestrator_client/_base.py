@@ -26,6 +26,10 @@ if TYPE_CHECKING:
     from ._sync import Client
 
 DEFAULT_POLL_INTERVAL = 0.25
+EVENT_SEQ = "X-Event-Seq"
+"""On a write's answer: the gateway's event stream position that reflects the write."""
+AFTER_SEQ = "X-After-Seq"
+"""On a read: answer only once the replica has reached this position."""
 
 P = ParamSpec("P")
 T = TypeVar("T")
@@ -88,6 +92,9 @@ class ClientBase(Generic[TransportT]):
         transport: TransportT | None = None,
     ) -> None:
         self._config = Config.resolve(base_url, token, timeout, environ)
+        self._event_seq = 0
+        """The highest ``X-Event-Seq`` a write answered: sent as ``X-After-Seq`` on every read,
+        so a read on any gateway replica reflects this client's writes."""
         self._open(http_options(self._config), transport)
 
     def _open(self, options: dict[str, Any], transport: TransportT | None) -> None:
@@ -100,6 +107,19 @@ class ClientBase(Generic[TransportT]):
 
     def _send(self, operation: ops.Operation[T]) -> Any:
         raise NotImplementedError
+
+    def _request(self, operation: ops.Operation[Any]) -> dict[str, Any]:
+        """The ``httpx`` arguments of ``operation``; a read names the client's last write."""
+        request = operation.request()
+        if operation.method == "GET" and self._event_seq:
+            request["headers"] = {**request["headers"], AFTER_SEQ: str(self._event_seq)}
+        return request
+
+    def _saw(self, response: httpx.Response) -> None:
+        """Remember the stream position a write answered (replicas agree, see the README)."""
+        seen = response.headers.get(EVENT_SEQ, "")
+        if seen.isascii() and seen.isdigit() and int(seen) > self._event_seq:
+            self._event_seq = int(seen)
 
     def _unreachable(self, exc: httpx.TransportError) -> ConnectionFailed:
         return ConnectionFailed(self._config.base_url, describe(exc))

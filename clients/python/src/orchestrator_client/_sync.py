@@ -44,9 +44,10 @@ class Client(_base.ClientBase[httpx.BaseTransport]):
 
     def _send(self, operation: ops.Operation[T]) -> T:
         try:
-            response = self._http.request(**operation.request())
+            response = self._http.request(**self._request(operation))
         except httpx.TransportError as exc:
             raise self._unreachable(exc) from exc
+        self._saw(response)
         return operation.handle(response)
 
     # -- waiting and streaming ------------------------------------------------------------------

@@ -17,9 +17,10 @@ from orchestrator.events.service import (
     log_start_not_answered,
 )
 
-from . import errors, links, ratelimit
+from . import errors, links, ratelimit, read_after
 from .bootstrap import Gateway
 from .ratelimit import RateLimitMiddleware
+from .read_after import EventSeqHeader
 from .routes import (
     agents,
     approvals,
@@ -125,6 +126,8 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
     include_routers(app)
     errors.document(app, lambda method, path: ratelimit.category(method, path) is not None)
     links.install(app)
+    read_after.document(app)
+    app.add_middleware(EventSeqHeader)
     # Added last = outermost: a refused Host/Origin/token never reaches a rate-limit budget.
     app.add_middleware(RateLimitMiddleware, settings=settings)
     app.add_middleware(LocalhostGuard, settings=settings)

@@ -39,6 +39,7 @@ from .execution_output import LiveOutput, OutputCursor
 from .health_monitor import HealthMonitor
 from .projections import ReadModels, ws_messages
 from .ratelimit_store import SharedWindows, open_bucket
+from .read_after import RecordingStore
 from .settings import GatewaySettings
 from .snapshots import SnapshotStore, SnapshotWriter
 from .system_health import SystemHealthBroadcaster
@@ -76,7 +77,7 @@ class Gateway:
             settings=settings,
             nc=runtime.nc,
             js=js,
-            store=EventStore(js),
+            store=RecordingStore(js),
             files=await files_store(js, settings),
             settings_kv=settings_kv,
             settings_reader=SettingsReader(settings_kv),

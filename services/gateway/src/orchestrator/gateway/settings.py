@@ -32,6 +32,12 @@ class GatewaySettings(NatsSettings):
     gateway_request_timeout: float = Field(
         default=30.0, gt=0, description="seconds to wait for a service to answer a command"
     )
+    gateway_read_wait: float = Field(
+        default=5.0,
+        gt=0,
+        description="seconds a read waits for this replica to reach the write it must reflect "
+        "(X-After-Seq, else the stream's end) before answering 503",
+    )
     rate_limit_requirements: int = Field(default=10, ge=1, description="per minute")
     rate_limit_files: int = Field(default=100, ge=1, description="per minute")
     rate_limit_archive: int = Field(default=20, ge=1, description="per minute")

@@ -29,6 +29,7 @@ from .. import errors
 from ..bootstrap import Gateway, GatewayDep
 from ..params import ARCHIVE_NAME, ArchivedPath, ArchiveName, matches
 from ..projections.archives import Archive, human_size
+from ..read_after import ReadAfter
 
 router = APIRouter(tags=["archive"])
 
@@ -124,7 +125,12 @@ def _content_missing(archive_name: str, ref: FileRef) -> errors.ApiError:
 _ARCHIVE_ERRORS = errors.responses(404)
 
 
-@router.get("/api/archive", response_model=ArchiveList, summary="List archives, newest first")
+@router.get(
+    "/api/archive",
+    response_model=ArchiveList,
+    summary="List archives, newest first",
+    dependencies=[ReadAfter],
+)
 async def list_archives(gateway: GatewayDep) -> ArchiveList:
     return ArchiveList(
         archives=[
@@ -146,6 +152,7 @@ async def list_archives(gateway: GatewayDep) -> ArchiveList:
     response_model=ArchiveFiles,
     responses=_ARCHIVE_ERRORS,
     summary="The files of one archive",
+    dependencies=[ReadAfter],
 )
 async def browse_archive(archive_name: ArchiveName, gateway: GatewayDep) -> ArchiveFiles:
     archive = archive_named(gateway, archive_name)
@@ -176,6 +183,7 @@ async def browse_archive(archive_name: ArchiveName, gateway: GatewayDep) -> Arch
         **_ARCHIVE_ERRORS,
     },
     summary="The content of one archived file",
+    dependencies=[ReadAfter],
 )
 async def archived_file(
     archive_name: ArchiveName, filename: ArchivedPath, gateway: GatewayDep

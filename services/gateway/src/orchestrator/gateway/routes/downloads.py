@@ -25,6 +25,7 @@ from orchestrator.events.objects import ContentMissing, StoredObject, locate, re
 from .. import errors
 from ..bootstrap import Gateway, GatewayDep
 from ..params import ArchiveName
+from ..read_after import ReadAfter
 from ..zipstream import ZipEntry, zip_stream
 from .archive import archive_named
 from .workspace import content_disposition
@@ -90,6 +91,7 @@ async def _zip_response(
     response_class=StreamingResponse,
     responses=ZIP_RESPONSE,
     summary="The workspace's files as a zip",
+    dependencies=[ReadAfter],
 )
 async def download_workspace(gateway: GatewayDep) -> StreamingResponse:
     files = [(f.path, f.digest, f.written_at) for f in gateway.models.workspace.listing()]
@@ -101,6 +103,7 @@ async def download_workspace(gateway: GatewayDep) -> StreamingResponse:
     response_class=StreamingResponse,
     responses={**ZIP_RESPONSE, **errors.responses(404)},
     summary="An archive's files as a zip",
+    dependencies=[ReadAfter],
 )
 async def download_archive(archive_name: ArchiveName, gateway: GatewayDep) -> StreamingResponse:
     archive = archive_named(gateway, archive_name)

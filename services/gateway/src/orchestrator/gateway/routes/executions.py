@@ -30,6 +30,7 @@ from ..bootstrap import Gateway, GatewayDep
 from ..execution_output import Frame, OutputCursor, OutputRead, read_output, read_rest
 from ..params import EXECUTION_ID, ExecutionId, matches
 from ..projections.executions import ExecutionRecord, ws_messages
+from ..read_after import ReadAfter
 from ..security import authorize_websocket
 
 router = APIRouter(tags=["executions"])
@@ -48,12 +49,12 @@ def _get(gateway: Gateway, execution_id: str) -> ExecutionRecord:
     return record
 
 
-@router.get("/api/workspace/executions")
+@router.get("/api/workspace/executions", dependencies=[ReadAfter])
 async def list_executions(gateway: GatewayDep) -> dict[str, Any]:
     return {"executions": [r.to_api() for r in gateway.models.executions.listing()]}
 
 
-@router.get("/api/workspace/executions/{execution_id}")
+@router.get("/api/workspace/executions/{execution_id}", dependencies=[ReadAfter])
 async def get_execution(execution_id: ExecutionId, gateway: GatewayDep) -> dict[str, Any]:
     return _get(gateway, execution_id).to_api()
 

@@ -20,6 +20,7 @@ from ..bootstrap import Gateway, GatewayDep
 from ..params import TASK_ID, TaskId, matches
 from ..projections import changes
 from ..projections.tasks import STATUSES, TERMINAL, TaskView, timestamp
+from ..read_after import ReadAfter
 from .requirements import BudgetIn
 
 router = APIRouter(tags=["tasks"])
@@ -51,7 +52,7 @@ def task_or_404(gateway: Gateway, task_id: str) -> TaskView:
     return task
 
 
-@router.get("/api/tasks", summary="Get all tasks")
+@router.get("/api/tasks", summary="Get all tasks", dependencies=[ReadAfter])
 async def list_tasks(
     gateway: GatewayDep,
     status: Annotated[str | None, Query(pattern="^(" + "|".join(STATUSES) + ")$")] = None,
@@ -66,12 +67,14 @@ async def list_tasks(
     return {"tasks": page, "next_cursor": str(following) if following is not None else None}
 
 
-@router.get("/api/tasks/{task_id}", summary="Get task by ID")
+@router.get("/api/tasks/{task_id}", summary="Get task by ID", dependencies=[ReadAfter])
 async def get_task(task_id: TaskId, gateway: GatewayDep) -> dict[str, Any]:
     return task_or_404(gateway, task_id).to_json()
 
 
-@router.get("/api/tasks/{task_id}/events", summary="The task's full event history")
+@router.get(
+    "/api/tasks/{task_id}/events", summary="The task's full event history", dependencies=[ReadAfter]
+)
 async def task_events(task_id: TaskId, gateway: GatewayDep) -> dict[str, Any]:
     events = await gateway.store.read(_subject(task_id))
     if not events:
@@ -94,7 +97,11 @@ async def task_events(task_id: TaskId, gateway: GatewayDep) -> dict[str, Any]:
     }
 
 
-@router.get("/api/tasks/{task_id}/changes", summary="What the task changed in the project")
+@router.get(
+    "/api/tasks/{task_id}/changes",
+    summary="What the task changed in the project",
+    dependencies=[ReadAfter],
+)
 async def task_changes(task_id: TaskId, gateway: GatewayDep) -> dict[str, Any]:
     """The task's changes against the project it started from (its last implementation round),
     and the same for every round: added, modified or deleted, with a unified diff for text."""

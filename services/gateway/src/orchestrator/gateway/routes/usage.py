@@ -15,6 +15,7 @@ from orchestrator.events.error_codes import ErrorCode
 
 from .. import errors
 from ..bootstrap import GatewayDep
+from ..read_after import ReadAfter
 
 router = APIRouter(tags=["usage"])
 
@@ -22,7 +23,11 @@ DAY = r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$"
 DAY_FORMAT: dict[str, Any] = {"format": "date", "description": "a UTC day, YYYY-MM-DD"}
 
 
-@router.get("/api/usage", summary="Tokens and cost by agent, provider and model, per day")
+@router.get(
+    "/api/usage",
+    summary="Tokens and cost by agent, provider and model, per day",
+    dependencies=[ReadAfter],
+)
 async def get_usage(
     gateway: GatewayDep,
     since: Annotated[str | None, Query(pattern=DAY, json_schema_extra=DAY_FORMAT)] = None,

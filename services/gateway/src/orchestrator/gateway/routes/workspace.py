@@ -30,6 +30,7 @@ from .. import errors
 from ..bootstrap import Gateway, GatewayDep
 from ..params import FilePath
 from ..projections.workspace import AmbiguousName, api_path
+from ..read_after import ReadAfter
 
 router = APIRouter(tags=["workspace"])
 
@@ -160,7 +161,7 @@ async def entry_of(gateway: Gateway, file: WorkspaceFile) -> FileEntry:
     )
 
 
-@router.get("/api/workspace/files", response_model=FileList)
+@router.get("/api/workspace/files", response_model=FileList, dependencies=[ReadAfter])
 async def list_files(gateway: GatewayDep) -> FileList:
     return FileList(
         files=[await entry_of(gateway, file) for file in gateway.models.workspace.listing()]
@@ -176,6 +177,7 @@ async def list_files(gateway: GatewayDep) -> FileList:
             "content": {"*/*": {"schema": {"type": "string", "format": "binary"}}},
         }
     },
+    dependencies=[ReadAfter],
 )
 async def get_file(filename: FilePath, gateway: GatewayDep) -> Response:
     file = resolve(gateway, filename)
