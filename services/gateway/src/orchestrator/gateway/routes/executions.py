@@ -72,7 +72,7 @@ async def stop_execution(execution_id: ExecutionId, gateway: GatewayDep) -> dict
     return record.to_api()
 
 
-@router.get("/api/workspace/executions/{execution_id}/output")
+@router.get("/api/workspace/executions/{execution_id}/output", dependencies=[ReadAfter])
 async def execution_output(
     execution_id: ExecutionId,
     gateway: GatewayDep,
