@@ -13,7 +13,10 @@ on replica B right after a write on replica A could miss the write. Two headers 
   ``GATEWAY_READ_WAIT`` seconds; past that it answers 503 ``SERVICE_UNAVAILABLE`` with a
   ``Retry-After``. Without the header it waits until its read models reach the stream's last
   sequence *at the time of the request* (one STREAM.INFO request to NATS, shared with the reads
-  that arrived meanwhile: see :class:`StreamEnd`).
+  that arrived meanwhile: see :class:`StreamEnd`). While the replica is cut off from NATS it
+  cannot learn the stream's end, and no write can go through it; it then answers from what it
+  has (logged once a minute) instead of refusing every read, e.g. the dashboard through a NATS
+  restart. A request naming ``X-After-Seq`` still waits for it, or gets the 503.
 
 Both waits are the projection's own ``Follower.wait_for`` (the one way a route waits for the
 read models), never a poll.
@@ -22,6 +25,7 @@ read models), never a poll.
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 from contextvars import ContextVar
 from typing import Any
@@ -47,12 +51,15 @@ AFTER_SEQ_DESCRIPTION = (
     "Read your writes across replicas: the `X-Event-Seq` of a write (the highest one seen). "
     "The answer waits until this replica's read models include that stream sequence, at most "
     "GATEWAY_READ_WAIT seconds (default 5), else 503 SERVICE_UNAVAILABLE with Retry-After. "
-    "Without it the answer reflects at least every event in the stream when the request came."
+    "Without it the answer reflects at least every event in the stream when the request came "
+    "(while this replica is cut off from NATS: what it has, as it cannot write either)."
 )
 EVENT_SEQ_DESCRIPTION = (
     "The event stream sequence this answer reflects, at least that of the last event the write "
     "appended: send it as X-After-Seq on the next read, on any replica, to see the write."
 )
+
+log = logging.getLogger(__name__)
 
 _appended: ContextVar[list[int] | None] = ContextVar("appended_seq", default=None)
 
@@ -154,6 +161,30 @@ class StreamEnd:
         task.add_done_callback(self._asking.discard)
 
 
+class _UncheckedReads:
+    """One warning a minute while reads are answered without knowing the stream's end."""
+
+    def __init__(self) -> None:
+        self._last: float | None = None
+        self._since = 0
+
+    def note(self, reached: int) -> None:
+        self._since += 1
+        now = time.monotonic()
+        if self._last is not None and now - self._last < 60:
+            return
+        log.warning(
+            "NATS is not connected: %d read(s) answered from the read models as they are "
+            "(event #%d) without waiting for the stream's end",
+            self._since,
+            reached,
+        )
+        self._last, self._since = now, 0
+
+
+_unchecked = _UncheckedReads()
+
+
 def _unavailable(message: str, seq: int | None, reached: int) -> errors.ApiError:
     details: dict[str, Any] = {"projection_seq": reached}
     if seq is not None:
@@ -179,6 +210,12 @@ async def read_after(
     started = time.monotonic()
     seq: int | None = int(x_after_seq) if x_after_seq is not None else None
     if seq is not None and follower.last_seq >= seq:
+        return
+    if seq is None and not gateway.nc.is_connected:
+        # Cut off from NATS, this replica cannot learn where the stream ends, and nothing can
+        # be written through it either: it answers from what it has rather than refusing every
+        # read until NATS is back. A client that must see a write names it (X-After-Seq).
+        _unchecked.note(follower.last_seq)
         return
     if seq is None:
         try:
