@@ -27,7 +27,7 @@ from orchestrator.events.envelope import Envelope, encode
 from orchestrator.launcher.nats_server import free_port
 from orchestrator.launcher.supervisor import ServiceProcess
 from orchestrator_client import Client
-from tests.harness import System, wait_until
+from tests.harness import System, running, wait_until
 
 READ_WAIT = "2"
 FLOOD = 5_000
@@ -185,14 +185,26 @@ def test_a_read_naming_a_write_waits_for_it(pair: Pair) -> None:
             assert (status, body) == (200, b"v%d" % i)
 
 
-def test_after_seq_beyond_the_stream_is_503_after_the_bound(pair: Pair) -> None:
+def test_after_seq_past_the_stream_end_is_refused_at_once(pair: Pair) -> None:
+    """No write was answered with it: a 400, not a wait and a 503 a retry could never cure."""
     reply = httpx.get(f"{pair.b}/api/tasks", headers={"X-After-Seq": str(10**15)}, timeout=10)
-    assert reply.status_code == 503
-    assert reply.headers["Retry-After"] == "1"
+    assert reply.status_code == 400, reply.text
     error = reply.json()["error"]
-    assert error["code"] == "SERVICE_UNAVAILABLE"
-    assert error["details"]["after_seq"] == 10**15
-    assert error["details"]["projection_seq"] < 10**15
+    assert error["code"] == "INVALID_REQUEST"
+    assert error["details"]["field"] == "X-After-Seq"
+
+
+def test_a_replica_that_cannot_tell_it_is_up_to_date_answers_503(tmp_path: Path) -> None:
+    """NATS gone: the replica cannot learn where the stream ends, so it does not answer from a
+    state that may be stale; 503 with Retry-After after GATEWAY_READ_WAIT."""
+    with running(tmp_path, ("gateway",), {"GATEWAY_READ_WAIT": READ_WAIT}) as system:
+        assert httpx.get(f"{system.base_url}/api/tasks", timeout=10).status_code == 200
+        assert system.nats is not None
+        system.nats.stop()
+        reply = httpx.get(f"{system.base_url}/api/tasks", timeout=30)
+        assert reply.status_code == 503, reply.text
+        assert reply.headers["Retry-After"] == "1"
+        assert reply.json()["error"]["code"] == "SERVICE_UNAVAILABLE"
 
 
 @pytest.mark.parametrize("value", ["abc", "-1", "1.5", "1" * 20, ""])

@@ -11,9 +11,11 @@ on replica B right after a write on replica A could miss the write. Two headers 
 - ``X-After-Seq`` on a read (the :func:`read_after` dependency of every read route): the replica
   answers only once its read models have applied that sequence, waiting at most
   ``GATEWAY_READ_WAIT`` seconds; past that it answers 503 ``SERVICE_UNAVAILABLE`` with a
-  ``Retry-After``. Without the header it waits until its read models reach the stream's last
-  sequence *at the time of the request* (one STREAM.INFO request to NATS, shared with the reads
-  that arrived meanwhile: see :class:`StreamEnd`).
+  ``Retry-After``. A sequence past the stream's end names no write anyone was answered, so it is
+  a 400 ``INVALID_REQUEST`` at once (a retry could never succeed). Without the header it waits
+  until its read models reach the stream's last sequence *at the time of the request* (one
+  STREAM.INFO request to NATS, shared with the reads that arrived meanwhile: see
+  :class:`StreamEnd`).
 
 Both waits are the projection's own ``Follower.wait_for`` (the one way a route waits for the
 read models), never a poll.
@@ -46,7 +48,8 @@ WRITES = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 AFTER_SEQ_DESCRIPTION = (
     "Read your writes across replicas: the `X-Event-Seq` of a write (the highest one seen). "
     "The answer waits until this replica's read models include that stream sequence, at most "
-    "GATEWAY_READ_WAIT seconds (default 5), else 503 SERVICE_UNAVAILABLE with Retry-After. "
+    "GATEWAY_READ_WAIT seconds (default 5), else 503 SERVICE_UNAVAILABLE with Retry-After; "
+    "a sequence past the stream's end is a 400 INVALID_REQUEST. "
     "Without it the answer reflects at least every event in the stream when the request came."
 )
 EVENT_SEQ_DESCRIPTION = (
@@ -180,18 +183,26 @@ async def read_after(
     seq: int | None = int(x_after_seq) if x_after_seq is not None else None
     if seq is not None and follower.last_seq >= seq:
         return
-    if seq is None:
-        try:
-            target = await asyncio.wait_for(stream_end(request, gateway).last_seq(), wait)
-        except Exception:  # noqa: BLE001 - NATS did not say where the stream ends: not served stale
-            raise _unavailable(
-                "Cannot tell whether this replica is up to date (NATS did not answer); "
-                "retry shortly",
-                None,
-                follower.last_seq,
-            ) from None
-    else:
-        target = seq
+    # Where the stream ends now (asked of NATS): what a read without X-After-Seq waits for, and
+    # what X-After-Seq cannot exceed, as every acknowledged write is at or before it.
+    try:
+        end = await asyncio.wait_for(stream_end(request, gateway).last_seq(), wait)
+    except Exception:  # noqa: BLE001 - NATS did not say where the stream ends: not served stale
+        raise _unavailable(
+            "Cannot tell whether this replica is up to date (NATS did not answer); retry shortly",
+            seq,
+            follower.last_seq,
+        ) from None
+    if seq is not None and seq > end:
+        # No write was ever answered with it (a made-up or another system's sequence): waiting
+        # or retrying cannot help, so it is the client's error, said at once.
+        raise errors.ApiError(
+            ErrorCode.INVALID_REQUEST,
+            f"Invalid value for {AFTER_SEQ}: event #{seq} is past the end of the stream (#{end})",
+            400,
+            {"field": AFTER_SEQ, "expected": f"a sequence up to {end}", "received": "integer"},
+        )
+    target = end if seq is None else seq
     try:
         await follower.wait_for(target, timeout=max(wait - (time.monotonic() - started), 0.001))
     except TimeoutError:
