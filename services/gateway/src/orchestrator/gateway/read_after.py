@@ -11,8 +11,8 @@ on replica B right after a write on replica A could miss the write. Two headers 
 - ``X-After-Seq`` on a read (the :func:`read_after` dependency of every read route): the replica
   answers only once its read models have applied that sequence, waiting at most
   ``GATEWAY_READ_WAIT`` seconds; past that it answers 503 ``SERVICE_UNAVAILABLE`` with a
-  ``Retry-After``. A sequence past the stream's end names no write anyone was answered, so it is
-  a 400 ``INVALID_REQUEST`` at once (a retry could never succeed). Without the header it waits
+  ``Retry-After``. A sequence past the stream's end was answered to no write (every acknowledged
+  write is at or before it), so it waits for the stream's end only. Without the header it waits
   until its read models reach the stream's last sequence *at the time of the request* (one
   STREAM.INFO request to NATS, shared with the reads that arrived meanwhile: see
   :class:`StreamEnd`).
@@ -49,7 +49,7 @@ AFTER_SEQ_DESCRIPTION = (
     "Read your writes across replicas: the `X-Event-Seq` of a write (the highest one seen). "
     "The answer waits until this replica's read models include that stream sequence, at most "
     "GATEWAY_READ_WAIT seconds (default 5), else 503 SERVICE_UNAVAILABLE with Retry-After; "
-    "a sequence past the stream's end is a 400 INVALID_REQUEST. "
+    "a sequence past the stream's end waits only for the end. "
     "Without it the answer reflects at least every event in the stream when the request came."
 )
 EVENT_SEQ_DESCRIPTION = (
@@ -193,16 +193,9 @@ async def read_after(
             seq,
             follower.last_seq,
         ) from None
-    if seq is not None and seq > end:
-        # No write was ever answered with it (a made-up or another system's sequence): waiting
-        # or retrying cannot help, so it is the client's error, said at once.
-        raise errors.ApiError(
-            ErrorCode.INVALID_REQUEST,
-            f"Invalid value for {AFTER_SEQ}: event #{seq} is past the end of the stream (#{end})",
-            400,
-            {"field": AFTER_SEQ, "expected": f"a sequence up to {end}", "received": "integer"},
-        )
-    target = end if seq is None else seq
+    # A sequence past the end was answered to no write (made up, or from a stream since
+    # recreated): the stream's end is all there is to wait for.
+    target = end if seq is None else min(seq, end)
     try:
         await follower.wait_for(target, timeout=max(wait - (time.monotonic() - started), 0.001))
     except TimeoutError:
