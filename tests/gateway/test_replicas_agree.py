@@ -61,6 +61,7 @@ def pair(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Pair]:
     system = System(root=root, env={"RATE_LIMIT_FILES": "100000"})
     system.start_nats()
     try:
+        system.start("archive")  # for the reset
         a = start_gateway(system, "gateway-a")
         b = start_gateway(system, "gateway-b")
         yield Pair(system, a, b, system.processes[-1])
@@ -166,6 +167,18 @@ def test_a_write_on_one_replica_is_read_on_the_other_at_once(pair: Pair) -> None
 
         status, body = read_on_b_right_after(pair, write_file, "/api/workspace/files/agree.py")
         assert (status, body) == (200, b"print('agree')")
+
+        # A reset on A (the archive service archives the workspace): the archive listed on B.
+        archived: list[str] = []
+
+        def reset() -> httpx.Response:
+            answer = http.post(f"{pair.a}/api/project/reset")
+            archived.append(answer.json().get("archive_name", answer.text))
+            return answer
+
+        status, body = read_on_b_right_after(pair, reset, "/api/archive")
+        assert status == 200, body
+        assert archived[0] in {a["name"] for a in json.loads(body)["archives"]}
 
         # Settings saved on A (read from the settings bucket, not a projection).
         event_seq(http.post(f"{pair.a}/api/settings", json={"default_priority": 9}))
