@@ -17,8 +17,10 @@ LLM answering instantly) is started and each process's RSS (psutil) is read thre
    is measured is what the services keep of finished tasks;
 4. after ``--output-events`` events of execution output: ``--runs`` executions, each
    ``ExecutionRequested`` (dated before ``EXEC_REQUEST_TTL``, so no workspace service would start
-   it), ``ExecutionStarted``, its share of ``ExecutionOutput`` (five lines each) and
-   ``ExecutionFinished``, appended the same way.
+   it), ``ExecutionStarted`` and ``ExecutionFinished`` in the domain stream and its share of
+   ``ExecutionOutput`` (five lines each) in the ``OUTPUT`` stream, as the workspace service
+   records them, appended the same way. The gateway follows the output stream live (its /ws
+   frames, its line counts) but keeps no line.
 
 Each figure is read once every service has caught up: the gateway's projection at the stream's
 last sequence (``/readyz``) and every consumer of the stream (durable and ordered) with nothing
@@ -61,7 +63,7 @@ from orchestrator.events.catalog import (
     ExecutionStarted,
 )
 from orchestrator.events.envelope import new_id, utcnow
-from tests.harness import System
+from tests.harness import System, eventually
 
 from .pipeline import FakeProcess
 
@@ -119,34 +121,47 @@ async def last_seq(js: JetStreamContext) -> int:
 async def caught_up(js: JetStreamContext, http: httpx.AsyncClient, timeout: float) -> float:
     """Wait until the gateway and every consumer of the stream have seen all of it; seconds."""
     started = time.perf_counter()
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
+
+    async def all_seen() -> bool:
         target = await last_seq(js)
         ready = (await http.get("/readyz")).json()
-        consumers = await js.consumers_info(subjects.EVENTS_STREAM)
+        consumers = [
+            *await js.consumers_info(subjects.EVENTS_STREAM),
+            *await js.consumers_info(subjects.OUTPUT_STREAM),
+        ]
         busy = [c for c in consumers if (c.num_pending or 0) or (c.num_ack_pending or 0)]
-        if ready.get("projection_seq", 0) >= target and not busy and await last_seq(js) == target:
-            await asyncio.sleep(1.0)  # the last batch delivered is applied
-            return time.perf_counter() - started
-        await asyncio.sleep(0.5)
-    raise TimeoutError(f"the services did not catch up with the stream in {timeout:.0f}s")
+        return (
+            ready.get("projection_seq", 0) >= target and not busy and await last_seq(js) == target
+        )
+
+    await eventually(
+        all_seen, "the services caught up with the stream", timeout=timeout, interval=0.5
+    )
+    await asyncio.sleep(1.0)  # the last batch delivered is applied
+    return time.perf_counter() - started
 
 
 async def append_all(
     store: EventStore, bursts: Sequence[Sequence[tuple[str, Envelope]]]
 ) -> tuple[int, float]:
-    """Append each burst's envelopes in order, all at once; ``IN_FLIGHT`` bursts at a time."""
+    """Append each burst's envelopes in order, all at once; ``IN_FLIGHT`` bursts at a time. Output
+    batches (``output.exec.*``) go to the output stream; the count returned is of domain events."""
     semaphore = asyncio.Semaphore(IN_FLIGHT)
     started = time.perf_counter()
+    outputs = EventStore(store.js, stream=subjects.OUTPUT_STREAM)
+
+    def store_of(subject: str) -> EventStore:
+        return outputs if subject.startswith("output.") else store
 
     async def one(burst: Sequence[tuple[str, Envelope]]) -> None:
         async with semaphore:
-            seqs = await asyncio.gather(*(store.append_envelope(s, e) for s, e in burst))
+            seqs = await asyncio.gather(*(store_of(s).append_envelope(s, e) for s, e in burst))
             if list(seqs) != sorted(seqs):
                 raise RuntimeError(f"a burst was stored out of order: {seqs}")
 
     await asyncio.gather(*(one(b) for b in bursts))
-    return sum(len(b) for b in bursts), time.perf_counter() - started
+    domain = sum(1 for b in bursts for s, _ in b if not s.startswith("output."))
+    return domain, time.perf_counter() - started
 
 
 def copy_of(template: Sequence[RecordedEvent]) -> list[tuple[str, Envelope]]:
@@ -203,9 +218,13 @@ def executions(total: int, runs: int) -> list[list[tuple[str, Envelope]]]:
                         ExecutionOutput(execution_id=execution_id, first_line=line, lines=lines)
                     )
                 )
-            bursts.append([(subject, e) for e in batch])
+            bursts.append([(subjects.output(execution_id), e) for e in batch])
         finished = ExecutionFinished(
-            execution_id=execution_id, status="completed", exit_code=0, duration_s=1.0
+            execution_id=execution_id,
+            status="completed",
+            exit_code=0,
+            duration_s=1.0,
+            output_lines=share * LINES_PER_EVENT,
         )
         bursts.append([(subject, Envelope.wrap(finished))])
     return bursts
@@ -215,15 +234,15 @@ async def run_one_task(http: httpx.AsyncClient, timeout: float = 60) -> str:
     response = await http.post("/api/requirements", json={"requirement": "bench memory"})
     response.raise_for_status()
     task_id: str = response.json()["task_id"]
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
+
+    async def completed() -> bool:
         status = (await http.get(f"/api/tasks/{task_id}")).json()["status"]
-        if status == "completed":
-            return task_id
         if status in ("failed", "cancelled"):
             raise RuntimeError(f"the template task {task_id} {status}")
-        await asyncio.sleep(0.1)
-    raise TimeoutError(f"the template task {task_id} did not complete in {timeout:.0f}s")
+        return bool(status == "completed")
+
+    await eventually(completed, f"the template task {task_id} completed", timeout=timeout)
+    return task_id
 
 
 async def template(store: EventStore, task_id: str) -> list[RecordedEvent]:
@@ -300,13 +319,22 @@ async def main(tasks: int, output_events: int, runs: int) -> Figures:
             async def load_output() -> tuple[int, float]:
                 return await append_all(store, executions(output_events, runs))
 
-            await phase(f"{output_events:,} output events", js, http, load_output, figures)
+            await phase(
+                f"{output_events:,} output events ({subjects.OUTPUT_STREAM} stream), their runs'",
+                js,
+                http,
+                load_output,
+                figures,
+            )
             figures.output = sample(system)
             info = await js.stream_info(subjects.EVENTS_STREAM)
+            out = await js.stream_info(subjects.OUTPUT_STREAM)
             held = await read_models(http)
             figures.notes.append(
                 f"stream {subjects.EVENTS_STREAM}: {info.state.messages:,} events, "
-                f"{(info.state.bytes or 0) / MB:,.1f} MB; the gateway holds "
+                f"{(info.state.bytes or 0) / MB:,.1f} MB; stream {subjects.OUTPUT_STREAM}: "
+                f"{out.state.messages:,} output events, {(out.state.bytes or 0) / MB:,.1f} MB; "
+                "the gateway holds "
                 + ", ".join(f"{count:,} {what}" for what, count in sorted(held.items()))
             )
         finally:

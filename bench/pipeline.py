@@ -62,7 +62,7 @@ import openai
 import websockets
 
 from orchestrator.agents import prompts  # the same prompts and schemas the agents send
-from orchestrator.agents.providers import AnthropicChat, OpenAIChat, parse_json
+from orchestrator.agents.providers import AnthropicChat, OpenAIChat, Prompt, parse_json
 from orchestrator.agents.static_checks import run_checks
 from orchestrator.events.messages import SandboxWorld
 from orchestrator.workspace.sandbox.probe import probe
@@ -148,20 +148,24 @@ class Baseline:
     async def run(self, i: int) -> None:
         task_id = f"task_baseline{i}"
         plan_c = await self.claude.complete(
-            prompts.analyst(self.world),
-            prompts.analysis_prompt(task_id, "x", prompts.project_block([], {})),
-            "plan",
-            prompts.PLAN_SCHEMA,
+            Prompt(
+                prompts.analyst(self.world),
+                prompts.analysis_prompt(task_id, "x", prompts.project_block([], {})),
+                "plan",
+                prompts.PLAN_SCHEMA,
+            ),
             _ignore,
         )
         plan = parse_json(plan_c.text) or {}
         files_c = await self.codex.complete(
-            prompts.implementer(self.world),
-            prompts.implementation_prompt(
-                task_id=task_id, requirement="x", plan=plan, round_=1, findings=(), previous={}
+            Prompt(
+                prompts.implementer(self.world),
+                prompts.implementation_prompt(
+                    task_id=task_id, requirement="x", plan=plan, round_=1, findings=(), previous={}
+                ),
+                "files",
+                prompts.FILES_SCHEMA,
             ),
-            "files",
-            prompts.FILES_SCHEMA,
             _ignore,
         )
         files = {
@@ -170,12 +174,14 @@ class Baseline:
         report = run_checks(files)
         assert report.passed
         await self.claude.complete(
-            prompts.VALIDATOR,
-            prompts.review_prompt(
-                task_id, "x", plan, {p: d.decode() for p, d in files.items()}, report.summary()
+            Prompt(
+                prompts.VALIDATOR,
+                prompts.review_prompt(
+                    task_id, "x", plan, {p: d.decode() for p, d in files.items()}, report.summary()
+                ),
+                "review",
+                prompts.REVIEW_SCHEMA,
             ),
-            "review",
-            prompts.REVIEW_SCHEMA,
             _ignore,
         )
         folder = self.out / task_id

@@ -51,6 +51,8 @@ async def cluster_store(cluster: list[str]) -> AsyncIterator[EventStore]:
     await eventually(provisioned, "the R3 streams provisioned", timeout=30, interval=0.3)
     info = await js.stream_info(subjects.EVENTS_STREAM)
     assert info.config.num_replicas == 3
+    output = await js.stream_info(subjects.OUTPUT_STREAM)
+    assert output.config.num_replicas == 3  # run output is replicated like the domain events
     yield EventStore(js)
     await nc.close()
 

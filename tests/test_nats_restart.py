@@ -23,6 +23,8 @@ from orchestrator.events import (
     subjects,
 )
 from orchestrator.events.catalog import TaskSubmitted
+from orchestrator.launcher.nats_server import NatsServer
+from orchestrator.launcher.supervisor import ServiceProcess
 from tests.harness import eventually
 
 from .harness import System
@@ -77,12 +79,7 @@ async def test_nats_restart_keeps_acknowledged_events_and_clients_carry_on(
         await eventually(lambda: health(system)["nats"]["projection_seq"] == before[-1])
         consumer_before = follower.consumer_name
 
-        nats.stop()
-        assert not nats.running()
-        await asyncio.sleep(0.5)  # let every client notice the outage
-        nats.start()
-        varz = nats.varz()
-        assert varz["jetstream"]["config"]["sync_always"] is True
+        await _restart(nats)
 
         # every acknowledged event survived, in order, exactly once
         stored = [e.seq for e in await store.read(subjects.TASK_ALL)]
@@ -103,17 +100,32 @@ async def test_nats_restart_keeps_acknowledged_events_and_clients_carry_on(
         durable = await js.consumer_info(subjects.EVENTS_STREAM, "survivor")
         assert durable.delivered.stream_seq == after[-1]
 
-        # the real gateway process (not restarted) projects the new events, archive beats again
-        report = await eventually(
-            lambda: (
-                (h := health(system))["nats"]["projection_seq"] == after[-1]
-                and h["services"]["archive"]["status"] == "up"
-                and h
-            )
-        )
-        assert report["nats"]["status"] == "up"
-        assert processes["gateway"].running() and processes["gateway"].pid == gateway_pid
-        assert processes["archive"].running()
+        await _the_services_carried_on(system, processes, gateway_pid, after[-1])
     finally:
         await worker.stop()
         await follower.stop()
+
+
+async def _restart(nats: NatsServer) -> None:
+    nats.stop()
+    assert not nats.running()
+    await asyncio.sleep(0.5)  # let every client notice the outage
+    nats.start()
+    varz = nats.varz()
+    assert varz["jetstream"]["config"]["sync_always"] is True
+
+
+async def _the_services_carried_on(
+    system: System, processes: dict[str, ServiceProcess], gateway_pid: int | None, last: int
+) -> None:
+    """The real gateway process (not restarted) projects the new events, archive beats again."""
+    report = await eventually(
+        lambda: (
+            (h := health(system))["nats"]["projection_seq"] == last
+            and h["services"]["archive"]["status"] == "up"
+            and h
+        )
+    )
+    assert report["nats"]["status"] == "up"
+    assert processes["gateway"].running() and processes["gateway"].pid == gateway_pid
+    assert processes["archive"].running()

@@ -188,19 +188,7 @@ async def check_archive_api(
     )
     assert by_base.status_code == 200, by_base.text
 
-    missing = await client.get("/api/archive/project_19990101_000000/files")
-    assert missing.status_code == 404
-    assert missing.json()["error"]["code"] == "ARCHIVE_NOT_FOUND"
-    no_file = await client.post(f"/api/archive/{full.archive_name}/restore/nope.py")
-    assert no_file.status_code == 404
-    assert no_file.json()["error"]["code"] == "FILE_NOT_FOUND"
-    for bad in ("%2e%2e/%2e%2e/etc/passwd", "implementation/%2e%2e/%2e%2e/secret"):
-        traversal = await client.get(f"/api/archive/{full.archive_name}/files/{bad}")
-        assert traversal.status_code in (400, 404), traversal.text
-        assert traversal.json()["error"]["code"] in ("INVALID_REQUEST", "FILE_NOT_FOUND")
-    bad_name = await client.get("/api/archive/..%2fetc/files")
-    assert bad_name.status_code in (400, 404)
-    assert "error" in bad_name.json()
+    await _check_what_is_not_there(client, full.archive_name)
 
 
 async def test_archives_survive_restart_of_every_service_and_empty_disk(
@@ -332,3 +320,21 @@ async def test_an_archived_file_whose_content_is_gone_is_a_workspace_error_to_re
                 "details": {"archive_name": name, "filename": path},
             }
         }
+
+
+async def _check_what_is_not_there(client: httpx.AsyncClient, archive_name: str) -> None:
+    """An unknown archive, an unknown file, and names that climb out: 404 or 400 in the
+    envelope."""
+    missing = await client.get("/api/archive/project_19990101_000000/files")
+    assert missing.status_code == 404
+    assert missing.json()["error"]["code"] == "ARCHIVE_NOT_FOUND"
+    no_file = await client.post(f"/api/archive/{archive_name}/restore/nope.py")
+    assert no_file.status_code == 404
+    assert no_file.json()["error"]["code"] == "FILE_NOT_FOUND"
+    for bad in ("%2e%2e/%2e%2e/etc/passwd", "implementation/%2e%2e/%2e%2e/secret"):
+        traversal = await client.get(f"/api/archive/{archive_name}/files/{bad}")
+        assert traversal.status_code in (400, 404), traversal.text
+        assert traversal.json()["error"]["code"] in ("INVALID_REQUEST", "FILE_NOT_FOUND")
+    bad_name = await client.get("/api/archive/..%2fetc/files")
+    assert bad_name.status_code in (400, 404)
+    assert "error" in bad_name.json()

@@ -16,6 +16,7 @@ from typing import Any
 
 import httpx
 import websockets
+from nats.js import JetStreamContext
 from nats.js.errors import APIError
 
 from orchestrator.events import EventStore, subjects
@@ -102,102 +103,15 @@ async def test_no_canary_key_leaves_the_system(system: System) -> None:
         collector = asyncio.create_task(collect_frames(f"{system.ws_url}/ws", frames, stop))
         async with httpx.AsyncClient(base_url=system.base_url, timeout=30) as http:
             seen = Seen(http)
-            saved = await seen.request(
-                "POST",
-                "/api/settings",
-                json={
-                    "anthropic_api_key": KV_ANTHROPIC,
-                    "openai_api_key": KV_OPENAI,
-                    "agents": {"codex": {"api_key": KV_AGENT}},
-                },
-            )
-            assert saved.status_code == 200, saved.text
-            # A bad value next to a key: the 400 must not echo the key either.
-            bad = await seen.request(
-                "POST", "/api/settings", json={"openai_api_key": KV_OPENAI + " with space"}
-            )
-            assert bad.status_code == 400
-
-            async def keys_in_use() -> bool:
-                return {r.api_key for r in fake.requests} >= {KV_ANTHROPIC, KV_AGENT}
-
-            # 1. A task that completes, with the keys from settings.
-            done = await seen.submit("print hello world")
-            await seen.wait_task(done, "completed")
-            assert await keys_in_use(), {r.api_key for r in fake.requests}
-
-            # 2. The provider rejects the key and echoes it in its error text.
-            fake.anthropic.push(Error(401, f"Incorrect API key provided: {KV_ANTHROPIC}"))
-            rejected = await seen.submit("print hello again")
-            failed = await seen.wait_task(rejected, "failed")
-            assert "401" in json.dumps(failed), failed
-
-            # 3. The provider fails with 500 (every retry), echoing the key.
-            fake.anthropic.push(*[Error(500, f"boom for key {KV_ANTHROPIC}")] * 3)
-            broken = await seen.submit("print hello a third time")
-            await seen.wait_task(broken, "failed")
-
-            # 3b. The implementer's stream breaks midway with an error that echoes its key: the
-            # stage fails (the SDK alone retries) and the error text goes nowhere.
-            fake.openai.push(
-                Text(json.dumps(GOOD_FILES), stream_error=f"stream broke for key {KV_AGENT}")
-            )
-            midway = await seen.submit("print hello, with a stream that breaks")
-            failed = await seen.wait_task(midway, "failed")
-            assert failed["error"]["code"] == "AGENT_UNAVAILABLE", failed
-
-            # 4. A base URL with credentials for the analyst.
-            with_creds = fake.url.replace("http://", f"http://user:{URL_PASSWORD}@")
-            saved = await seen.request(
-                "POST", "/api/settings", json={"agents": {"claude": {"base_url": with_creds}}}
-            )
-            assert saved.status_code == 200, saved.text
-
-            async def heartbeat_has_it() -> bool:
-                agents = await seen.get("/api/health")
-                return "***@" in json.dumps(agents)
-
-            await eventually(heartbeat_has_it, "agents heartbeat shows the new base URL")
-            via_url = await seen.submit("print hello via a URL with a password")
-            await eventually(
-                lambda: _settled(seen, via_url), f"{via_url} ran its analysis", timeout=60
-            )
-
-            # 5. A workspace file that prints its whole environment.
+            await _keys_through_settings(seen)
+            tasks = await _tasks_that_meet_the_keys(seen, fake)
             async with jetstream_of(system) as js:
-                await write_file(js, "print_env.py", PRINT_ENV)
-
-                async def listed() -> bool:
-                    files = (await seen.get("/api/workspace/files"))["files"]
-                    return any(f["path"] == "workspace/print_env.py" for f in files)
-
-                await eventually(listed, "print_env.py listed")
-                run = await seen.request("POST", "/api/workspace/run/print_env.py")
-                assert run.status_code == 200, run.text
-                execution_id = run.json()["execution_id"]
-
-                async def finished() -> Any:
-                    body = await seen.get(f"/api/workspace/executions/{execution_id}")
-                    return body if body["status"] not in ("requested", "running") else None
-
-                await eventually(finished, "the env printer finished")
-                output = await collect_stream(f"{system.ws_url}/ws/execution/{execution_id}")
-                frames.extend(json.dumps(frame) for frame in output)
-                lines = [f.get("output", "") for f in output]
-                assert "ENV-DONE" in lines and any(x.startswith("ENV PATH=") for x in lines), lines
-
+                frames.extend(await _print_the_environment(system, js, seen))
                 # Let the frames of all of it reach the WebSocket client.
                 await asyncio.sleep(1.5)
                 stop.set()
                 await collector
-
-                for path in ("/api/tasks", "/api/agents", "/api/health", "/api/settings"):
-                    await seen.get(path)
-                for task_id in (done, rejected, broken, midway, via_url):
-                    await seen.get(f"/api/tasks/{task_id}")
-                    await seen.get(f"/api/tasks/{task_id}/events")
-                await seen.get("/api/workspace/executions")
-
+                await _read_every_view(seen, tasks)
                 store = EventStore(js)
                 events = [e.envelope.model_dump_json() for e in await store.read("events.>")]
                 dead = await _raw_stream(js, subjects.DEAD_LETTER_STREAM)
@@ -220,6 +134,106 @@ async def test_no_canary_key_leaves_the_system(system: System) -> None:
             if canary in text
         ]
         assert not leaks, "\n\n".join(leaks)
+
+
+async def _keys_through_settings(seen: Seen) -> None:
+    """Both provider keys and an agent's own key through ``POST /api/settings``."""
+    saved = await seen.request(
+        "POST",
+        "/api/settings",
+        json={
+            "anthropic_api_key": KV_ANTHROPIC,
+            "openai_api_key": KV_OPENAI,
+            "agents": {"codex": {"api_key": KV_AGENT}},
+        },
+    )
+    assert saved.status_code == 200, saved.text
+    # A bad value next to a key: the 400 must not echo the key either.
+    bad = await seen.request(
+        "POST", "/api/settings", json={"openai_api_key": KV_OPENAI + " with space"}
+    )
+    assert bad.status_code == 400
+
+
+async def _tasks_that_meet_the_keys(seen: Seen, fake: FakeLLM) -> tuple[str, ...]:
+    """Tasks that complete, meet a provider echoing the key in its errors, and call a base URL
+    with a password: their ids."""
+
+    async def keys_in_use() -> bool:
+        return {r.api_key for r in fake.requests} >= {KV_ANTHROPIC, KV_AGENT}
+
+    # 1. A task that completes, with the keys from settings.
+    done = await seen.submit("print hello world")
+    await seen.wait_task(done, "completed")
+    assert await keys_in_use(), {r.api_key for r in fake.requests}
+
+    # 2. The provider rejects the key and echoes it in its error text.
+    fake.anthropic.push(Error(401, f"Incorrect API key provided: {KV_ANTHROPIC}"))
+    rejected = await seen.submit("print hello again")
+    failed = await seen.wait_task(rejected, "failed")
+    assert "401" in json.dumps(failed), failed
+
+    # 3. The provider fails with 500 (every retry), echoing the key.
+    fake.anthropic.push(*[Error(500, f"boom for key {KV_ANTHROPIC}")] * 3)
+    broken = await seen.submit("print hello a third time")
+    await seen.wait_task(broken, "failed")
+
+    # 3b. The implementer's stream breaks midway with an error that echoes its key: the
+    # stage fails (the SDK alone retries) and the error text goes nowhere.
+    fake.openai.push(Text(json.dumps(GOOD_FILES), stream_error=f"stream broke for key {KV_AGENT}"))
+    midway = await seen.submit("print hello, with a stream that breaks")
+    failed = await seen.wait_task(midway, "failed")
+    assert failed["error"]["code"] == "AGENT_UNAVAILABLE", failed
+
+    # 4. A base URL with credentials for the analyst.
+    with_creds = fake.url.replace("http://", f"http://user:{URL_PASSWORD}@")
+    saved = await seen.request(
+        "POST", "/api/settings", json={"agents": {"claude": {"base_url": with_creds}}}
+    )
+    assert saved.status_code == 200, saved.text
+
+    async def heartbeat_has_it() -> bool:
+        agents = await seen.get("/api/health")
+        return "***@" in json.dumps(agents)
+
+    await eventually(heartbeat_has_it, "agents heartbeat shows the new base URL")
+    via_url = await seen.submit("print hello via a URL with a password")
+    await eventually(lambda: _settled(seen, via_url), f"{via_url} ran its analysis", timeout=60)
+    return done, rejected, broken, midway, via_url
+
+
+async def _print_the_environment(system: System, js: JetStreamContext, seen: Seen) -> list[str]:
+    """5. A workspace file that prints its whole environment, run: its output frames."""
+    await write_file(js, "print_env.py", PRINT_ENV)
+
+    async def listed() -> bool:
+        files = (await seen.get("/api/workspace/files"))["files"]
+        return any(f["path"] == "workspace/print_env.py" for f in files)
+
+    await eventually(listed, "print_env.py listed")
+    run = await seen.request("POST", "/api/workspace/run/print_env.py")
+    assert run.status_code == 200, run.text
+    execution_id = run.json()["execution_id"]
+
+    async def finished() -> Any:
+        body = await seen.get(f"/api/workspace/executions/{execution_id}")
+        return body if body["status"] not in ("requested", "running") else None
+
+    await eventually(finished, "the env printer finished")
+    output = await collect_stream(f"{system.ws_url}/ws/execution/{execution_id}")
+    lines = [f.get("output", "") for f in output]
+    assert "ENV-DONE" in lines and any(x.startswith("ENV PATH=") for x in lines), lines
+    return [json.dumps(frame) for frame in output]
+
+
+async def _read_every_view(seen: Seen, tasks: tuple[str, ...]) -> None:
+    """Every read the API offers of what happened, into ``seen``."""
+    for path in ("/api/tasks", "/api/agents", "/api/health", "/api/settings"):
+        await seen.get(path)
+    for task_id in tasks:
+        await seen.get(f"/api/tasks/{task_id}")
+        await seen.get(f"/api/tasks/{task_id}/events")
+    await seen.get("/api/workspace/executions")
 
 
 async def _settled(seen: Seen, task_id: str) -> bool:

@@ -36,6 +36,12 @@ def test_the_pipeline_bench_prints_medians_spreads_and_the_floor() -> None:
         *("--check-tasks", "2"),
     )
 
+    _check_the_medians_and_spreads(lines)
+    _check_the_checks_beside_the_same_by_hand(lines)
+    _check_the_floor(lines)
+
+
+def _check_the_medians_and_spreads(lines: list[str]) -> None:
     # The columns of earlier runs, unchanged, so runs stay comparable.
     header = (
         "conc tasks | baseline t/s system t/s  ratio | base p50 base p99 |  sys p50  sys p99 |"
@@ -57,6 +63,8 @@ def test_the_pipeline_bench_prints_medians_spreads_and_the_floor() -> None:
         lines[spread + 2],
     ), lines[spread + 2]
 
+
+def _check_the_checks_beside_the_same_by_hand(lines: list[str]) -> None:
     # Validation's checks per task, beside the same checks by hand, in the same run.
     checks = next(i for i, line in enumerate(lines) if line.startswith("validation checks"))
     assert re.fullmatch(
@@ -79,6 +87,8 @@ def test_the_pipeline_bench_prints_medians_spreads_and_the_floor() -> None:
         lines[checks : checks + 4]
     )
 
+
+def _check_the_floor(lines: list[str]) -> None:
     floor = next(line for line in lines if line.startswith("floor of one task"))
     found = re.search(
         rf": (\d+) appends \((\d+) on its subject, (\d+) on events.workspace\) x {NUMBER} ms"

@@ -7,7 +7,6 @@ gateway starts another on the same port before it ends.
 
 from __future__ import annotations
 
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -18,7 +17,7 @@ from orchestrator.launcher.nats_server import free_port
 from orchestrator.launcher.supervisor import ServiceProcess
 from orchestrator_client import Client
 from tests.fakes import FakeLLM
-from tests.harness import System
+from tests.harness import System, wait_until
 from tests.pipeline.conftest import FAST_ENV, happy
 
 SERVICES = ("gateway", "agents", "workspace", "archive")
@@ -61,18 +60,15 @@ def start_gateway(system: System, name: str, port: int, **env: str) -> ServicePr
     process = system.start("gateway", log_name=name, GATEWAY_PORT=str(port), **env)
     token = env.get("GATEWAY_TOKEN")
     headers = {"Authorization": f"Bearer {token}"} if token else {}
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
+
+    def healthy() -> bool:
         if not process.running():
             raise RuntimeError(f"{name} exited:\n{system.log(name)}")
-        try:
-            health = httpx.get(f"http://127.0.0.1:{port}/api/health", headers=headers, timeout=2)
-            if health.status_code == 200 and health.json()["services"]["agents"]["status"] == "up":
-                return process
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.1)
-    raise TimeoutError(f"{name} did not answer:\n{system.log(name)}")
+        health = httpx.get(f"http://127.0.0.1:{port}/api/health", headers=headers, timeout=2)
+        return health.status_code == 200 and health.json()["services"]["agents"]["status"] == "up"
+
+    wait_until(healthy, lambda: f"{name} to answer:\n{system.log(name)}", timeout=30)
+    return process
 
 
 @pytest.fixture(scope="package")

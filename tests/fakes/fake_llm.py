@@ -37,6 +37,8 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
+from tests.harness import wait_until
+
 from .anthropic_wire import AnthropicWire
 from .openai_wire import OpenAIWire
 from .script import (
@@ -91,11 +93,9 @@ class FakeLLM:
             target=lambda: server.run(sockets=[sock]), name="fake-llm", daemon=True
         )
         self._thread.start()
-        deadline = time.monotonic() + 10
-        while not server.started:
-            if time.monotonic() > deadline:
-                raise RuntimeError("fake LLM server did not start")
-            time.sleep(0.01)
+        wait_until(
+            lambda: server.started, "the fake LLM server to start", timeout=10, interval=0.01
+        )
         return self
 
     def stop(self) -> None:

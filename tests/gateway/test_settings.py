@@ -84,28 +84,30 @@ async def test_settings_round_trip_never_shows_a_key(gateway_system: System) -> 
             "api_key": {"configured": True, "last_four": "5555"},
         }
 
-        # A bad value next to a key: the error names the field, never echoes the key.
-        bad = await client.post(
-            "/api/settings", json={"openai_api_key": f"{OPENAI_KEY} with spaces"}
-        )
-        assert bad.status_code == 400
-        assert bad.json()["error"]["code"] == "INVALID_REQUEST"
-        assert bad.json()["error"]["details"]["field"] == "openai_api_key"
-        assert_no_secret(bad.text)
-
-        # Partial update keeps the other fields; "" clears a key.
-        partial = await client.post("/api/settings", json={"openai_api_key": ""})
-        assert partial.json()["updated"] == ["openai_api_key"]
-        after = (await client.get("/api/settings")).json()
-        assert after["openai_api_key"] == {"configured": False, "last_four": None}
-        assert after["anthropic_api_key"]["configured"] is True
-        assert after["default_priority"] == 7
+        await _bad_and_partial_updates(client)
 
     raw, changed = await stream_text(gateway_system)
     assert_no_secret(raw)
     assert changed, "SettingsChanged recorded"
     assert "anthropic_api_key" in changed[0].fields
     assert_no_secret(gateway_system.all_logs())
+
+
+async def _bad_and_partial_updates(client: httpx.AsyncClient) -> None:
+    # A bad value next to a key: the error names the field, never echoes the key.
+    bad = await client.post("/api/settings", json={"openai_api_key": f"{OPENAI_KEY} with spaces"})
+    assert bad.status_code == 400
+    assert bad.json()["error"]["code"] == "INVALID_REQUEST"
+    assert bad.json()["error"]["details"]["field"] == "openai_api_key"
+    assert_no_secret(bad.text)
+
+    # Partial update keeps the other fields; "" clears a key.
+    partial = await client.post("/api/settings", json={"openai_api_key": ""})
+    assert partial.json()["updated"] == ["openai_api_key"]
+    after = (await client.get("/api/settings")).json()
+    assert after["openai_api_key"] == {"configured": False, "last_four": None}
+    assert after["anthropic_api_key"]["configured"] is True
+    assert after["default_priority"] == 7
 
 
 async def test_concurrent_saves_lose_no_field(gateway_system: System) -> None:

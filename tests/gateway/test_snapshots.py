@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import re
-import time
 from collections.abc import Awaitable, Callable, Iterator
 from pathlib import Path
 from typing import Any, TypeVar
@@ -36,7 +35,7 @@ from orchestrator.events.connection import files_store, provision, snapshots_sto
 from orchestrator.events.nats_settings import NatsSettings
 from orchestrator.events.objects import put_content
 from orchestrator.gateway import snapshots
-from tests.harness import System
+from tests.harness import System, wait_until
 
 from .snapshot_builders import waiting_at_a_gate, with_header
 
@@ -138,10 +137,12 @@ def same_reads(system: System, port: int, reference: int, timeout: float = 15.0)
     """The gateway on ``port`` answers byte for byte what the reference does, once both have
     applied the whole stream (the reference follows appends live, so it may be a moment late)."""
     want = last_seq(system)
-    deadline = time.monotonic() + timeout
-    while min(projection_seq(port), projection_seq(reference)) < want:
-        assert time.monotonic() < deadline, f"not at #{want} in {timeout}s"
-        time.sleep(0.05)
+    wait_until(
+        lambda: min(projection_seq(port), projection_seq(reference)) >= want,
+        f"both gateways at #{want}",
+        timeout=timeout,
+        interval=0.05,
+    )
     got, expected = reads(port), reads(reference)
     for path, body in expected.items():
         assert got[path] == body, path
@@ -154,13 +155,13 @@ def projection_seq(port: int) -> int:
 
 
 def await_line(system: System, log: str, pattern: str, timeout: float = 60.0) -> re.Match[str]:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        found = re.search(pattern, (system.logs / f"{log}.log").read_text(errors="replace"))
-        if found:
-            return found
-        time.sleep(0.05)
-    raise AssertionError(f"no {pattern!r} in {log}:\n{system.log(log)}")
+    found: re.Match[str] = wait_until(
+        lambda: re.search(pattern, (system.logs / f"{log}.log").read_text(errors="replace")),
+        lambda: f"{pattern!r} in {log}:\n{system.log(log)}",
+        timeout=timeout,
+        interval=0.05,
+    )
+    return found
 
 
 class Stream:

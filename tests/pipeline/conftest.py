@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 import re
 import threading
-import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -18,7 +17,7 @@ import websocket
 
 from orchestrator.launcher.supervisor import ServiceProcess
 from tests.fakes import FakeLLM, RecordedRequest, Reply, Responder, Text
-from tests.harness import System
+from tests.harness import System, wait_until
 
 TASK_RE = re.compile(r"Task: (task_[0-9a-f]+)")
 STAGE_RE = re.compile(r"Stage: (analysis|implementation|validation)")
@@ -202,33 +201,37 @@ class Api:
         until: Callable[[dict[str, Any]], bool] = lambda t: t["status"] == "completed",
         timeout: float = 60.0,
     ) -> dict[str, Any]:
-        deadline = time.monotonic() + timeout
-        task: dict[str, Any] = {}
-        while time.monotonic() < deadline:
+        def reached() -> dict[str, Any] | None:
             response = self.http.get(f"/api/tasks/{task_id}")
-            if response.status_code == 200:
-                task = response.json()
-                if until(task):
-                    return task
-            time.sleep(0.1)
-        raise AssertionError(
-            f"task never reached the state: {json.dumps(task, indent=1)}\n"
-            f"events: {self.types(task_id)}\n{self.system.all_logs()}"
-        )
+            task: dict[str, Any] = response.json() if response.status_code == 200 else {}
+            return task if task and until(task) else None
+
+        def said() -> str:
+            now = self.http.get(f"/api/tasks/{task_id}").text
+            return (
+                f"task {task_id} to reach the state, now: {now}\n"
+                f"events: {self.types(task_id)}\n{self.system.all_logs()}"
+            )
+
+        task: dict[str, Any] = wait_until(reached, said, timeout=timeout)
+        return task
 
     def wait_events(
         self, task_id: str, until: Callable[[list[str]], bool], timeout: float = 60.0
     ) -> list[str]:
-        deadline = time.monotonic() + timeout
-        types: list[str] = []
-        while time.monotonic() < deadline:
+        def matched() -> list[str] | None:
             response = self.http.get(f"/api/tasks/{task_id}/events")
-            if response.status_code == 200:
-                types = [e["type"] for e in response.json()["events"]]
-                if until(types):
-                    return types
-            time.sleep(0.1)
-        raise AssertionError(f"events never matched: {types}\n{self.system.all_logs()}")
+            if response.status_code != 200:
+                return None
+            types = [e["type"] for e in response.json()["events"]]
+            return types if until(types) else None
+
+        def said() -> str:
+            now = self.types(task_id)
+            return f"events of {task_id} to match, now: {now}\n{self.system.all_logs()}"
+
+        types: list[str] = wait_until(matched, said, timeout=timeout)
+        return types
 
 
 @pytest.fixture

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from tests.fakes import ANTHROPIC, OPENAI
 from tests.harness import wait_until
 
@@ -9,7 +11,7 @@ from .conftest import Live, calls, recorded_frames, workspace_file
 
 
 def test_requirement_completes_with_four_stages_files_and_live_updates(live: Live) -> None:
-    system, api, fake = live.system, live.api, live.fake
+    system, api = live.system, live.api
     with recorded_frames(system) as frames:
         submitted = api.submit("print hello world", priority=7, metadata={"user_id": "u1"})
         assert submitted["status"] == "created"
@@ -17,48 +19,8 @@ def test_requirement_completes_with_four_stages_files_and_live_updates(live: Liv
         assert submitted["estimated_completion"]
         task_id = submitted["task_id"]
 
-        task = api.wait(task_id)
-        assert task["progress"] == 100 and task["priority"] == 7
-        assert all(
-            task["results"][stage]
-            for stage in ("analysis", "implementation", "validation", "integration")
-        )
-        assert task["results"]["analysis"] == "A script that prints hello world."
-        assert [f["path"] for f in task["files"]] == ["implementation/hello_world.py"]
-        assert set(task["usage"]) >= {"analysis", "implementation", "validation"}
-        assert task["usage"]["analysis"]["input_tokens"] > 0
-        assert task["cost_usd"] > 0
-        assert task["agents"] == {
-            "analyst": "claude",
-            "implementer": "codex",
-            "validator": "claude2",
-            "integrator": "ide",
-        }
-        on_disk = workspace_file(system, "implementation/hello_world.py")
-        wait_until(on_disk.exists, what=str(on_disk))
-        assert on_disk.read_text() == "print('Hello, World!')\n"
-
-        types = api.types(task_id)
-        assert types[0] == "TaskSubmitted" and types[-1] == "TaskCompleted"
-        for stage in ("analysis", "implementation", "validation", "integration"):
-            assert (
-                sum(
-                    1
-                    for e in api.events(task_id)
-                    if e["type"] == "StageCompleted" and e["data"]["stage"] == stage
-                )
-                == 1
-            )
-
-        # One model call per model stage, each with the key from the environment.
-        assert len(calls(fake, task_id, "analysis")) == 1
-        assert len(calls(fake, task_id, "implementation")) == 1
-        assert len(calls(fake, task_id, "validation")) == 1
-        mine = calls(fake, task_id)
-        assert {r.api_key for r in mine if r.endpoint == ANTHROPIC} == {"sk-ant-test"}
-        assert {r.api_key for r in mine if r.endpoint == OPENAI} == {"sk-test"}
-        assert all(r.stream for r in mine)
-
+        _check_the_record(live, task_id)
+        _check_the_model_calls(live, task_id)
         # The WebSocket saw every task_update, in stream order, ending in completed.
         wait_until(
             lambda: any(
@@ -66,6 +28,65 @@ def test_requirement_completes_with_four_stages_files_and_live_updates(live: Liv
             ),
             what="completed frame",
         )
+    _check_the_frames(live, task_id, frames)
+    agents = api.http.get("/api/agents").json()["agents"]
+    assert set(agents) == {"claude", "codex", "claude2", "ide"}
+    assert agents["codex"]["status"] == "idle" and agents["codex"]["last_activity"]
+    assert agents["claude"]["specialization"] == "Strategic analysis and architecture"
+
+
+def _check_the_record(live: Live, task_id: str) -> None:
+    """The task, its files on disk and its events: four stages, each completed once."""
+    system, api = live.system, live.api
+    task = api.wait(task_id)
+    assert task["progress"] == 100 and task["priority"] == 7
+    assert all(
+        task["results"][stage]
+        for stage in ("analysis", "implementation", "validation", "integration")
+    )
+    assert task["results"]["analysis"] == "A script that prints hello world."
+    assert [f["path"] for f in task["files"]] == ["implementation/hello_world.py"]
+    assert set(task["usage"]) >= {"analysis", "implementation", "validation"}
+    assert task["usage"]["analysis"]["input_tokens"] > 0
+    assert task["cost_usd"] > 0
+    assert task["agents"] == {
+        "analyst": "claude",
+        "implementer": "codex",
+        "validator": "claude2",
+        "integrator": "ide",
+    }
+    on_disk = workspace_file(system, "implementation/hello_world.py")
+    wait_until(on_disk.exists, what=str(on_disk))
+    assert on_disk.read_text() == "print('Hello, World!')\n"
+
+    types = api.types(task_id)
+    assert types[0] == "TaskSubmitted" and types[-1] == "TaskCompleted"
+    for stage in ("analysis", "implementation", "validation", "integration"):
+        assert (
+            sum(
+                1
+                for e in api.events(task_id)
+                if e["type"] == "StageCompleted" and e["data"]["stage"] == stage
+            )
+            == 1
+        )
+
+
+def _check_the_model_calls(live: Live, task_id: str) -> None:
+    fake = live.fake
+    # One model call per model stage, each with the key from the environment.
+    assert len(calls(fake, task_id, "analysis")) == 1
+    assert len(calls(fake, task_id, "implementation")) == 1
+    assert len(calls(fake, task_id, "validation")) == 1
+    mine = calls(fake, task_id)
+    assert {r.api_key for r in mine if r.endpoint == ANTHROPIC} == {"sk-ant-test"}
+    assert {r.api_key for r in mine if r.endpoint == OPENAI} == {"sk-test"}
+    assert all(r.stream for r in mine)
+
+
+def _check_the_frames(live: Live, task_id: str, frames: list[dict[str, Any]]) -> None:
+    """Every frame of the task, in stream order, one per event it shows."""
+    api = live.api
     updates = [f for f in frames if f.get("type") == "task_update" and f["task_id"] == task_id]
     seqs = [f["event_seq"] for f in updates]
     assert seqs == sorted(seqs) and len(seqs) == len(set(seqs))
@@ -99,11 +120,6 @@ def test_requirement_completes_with_four_stages_files_and_live_updates(live: Liv
     assert any(f.get("type") == "agent_status" and f["agent"] == "codex" for f in frames)
     outputs = [f for f in frames if f.get("type") == "model_output" and f["task_id"] == task_id]
     assert {f["stage"] for f in outputs} == {"analysis", "implementation", "validation"}
-
-    agents = api.http.get("/api/agents").json()["agents"]
-    assert set(agents) == {"claude", "codex", "claude2", "ide"}
-    assert agents["codex"]["status"] == "idle" and agents["codex"]["last_activity"]
-    assert agents["claude"]["specialization"] == "Strategic analysis and architecture"
 
 
 def test_an_idempotency_key_returns_the_same_task_never_a_second(live: Live) -> None:

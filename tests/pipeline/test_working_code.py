@@ -12,7 +12,6 @@ import re
 import shutil
 import subprocess
 import tempfile
-import time
 import uuid
 import zipfile
 from collections.abc import Callable
@@ -22,7 +21,7 @@ from typing import Any
 import pytest
 
 from tests.fakes import FakeLLM, RecordedRequest, Reply, Text
-from tests.harness import System
+from tests.harness import System, wait_until
 from tests.workspace.conftest import SANDBOX_MODES
 
 from .conftest import CALC_PLAN, REVIEW_OK, TEST_CALC, Api, Live, calc, calls, stage_of, task_of
@@ -168,6 +167,13 @@ def test_a_follow_up_builds_on_the_project_and_a_persons_edit(
     assert "- app.py (" in analysis and "edited by hand" in analysis and "- old.py (" in analysis
     assert '"team": "blue"' in analysis
 
+    _check_the_project_after_the_follow_up(api, task_id)
+    assert task["status"] == "completed"
+    api.http.close()
+
+
+def _check_the_project_after_the_follow_up(api: Api, task_id: str) -> None:
+    """The files, the task's changes (a modified and a deleted file) and the download."""
     listed = {f["path"] for f in api.http.get("/api/workspace/files").json()["files"]}
     assert listed == {"workspace/implementation/app.py", "workspace/implementation/test_app.py"}
     assert api.http.get("/api/workspace/files/implementation/app.py").content == b"NAME = 'two'\n"
@@ -183,7 +189,6 @@ def test_a_follow_up_builds_on_the_project_and_a_persons_edit(
     deleted_diff = changes["workspace/implementation/old.py"]["diff"]
     assert deleted_diff.startswith("--- a/implementation/old.py\n+++ /dev/null\n"), deleted_diff
     assert deleted_diff.endswith("\n-LEGACY = True\n"), deleted_diff
-    assert task["status"] == "completed"
 
     download = api.http.get("/api/workspace/download")
     assert download.headers["content-type"] == "application/zip"
@@ -192,7 +197,6 @@ def test_a_follow_up_builds_on_the_project_and_a_persons_edit(
     for path in listed:
         inside = path.removeprefix("workspace/")
         assert zipped[inside] == api.http.get(f"/api/workspace/files/{inside}").content
-    api.http.close()
 
 
 def test_killing_the_workspace_mid_check_or_the_agents_while_waiting_loses_nothing(
@@ -356,10 +360,7 @@ def test_the_models_are_told_the_sandbox_the_workspace_service_reports(
             world = health["services"]["workspace"]["details"].get("world") or {}
             return world.get("network") is True
 
-        deadline = time.monotonic() + 20
-        while not reported_network():
-            assert time.monotonic() < deadline, api.http.get("/api/health").text
-            time.sleep(0.1)
+        wait_until(reported_network, lambda: api.http.get("/api/health").text, timeout=20)
         for text in prompts_of("as configured now"):
             assert f"CPython {python}, network access" in text, text
             assert "Installed: the standard library and orchestrator-world-probe 4.5.6." in text

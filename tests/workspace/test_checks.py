@@ -19,12 +19,13 @@ from orchestrator.events.catalog import (
     RunPlan,
     TaskSubmitted,
 )
-from orchestrator.workspace.check_runner import KILL_MARGIN, SERVER_STARTUP
+from orchestrator.workspace.check_runner import KILL_MARGIN
 from tests.harness import System, eventually
 
 from .conftest import SANDBOX_MODES, TEST_ENV, jetstream_of, put_content, system_in_mode
 
 EXEC_TIMEOUT = float(TEST_ENV["EXEC_TIMEOUT"])
+SERVER_STARTUP = float(TEST_ENV["CHECK_SERVER_STARTUP"])
 
 
 async def request_checks(

@@ -216,18 +216,8 @@ async def test_a_planted_symlink_in_the_workspace_is_replaced_not_followed(
     assert list(target.iterdir()) == []
 
 
-async def test_integration_stage_writes_the_implementation_into_the_workspace(
-    ws_system: System, wjs: JetStreamContext
-) -> None:
-    store = EventStore(wjs)
-    task_id = f"task_{int(time.time() * 1000):x}"
-    subject = subjects.task(task_id)
-    main = b'if __name__ == "__main__":\n    print("integrated")\n'
-    nested = b"VALUE = 42\n"
-    refs = (
-        FileRef(path="calc.py", digest=await put_content(wjs, main), size=len(main)),
-        FileRef(path="pkg/values.py", digest=await put_content(wjs, nested), size=len(nested)),
-    )
+def _validated_task(task_id: str, refs: tuple[FileRef, ...]) -> list[Event]:
+    """A task's events through a passed validation, the implementation of ``refs``."""
     task: list[Event] = [TaskSubmitted(task_id=task_id, requirement="calc", priority=5)]
     for stage, agent in (("analysis", "claude"), ("implementation", "codex")):
         task += [
@@ -244,7 +234,22 @@ async def test_integration_stage_writes_the_implementation_into_the_workspace(
         StageStarted(task_id=task_id, stage="validation", agent="claude2"),
         StageCompleted(task_id=task_id, stage="validation", agent="claude2", summary="ok"),
     ]
-    await append_in_order(store, subject, *task)
+    return task
+
+
+async def test_integration_stage_writes_the_implementation_into_the_workspace(
+    ws_system: System, wjs: JetStreamContext
+) -> None:
+    store = EventStore(wjs)
+    task_id = f"task_{int(time.time() * 1000):x}"
+    subject = subjects.task(task_id)
+    main = b'if __name__ == "__main__":\n    print("integrated")\n'
+    nested = b"VALUE = 42\n"
+    refs = (
+        FileRef(path="calc.py", digest=await put_content(wjs, main), size=len(main)),
+        FileRef(path="pkg/values.py", digest=await put_content(wjs, nested), size=len(nested)),
+    )
+    await append_in_order(store, subject, *_validated_task(task_id, refs))
 
     async def completed() -> list[object] | None:
         events, _ = await store.load(subject)

@@ -93,6 +93,15 @@ class ExecutionOutput(Frame):
     line: int | None = None
 
 
+class ExecutionOutputLost(Frame):
+    """Lines ``first_line``..``last_line`` of a run that the output stream's retention dropped."""
+
+    execution_id: str
+    output_lost: int
+    first_line: int | None = None
+    last_line: int | None = None
+
+
 class ExecutionFinished(Frame):
     execution_id: str
     status: str
@@ -100,6 +109,8 @@ class ExecutionFinished(Frame):
     duration_s: float | None = None
     truncated: bool = False
     error: dict[str, Any] | None = None
+    output_lost: int = 0
+    """Lines of the run no longer held by the output stream (its retention): 0 when complete."""
 
 
 FRAME_TYPES: dict[str, type[Frame]] = {
@@ -111,6 +122,7 @@ FRAME_TYPES: dict[str, type[Frame]] = {
     "system_health": SystemHealth,
     "execution_started": ExecutionStarted,
     "execution_output": ExecutionOutput,
+    "execution_output_lost": ExecutionOutputLost,
     "execution_finished": ExecutionFinished,
 }
 

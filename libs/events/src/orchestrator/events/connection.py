@@ -7,11 +7,12 @@ can come up first, on an empty server or on a cluster that already has everythin
 from __future__ import annotations
 
 import logging
+from dataclasses import replace
 
 import nats
 from nats.aio.client import Client as NATS
 from nats.js import JetStreamContext, api
-from nats.js.errors import BadRequestError, BucketNotFoundError, NotFoundError
+from nats.js.errors import APIError, BadRequestError, BucketNotFoundError, NotFoundError
 from nats.js.kv import KeyValue
 from nats.js.object_store import ObjectStore
 
@@ -61,6 +62,7 @@ def stream_configs(settings: NatsSettings) -> list[api.StreamConfig]:
             deny_delete=True,
             allow_direct=True,
         ),
+        output_stream_config(settings),
         api.StreamConfig(
             name=subjects.DEAD_LETTER_STREAM,
             subjects=[subjects.DEAD_LETTER_ALL],
@@ -71,10 +73,30 @@ def stream_configs(settings: NatsSettings) -> list[api.StreamConfig]:
     ]
 
 
+def output_stream_config(settings: NatsSettings) -> api.StreamConfig:
+    """Run output: limits retention by age and bytes, the oldest lines dropped first (a reader
+    sees the gap by the lines' numbers and says how many were lost)."""
+    return api.StreamConfig(
+        name=subjects.OUTPUT_STREAM,
+        subjects=[subjects.OUTPUT_ALL],
+        storage=api.StorageType.FILE,
+        num_replicas=settings.nats_replicas,
+        duplicate_window=min(settings.nats_duplicate_window, settings.nats_output_max_age),
+        max_msg_size=min(settings.nats_max_msg_size, settings.nats_output_max_bytes),
+        retention=api.RetentionPolicy.LIMITS,
+        discard=api.DiscardPolicy.OLD,
+        max_age=settings.nats_output_max_age,
+        max_bytes=settings.nats_output_max_bytes,
+        allow_direct=True,
+    )
+
+
 async def provision(js: JetStreamContext, settings: NatsSettings) -> None:
     for config in stream_configs(settings):
         try:
-            await js.stream_info(config.name or "")
+            info = await js.stream_info(config.name or "")
+            if config.name == subjects.OUTPUT_STREAM:
+                await _retain_as_configured(js, info.config, config)
         except NotFoundError:
             try:
                 await js.add_stream(config)
@@ -84,6 +106,31 @@ async def provision(js: JetStreamContext, settings: NatsSettings) -> None:
             log.info("created stream %s", config.name)
     await files_store(js, settings)
     await settings_bucket(js, settings)
+
+
+async def _retain_as_configured(
+    js: JetStreamContext, current: api.StreamConfig, wanted: api.StreamConfig
+) -> None:
+    """The output stream's retention is a setting: a changed one applies to the existing stream."""
+
+    def limits(config: api.StreamConfig) -> tuple[object, ...]:
+        return (config.max_age, config.max_bytes, config.duplicate_window, config.max_msg_size)
+
+    if limits(current) == limits(wanted):
+        return
+    try:
+        await js.update_stream(
+            replace(
+                current,
+                max_age=wanted.max_age,
+                max_bytes=wanted.max_bytes,
+                duplicate_window=wanted.duplicate_window,
+                max_msg_size=wanted.max_msg_size,
+            )
+        )
+        log.info("output stream retention now %ss / %s bytes", wanted.max_age, wanted.max_bytes)
+    except APIError as exc:  # the stream keeps the retention it has; the service goes on
+        log.warning("could not update the output stream's retention: %s", exc)
 
 
 async def _object_store(

@@ -13,11 +13,15 @@ import os
 from collections.abc import Callable, Mapping
 from contextlib import suppress
 from datetime import UTC, datetime
+from typing import Any
 
 import nats.errors
 from nats.aio.client import Client as NATS
+from nats.aio.msg import Msg
+from pydantic import ValidationError
 
 from . import subjects
+from .failures import carry_on
 from .messages import Details, Heartbeat
 
 log = logging.getLogger(__name__)
@@ -101,3 +105,38 @@ class HeartbeatPublisher:
             self._task.cancel()
             with suppress(asyncio.CancelledError):
                 await self._task
+
+
+class HeartbeatListener:
+    """Hears the heartbeats on ``subject`` (every service's, or one service's) while it runs:
+    each one read as a :class:`Heartbeat` and handed to ``on_beat``; an unreadable one is logged
+    and dropped. Starting, it asks every service to beat now, so a listener just (re)started
+    knows who is up within a round trip instead of a beat interval."""
+
+    def __init__(self, nc: NATS, subject: str, on_beat: Callable[[Heartbeat], None]) -> None:
+        self.nc = nc
+        self.subject = subject
+        self._on_beat = on_beat
+        self._sub: Any = None
+
+    async def start(self) -> None:
+        self._sub = await self.nc.subscribe(self.subject, cb=self._on_message)
+        await self.ping()
+
+    async def ping(self) -> None:
+        """Ask every service for a heartbeat now (the periodic ones come anyway)."""
+        with carry_on(log, "asking for heartbeats", level=logging.DEBUG):
+            await self.nc.publish(subjects.HEARTBEAT_PING, b"")
+
+    async def stop(self) -> None:
+        if self._sub is not None:
+            with carry_on(log, f"unsubscribing from {self.subject}"):
+                await self._sub.unsubscribe()
+
+    async def _on_message(self, msg: Msg) -> None:
+        try:
+            beat = Heartbeat.model_validate_json(msg.data)
+        except ValidationError as exc:
+            log.warning("unreadable heartbeat on %s: %s", msg.subject, exc.errors()[:1])
+            return
+        self._on_beat(beat)

@@ -34,6 +34,12 @@ class NatsSettings(BaseSettings):
         default=120.0, gt=0, description="seconds the server de-duplicates by message id"
     )
     nats_max_msg_size: int = Field(default=1024 * 1024, ge=1024, description="largest event")
+    nats_output_max_age: float = Field(
+        default=7 * 24 * 3600.0, gt=0, description="seconds a run's output lines are kept"
+    )
+    nats_output_max_bytes: int = Field(
+        default=1024**3, ge=1024, description="bytes of run output kept (the oldest go first)"
+    )
 
     @field_validator("nats_url")
     @classmethod

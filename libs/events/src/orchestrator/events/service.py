@@ -24,7 +24,8 @@ import socket
 import sys
 from collections.abc import Awaitable, Callable
 from contextlib import suppress
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Any, Protocol, TypeVar
 
 import nats.errors
 from nats.aio.client import Client as NATS
@@ -33,6 +34,8 @@ from pydantic import ValidationError
 
 from .connection import connect, provision
 from .failures import carry_on
+from .health import HEARTBEAT_INTERVAL, HeartbeatPublisher
+from .messages import Details
 from .nats_settings import NatsSettings
 
 log = logging.getLogger(__name__)
@@ -47,15 +50,92 @@ one)."""
 LOG_LEVELS = ("CRITICAL", "ERROR", "WARNING", "INFO", "DEBUG")
 
 
+def instance_name(service: str) -> str:
+    """One process's name in logs, heartbeats and NATS connections: ``agents-host-1234``."""
+    return f"{service}-{socket.gethostname()}-{os.getpid()}"
+
+
 @dataclass(frozen=True)
 class Runtime:
-    """What a service's composition root is given."""
+    """What a service's composition root is given: its connection, provisioned."""
 
+    service: str
     nc: NATS
     js: JetStreamContext
     nats: NatsSettings
     instance: str
-    stopping: asyncio.Event
+    stopping: asyncio.Event = field(default_factory=asyncio.Event)
+
+    @classmethod
+    async def open(
+        cls, service: str, settings: NatsSettings, stopping: asyncio.Event | None = None
+    ) -> Runtime:
+        """Connect (waiting out a NATS not there yet) and provision the streams and buckets.
+
+        Raises one of ``NATS_DID_NOT_ANSWER`` when NATS does not answer the provisioning; a
+        start cancelled half way closes the connection it had opened."""
+        instance = instance_name(service)
+        nc = await connect(settings, instance)
+        try:
+            js = nc.jetstream(timeout=10)
+            await provision(js, settings)
+        except asyncio.CancelledError:
+            with carry_on(log, f"{instance}: closing the NATS connection"):
+                await nc.close()
+            raise
+        return cls(service, nc, js, settings, instance, stopping or asyncio.Event())
+
+    def heartbeat(
+        self, details: Callable[[], Details], interval: float = HEARTBEAT_INTERVAL
+    ) -> HeartbeatPublisher:
+        """This process's heartbeat, started: ``details`` is asked for at every beat."""
+        publisher = HeartbeatPublisher(self.nc, self.service, self.instance, details, interval)
+        publisher.start()
+        return publisher
+
+
+class Part(Protocol):
+    """A piece of a service that runs between its ``start`` and its ``stop``."""
+
+    async def start(self) -> None: ...
+
+    async def stop(self) -> None: ...
+
+
+P = TypeVar("P", bound=Part)
+
+
+class Parts:
+    """What a composition root started, stopped in the reverse order: the last one started is
+    the first one stopped, so nothing is stopped while a part started after it still uses it."""
+
+    def __init__(self) -> None:
+        self._stops: list[Stop] = []
+
+    async def start(self, part: P, *, stop: Stop | None = None) -> P:
+        """Start ``part``; at the end, stop it by ``stop`` (default ``part.stop``)."""
+        await part.start()
+        self._stops.append(stop or part.stop)
+        return part
+
+    def started(self, stop: Stop) -> None:
+        """Something already running (a heartbeat, a task, a subscription): stopped by ``stop``."""
+        self._stops.append(stop)
+
+    async def stop(self) -> None:
+        while self._stops:
+            await self._stops.pop()()
+
+
+def cancelling(task: asyncio.Task[Any]) -> Stop:
+    """A stop for a background task: cancel it and wait until it has ended."""
+
+    async def stop() -> None:
+        task.cancel()
+        with suppress(asyncio.CancelledError):
+            await task
+
+    return stop
 
 
 Start = Callable[[Runtime], Awaitable[Stop]]
@@ -154,17 +234,13 @@ async def _main(service: str, start: Start, settings: NatsSettings) -> None:
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stopping.set)
-    instance = f"{service}-{socket.gethostname()}-{os.getpid()}"
+    instance = instance_name(service)
     connection: list[NATS] = []
 
     async def start_up() -> Stop:
-        nc = await connect(settings, instance)
-        connection.append(nc)
-        js = nc.jetstream(timeout=10)
-        await provision(js, settings)
-        return await start(
-            Runtime(nc=nc, js=js, nats=settings, instance=instance, stopping=stopping)
-        )
+        runtime = await Runtime.open(service, settings, stopping)
+        connection.append(runtime.nc)
+        return await start(runtime)
 
     starting = asyncio.create_task(start_up(), name=f"{service} start")
     signalled = asyncio.create_task(stopping.wait())

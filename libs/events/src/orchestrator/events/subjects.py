@@ -12,6 +12,12 @@ EVENTS_STREAM = "EVENTS"
 """The domain event stream: the source of truth for every state in the system."""
 EVENTS_ALL = "events.>"
 
+OUTPUT_STREAM = "OUTPUT"
+"""What runs print (``ExecutionOutput`` batches), apart from the domain stream and kept only for
+``NATS_OUTPUT_MAX_AGE`` / ``NATS_OUTPUT_MAX_BYTES``: the domain stream grows with domain events
+alone, and a gateway never replays output lines to start."""
+OUTPUT_ALL = "output.exec.>"
+
 DEAD_LETTER_STREAM = "DEADLETTER"
 DEAD_LETTER_ALL = "deadletter.>"
 
@@ -66,6 +72,11 @@ def timer(task_id: str) -> str:
 
 def execution(execution_id: str) -> str:
     return f"events.exec.{_token(execution_id)}"
+
+
+def output(execution_id: str) -> str:
+    """One run's output lines, in the ``OUTPUT`` stream."""
+    return f"output.exec.{_token(execution_id)}"
 
 
 def archive(name: str) -> str:

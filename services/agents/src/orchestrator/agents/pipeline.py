@@ -268,15 +268,7 @@ class Pipeline:
     ) -> None:
         agent = STAGE_AGENT[step.stage]
         resolved = self.source.resolve(agent)
-        meter = Meter(
-            budget=state.budget,
-            spent_before=spent_of(state.usages),
-            price=price_of(resolved.model, self.source.current.pricing),
-            provider=resolved.provider,
-            model=resolved.model,
-            max_tokens=self.settings.agents_max_tokens,
-            min_output=self.settings.agents_min_output_tokens,
-        )
+        meter = self._meter(state, resolved)
         checks = checks_of(state, step.round) if step.stage == "validation" else None
         if checks is None:
             started_seq = await self._append(
@@ -325,6 +317,18 @@ class Pipeline:
             finally:
                 self.running.pop(state.task_id, None)
         await self._record(state, step, outcome, started_seq, cause)
+
+    def _meter(self, state: TaskState, resolved: ResolvedProvider) -> Meter:
+        """The stage's budget: what the task may still spend, at this model's price."""
+        return Meter(
+            budget=state.budget,
+            spent_before=spent_of(state.usages),
+            price=price_of(resolved.model, self.source.current.pricing),
+            provider=resolved.provider,
+            model=resolved.model,
+            max_tokens=self.settings.agents_max_tokens,
+            min_output=self.settings.agents_min_output_tokens,
+        )
 
     async def _request_checks(
         self, state: TaskState, step: RunStage, started_seq: int, cause: RecordedEvent

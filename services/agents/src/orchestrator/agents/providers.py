@@ -32,6 +32,17 @@ C = TypeVar("C")
 
 
 @dataclass(frozen=True)
+class Prompt:
+    """One call's question: the system and user messages, and the JSON schema (by name) the
+    answer must follow."""
+
+    system: str
+    user: str
+    schema_name: str
+    schema: dict[str, Any]
+
+
+@dataclass(frozen=True)
 class Completion:
     text: str
     input_tokens: int
@@ -42,14 +53,7 @@ class Completion:
 
 class ChatModel(Protocol):
     async def complete(
-        self,
-        system: str,
-        user: str,
-        schema_name: str,
-        schema: dict[str, Any],
-        on_text: OnText,
-        *,
-        max_tokens: int | None = None,
+        self, prompt: Prompt, on_text: OnText, *, max_tokens: int | None = None
     ) -> Completion: ...
 
 
@@ -61,21 +65,12 @@ class MeteredModel:
         self.meter = meter
 
     async def complete(
-        self,
-        system: str,
-        user: str,
-        schema_name: str,
-        schema: dict[str, Any],
-        on_text: OnText,
-        *,
-        max_tokens: int | None = None,
+        self, prompt: Prompt, on_text: OnText, *, max_tokens: int | None = None
     ) -> Completion:
-        allowed = self.meter.allowance(system, user)
+        allowed = self.meter.allowance(prompt.system, prompt.user)
         if max_tokens is not None:
             allowed = min(allowed, max_tokens)
-        completion = await self.model.complete(
-            system, user, schema_name, schema, on_text, max_tokens=allowed
-        )
+        completion = await self.model.complete(prompt, on_text, max_tokens=allowed)
         self.meter.record(completion.input_tokens, completion.output_tokens)
         if completion.truncated and allowed < self.meter.max_tokens:
             raise BudgetExceeded(
@@ -92,22 +87,15 @@ class AnthropicChat:
         self.max_tokens = max_tokens
 
     async def complete(
-        self,
-        system: str,
-        user: str,
-        schema_name: str,
-        schema: dict[str, Any],
-        on_text: OnText,
-        *,
-        max_tokens: int | None = None,
+        self, prompt: Prompt, on_text: OnText, *, max_tokens: int | None = None
     ) -> Completion:
         try:
             async with self.client.messages.stream(
                 model=self.model,
                 max_tokens=max_tokens or self.max_tokens,
-                system=system,
-                messages=[{"role": "user", "content": user}],
-                output_config={"format": {"type": "json_schema", "schema": schema}},
+                system=prompt.system,
+                messages=[{"role": "user", "content": prompt.user}],
+                output_config={"format": {"type": "json_schema", "schema": prompt.schema}},
             ) as stream:
                 async for text in stream.text_stream:
                     await on_text(text)
@@ -133,14 +121,7 @@ class OpenAIChat:
         self.provider = provider
 
     async def complete(
-        self,
-        system: str,
-        user: str,
-        schema_name: str,
-        schema: dict[str, Any],
-        on_text: OnText,
-        *,
-        max_tokens: int | None = None,
+        self, prompt: Prompt, on_text: OnText, *, max_tokens: int | None = None
     ) -> Completion:
         parts: list[str] = []
         usage = None
@@ -149,15 +130,19 @@ class OpenAIChat:
             stream = await self.client.chat.completions.create(
                 model=self.model,
                 messages=[
-                    {"role": "system", "content": system},
-                    {"role": "user", "content": user},
+                    {"role": "system", "content": prompt.system},
+                    {"role": "user", "content": prompt.user},
                 ],
                 stream=True,
                 stream_options={"include_usage": True},
                 max_completion_tokens=max_tokens or self.max_tokens,
                 response_format={
                     "type": "json_schema",
-                    "json_schema": {"name": schema_name, "schema": schema, "strict": True},
+                    "json_schema": {
+                        "name": prompt.schema_name,
+                        "schema": prompt.schema,
+                        "strict": True,
+                    },
                 },
             )
             async with stream:

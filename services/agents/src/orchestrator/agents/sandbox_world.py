@@ -13,13 +13,11 @@ from __future__ import annotations
 import asyncio
 import logging
 from contextlib import suppress
-from typing import Any
 
 from nats.aio.client import Client as NATS
-from pydantic import ValidationError
 
 from orchestrator.events import subjects
-from orchestrator.events.failures import carry_on
+from orchestrator.events.health import HeartbeatListener
 from orchestrator.events.messages import Heartbeat, SandboxWorld, WorkspaceDetails
 
 log = logging.getLogger(__name__)
@@ -27,27 +25,17 @@ log = logging.getLogger(__name__)
 
 class SandboxWorldSource:
     def __init__(self, nc: NATS) -> None:
-        self.nc = nc
         self.world: SandboxWorld | None = None
         self._heard = asyncio.Event()
-        self._sub: Any = None
+        self._listener = HeartbeatListener(nc, subjects.heartbeat("workspace"), self._on_beat)
 
     async def start(self) -> None:
-        self._sub = await self.nc.subscribe(subjects.heartbeat("workspace"), cb=self._on_beat)
-        with carry_on(log, "asking for heartbeats", level=logging.DEBUG):
-            await self.nc.publish(subjects.HEARTBEAT_PING, b"")
+        await self._listener.start()
 
     async def stop(self) -> None:
-        if self._sub is not None:
-            with carry_on(log, "unsubscribing from workspace heartbeats"):
-                await self._sub.unsubscribe()
+        await self._listener.stop()
 
-    async def _on_beat(self, msg: Any) -> None:
-        try:
-            beat = Heartbeat.model_validate_json(msg.data)
-        except ValidationError as exc:
-            log.debug("an unreadable workspace heartbeat: %s", exc)
-            return
+    def _on_beat(self, beat: Heartbeat) -> None:
         if isinstance(beat.details, WorkspaceDetails) and beat.details.world is not None:
             self.world = beat.details.world
             self._heard.set()
@@ -55,8 +43,7 @@ class SandboxWorldSource:
     async def current(self, wait: float) -> SandboxWorld | None:
         """The world last reported; when none has been, ask for beats and wait up to ``wait``."""
         if self.world is None:
-            with carry_on(log, "asking for heartbeats", level=logging.DEBUG):
-                await self.nc.publish(subjects.HEARTBEAT_PING, b"")
+            await self._listener.ping()
             with suppress(TimeoutError):
                 await asyncio.wait_for(self._heard.wait(), wait)
         return self.world

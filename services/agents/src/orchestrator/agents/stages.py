@@ -36,7 +36,7 @@ from .answers import (
 )
 from .domain import TaskState, candidate
 from .errors import ModelError
-from .providers import ChatModel, Completion, parse_json
+from .providers import ChatModel, Completion, Prompt, parse_json
 from .sandbox_world import SandboxWorldSource
 from .static_checks import run_checks
 from .workspace_view import WorkspaceView
@@ -127,16 +127,18 @@ class Stages:
     ) -> Completion:
         context = state.metadata.get("project_context")
         return await model.complete(
-            prompts.analyst(await self.world.current(WORLD_WAIT)),
-            prompts.analysis_prompt(
-                state.task_id,
-                state.requirement,
-                _workspace_block(state.project, others, shown),
-                context if isinstance(context, dict) and context else None,
-                state.plan_revisions,
+            Prompt(
+                prompts.analyst(await self.world.current(WORLD_WAIT)),
+                prompts.analysis_prompt(
+                    state.task_id,
+                    state.requirement,
+                    _workspace_block(state.project, others, shown),
+                    context if isinstance(context, dict) and context else None,
+                    state.plan_revisions,
+                ),
+                "plan",
+                prompts.PLAN_SCHEMA,
             ),
-            "plan",
-            prompts.PLAN_SCHEMA,
             publish,
         )
 
@@ -154,21 +156,23 @@ class Stages:
         others = await self.workspace.outside_project(state.workspace_version)
         shown = await self._project_shown(state.project, others, wanted=planned or None)
         completion = await model.complete(
-            prompts.implementer(await self.world.current(WORLD_WAIT)),
-            prompts.implementation_prompt(
-                task_id=state.task_id,
-                requirement=state.requirement,
-                plan=plan,
-                round_=round_,
-                findings=state.findings,
-                previous=previous,
-                project=_workspace_block(state.project, others, shown)
-                if state.project or others
-                else "",
-                feedback=state.change_feedback,
+            Prompt(
+                prompts.implementer(await self.world.current(WORLD_WAIT)),
+                prompts.implementation_prompt(
+                    task_id=state.task_id,
+                    requirement=state.requirement,
+                    plan=plan,
+                    round_=round_,
+                    findings=state.findings,
+                    previous=previous,
+                    project=_workspace_block(state.project, others, shown)
+                    if state.project or others
+                    else "",
+                    feedback=state.change_feedback,
+                ),
+                "files",
+                prompts.FILES_SCHEMA,
             ),
-            "files",
-            prompts.FILES_SCHEMA,
             publish,
         )
         answer = parse_json(completion.text)
@@ -233,18 +237,20 @@ class Stages:
             ref.path: body.decode(errors="replace") for ref, body in zip(refs, data, strict=True)
         }
         completion = await model.complete(
-            prompts.VALIDATOR,
-            prompts.review_prompt(
-                state.task_id,
-                state.requirement,
-                _plan(state),
-                texts,
-                describe_checks(checks),
-                deleted=deleted,
-                earlier_failures=describe_earlier_failures(state.failed_checks),
+            Prompt(
+                prompts.VALIDATOR,
+                prompts.review_prompt(
+                    state.task_id,
+                    state.requirement,
+                    _plan(state),
+                    texts,
+                    describe_checks(checks),
+                    deleted=deleted,
+                    earlier_failures=describe_earlier_failures(state.failed_checks),
+                ),
+                "review",
+                prompts.REVIEW_SCHEMA,
             ),
-            "review",
-            prompts.REVIEW_SCHEMA,
             publish,
         )
         review = parse_json(completion.text)

@@ -16,9 +16,8 @@ from orchestrator.events import (
     subjects,
 )
 from orchestrator.events.connection import files_store
-from orchestrator.events.health import HeartbeatPublisher
 from orchestrator.events.messages import ArchiveDetails
-from orchestrator.events.service import Runtime, Stop
+from orchestrator.events.service import Parts, Runtime, Stop
 
 from .archive_writer import ArchiveWriter
 from .domain import WorkspaceState
@@ -28,6 +27,7 @@ from .settings import ArchiveSettings
 
 async def start(runtime: Runtime, settings: ArchiveSettings | None = None) -> Stop:
     settings = settings or ArchiveSettings()
+    parts = Parts()
     store = EventStore(runtime.js)
     materialiser = ArchiveWriter(
         settings.archive_root, runtime.js, await files_store(runtime.js, runtime.nats)
@@ -38,23 +38,10 @@ async def start(runtime: Runtime, settings: ArchiveSettings | None = None) -> St
         state.apply(recorded)
         await materialiser.apply(recorded)
 
-    follower = Follower(runtime.js, subjects.WORKSPACE, apply)
-    await follower.start()
+    follower = await parts.start(Follower(runtime.js, subjects.WORKSPACE, apply))
     tracker = WorkspaceTracker(store, follower, state)
-    worker = Worker(
-        runtime.nc,
-        runtime.js,
-        WorkerConfig(
-            durable=subjects.ARCHIVE_DURABLE,
-            filter_subjects=(subjects.RESET_ALL,),
-            max_concurrency=1,
-            max_deliver=10,
-            ack_wait=5.0,  # a reset takes milliseconds; a lost delivery comes back quickly
-            backoff=(0.2, 0.5, 1.0, 2.0, 5.0),
-        ),
-        ResetHandler(store, tracker, materialiser, max_attempts=settings.archive_max_attempts),
-    )
-    await worker.start()
+    handler = ResetHandler(store, tracker, materialiser, max_attempts=settings.archive_max_attempts)
+    worker = await parts.start(Worker(runtime.nc, runtime.js, RESET_WORKER, handler))
 
     def details() -> ArchiveDetails:
         return ArchiveDetails(
@@ -66,12 +53,15 @@ async def start(runtime: Runtime, settings: ArchiveSettings | None = None) -> St
             workspace_files=len(state.files),
         )
 
-    heartbeat = HeartbeatPublisher(runtime.nc, "archive", runtime.instance, details)
-    heartbeat.start()
+    parts.started(runtime.heartbeat(details).stop)
+    return parts.stop
 
-    async def stop() -> None:
-        await heartbeat.stop()
-        await worker.stop()
-        await follower.stop()
 
-    return stop
+RESET_WORKER = WorkerConfig(
+    durable=subjects.ARCHIVE_DURABLE,
+    filter_subjects=(subjects.RESET_ALL,),
+    max_concurrency=1,
+    max_deliver=10,
+    ack_wait=5.0,  # a reset takes milliseconds; a lost delivery comes back quickly
+    backoff=(0.2, 0.5, 1.0, 2.0, 5.0),
+)

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import logging
 import os
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Callable
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 
 from fastapi import FastAPI
 from fastapi.routing import APIRoute
@@ -51,8 +51,31 @@ def operation_id(route: APIRoute) -> str:
     return route.name
 
 
-def create_app(settings: GatewaySettings | None = None) -> FastAPI:
-    settings = settings or GatewaySettings()
+ROUTERS = (
+    requirements,
+    tasks,
+    approvals,
+    usage,
+    agents,
+    workspace,
+    edits,
+    executions,
+    project,
+    archive,
+    downloads,
+    settings_routes,
+    health,
+    probes,
+    ws,
+    dashboard,
+)
+"""Every route module, in the order their routes are matched."""
+
+
+def lifespan_of(
+    settings: GatewaySettings,
+) -> Callable[[FastAPI], AbstractAsyncContextManager[None]]:
+    """Open the gateway before the first request, close it after the last."""
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -70,11 +93,25 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
         finally:
             await gateway.close()
 
+    return lifespan
+
+
+def include_routers(app: FastAPI) -> None:
+    for module in ROUTERS:
+        app.include_router(module.router)
+    # Every HTTP route, for the ``Allow`` header of a 405 (routers are included without prefix).
+    app.state.http_routes = [r for r in app.router.routes if isinstance(r, Route)] + [
+        r for module in ROUTERS for r in module.router.routes if isinstance(r, Route)
+    ]
+
+
+def create_app(settings: GatewaySettings | None = None) -> FastAPI:
+    settings = settings or GatewaySettings()
     app = FastAPI(
         title="Orchestrator",
         version="0.1.0",
         description="Turns a plain-language requirement into working code with four AI agents.",
-        lifespan=lifespan,
+        lifespan=lifespan_of(settings),
         generate_unique_id_function=operation_id,
         # /docs is the dashboard's own page with a vendored Swagger UI (no CDN); no ReDoc.
         docs_url=None,
@@ -86,30 +123,7 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
     )
     app.state.settings = settings
     errors.install(app)
-    modules = (
-        requirements,
-        tasks,
-        approvals,
-        usage,
-        agents,
-        workspace,
-        edits,
-        executions,
-        project,
-        archive,
-        downloads,
-        settings_routes,
-        health,
-        probes,
-        ws,
-        dashboard,
-    )
-    for module in modules:
-        app.include_router(module.router)
-    # Every HTTP route, for the ``Allow`` header of a 405 (routers are included without prefix).
-    app.state.http_routes = [r for r in app.router.routes if isinstance(r, Route)] + [
-        r for module in modules for r in module.router.routes if isinstance(r, Route)
-    ]
+    include_routers(app)
     errors.document(app, lambda method, path: ratelimit.category(method, path) is not None)
     links.install(app)
     read_after.document(app)

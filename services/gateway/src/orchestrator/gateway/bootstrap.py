@@ -12,8 +12,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import os
-import socket
 from collections.abc import Callable
 from contextlib import suppress
 from dataclasses import dataclass, field
@@ -28,20 +26,16 @@ from nats.js.object_store import ObjectStore
 from pydantic import ValidationError
 
 from orchestrator.events import EventStore, Follower, RecordedEvent, subjects
-from orchestrator.events.connection import (
-    connect,
-    files_store,
-    provision,
-    settings_bucket,
-    snapshots_store,
-)
+from orchestrator.events.catalog import ExecutionOutput
+from orchestrator.events.connection import files_store, settings_bucket, snapshots_store
 from orchestrator.events.error_codes import ErrorCode
 from orchestrator.events.failures import carry_on
-from orchestrator.events.health import HeartbeatPublisher
 from orchestrator.events.messages import GatewayDetails, ModelOutput
+from orchestrator.events.service import Parts, Runtime
 from orchestrator.events.settings_document import SettingsReader
 
 from . import errors
+from .execution_output import LiveOutput, OutputCursor
 from .health_monitor import HealthMonitor
 from .projections import ReadModels, ws_messages
 from .ratelimit_store import SharedWindows, open_bucket
@@ -70,20 +64,18 @@ class Gateway:
     instance: str
     snapshots: SnapshotWriter
     follower: Follower | None = None
-    _background: list[Any] = field(default_factory=list)
+    _parts: Parts = field(default_factory=Parts)
 
     @classmethod
     async def open(cls, settings: GatewaySettings) -> Gateway:
-        instance = f"gateway-{socket.gethostname()}-{os.getpid()}"
-        nc = await connect(settings, instance)
-        js = nc.jetstream(timeout=10)
-        await provision(js, settings)
+        runtime = await Runtime.open("gateway", settings)
+        js = runtime.js
         settings_kv = await settings_bucket(js, settings)
         snapshots = SnapshotStore(js, await snapshots_store(js, settings))
         restored = await snapshots.load()
         gateway = cls(
             settings=settings,
-            nc=nc,
+            nc=runtime.nc,
             js=js,
             store=RecordingStore(js),
             files=await files_store(js, settings),
@@ -91,9 +83,9 @@ class Gateway:
             settings_reader=SettingsReader(settings_kv),
             models=restored.models if restored else ReadModels(),
             hub=LiveHub(),
-            health=HealthMonitor(nc),
-            rate_windows=SharedWindows(nc, await open_bucket(nc, js, settings)),
-            instance=instance,
+            health=HealthMonitor(runtime.nc),
+            rate_windows=SharedWindows(runtime.nc, await open_bucket(runtime.nc, js, settings)),
+            instance=runtime.instance,
             snapshots=SnapshotWriter(
                 snapshots,
                 lambda: gateway.models,
@@ -102,24 +94,35 @@ class Gateway:
                 written_seq=restored.seq if restored else 0,
             ),
         )
-        await gateway._start(start_seq=restored.seq + 1 if restored else 1)
+        await gateway._start(runtime, start_seq=restored.seq + 1 if restored else 1)
         return gateway
 
-    async def _start(self, start_seq: int) -> None:
-        await self.health.start()
-        self.follower = Follower(self.js, subjects.EVENTS_ALL, self._apply, start_seq=start_seq)
-        await self.follower.start()
-        heartbeat = HeartbeatPublisher(self.nc, "gateway", self.instance, self._heartbeat_details)
-        heartbeat.start()
-        self._background.append(heartbeat)
-        await self.follower.wait_caught_up(timeout=60)
-        self.snapshots.start(self.follower)
+    async def _start(self, runtime: Runtime, start_seq: int) -> None:
+        parts = self._parts
+        await parts.start(self.health)
+        follower = Follower(self.js, subjects.EVENTS_ALL, self._apply, start_seq=start_seq)
+        self.follower = await parts.start(follower)
+        parts.started(runtime.heartbeat(self._heartbeat_details).stop)
+        await follower.wait_caught_up(timeout=60)
+        self.snapshots.start(follower)
+        parts.started(self.snapshots.stop)
         system_health = SystemHealthBroadcaster(
             self.hub.publish, self.models.tasks, self.settings.health_interval
         )
         system_health.start()
-        self._background.append(system_health)
-        self._background.append(await ModelOutputRelay.start(self.nc, self.hub))
+        parts.started(system_health.stop)
+        parts.started((await ModelOutputRelay.start(self.nc, self.hub)).stop)
+        await parts.start(LiveOutput(self.js, self._output_batch))
+
+    def _output_batch(self, recorded: RecordedEvent) -> None:
+        """A batch of a run's output (the output stream): counted, and to /ws as line frames
+        (without ``event_seq``: not a domain event, not replayed by ``?since=``)."""
+        event = recorded.event
+        if not isinstance(event, ExecutionOutput):
+            return
+        self.models.executions.output_seen(event)
+        for frame in OutputCursor(event.execution_id, event.first_line).batch(recorded):
+            self.hub.publish(frame)
 
     def _apply(self, recorded: RecordedEvent) -> None:
         self.models.apply(recorded)
@@ -173,12 +176,8 @@ class Gateway:
         return True
 
     async def close(self) -> None:
-        await self.snapshots.stop()
-        for item in self._background:
-            await item.stop()
-        if self.follower is not None:
-            await self.follower.stop()
-        await self.health.stop()
+        """Stop every part, the last started first, then drain the connection."""
+        await self._parts.stop()
         # Nothing the gateway holds is lost undrained: every write was awaited by its route.
         with suppress(asyncio.CancelledError), carry_on(log, "draining the NATS connection"):
             await self.nc.drain()

@@ -305,52 +305,66 @@ def document(app: FastAPI, limited: Callable[[str, str], bool]) -> None:
             description=app.description,
             routes=app.routes,
         )
-        components = schema.setdefault("components", {}).setdefault("schemas", {})
-        components.update(
-            ErrorResponse.model_json_schema(ref_template="#/components/schemas/{model}").pop(
-                "$defs", {}
-            )
-        )
-        components["ErrorResponse"] = ErrorResponse.model_json_schema(
-            ref_template="#/components/schemas/{model}"
-        )
-        components["ErrorResponse"].pop("$defs", None)
-        for name in ("HTTPValidationError", "ValidationError"):
-            components.pop(name, None)
-        ref = {"$ref": "#/components/schemas/ErrorResponse"}
+        _add_error_schema(schema.setdefault("components", {}).setdefault("schemas", {}))
         for path, operations in schema.get("paths", {}).items():
             for method, operation in operations.items():
-                responses = operation.setdefault("responses", {})
-                responses.pop("422", None)
-                statuses = set(_EVERYWHERE)
-                if "{" in path:
-                    statuses.add(404)
-                if method.upper() in ("POST", "PUT", "PATCH", "DELETE"):
-                    statuses.update(_STATE_CHANGING)
-                if limited(method.upper(), path):
-                    statuses.add(429)
-                for status in sorted(statuses):
-                    responses.setdefault(
-                        str(status),
-                        {
-                            "description": _DESCRIPTIONS[status],
-                            "content": {"application/json": {"schema": ref}},
-                        },
-                    )
-                if "429" in responses:
-                    responses["429"].setdefault(
-                        "headers",
-                        {
-                            "Retry-After": {
-                                "description": "seconds until a request would be accepted",
-                                "schema": {"type": "integer"},
-                            }
-                        },
-                    )
+                statuses = _error_statuses(method.upper(), path, limited)
+                _add_error_responses(operation.setdefault("responses", {}), statuses)
         app.openapi_schema = schema
         return schema
 
     app.openapi = openapi  # type: ignore[method-assign]
+
+
+_ERROR_REF = {"$ref": "#/components/schemas/ErrorResponse"}
+
+
+def _add_error_schema(components: dict[str, Any]) -> None:
+    """The envelope's schema (and what it refers to) in place of FastAPI's validation errors."""
+    components.update(
+        ErrorResponse.model_json_schema(ref_template="#/components/schemas/{model}").pop(
+            "$defs", {}
+        )
+    )
+    components["ErrorResponse"] = ErrorResponse.model_json_schema(
+        ref_template="#/components/schemas/{model}"
+    )
+    components["ErrorResponse"].pop("$defs", None)
+    for name in ("HTTPValidationError", "ValidationError"):
+        components.pop(name, None)
+
+
+def _error_statuses(method: str, path: str, limited: Callable[[str, str], bool]) -> list[int]:
+    statuses = set(_EVERYWHERE)
+    if "{" in path:
+        statuses.add(404)
+    if method in ("POST", "PUT", "PATCH", "DELETE"):
+        statuses.update(_STATE_CHANGING)
+    if limited(method, path):
+        statuses.add(429)
+    return sorted(statuses)
+
+
+def _add_error_responses(responses: dict[str, Any], statuses: list[int]) -> None:
+    responses.pop("422", None)
+    for status in statuses:
+        responses.setdefault(
+            str(status),
+            {
+                "description": _DESCRIPTIONS[status],
+                "content": {"application/json": {"schema": _ERROR_REF}},
+            },
+        )
+    if "429" in responses:
+        responses["429"].setdefault(
+            "headers",
+            {
+                "Retry-After": {
+                    "description": "seconds until a request would be accepted",
+                    "schema": {"type": "integer"},
+                }
+            },
+        )
 
 
 def responses(*statuses: int) -> dict[int | str, dict[str, Any]]:

@@ -8,12 +8,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from nats.aio.client import Client as NATS
-from nats.aio.msg import Msg
-from pydantic import ValidationError
 
 from orchestrator.events import subjects
-from orchestrator.events.failures import carry_on
-from orchestrator.events.health import HEARTBEAT_INTERVAL
+from orchestrator.events.health import HEARTBEAT_INTERVAL, HeartbeatListener
 from orchestrator.events.messages import AgentsDetails, Heartbeat, WorkspaceDetails
 from orchestrator.events.runnables import OPTIONAL_RUNTIMES, Runtimes
 
@@ -32,28 +29,17 @@ class Seen:
 
 class HealthMonitor:
     def __init__(self, nc: NATS, stale_after: float = HEARTBEAT_INTERVAL * 3) -> None:
-        self.nc = nc
         self.stale_after = stale_after
         self._seen: dict[str, Seen] = {}
-        self._sub: Any = None
+        self._listener = HeartbeatListener(nc, subjects.HEARTBEAT_ALL, self._on_beat)
 
     async def start(self) -> None:
-        self._sub = await self.nc.subscribe(subjects.HEARTBEAT_ALL, cb=self._on_beat)
-        # Everyone beats now, so a gateway just (re)started knows who is up within a round
-        # trip instead of calling live services down (and their agents offline) for a beat.
-        await self.nc.publish(subjects.HEARTBEAT_PING, b"")
+        await self._listener.start()
 
     async def stop(self) -> None:
-        if self._sub is not None:
-            with carry_on(log, "unsubscribing from heartbeats"):
-                await self._sub.unsubscribe()
+        await self._listener.stop()
 
-    async def _on_beat(self, msg: Msg) -> None:
-        try:
-            beat = Heartbeat.model_validate_json(msg.data)
-        except ValidationError as exc:
-            log.warning("unreadable heartbeat on %s: %s", msg.subject, exc.errors()[:1])
-            return
+    def _on_beat(self, beat: Heartbeat) -> None:
         self._seen[beat.instance] = Seen(beat, time.monotonic())
 
     def instances(self, service: str) -> list[Heartbeat]:

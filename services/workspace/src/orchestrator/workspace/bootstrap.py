@@ -4,14 +4,21 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from dataclasses import dataclass
+from functools import partial
 
 from orchestrator.events import EventStore, subjects
 from orchestrator.events.connection import files_store
-from orchestrator.events.health import HeartbeatPublisher
-from orchestrator.events.messages import SandboxReport, WorkspaceDetails
+from orchestrator.events.messages import (
+    RuntimeReport,
+    SandboxReport,
+    SandboxWorld,
+    WorkspaceDetails,
+)
 from orchestrator.events.projection import Follower
-from orchestrator.events.service import Runtime, Stop
-from orchestrator.events.worker import Worker, WorkerConfig
+from orchestrator.events.runnables import Runtimes
+from orchestrator.events.service import Parts, Runtime, Stop
+from orchestrator.events.worker import Handler, Worker, WorkerConfig
 
 from .check_runner import CheckRunner
 from .checks_handler import ChecksHandler
@@ -21,6 +28,7 @@ from .integration_handler import IntegrationHandler
 from .materialiser import Materialiser
 from .runtimes import this_machine
 from .sandbox.probe import probe
+from .sandbox.profile import SandboxProfile
 from .settings import WorkspaceSettings
 from .task_histories import TaskHistories
 from .world import describe as describe_world
@@ -28,100 +36,114 @@ from .world import describe as describe_world
 log = logging.getLogger(__name__)
 
 
+@dataclass(frozen=True)
+class Machine:
+    """What the workspace finds of this machine at start: its sandbox and its runtimes."""
+
+    profile: SandboxProfile
+    reports: dict[str, RuntimeReport]
+    runtimes: Runtimes
+    world: SandboxWorld
+
+    @classmethod
+    async def probe(cls, settings: WorkspaceSettings) -> Machine:
+        profile = probe(settings)
+        reports, runtimes = this_machine(settings)
+        world = await asyncio.to_thread(describe_world, settings, profile)
+        return cls(profile, reports, runtimes, world)
+
+
 async def start(runtime: Runtime) -> Stop:
     settings = WorkspaceSettings()  # a bad value: exit 2 naming it (run_service), as everywhere
+    parts = Parts()
     store = EventStore(runtime.js)
     files = await files_store(runtime.js, runtime.nats)
-    profile = probe(settings)
-    reports, runtimes = this_machine(settings)
-    world = await asyncio.to_thread(describe_world, settings, profile)
-
-    materialiser = Materialiser(runtime.js, files, store, settings.workspace_dir)
-    await materialiser.start()
-
-    # Live task histories for integration, from now on (tasks already in the stream are read
-    # back when they reach integration, as before): no replay of the whole history at start.
+    machine = await Machine.probe(settings)
+    workspace = Materialiser(runtime.js, files, store, settings.workspace_dir)
+    await parts.start(workspace)
     histories = TaskHistories()
-    stream = await runtime.js.stream_info(subjects.EVENTS_STREAM)
-    follower = Follower(
-        runtime.js, subjects.TASK_ALL, histories.apply, start_seq=stream.state.last_seq + 1
-    )
-    await follower.start()
-
-    integration = Worker(
-        runtime.nc,
-        runtime.js,
-        # A short ack_wait: a delivery lost on the way (a pull that failed and was re-bound)
-        # comes back in seconds; a long handler is kept alive by the worker's in_progress.
-        WorkerConfig(
-            durable=subjects.WORKSPACE_DURABLE,
-            filter_subjects=(subjects.TASK_ALL,),
-            ack_wait=settings.worker_ack_wait,
-        ),
-        IntegrationHandler(
-            store, files, materialiser, histories, follower.wait_for, runtimes=runtimes
-        ),
-    )
-    deps = DependencyCache.configured(settings, profile.stage_root)
+    follower = await parts.start(await _live_histories(runtime, histories))
+    deps = DependencyCache.configured(settings, machine.profile.stage_root)
     executions = Executions(
         settings,
-        profile,
+        machine.profile,
         store,
-        materialiser,
+        workspace,
         instance=runtime.instance,
         deps=deps,
-        runtimes=runtimes,
+        runtimes=machine.runtimes,
     )
-    await executions.start()
-    exec_worker = Worker(
-        runtime.nc,
-        runtime.js,
-        WorkerConfig(
-            durable=subjects.WORKSPACE_EXEC_DURABLE,
-            filter_subjects=(subjects.EXEC_ALL,),
-            max_concurrency=16,
-            ack_wait=settings.worker_ack_wait,
-        ),
+    await parts.start(executions)
+    integration = IntegrationHandler(
+        store, files, workspace, histories, follower.wait_for, runtimes=machine.runtimes
+    )
+    await parts.start(
+        _worker(runtime, settings, subjects.WORKSPACE_DURABLE, subjects.TASK_ALL, integration)
+    )
+    exec_worker = _worker(
+        runtime,
+        settings,
+        subjects.WORKSPACE_EXEC_DURABLE,
+        subjects.EXEC_ALL,
         executions.handle,
+        max_concurrency=16,
     )
+    await parts.start(exec_worker, stop=partial(exec_worker.stop, grace=2))
     runner = CheckRunner(
-        settings, profile, store, js=runtime.js, files=files, deps=deps, runtimes=runtimes
+        settings,
+        machine.profile,
+        store,
+        js=runtime.js,
+        files=files,
+        deps=deps,
+        runtimes=machine.runtimes,
     )
-    checks = Worker(
-        runtime.nc,
-        runtime.js,
-        WorkerConfig(
-            durable=subjects.WORKSPACE_CHECKS_DURABLE,
-            filter_subjects=(subjects.TASK_ALL,),
-            max_concurrency=4,
-            ack_wait=settings.worker_ack_wait,
-        ),
-        ChecksHandler(store, runner),
+    handler = ChecksHandler(store, runner)
+    checks = _worker(
+        runtime, settings, subjects.WORKSPACE_CHECKS_DURABLE, subjects.TASK_ALL, handler
     )
-    await integration.start()
-    await exec_worker.start()
-    await checks.start()
+    await parts.start(checks, stop=partial(checks.stop, grace=2))
+    details = partial(_details, machine, workspace, executions)
+    parts.started(runtime.heartbeat(details).stop)
+    return parts.stop
 
-    def details() -> WorkspaceDetails:
-        return WorkspaceDetails(
-            sandbox=SandboxReport.model_validate(profile.report()),
-            runtimes=reports,
-            world=world,
-            workspace_version=materialiser.state.version,
-            files=len(materialiser.state.files),
-            executions_running=executions.running,
-        )
 
-    heartbeat = HeartbeatPublisher(runtime.nc, "workspace", runtime.instance, details)
-    heartbeat.start()
+async def _live_histories(runtime: Runtime, histories: TaskHistories) -> Follower:
+    """Live task histories for integration, from now on (tasks already in the stream are read
+    back when they reach integration, as before): no replay of the whole history at start."""
+    stream = await runtime.js.stream_info(subjects.EVENTS_STREAM)
+    return Follower(
+        runtime.js, subjects.TASK_ALL, histories.apply, start_seq=stream.state.last_seq + 1
+    )
 
-    async def stop() -> None:
-        await checks.stop(grace=2)
-        await exec_worker.stop(grace=2)
-        await executions.stop()
-        await integration.stop()
-        await follower.stop()
-        await materialiser.stop()
-        await heartbeat.stop()
 
-    return stop
+def _worker(
+    runtime: Runtime,
+    settings: WorkspaceSettings,
+    durable: str,
+    subject: str,
+    handler: Handler,
+    *,
+    max_concurrency: int = 4,
+) -> Worker:
+    # A short ack_wait: a delivery lost on the way (a pull that failed and was re-bound)
+    # comes back in seconds; a long handler is kept alive by the worker's in_progress.
+    config = WorkerConfig(
+        durable=durable,
+        filter_subjects=(subject,),
+        ack_wait=settings.worker_ack_wait,
+        backoff=settings.worker_backoff,
+        max_concurrency=max_concurrency,
+    )
+    return Worker(runtime.nc, runtime.js, config, handler)
+
+
+def _details(machine: Machine, workspace: Materialiser, executions: Executions) -> WorkspaceDetails:
+    return WorkspaceDetails(
+        sandbox=SandboxReport.model_validate(machine.profile.report()),
+        runtimes=machine.reports,
+        world=machine.world,
+        workspace_version=workspace.state.version,
+        files=len(workspace.state.files),
+        executions_running=executions.running,
+    )

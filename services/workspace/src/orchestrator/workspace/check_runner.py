@@ -17,6 +17,7 @@ import shutil
 import time
 import uuid
 from collections.abc import Awaitable
+from dataclasses import KW_ONLY, dataclass, field
 from pathlib import Path
 
 import httpx
@@ -37,8 +38,6 @@ from .settings import WorkspaceSettings
 
 log = logging.getLogger(__name__)
 
-SERVER_STARTUP = 20.0
-"""How long a server may take to answer its first request."""
 REPORT_CHUNK = 1024
 """Characters per line of the JUnit report's base64 (at most the run's line limit)."""
 KILL_MARGIN = 2.0
@@ -46,26 +45,17 @@ KILL_MARGIN = 2.0
 it has before the run's wall clock kills everything."""
 
 
+@dataclass(eq=False)
 class CheckRunner:
-    def __init__(
-        self,
-        settings: WorkspaceSettings,
-        profile: SandboxProfile,
-        store: EventStore,
-        *,
-        js: JetStreamContext,
-        files: ObjectStore,
-        deps: DependencyCache,
-        runtimes: Runtimes,
-    ) -> None:
-        self.settings = settings
-        self.profile = profile
-        self.store = store
-        self.js = js
-        self.files = files
-        self.deps = deps
-        self.runtimes = runtimes
-        self._slots = asyncio.Semaphore(2)
+    settings: WorkspaceSettings
+    profile: SandboxProfile
+    store: EventStore
+    _: KW_ONLY
+    js: JetStreamContext
+    files: ObjectStore
+    deps: DependencyCache
+    runtimes: Runtimes
+    _slots: asyncio.Semaphore = field(default_factory=lambda: asyncio.Semaphore(2), init=False)
 
     async def run(self, files: tuple[FileRef, ...], plan: RunPlan) -> tuple[CheckOutcome, ...]:
         if not self.profile.can_run:
@@ -183,7 +173,8 @@ class CheckRunner:
         started = time.monotonic()
         await run.start(root)
         supervised = asyncio.create_task(run.supervise(record=False))
-        status = await _first_answer(run, smoke.health_path, supervised)
+        startup = self.settings.check_server_startup
+        status = await _first_answer(run, smoke.health_path, supervised, startup)
         run.stop("smoke check done")
         finished = await supervised
         output = "\n".join(run.output())
@@ -215,12 +206,15 @@ async def _started(check: Awaitable[CheckOutcome], name: str) -> CheckOutcome:
         return checks.failed(name, f"the sandbox could not start it: {exc}")
 
 
-async def _first_answer(run: Run, path: str, supervised: asyncio.Task[object]) -> int | None:
-    """The status of the first HTTP answer the server gives on ``path``, or None."""
+async def _first_answer(
+    run: Run, path: str, supervised: asyncio.Task[object], startup: float
+) -> int | None:
+    """The status of the first HTTP answer the server gives on ``path`` within ``startup``
+    seconds, or None."""
     if run.preview_url is None:
         return None
     url = run.preview_url.rstrip("/") + path
-    deadline = time.monotonic() + SERVER_STARTUP
+    deadline = time.monotonic() + startup
     async with httpx.AsyncClient(timeout=2.0) as client:
         while time.monotonic() < deadline and not supervised.done():
             try:

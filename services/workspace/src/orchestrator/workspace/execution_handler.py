@@ -12,6 +12,8 @@ import logging
 from contextlib import suppress
 from pathlib import Path
 
+from nats.js.errors import NotFoundError
+
 from orchestrator.events import ConcurrencyConflict, EventStore, Follower, RecordedEvent, subjects
 from orchestrator.events.catalog import (
     ExecutionFinished,
@@ -21,8 +23,9 @@ from orchestrator.events.catalog import (
     ExecutionStarted,
     ExecutionStopRequested,
 )
-from orchestrator.events.envelope import utcnow
+from orchestrator.events.envelope import decode, utcnow
 from orchestrator.events.error_codes import ErrorCode
+from orchestrator.events.errors import UndecodableEvent
 from orchestrator.events.paths import UnsafePath, safe_relative_path
 from orchestrator.events.runnables import Runnable, Runtimes, inspect_file
 from orchestrator.events.worker import Delivery
@@ -100,6 +103,8 @@ class Executions:
                 # Its processes died with their service; its cgroup did not.
                 run_cgroup = RunCgroup(self.profile.cgroup_placement, execution_id)
                 await asyncio.to_thread(run_cgroup.remove)
+            last = await _last_output(self.store, execution_id)
+            batch = last.event if last is not None else None
             await self.store.append(
                 subjects.execution(execution_id),
                 ExecutionFinished(
@@ -108,6 +113,10 @@ class Executions:
                     exit_code=None,
                     duration_s=0.0,
                     reason=f"the workspace service running it ({event.instance}) died",
+                    output_lines=batch.first_line + len(batch.lines) - 1
+                    if isinstance(batch, ExecutionOutput)
+                    else 0,
+                    output_seq=last.seq if last is not None else 0,
                 ),
                 event_id=f"{execution_id}-finished",
             )
@@ -138,7 +147,8 @@ class Executions:
             await self._reject(subject, event, version, ErrorCode.EXECUTION_FAILED, refusal)
             return
         try:
-            run = await self._prepare(event, first_line=_lines_recorded(events) + 1)
+            lines, output_seq = await self._output_recorded(event.execution_id, events)
+            run = await self._prepare(event, first_line=lines + 1, output_seq=output_seq)
             # Preparing may have recorded output (the install): decide after the latest event.
             _, version = await self.store.load(subject)
             await run.start(self.materialiser.root)
@@ -164,6 +174,7 @@ class Executions:
             kind=run.runnable.kind,
             preview_url=run.preview_url,
             instance=self.instance,
+            output_seq=run.output_seq,
         )
         if not await self._record_start(subject, started, run, version):
             return
@@ -210,7 +221,22 @@ class Executions:
             return "stopped before start"
         return None
 
-    async def _prepare(self, event: ExecutionRequested, *, first_line: int) -> Run:
+    async def _output_recorded(
+        self, execution_id: str, events: list[RecordedEvent]
+    ) -> tuple[int, int]:
+        """The output lines an earlier attempt at this run recorded (it died installing the
+        requirements), and the output stream's sequence of the last: the new attempt goes on
+        numbering after them."""
+        recorded = await _last_output(self.store, execution_id)
+        if recorded is None:
+            return _lines_recorded(events), 0
+        batch = recorded.event
+        assert isinstance(batch, ExecutionOutput)
+        return max(batch.first_line + len(batch.lines) - 1, _lines_recorded(events)), recorded.seq
+
+    async def _prepare(
+        self, event: ExecutionRequested, *, first_line: int, output_seq: int = 0
+    ) -> Run:
         try:
             path = safe_relative_path(event.path.removeprefix("workspace/"))
         except UnsafePath as exc:
@@ -250,6 +276,7 @@ class Executions:
             profile=self.profile,
             store=self.store,
             first_line=first_line,
+            output_seq=output_seq,
         )
         async with run.recording():
             run.deps = await self._dependencies(path, runnable, run.say)
@@ -330,8 +357,22 @@ def _instance_gone(instance: str, me: str) -> bool:
         return True
 
 
+async def _last_output(store: EventStore, execution_id: str) -> RecordedEvent | None:
+    """The last output batch a run recorded in the output stream, if any is still kept."""
+    try:
+        msg = await store.js.get_last_msg(subjects.OUTPUT_STREAM, subjects.output(execution_id))
+    except NotFoundError:
+        return None
+    try:
+        return decode(msg.data or b"", msg.headers, msg.subject or "", int(msg.seq or 0))
+    except UndecodableEvent as exc:
+        log.error("unreadable output batch: %s", exc)
+        return None
+
+
 def _lines_recorded(events: list[RecordedEvent]) -> int:
-    """Output lines an earlier attempt recorded (it died installing the requirements)."""
+    """Output lines an earlier attempt recorded in the domain stream (before the output stream
+    existed, it died installing the requirements)."""
     return max(
         (
             e.event.first_line + len(e.event.lines) - 1

@@ -11,12 +11,13 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import KW_ONLY, dataclass
 
 from nats.js.object_store import ObjectStore
 
 from orchestrator.events import ConcurrencyConflict, EventStore, RecordedEvent, subjects
 from orchestrator.events.catalog import (
+    Event,
     FileDeleted,
     FileRef,
     FileWritten,
@@ -63,23 +64,15 @@ LIVE_WAIT = 0.5
 """How long a trigger waits for the live histories to reach it before reading the task back."""
 
 
+@dataclass(eq=False)
 class IntegrationHandler:
-    def __init__(
-        self,
-        store: EventStore,
-        files: ObjectStore,
-        workspace: Materialiser,
-        histories: TaskHistories | None = None,
-        wait_for: WaitFor | None = None,
-        *,
-        runtimes: Runtimes,
-    ) -> None:
-        self.store = store
-        self.files = files
-        self.workspace = workspace
-        self.histories = histories
-        self.wait_for = wait_for
-        self.runtimes = runtimes
+    store: EventStore
+    files: ObjectStore
+    workspace: Materialiser
+    histories: TaskHistories | None = None
+    wait_for: WaitFor | None = None
+    _: KW_ONLY
+    runtimes: Runtimes
 
     async def __call__(self, recorded: RecordedEvent, delivery: Delivery) -> None:
         if not integration.is_trigger(recorded):
@@ -224,48 +217,37 @@ class IntegrationHandler:
             )
 
     async def _complete(self, subject: str, plan: integration.Integrate, read: _Read) -> None:
-        version = await self.store.append(
-            subject,
-            StageCompleted(
-                task_id=plan.task_id,
-                stage="integration",
-                agent="ide",
-                round=plan.round,
-                summary=integration.summary(read.refs, plan.deleted),
-                detail=integration.completion_detail(read.refs, read.contents, self.runtimes),
-                files=read.refs,
-                deleted=tuple(integration.workspace_path(p) for p in plan.deleted),
-            ),
-            expected_last_seq=read.version,
+        completed = StageCompleted(
+            task_id=plan.task_id,
+            stage="integration",
+            agent="ide",
+            round=plan.round,
+            summary=integration.summary(read.refs, plan.deleted),
+            detail=integration.completion_detail(read.refs, read.contents, self.runtimes),
+            files=read.refs,
+            deleted=tuple(integration.workspace_path(p) for p in plan.deleted),
         )
-        await self.store.append(
-            subject, TaskCompleted(task_id=plan.task_id, files=read.refs), expected_last_seq=version
-        )
+        task = TaskCompleted(task_id=plan.task_id, files=read.refs)
+        await self._end(subject, read.version, completed, task)
         log.info("task %s integrated: %d file(s)", plan.task_id, len(read.refs))
 
     async def _fail(
         self, subject: str, plan: integration.Integrate, version: int, message: str
     ) -> None:
         log.warning("integration of %s failed: %s", plan.task_id, message)
-        version = await self.store.append(
-            subject,
-            StageFailed(
-                task_id=plan.task_id,
-                stage="integration",
-                agent="ide",
-                round=plan.round,
-                code=ErrorCode.WORKSPACE_ERROR,
-                message=message,
-            ),
-            expected_last_seq=version,
+        code = ErrorCode.WORKSPACE_ERROR
+        failed = StageFailed(
+            task_id=plan.task_id,
+            stage="integration",
+            agent="ide",
+            round=plan.round,
+            code=code,
+            message=message,
         )
-        await self.store.append(
-            subject,
-            TaskFailed(
-                task_id=plan.task_id,
-                stage="integration",
-                code=ErrorCode.WORKSPACE_ERROR,
-                message=message,
-            ),
-            expected_last_seq=version,
-        )
+        task = TaskFailed(task_id=plan.task_id, stage="integration", code=code, message=message)
+        await self._end(subject, version, failed, task)
+
+    async def _end(self, subject: str, version: int, stage: Event, task: Event) -> None:
+        """The stage's end, then the task's, each written only after what it expects."""
+        version = await self.store.append(subject, stage, expected_last_seq=version)
+        await self.store.append(subject, task, expected_last_seq=version)

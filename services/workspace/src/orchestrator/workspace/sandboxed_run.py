@@ -1,5 +1,6 @@
 """One execution: snapshot the workspace, start the sandboxed process, stream its output as
-events, enforce its wall clock, stop it on request, and record how it finished.
+``ExecutionOutput`` batches to the ``OUTPUT`` stream (not the domain stream), enforce its wall
+clock, stop it on request, and record how it finished.
 
 The process is started in a session of its own, behind a gate: it waits until the service has
 put it in the run's cgroup (where cgroups work). Killing that process group kills bubblewrap (or
@@ -66,9 +67,18 @@ class Run:
     _cgroup: RunCgroup | None = None
     deps: str | None = None  # the installed environment of the project's requirements
     first_line: int = 1  # past what an earlier attempt at this run recorded (a redelivery)
+    output_seq: int = 0
+    """The output stream's sequence of the last batch recorded (by an earlier attempt, at first)."""
+    _outputs: EventStore = field(init=False)
 
     def __post_init__(self) -> None:
         self._next_line = self.first_line
+        self._outputs = EventStore(
+            self.store.js,
+            stream=subjects.OUTPUT_STREAM,
+            retry_for=self.store.retry_for,
+            request_timeout=self.store.request_timeout,
+        )
         s = self.settings
         self.limiter = OutputLimiter(
             max_line=s.exec_max_line_chars,
@@ -258,6 +268,8 @@ class Run:
             duration_s=round(time.monotonic() - self.started_at, 3),
             truncated=self.limiter.truncated,
             reason=reason,
+            output_lines=self._next_line - 1,
+            output_seq=self.output_seq,
         )
         if record:
             await self.store.append(
@@ -318,14 +330,15 @@ class Run:
             while self._pending:
                 batch = self._next_batch()
                 first = self._next_line
-                await self.store.append(
-                    subjects.execution(self.execution_id),
+                seq = await self._outputs.append(
+                    subjects.output(self.execution_id),
                     ExecutionOutput(
                         execution_id=self.execution_id, first_line=first, lines=tuple(batch)
                     ),
                     event_id=f"{self.execution_id}-out-{first}",
                 )
                 # Only a stored batch leaves the queue: a failed append is retried whole.
+                self.output_seq = max(self.output_seq, seq)
                 del self._pending[: len(batch)]
                 self._next_line += len(batch)
                 if not everything:

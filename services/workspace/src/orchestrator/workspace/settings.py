@@ -10,6 +10,7 @@ from pydantic import Field
 from pydantic_settings import SettingsConfigDict
 
 from orchestrator.events.nats_settings import NatsSettings
+from orchestrator.events.worker import WorkerConfig
 
 
 def _own_site_packages() -> str:
@@ -96,8 +97,15 @@ class WorkspaceSettings(NatsSettings):
         default=120.0, gt=0, description="a run request older than this is refused, not started"
     )
     exec_max_concurrent: int = Field(default=4, ge=1, description="runs at once per replica")
+    check_server_startup: float = Field(
+        default=20.0, gt=0, description="seconds a server may take to answer its smoke check"
+    )
     worker_ack_wait: float = Field(
         default=5.0, ge=1, description="seconds before an unacknowledged delivery comes back"
+    )
+    worker_backoff: tuple[float, ...] = Field(
+        default=WorkerConfig.backoff,
+        description="seconds before each retry of a failed delivery (JSON list); the last repeats",
     )
     preview_host: str = Field(default="127.0.0.1", description="where web previews listen")
     preview_allowed_hosts: str = Field(

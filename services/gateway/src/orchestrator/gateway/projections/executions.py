@@ -1,7 +1,10 @@
 """Read model of executions, rebuilt from ``events.exec.>``; and their WebSocket frames.
 
-Output lines are not kept here (a run may print up to its cap, and there may be many runs): the
-execution stream replays them from the event stream itself.
+Output lines are not kept here (a run may print up to its cap, and there may be many runs): they
+are in the ``OUTPUT`` stream, read on demand (:mod:`orchestrator.gateway.execution_output`);
+this only counts them, as batches are appended (:meth:`ExecutionsView.output_seen`) and as the
+finished run says. ``ExecutionOutput`` events in the domain stream (histories recorded before the
+output stream) still count and still make frames.
 """
 
 from __future__ import annotations
@@ -131,6 +134,8 @@ class ExecutionsView:
         elif isinstance(event, ExecutionOutput):
             record.lines = max(record.lines, event.first_line + len(event.lines) - 1)
         elif isinstance(event, ExecutionFinished):
+            if event.output_lines is not None:
+                record.lines = event.output_lines
             record.status = event.status
             record.exit_code = event.exit_code
             record.duration_s = event.duration_s
@@ -143,6 +148,12 @@ class ExecutionsView:
             record.finished_at = at
         elif isinstance(event, ExecutionStopRequested):
             record.stop_requested = True
+
+    def output_seen(self, event: ExecutionOutput) -> None:
+        """A batch appended to the output stream (while the run goes on: its line count)."""
+        record = self.executions.get(event.execution_id)
+        if record is not None and not record.done:
+            record.lines = max(record.lines, event.first_line + len(event.lines) - 1)
 
     def snapshot(self) -> Plain:
         return {"executions": [r.snapshot() for r in self.executions.values()]}

@@ -3,7 +3,8 @@
 ``?since=<event_seq>`` first replays, from the stream, every frame of the events after that
 sequence, then continues live with no gap and no repeat: the client is subscribed to the hub
 before the replay is read, and a live frame whose ``event_seq`` the replay already sent is
-dropped. Frames that do not come from a persisted event (model output, health) carry no
+dropped. Frames that do not come from a domain event (model output, health, and the lines of a
+run, which are in the ``OUTPUT`` stream: ``/ws/execution/{id}`` replays those) carry no
 ``event_seq`` and are not replayed.
 """
 

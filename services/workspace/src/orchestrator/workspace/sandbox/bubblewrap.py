@@ -13,8 +13,7 @@ from .launch import (
     SITE_PACKAGES,
     Launch,
     Limits,
-    base_env,
-    code_env,
+    Run,
 )
 from .profile import SandboxProfile
 
@@ -63,23 +62,13 @@ IDENTITY = [
 ]  # fmt: skip
 
 
-def launch(
-    profile: SandboxProfile,
-    *,
-    limits: Limits,
-    stage: str,
-    folder: str,
-    code: list[str],
-    allow_network: bool,
-    seccomp_fd: int | None,
-    deps: str | None,
-) -> Launch:
-    inside_cwd = f"{WORKSPACE}/{folder}" if folder else WORKSPACE
-    tmp = "/tmp"  # noqa: S108 (the sandbox's own tmpfs)
-    env = code_env(base_env(profile, home=tmp, tmp=tmp, deps=deps), code)
+def launch(profile: SandboxProfile, run: Run, *, seccomp_fd: int | None) -> Launch:
+    limits, code = run.limits, run.code
+    inside_cwd = f"{WORKSPACE}/{run.folder}" if run.folder else WORKSPACE
+    env = run.env(profile, home="/tmp")  # noqa: S108 (the sandbox's own tmpfs)
     argv = [*GATE, *(prlimit(limits, nproc=profile.as_root) if profile.rlimits else [])]
-    argv += [profile.bwrap, *filesystem(profile, limits, stage, allow_network, deps)]
-    argv += ["--unshare-all", *(["--share-net"] if allow_network else []), "--unshare-user"]
+    argv += [profile.bwrap, *filesystem(profile, run)]
+    argv += ["--unshare-all", *(["--share-net"] if run.allow_network else []), "--unshare-user"]
     if profile.disable_userns:
         argv.append("--disable-userns")
     argv += IDENTITY
@@ -93,13 +82,12 @@ def launch(
     return Launch(argv, env, "/", seccomp=seccomp_fd is not None)
 
 
-def filesystem(
-    profile: SandboxProfile, limits: Limits, stage: str, allow_network: bool, deps: str | None
-) -> list[str]:
+def filesystem(profile: SandboxProfile, run: Run) -> list[str]:
     """The mounts, in order: read-only binds, then the sized tmpfs mounts, then the root and
     ``/dev`` remounted read-only, so no writable tmpfs is left without a size."""
+    limits, deps = run.limits, run.deps
     argv = list(SYSTEM)
-    if allow_network:
+    if run.allow_network:
         for path in NETWORK_FILES:
             argv += ["--ro-bind-try", path, path]
     if profile.site_packages:
@@ -108,7 +96,7 @@ def filesystem(
         argv += ["--ro-bind", deps, DEPENDENCIES]
     return [
         *argv,
-        "--ro-bind", f"{stage}/project", SNAPSHOT,
+        "--ro-bind", f"{run.stage}/project", SNAPSHOT,
         "--size", str(limits.work_bytes), "--perms", "0755", "--tmpfs", WORKSPACE,
         "--chdir", WORKSPACE,
         "--proc", "/proc",

@@ -13,7 +13,7 @@ from pathlib import Path, PurePosixPath
 
 from . import bubblewrap, landlock_launch
 from .bubblewrap import GATE, prlimit
-from .launch import Launch, Limits, base_env, code_env, program
+from .launch import Launch, Limits, Run, program
 from .profile import SandboxProfile
 
 __all__ = ["GATE", "Launch", "Limits", "build", "prepare"]
@@ -34,35 +34,22 @@ def build(
     """How to run ``command`` for ``file_path`` in the run directory ``stage`` (``deps``: the
     installed environment of the project's requirements)."""
     folder = str(PurePosixPath(file_path).parent)
-    folder = "" if folder == "." else folder
-    code = program(command, profile)
+    run = Run(
+        limits,
+        stage,
+        "" if folder == "." else folder,
+        program(command, profile),
+        allow_network,
+        deps,
+    )
     if profile.mode == "landlock":
-        return landlock_launch.launch(
-            profile,
-            limits=limits,
-            stage=stage,
-            folder=folder,
-            code=code,
-            allow_network=allow_network,
-            server=server,
-            deps=deps,
-        )
+        return landlock_launch.launch(profile, run, server=server)
     if profile.mode == "bubblewrap":
-        return bubblewrap.launch(
-            profile,
-            limits=limits,
-            stage=stage,
-            folder=folder,
-            code=code,
-            allow_network=allow_network,
-            seccomp_fd=seccomp_fd,
-            deps=deps,
-        )
+        return bubblewrap.launch(profile, run, seccomp_fd=seccomp_fd)
     limit = prlimit(limits, nproc=profile.as_root) if profile.rlimits else []
     project = f"{stage}/project"
-    cwd = f"{project}/{folder}" if folder else project
-    env = code_env(base_env(profile, home=cwd, tmp=cwd, deps=deps), code)
-    return Launch([*limit, *code], env, cwd, seccomp=False)
+    cwd = f"{project}/{run.folder}" if run.folder else project
+    return Launch([*limit, *run.code], run.env(profile, home=cwd), cwd, seccomp=False)
 
 
 def prepare(stage: Path, launch: Launch) -> None:

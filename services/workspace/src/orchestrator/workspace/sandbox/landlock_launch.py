@@ -7,7 +7,7 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from .launch import NETWORK_FILES, PATH, Launch, Limits, base_env, code_env
+from .launch import NETWORK_FILES, PATH, Launch, Run
 from .policy import Policy
 from .profile import SandboxProfile
 from .seccomp_filter import SocketPolicy
@@ -28,27 +28,17 @@ def socket_policy(*, allow_network: bool, server: bool) -> SocketPolicy:
     return "tcp" if server else "none"
 
 
-def launch(
-    profile: SandboxProfile,
-    *,
-    limits: Limits,
-    stage: str,
-    folder: str,
-    code: list[str],
-    allow_network: bool,
-    server: bool,
-    deps: str | None,
-) -> Launch:
+def launch(profile: SandboxProfile, run: Run, *, server: bool) -> Launch:
+    stage, limits, allow_network = run.stage, run.limits, run.allow_network
     work, tmp = f"{stage}/work", f"{stage}/tmp"  # noqa: S108 (the run's own tmpfs mounts)
-    env = code_env(base_env(profile, home=tmp, tmp=tmp, deps=deps), code)
     read_only = [*SYSTEM_READ_ONLY, *(NETWORK_FILES if allow_network else ())]
-    read_only += [p for p in (profile.site_packages, deps) if p]
+    read_only += [p for p in (profile.site_packages, run.deps) if p]
     prefix = Path(profile.python).resolve().parent.parent
     if not str(prefix).startswith("/usr"):
         read_only.append(str(prefix))
     policy = Policy(
-        env=env,
-        cwd=f"{work}/{folder}" if folder else work,
+        env=run.env(profile, home=tmp),
+        cwd=f"{work}/{run.folder}" if run.folder else work,
         snapshot=f"{stage}/project",
         work=work,
         tmp=tmp,
@@ -67,5 +57,5 @@ def launch(
         own_network=not allow_network,
     )
     enter = [sys.executable, "-I", "-m", "orchestrator.workspace.sandbox.enter"]
-    argv = [*enter, "--policy", f"{stage}/policy.json", "--", *code]
+    argv = [*enter, "--policy", f"{stage}/policy.json", "--", *run.code]
     return Launch(argv, {"PATH": PATH, "LANG": "C.UTF-8"}, "/", policy.seccomp, policy)

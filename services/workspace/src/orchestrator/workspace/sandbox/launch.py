@@ -48,6 +48,25 @@ class Limits:
 
 
 @dataclass(frozen=True)
+class Run:
+    """What one run asks of the sandbox, whichever mode launches it: its limits, its run
+    directory ``stage`` (``project/`` is its snapshot), the folder it starts in (inside the
+    project), the program line, whether it may use the network, and ``deps`` (the installed
+    environment of the project's requirements, if any)."""
+
+    limits: Limits
+    stage: str
+    folder: str
+    code: list[str]
+    allow_network: bool
+    deps: str | None = None
+
+    def env(self, profile: SandboxProfile, *, home: str) -> dict[str, str]:
+        """The run's whole environment, with ``home`` its home and temporary directory."""
+        return code_env(base_env(profile, home=home, tmp=home, deps=self.deps), self.code)
+
+
+@dataclass(frozen=True)
 class Launch:
     argv: list[str]
     env: dict[str, str]

@@ -5,7 +5,8 @@
 // the feed resumes from the event before the last one it saw, and skips as many frames of that
 // event as it had shown (a replayed event is rendered exactly as it was live). The same rule as
 // the Python client's Resume. /ws/execution/{id} replays a run's output from the first line;
-// lines are numbered, so a reconnect skips those already shown.
+// lines are numbered, so a reconnect skips those already shown, and lines the output stream no
+// longer holds arrive as an execution_output_lost frame, shown in their place.
 
 import { askToken, token } from "./api.js";
 
@@ -147,6 +148,12 @@ export class ExecutionStream {
         if (frame.line <= this.lastLine) return;
         this.lastLine = frame.line;
         this.onLine(frame);
+      } else if (frame.type === "execution_output_lost") {
+        // Lines the output stream's retention dropped: said where they were, never skipped silently.
+        if (frame.last_line <= this.lastLine) return;
+        this.lastLine = frame.last_line;
+        this.onLine({ ...frame, line: frame.last_line, lost: true,
+          output: `[${frame.output_lost} line(s) lost: dropped by the output retention]` });
       } else if (frame.type === "execution_finished") {
         this.finished = true;
         this.onFinished(frame);
