@@ -11,11 +11,13 @@ on replica B right after a write on replica A could miss the write. Two headers 
 - ``X-After-Seq`` on a read (the :func:`read_after` dependency of every read route): the replica
   answers only once its read models have applied that sequence, waiting at most
   ``GATEWAY_READ_WAIT`` seconds; past that it answers 503 ``SERVICE_UNAVAILABLE`` with a
-  ``Retry-After``. Without the header it waits until its read models reach the stream's last
-  sequence *at the time of the request* (one STREAM.INFO request to NATS, shared with the reads
-  that arrived meanwhile: see :class:`StreamEnd`). While the replica is cut off from NATS it
-  cannot learn the stream's end, and no write can go through it; it then answers from what it
-  has (logged once a minute) instead of refusing every read, e.g. the dashboard through a NATS
+  ``Retry-After``. A sequence past the stream's end was answered to no write (every acknowledged
+  write is at or before it), so it waits for the stream's end only. Without the header it waits
+  until its read models reach the stream's last sequence *at the time of the request* (one
+  STREAM.INFO request to NATS, shared with the reads that arrived meanwhile: see
+  :class:`StreamEnd`). While the replica is cut off from NATS it cannot learn the stream's end,
+  and no write can go through it; a read without the header then answers from what it has
+  (logged once a minute) instead of refusing every read, e.g. the dashboard through a NATS
   restart. A request naming ``X-After-Seq`` still waits for it, or gets the 503.
 
 Both waits are the projection's own ``Follower.wait_for`` (the one way a route waits for the
@@ -50,7 +52,8 @@ WRITES = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 AFTER_SEQ_DESCRIPTION = (
     "Read your writes across replicas: the `X-Event-Seq` of a write (the highest one seen). "
     "The answer waits until this replica's read models include that stream sequence, at most "
-    "GATEWAY_READ_WAIT seconds (default 5), else 503 SERVICE_UNAVAILABLE with Retry-After. "
+    "GATEWAY_READ_WAIT seconds (default 5), else 503 SERVICE_UNAVAILABLE with Retry-After; "
+    "a sequence past the stream's end waits only for the end. "
     "Without it the answer reflects at least every event in the stream when the request came "
     "(while this replica is cut off from NATS: what it has, as it cannot write either)."
 )
@@ -217,18 +220,19 @@ async def read_after(
         # read until NATS is back. A client that must see a write names it (X-After-Seq).
         _unchecked.note(follower.last_seq)
         return
-    if seq is None:
-        try:
-            target = await asyncio.wait_for(stream_end(request, gateway).last_seq(), wait)
-        except Exception:  # noqa: BLE001 - NATS did not say where the stream ends: not served stale
-            raise _unavailable(
-                "Cannot tell whether this replica is up to date (NATS did not answer); "
-                "retry shortly",
-                None,
-                follower.last_seq,
-            ) from None
-    else:
-        target = seq
+    # Where the stream ends now (asked of NATS): what a read without X-After-Seq waits for, and
+    # what X-After-Seq cannot exceed, as every acknowledged write is at or before it.
+    try:
+        end = await asyncio.wait_for(stream_end(request, gateway).last_seq(), wait)
+    except Exception:  # noqa: BLE001 - NATS did not say where the stream ends: not served stale
+        raise _unavailable(
+            "Cannot tell whether this replica is up to date (NATS did not answer); retry shortly",
+            seq,
+            follower.last_seq,
+        ) from None
+    # A sequence past the end was answered to no write (made up, or from a stream since
+    # recreated): the stream's end is all there is to wait for.
+    target = end if seq is None else min(seq, end)
     try:
         await follower.wait_for(target, timeout=max(wait - (time.monotonic() - started), 0.001))
     except TimeoutError:
