@@ -391,7 +391,9 @@ class TaskBoard:
     """Tasks in submission order: those that run (or wait) whole, those that ended frozen
     (:class:`FrozenTask`); an event for an ended task thaws it, and it is frozen again after."""
 
-    def __init__(self) -> None:
+    def __init__(self, *, freeze: bool = True) -> None:
+        self.freeze = freeze
+        """False: every task held whole (what a frozen one answers is compared with that)."""
         self.tasks: dict[str, TaskView | FrozenTask] = {}
         self.agents: dict[str, AgentView] = {name: AgentView(name) for name in SPECIALIZATION}
         self._thawed: OrderedDict[str, TaskView] = OrderedDict()
@@ -515,7 +517,7 @@ class TaskBoard:
         step = self._STEPS.get(type(event))
         if step is not None:
             step(self, task, event, recorded.seq, at)
-        if task.status in TERMINAL:
+        if self.freeze and task.status in TERMINAL:
             self.tasks[task_id] = FrozenTask.of(task)
             self._remember(task)  # who just read it whole goes on seeing it move
 
