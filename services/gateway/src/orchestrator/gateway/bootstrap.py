@@ -103,7 +103,7 @@ class Gateway:
         follower = Follower(self.js, subjects.EVENTS_ALL, self._apply, start_seq=start_seq)
         self.follower = await parts.start(follower)
         parts.started(runtime.heartbeat(self._heartbeat_details).stop)
-        await follower.wait_caught_up(timeout=60)
+        await _caught_up_while_progressing(follower)
         self.snapshots.start(follower)
         parts.started(self.snapshots.stop)
         system_health = SystemHealthBroadcaster(
@@ -212,3 +212,23 @@ def get_gateway(request: Request) -> Gateway:
 
 
 GatewayDep = Annotated[Gateway, Depends(get_gateway)]
+
+
+CATCH_UP_STALL = 30.0
+"""Seconds the start's replay may go without applying an event before the start gives up."""
+
+
+async def _caught_up_while_progressing(follower: Follower) -> None:
+    """Wait for the start's replay, however long the history: a million events without a
+    snapshot take minutes on a small machine, and a fixed bound would fail every start (and
+    every restart) of such a gateway. Only a replay that stops moving gives up."""
+    reached = follower.last_seq
+    while True:
+        try:
+            await follower.wait_caught_up(timeout=CATCH_UP_STALL)
+            return
+        except TimeoutError:
+            if follower.last_seq == reached:
+                raise
+            log.info("replaying the event stream: at #%d", follower.last_seq)
+            reached = follower.last_seq
