@@ -62,6 +62,8 @@ def test_sigterm_drains_and_exits_zero_within_seconds(system: System, service: s
             return f"{service}-" in log and " ready" in log
 
         wait_until(ready, lambda: f"{service} ready:\n{system.log(service)}", timeout=30)
+        # Every service's own loop is uvloop's (the gateway's is uvicorn's, uvloop too).
+        assert "(event loop: uvloop)" in system.log(service), system.log(service)
     assert process.running()
 
     started = time.monotonic()

@@ -277,7 +277,7 @@ async def _main(service: str, start: Start, settings: NatsSettings) -> None:
     except NATS_DID_NOT_ANSWER as exc:
         log_start_not_answered(instance, exc)
         raise SystemExit(EXIT_NATS_UNAVAILABLE) from None
-    log.info("%s ready", instance)
+    log.info("%s ready (event loop: %s)", instance, type(loop).__module__.split(".")[0])
     await stopping.wait()
     log.info("%s stopping", instance)
     try:
