@@ -216,23 +216,31 @@ def exit_zero_on_stop_signals() -> None:
         signal.signal(sig, exit_zero)
 
 
-def loop_factory() -> Callable[[], asyncio.AbstractEventLoop] | None:
+def loop_factory(uvloop: bool = True) -> Callable[[], asyncio.AbstractEventLoop] | None:
     """uvloop's event loop where it is installed (the gateway gets it through uvicorn's
     standard extra; every other service through this), else asyncio's own.
 
     Measured with ``python -m bench.pipeline``: the services spend most of their own time in
     the loop's socket reads and callbacks, which uvloop does in C.
     """
-    if os.environ.get("ORCH_ASYNCIO_LOOP") == "asyncio":
+    if not uvloop or os.environ.get("ORCH_ASYNCIO_LOOP") == "asyncio":
         return None
     try:
-        import uvloop
+        import uvloop as fast
     except ImportError:  # pragma: no cover - uvloop is a dependency where it builds
         return None
-    return uvloop.new_event_loop
+    return fast.new_event_loop
 
 
-def run_service(service: str, start: Start, nats_settings: NatsSettings | None = None) -> None:
+def run_service(
+    service: str,
+    start: Start,
+    nats_settings: NatsSettings | None = None,
+    *,
+    uvloop: bool = True,
+) -> None:
+    """Run ``service`` until SIGTERM/SIGINT; ``uvloop=False`` keeps asyncio's own loop (the
+    workspace: uvloop's subprocesses take no ``user``/``group``/``extra_groups``)."""
     try:
         configure_logging(service)
         settings = nats_settings or NatsSettings()
@@ -240,7 +248,7 @@ def run_service(service: str, start: Start, nats_settings: NatsSettings | None =
         fail_on_bad_settings(service, exc)
         return
     try:
-        with asyncio.Runner(loop_factory=loop_factory()) as runner:
+        with asyncio.Runner(loop_factory=loop_factory(uvloop)) as runner:
             runner.run(_main(service, start, settings))
     except (ValidationError, SettingsError) as exc:  # a service's own settings, read in start()
         fail_on_bad_settings(service, exc)
