@@ -44,7 +44,9 @@ def with_header(data: bytes, **changes: Any) -> bytes:
 
 def with_models(data: bytes, change: Callable[[dict[str, Any]], object]) -> bytes:
     """The snapshot ``data`` with ``change`` made to its read models (the header kept)."""
-    head, _, body = data.partition(b"\n")
-    models = orjson.loads(zlib.decompress(body))
+    first, _, body = data.partition(b"\n")
+    head = orjson.loads(first)
+    models = orjson.loads(zlib.decompress(body[: head["main"]]))
     change(models)
-    return head + b"\n" + zlib.compress(orjson.dumps(models))
+    main = zlib.compress(orjson.dumps(models))
+    return orjson.dumps({**head, "main": len(main)}) + b"\n" + main + body[head["main"] :]

@@ -8,21 +8,31 @@ sequence), never answers without it.
 
 from __future__ import annotations
 
+import asyncio
 import itertools
-from collections.abc import Iterator
+import json
+import signal
+import socket
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import httpx
+import nats
 import pytest
 
+from orchestrator.events import subjects
+from orchestrator.events.catalog.workspace import FileWritten
+from orchestrator.events.envelope import Envelope, encode
 from orchestrator.launcher.nats_server import free_port
+from orchestrator.launcher.supervisor import ServiceProcess
 from orchestrator_client import Client
-from tests.harness import System, wait_until
+from tests.harness import System, running, wait_until
 
-READ_WAIT = "0.5"
-BURST = 200
-"""Writes made on A before each read on B: enough that B cannot have folded them all by chance."""
+READ_WAIT = "2"
+FLOOD = 5_000
+"""Events another writer appends before each write on A: what B is still folding when the read
+on B comes, so that a B that did not wait would answer without the write."""
 
 
 @dataclass
@@ -30,6 +40,7 @@ class Pair:
     system: System
     a: str
     b: str
+    b_process: ServiceProcess
 
 
 def start_gateway(system: System, name: str) -> str:
@@ -50,7 +61,10 @@ def pair(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Pair]:
     system = System(root=root, env={"RATE_LIMIT_FILES": "100000"})
     system.start_nats()
     try:
-        yield Pair(system, start_gateway(system, "gateway-a"), start_gateway(system, "gateway-b"))
+        system.start("archive")  # for the reset
+        a = start_gateway(system, "gateway-a")
+        b = start_gateway(system, "gateway-b")
+        yield Pair(system, a, b, system.processes[-1])
     finally:
         system.stop()
 
@@ -60,64 +74,164 @@ def event_seq(reply: httpx.Response) -> int:
     return int(reply.headers["X-Event-Seq"])
 
 
-def burst_of_writes(http: httpx.Client, base: str, n: int = BURST) -> int:
-    """``n`` file writes on ``base`` (keeping every replica's follower busy); the last seq."""
-    seq = 0
-    for i in range(n):
-        seq = event_seq(http.put(f"{base}/api/workspace/files/burst/{i}.txt", content=b"x"))
-    return seq
+def flood(system: System, n: int = FLOOD) -> int:
+    """``n`` file events appended straight to the stream (another writer, pipelined: the replicas
+    fold them after the fact); the last one's sequence."""
+
+    async def append() -> int:
+        assert system.nats is not None
+        nc = await nats.connect(system.nats.url)
+        try:
+            # A fresh envelope each: the stream drops a repeated message id as a duplicate.
+            event = FileWritten(path="flood.txt", digest="0" * 64, size=1)
+            messages = [encode(Envelope.wrap(event)) for _ in range(n)]
+            for body, headers in messages[:-1]:
+                await nc.publish(subjects.WORKSPACE, body, headers=headers)
+            body, headers = messages[-1]
+            ack = await nc.jetstream().publish(subjects.WORKSPACE, body, headers=headers)
+            return int(ack.seq)
+        finally:
+            await nc.close()
+
+    return asyncio.run(append())
+
+
+def read_on_b_right_after(
+    pair: Pair,
+    write: Callable[[], httpx.Response],
+    path: str | Callable[[httpx.Response], str],
+    after_seq: bool = False,
+) -> tuple[int, bytes]:
+    """``write()`` on A, then ``GET path`` on B, while B is behind by a flood of events.
+
+    B is paused (SIGSTOP) while another writer floods the stream and A answers the write, and
+    the read is sent to B before it resumes: when B runs again it has both the flood and the
+    read to handle, so a B that answered reads without waiting would answer without the write.
+    With ``after_seq`` the read names the write's ``X-Event-Seq``. ``path`` may be made from
+    the write's answer.
+    """
+    port = httpx.URL(pair.b).port
+    assert port is not None
+    pair.b_process.signal(signal.SIGSTOP)
+    try:
+        flood(pair.system)
+        written = write()
+        headers = {"X-After-Seq": str(event_seq(written))} if after_seq else {}
+        if callable(path):
+            path = path(written)
+        sock = socket.create_connection(("127.0.0.1", port), timeout=30)
+        request = [f"GET {path} HTTP/1.1", f"Host: 127.0.0.1:{port}", "Connection: close"]
+        request += [f"{name}: {value}" for name, value in headers.items()]
+        sock.sendall("\r\n".join([*request, "", ""]).encode())
+    finally:
+        pair.b_process.signal(signal.SIGCONT)
+    with sock:
+        answer = b""
+        while chunk := sock.recv(65536):
+            answer += chunk
+    head, _, body = answer.partition(b"\r\n\r\n")
+    return int(head.split()[1]), body
 
 
 def test_a_write_on_one_replica_is_read_on_the_other_at_once(pair: Pair) -> None:
-    with httpx.Client(timeout=10) as http:
-        # A task submitted on A, after a burst B is still folding: there at once on B.
-        burst_of_writes(http, pair.a)
-        submitted = http.post(f"{pair.a}/api/requirements", json={"requirement": "say hello"})
-        seq = event_seq(submitted)
-        task_id = submitted.json()["task_id"]
-        on_b = http.get(f"{pair.b}/api/tasks/{task_id}")
-        assert on_b.status_code == 200, on_b.text
-        listed = http.get(f"{pair.b}/api/tasks").json()
-        assert task_id in {t["id"] for t in listed["tasks"]}
+    with httpx.Client(timeout=30) as http:
 
-        # Its cancellation, the same way.
-        burst_of_writes(http, pair.a)
-        cancelled = http.post(f"{pair.a}/api/tasks/{task_id}/cancel")
-        assert event_seq(cancelled) > seq
-        assert http.get(f"{pair.b}/api/tasks/{task_id}").json()["status"] == "cancelled"
+        def submit() -> httpx.Response:
+            return http.post(f"{pair.a}/api/requirements", json={"requirement": "say hello"})
 
-        # A workspace file written on A.
-        burst_of_writes(http, pair.a)
-        written = http.put(f"{pair.a}/api/workspace/files/agree.py", content=b"print('agree')\n")
-        event_seq(written)
-        read = http.get(f"{pair.b}/api/workspace/files/agree.py")
-        assert read.status_code == 200, read.text
-        assert read.content == b"print('agree')\n"
+        def task_path(submitted: httpx.Response) -> str:
+            return f"/api/tasks/{submitted.json()['task_id']}"
 
-        # Settings saved on A.
-        saved = http.post(f"{pair.a}/api/settings", json={"default_priority": 9})
-        event_seq(saved)
+        status, body = read_on_b_right_after(pair, submit, task_path)
+        assert status == 200, body
+        task_id = json.loads(body)["id"]
+        submitted: list[str] = []
+
+        def listed(answer: httpx.Response) -> str:
+            submitted.append(answer.json()["task_id"])
+            return "/api/tasks"
+
+        status, body = read_on_b_right_after(pair, submit, listed)
+        assert status == 200, body
+        assert submitted[0] in {t["id"] for t in json.loads(body)["tasks"]}
+
+        def cancel() -> httpx.Response:
+            return http.post(f"{pair.a}/api/tasks/{task_id}/cancel")
+
+        status, body = read_on_b_right_after(pair, cancel, f"/api/tasks/{task_id}")
+        assert status == 200, body
+        assert json.loads(body)["status"] == "cancelled"
+
+        def write_file() -> httpx.Response:
+            return http.put(f"{pair.a}/api/workspace/files/agree.py", content=b"print('agree')")
+
+        status, body = read_on_b_right_after(pair, write_file, "/api/workspace/files/agree.py")
+        assert (status, body) == (200, b"print('agree')")
+
+        # A reset on A (the archive service archives the workspace): the archive listed on B.
+        archived: list[str] = []
+
+        def reset() -> httpx.Response:
+            answer = http.post(f"{pair.a}/api/project/reset")
+            archived.append(answer.json().get("archive_name", answer.text))
+            return answer
+
+        status, body = read_on_b_right_after(pair, reset, "/api/archive")
+        assert status == 200, body
+        assert archived[0] in {a["name"] for a in json.loads(body)["archives"]}
+
+        # Settings saved on A (read from the settings bucket, not a projection).
+        event_seq(http.post(f"{pair.a}/api/settings", json={"default_priority": 9}))
         assert http.get(f"{pair.b}/api/settings").json()["default_priority"] == 9
 
 
 def test_a_read_naming_a_write_waits_for_it(pair: Pair) -> None:
+    with httpx.Client(timeout=30) as http:
+        for i in range(3):  # how far behind B is when the read comes varies: three chances
+
+            def write_file(i: int = i) -> httpx.Response:
+                return http.put(f"{pair.a}/api/workspace/files/named.txt", content=b"v%d" % i)
+
+            status, body = read_on_b_right_after(
+                pair, write_file, "/api/workspace/files/named.txt", after_seq=True
+            )
+            assert (status, body) == (200, b"v%d" % i)
+
+
+def test_after_seq_past_the_stream_end_waits_for_the_end_only(pair: Pair) -> None:
+    """No write was answered with it (every acknowledged one is at or before the stream's end):
+    the answer reflects the whole stream, no wait for an event that may never come."""
     with httpx.Client(timeout=10) as http:
-        seq = burst_of_writes(http, pair.a)
+        seq = event_seq(http.put(f"{pair.a}/api/workspace/files/end.txt", content=b"end"))
         reply = http.get(
-            f"{pair.b}/api/workspace/files/burst/{BURST - 1}.txt",
-            headers={"X-After-Seq": str(seq)},
+            f"{pair.b}/api/workspace/files/end.txt", headers={"X-After-Seq": str(seq + 10**15)}
         )
-        assert reply.status_code == 200, reply.text
+        assert (reply.status_code, reply.content) == (200, b"end")
 
 
-def test_after_seq_beyond_the_stream_is_503_after_the_bound(pair: Pair) -> None:
-    reply = httpx.get(f"{pair.b}/api/tasks", headers={"X-After-Seq": str(10**15)}, timeout=10)
-    assert reply.status_code == 503
-    assert reply.headers["Retry-After"] == "1"
-    error = reply.json()["error"]
-    assert error["code"] == "SERVICE_UNAVAILABLE"
-    assert error["details"]["after_seq"] == 10**15
-    assert error["details"]["projection_seq"] < 10**15
+def test_a_replica_cut_off_from_nats_answers_what_it_has_unless_a_write_is_named(
+    tmp_path: Path,
+) -> None:
+    """NATS gone: the replica cannot learn where the stream ends, and nothing can be written
+    through it. A read naming a write it has not seen is a 503 with Retry-After (it may be
+    stale); a read naming none is answered from what it has, and the log says so."""
+    with running(tmp_path, ("gateway",), {"GATEWAY_READ_WAIT": READ_WAIT}) as system:
+        url = f"{system.base_url}/api/workspace/files/seen.txt"
+        seq = event_seq(httpx.put(url, content=b"seen", timeout=10))
+        assert httpx.get(url, headers={"X-After-Seq": str(seq)}, timeout=10).content == b"seen"
+        assert system.nats is not None
+        system.nats.stop()
+        unseen = {"X-After-Seq": str(seq + 1)}
+        reply = httpx.get(f"{system.base_url}/api/tasks", headers=unseen, timeout=30)
+        assert reply.status_code == 503, reply.text
+        assert reply.headers["Retry-After"] == "1"
+        assert reply.json()["error"]["code"] == "SERVICE_UNAVAILABLE"
+        listing = f"{system.base_url}/api/workspace/files"
+        wait_until(
+            lambda: "seen.txt" in httpx.get(listing, timeout=30).text,
+            "a read naming no write to be answered from what the replica has",
+        )
+        assert "read(s) answered from the read models as they are" in system.log("gateway")
 
 
 @pytest.mark.parametrize("value", ["abc", "-1", "1.5", "1" * 20, ""])
@@ -154,9 +268,9 @@ class RoundRobin(httpx.BaseTransport):
 
 def test_the_client_reads_its_writes_across_round_robin_replicas(pair: Pair) -> None:
     balancer = RoundRobin([pair.a, pair.b])
-    with httpx.Client(timeout=10) as http, Client(pair.a, transport=balancer) as client:
+    with Client(pair.a, transport=balancer) as client:
         for i in range(3):
-            burst_of_writes(http, pair.a if i % 2 else pair.b, 50)
+            flood(pair.system, 1_000)
             written = client.write_file(f"round/{i}.txt", f"v{i}".encode())
             assert written.name == f"{i}.txt"
             assert client.read_file(f"round/{i}.txt") == f"v{i}".encode()

@@ -21,15 +21,21 @@ from orchestrator.events.catalog import (
     FeedbackGiven,
     FileDeleted,
     FileWritten,
+    TaskCompleted,
+    TaskFailed,
+    TaskRetried,
 )
 from orchestrator.events.testing import history
 from orchestrator.gateway import snapshots
 from orchestrator.gateway.projections import ReadModels
+from orchestrator.gateway.projections.tasks import FrozenTask, TaskBoard, TaskView
 from orchestrator.gateway.snapshots import StreamIdentity, Unusable
 
 from .snapshot_builders import waiting_at_a_gate, with_header, with_models
 
 GATED = "task_" + "9" * 32
+REVIVED = f"task_{3:032x}"
+"""A task that ended early in the history and is failed, retried and completed again later."""
 STREAM = StreamIdentity(created="2026-12-02T10:00:00+00:00", first_seq=1)
 
 
@@ -38,7 +44,9 @@ def events() -> list[Event]:
     gated = GATED
     return [
         *domain_events(1400),
+        TaskFailed(task_id=REVIVED, stage="integration", code="STAGE_FAILED", message="late"),
         *waiting_at_a_gate(gated),
+        TaskRetried(task_id=REVIVED, stage="integration"),
         ExecutionRequested(execution_id="exec-live", path="implementation/app.py"),
         ExecutionStarted(
             execution_id="exec-live", path="implementation/app.py", command="python", pid=7
@@ -50,6 +58,7 @@ def events() -> list[Event]:
         FileDeleted(path="notes/todo.md"),
         ExecutionOutput(execution_id="exec-live", first_line=3, lines=("c",)),
         ApprovalGranted(task_id=gated, gate="plan", round=2),
+        TaskCompleted(task_id=REVIVED),
     ]
 
 
@@ -122,6 +131,55 @@ def test_a_gate_waited_at_in_the_snapshot_is_answered_in_its_history_after_resto
     assert statuses == ["revise", "approved"]
 
 
+def whole() -> ReadModels:
+    """The read models with every task held whole, as the board did before it froze any."""
+    return ReadModels(tasks=TaskBoard(freeze=False))
+
+
+def every_task(models: ReadModels) -> list[Any]:
+    board = models.tasks
+    return [
+        [board.get(task_id).to_json() for task_id in board.tasks],  # type: ignore[union-attr]
+        sorted(board.stage_durations()),
+    ]
+
+
+@pytest.mark.parametrize("cut", [0, GATE_ASKED, len(RECORDED)])
+def test_ended_tasks_held_frozen_answer_byte_for_byte_like_tasks_held_whole(cut: int) -> None:
+    frozen = fold(through(fold(ReadModels(), RECORDED[:cut]), cut), RECORDED[cut:])
+    held_whole = fold(whole(), RECORDED)
+
+    assert answers(frozen) == answers(held_whole) == WHOLE
+    assert json.dumps(every_task(frozen)) == json.dumps(every_task(held_whole))
+    ended = [t for t in frozen.tasks.tasks.values() if t.status in ("completed", "cancelled")]
+    assert ended
+    assert all(isinstance(t, FrozenTask) for t in ended)  # no history, files or checks held
+    assert isinstance(frozen.tasks.tasks[GATED], TaskView)  # running: whole
+    revived = frozen.tasks.get(REVIVED)
+    assert revived is not None
+    assert revived.status == "completed"
+    assert revived.error is None  # failed, retried, completed: the thawed task moved on
+
+
+def test_a_task_read_whole_stays_live_while_events_move_it() -> None:
+    models = fold(ReadModels(), RECORDED[:GATE_ASKED])
+    ended = models.tasks.get(REVIVED)
+    assert ended is not None
+    assert ended.status == "failed"
+
+    fold(models, RECORDED[GATE_ASKED:])
+
+    assert ended.status == "completed"  # the object read before is the one that moved
+
+
+def test_a_page_of_frozen_tasks_does_not_keep_them_thawed() -> None:
+    models = through(fold(ReadModels(), RECORDED), len(RECORDED))  # restored: none thawed
+    page, _ = models.tasks.page(limit=1000)
+
+    assert len(page) > 100
+    assert not models.tasks._thawed  # a listing thaws each task for its answer only
+
+
 def good() -> tuple[bytes, int]:
     models = fold(ReadModels(), RECORDED[:500])
     return snapshots.encode(models, 500, STREAM), 500
@@ -131,6 +189,13 @@ def good() -> tuple[bytes, int]:
     ("variant", "reason"),
     [
         (lambda d: d[: len(d) // 2], "unreadable read models"),
+        (lambda d: d[:-1], "unreadable read models"),
+        (lambda d: d[:-1] + bytes([d[-1] ^ 1]), "CRC-32"),
+        (lambda d: with_header(d, blobs_crc32=0), "CRC-32"),
+        (
+            lambda d: with_models(d, lambda m: m["tasks"]["tasks"][0].update(blob=[0, 10**9])),
+            "outside the snapshot",
+        ),
         (lambda d: b"\x00garbage" + d, "unreadable header"),
         (lambda d: with_header(d, fingerprint="0" * 64), "other projection code"),
         (lambda d: with_header(d, format=snapshots.FORMAT + 1), "format"),
@@ -149,6 +214,10 @@ def good() -> tuple[bytes, int]:
     ],
     ids=[
         "truncated",
+        "last-byte-missing",
+        "detail-altered",
+        "detail-crc",
+        "detail-outside",
         "garbage",
         "fingerprint",
         "format",

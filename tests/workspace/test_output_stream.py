@@ -21,6 +21,7 @@ from orchestrator.events.catalog import (
     ExecutionStarted,
 )
 from orchestrator.events.envelope import decode
+from orchestrator_client import Client
 from tests.harness import System, eventually
 
 from .conftest import (
@@ -70,6 +71,10 @@ async def test_a_runs_lines_arrive_complete_and_in_order_and_none_is_in_the_doma
     assert read["complete"] is True and read["output_lost"] == 0
     tail = await output_of(ws_system, execution_id, from_line=298)
     assert [line["output"] for line in tail["lines"]] == EXPECTED[-3:]
+    with Client(ws_system.base_url) as client:  # the typed client reads the same page
+        page = client.execution_lines(execution_id, from_line=298)
+    assert [line.output for line in page.lines] == EXPECTED[-3:] and page.complete
+    assert [line.line for line in page.lines] == [298, 299, 300]
     resumed, _ = await run_output_from(ws_system, execution_id, 299)
     assert resumed == EXPECTED[-2:]
 

@@ -146,6 +146,7 @@ class ClientBase(Generic[TransportT]):
     start_run = Rest(ops.start_run)
     executions = Rest(ops.executions)
     execution = Rest(ops.execution)
+    execution_lines = Rest(ops.execution_lines)
     stop_execution = Rest(ops.stop_execution)
     # -- project, archives, settings, health ----------------------------------------------------
     reset = Rest(ops.reset)

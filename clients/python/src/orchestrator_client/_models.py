@@ -320,6 +320,31 @@ class ExecutionList(Model):
     executions: list[Execution]
 
 
+class OutputLine(Model):
+    line: int
+    output: str
+
+
+class LostLines(Model):
+    first_line: int
+    last_line: int
+
+
+class ExecutionOutputPage(Model):
+    """An execution's output lines from ``from_line``, as the output stream holds them now:
+    ``output_lost`` counts the lines its retention dropped (their ranges in ``lost``), and
+    ``complete`` is true only for a finished run of which every line is here."""
+
+    execution_id: str
+    status: str
+    from_line: int
+    lines: list[OutputLine]
+    output_lines: int = 0
+    output_lost: int = 0
+    lost: list[LostLines] = Field(default_factory=list)
+    complete: bool = False
+
+
 class RunResult(Model):
     """What ``run()`` returns: how the execution ended and how much it printed."""
 

@@ -284,6 +284,16 @@ def execution(execution_id: str) -> Operation[m.Execution]:
     )
 
 
+@route("GET", "/api/workspace/executions/{execution_id}/output")
+def execution_lines(execution_id: str, from_line: int = 1) -> Operation[m.ExecutionOutputPage]:
+    return Operation(
+        "GET",
+        f"/api/workspace/executions/{_segment(execution_id)}/output",
+        _model(m.ExecutionOutputPage),
+        params={"from_line": str(from_line)},
+    )
+
+
 @route("POST", "/api/workspace/executions/{execution_id}/stop")
 def stop_execution(execution_id: str) -> Operation[m.Execution]:
     return Operation(

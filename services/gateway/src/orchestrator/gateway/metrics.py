@@ -14,7 +14,6 @@ import logging
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from datetime import datetime
 
 import nats.errors
 from nats.js import JetStreamContext
@@ -87,11 +86,8 @@ class _Collector(Collector):
             tasks.add_metric([status], count)
         yield tasks
         durations: dict[str, list[float]] = {}
-        for task in board.tasks.values():
-            for entry in task.history:
-                if entry.get("finished_at") and entry.get("started_at"):
-                    seconds = _seconds(entry["started_at"], entry["finished_at"])
-                    durations.setdefault(entry["agent"], []).append(seconds)
+        for agent, seconds in board.stage_durations():
+            durations.setdefault(agent, []).append(seconds)
         histogram = HistogramMetricFamily(
             "orchestrator_stage_duration_seconds",
             "Time from a stage's start to its end, by agent",
@@ -147,16 +143,6 @@ class _Collector(Collector):
             up.add_metric([service], len(self.s.health.instances(service)))
         yield restarts
         yield up
-
-
-def _seconds(start: str, end: str) -> float:
-    return max(
-        0.0,
-        (
-            datetime.fromisoformat(end.replace("Z", "+00:00"))
-            - datetime.fromisoformat(start.replace("Z", "+00:00"))
-        ).total_seconds(),
-    )
 
 
 def _le(bound: float) -> str:

@@ -11,9 +11,14 @@ on replica B right after a write on replica A could miss the write. Two headers 
 - ``X-After-Seq`` on a read (the :func:`read_after` dependency of every read route): the replica
   answers only once its read models have applied that sequence, waiting at most
   ``GATEWAY_READ_WAIT`` seconds; past that it answers 503 ``SERVICE_UNAVAILABLE`` with a
-  ``Retry-After``. Without the header it waits until its read models reach the stream's last
-  sequence *at the time of the request* (one STREAM.INFO request to NATS, shared with the reads
-  that arrived meanwhile: see :class:`StreamEnd`).
+  ``Retry-After``. A sequence past the stream's end was answered to no write (every acknowledged
+  write is at or before it), so it waits for the stream's end only. Without the header it waits
+  until its read models reach the stream's last sequence *at the time of the request* (one
+  STREAM.INFO request to NATS, shared with the reads that arrived meanwhile: see
+  :class:`StreamEnd`). While the replica is cut off from NATS it cannot learn the stream's end,
+  and no write can go through it; a read without the header then answers from what it has
+  (logged once a minute) instead of refusing every read, e.g. the dashboard through a NATS
+  restart. A request naming ``X-After-Seq`` still waits for it, or gets the 503.
 
 Both waits are the projection's own ``Follower.wait_for`` (the one way a route waits for the
 read models), never a poll.
@@ -22,6 +27,7 @@ read models), never a poll.
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 from contextvars import ContextVar
 from typing import Any
@@ -46,13 +52,17 @@ WRITES = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 AFTER_SEQ_DESCRIPTION = (
     "Read your writes across replicas: the `X-Event-Seq` of a write (the highest one seen). "
     "The answer waits until this replica's read models include that stream sequence, at most "
-    "GATEWAY_READ_WAIT seconds (default 5), else 503 SERVICE_UNAVAILABLE with Retry-After. "
-    "Without it the answer reflects at least every event in the stream when the request came."
+    "GATEWAY_READ_WAIT seconds (default 5), else 503 SERVICE_UNAVAILABLE with Retry-After; "
+    "a sequence past the stream's end waits only for the end. "
+    "Without it the answer reflects at least every event in the stream when the request came "
+    "(while this replica is cut off from NATS: what it has, as it cannot write either)."
 )
 EVENT_SEQ_DESCRIPTION = (
     "The event stream sequence this answer reflects, at least that of the last event the write "
     "appended: send it as X-After-Seq on the next read, on any replica, to see the write."
 )
+
+log = logging.getLogger(__name__)
 
 _appended: ContextVar[list[int] | None] = ContextVar("appended_seq", default=None)
 
@@ -154,6 +164,30 @@ class StreamEnd:
         task.add_done_callback(self._asking.discard)
 
 
+class _UncheckedReads:
+    """One warning a minute while reads are answered without knowing the stream's end."""
+
+    def __init__(self) -> None:
+        self._last: float | None = None
+        self._since = 0
+
+    def note(self, reached: int) -> None:
+        self._since += 1
+        now = time.monotonic()
+        if self._last is not None and now - self._last < 60:
+            return
+        log.warning(
+            "NATS is not connected: %d read(s) answered from the read models as they are "
+            "(event #%d) without waiting for the stream's end",
+            self._since,
+            reached,
+        )
+        self._last, self._since = now, 0
+
+
+_unchecked = _UncheckedReads()
+
+
 def _unavailable(message: str, seq: int | None, reached: int) -> errors.ApiError:
     details: dict[str, Any] = {"projection_seq": reached}
     if seq is not None:
@@ -180,18 +214,25 @@ async def read_after(
     seq: int | None = int(x_after_seq) if x_after_seq is not None else None
     if seq is not None and follower.last_seq >= seq:
         return
-    if seq is None:
-        try:
-            target = await asyncio.wait_for(stream_end(request, gateway).last_seq(), wait)
-        except Exception:  # noqa: BLE001 - NATS did not say where the stream ends: not served stale
-            raise _unavailable(
-                "Cannot tell whether this replica is up to date (NATS did not answer); "
-                "retry shortly",
-                None,
-                follower.last_seq,
-            ) from None
-    else:
-        target = seq
+    if seq is None and not gateway.nc.is_connected:
+        # Cut off from NATS, this replica cannot learn where the stream ends, and nothing can
+        # be written through it either: it answers from what it has rather than refusing every
+        # read until NATS is back. A client that must see a write names it (X-After-Seq).
+        _unchecked.note(follower.last_seq)
+        return
+    # Where the stream ends now (asked of NATS): what a read without X-After-Seq waits for, and
+    # what X-After-Seq cannot exceed, as every acknowledged write is at or before it.
+    try:
+        end = await asyncio.wait_for(stream_end(request, gateway).last_seq(), wait)
+    except Exception:  # noqa: BLE001 - NATS did not say where the stream ends: not served stale
+        raise _unavailable(
+            "Cannot tell whether this replica is up to date (NATS did not answer); retry shortly",
+            seq,
+            follower.last_seq,
+        ) from None
+    # A sequence past the end was answered to no write (made up, or from a stream since
+    # recreated): the stream's end is all there is to wait for.
+    target = end if seq is None else min(seq, end)
     try:
         await follower.wait_for(target, timeout=max(wait - (time.monotonic() - started), 0.001))
     except TimeoutError:

@@ -3,12 +3,18 @@
 A snapshot is one object in the ``snapshots`` object store, named by the stream sequence it
 reflects (``read-models.<seq>``, so a write never replaces a newer one), holding two JSON lines:
 
-1. a header: the format number, the fingerprint of the projection code, the sequence, and the
-   stream it was taken from (its creation time and first sequence);
+1. a header: the format number, the fingerprint of the projection code, the sequence, the
+   stream it was taken from (its creation time and first sequence), and the sizes of the two
+   parts that follow it (and the CRC-32 of the second);
 2. the read models as plain data (:meth:`ReadModels.snapshot`), JSON by ``orjson``, compressed
    with zlib: never pickle, since whoever can write to NATS would then run code on the gateway.
    (Compressed because fetching is the slow part of a start: nats-py reads ~100 MB/s, zlib
-   inflates several times faster, and a snapshot's JSON is very repetitive.)
+   inflates several times faster, and a snapshot's JSON is very repetitive.) An ended task is
+   there as its summary and the place of its detail in part 3;
+3. the ended tasks' details, each as the board holds it (its own orjson+zlib,
+   :class:`~.projections.tasks.FrozenTask`), one after the other. A start restores these
+   without decoding them (a task's detail is thawed when first read): most of a snapshot, and
+   most of what a restore used to spend its time on.
 
 :meth:`SnapshotStore.load` takes the newest snapshot whose header matches this code and this
 stream and whose sequence the stream has reached; anything else (unreadable, another format or
@@ -56,7 +62,7 @@ from .projections import ReadModels
 
 log = logging.getLogger(__name__)
 
-FORMAT = 1
+FORMAT = 2
 """The layout of a snapshot object; bump it when the header or the envelope changes."""
 PREFIX = "read-models."
 KEEP = 2
@@ -120,8 +126,16 @@ class Restored:
     seconds: float
 
 
-def header(seq: int, stream: StreamIdentity) -> dict[str, Any]:
-    return {"format": FORMAT, "fingerprint": FINGERPRINT, "seq": seq, "stream": stream.plain()}
+def header(seq: int, stream: StreamIdentity, main: int, blobs: bytes) -> dict[str, Any]:
+    return {
+        "format": FORMAT,
+        "fingerprint": FINGERPRINT,
+        "seq": seq,
+        "stream": stream.plain(),
+        "main": main,
+        "blobs": len(blobs),
+        "blobs_crc32": zlib.crc32(blobs),
+    }
 
 
 COMPRESSION = 6
@@ -130,8 +144,10 @@ time is the child's, not the event loop's."""
 
 
 def encode(models: ReadModels, seq: int, stream: StreamIdentity) -> bytes:
-    body = zlib.compress(orjson.dumps(models.snapshot()), COMPRESSION)
-    return orjson.dumps(header(seq, stream)) + b"\n" + body
+    parts: list[bytes] = []
+    body = zlib.compress(orjson.dumps(models.snapshot(parts)), COMPRESSION)
+    blobs = b"".join(parts)
+    return orjson.dumps(header(seq, stream, len(body), blobs)) + b"\n" + body + blobs
 
 
 def decode(data: bytes, *, seq: int, stream: StreamIdentity, last_seq: int) -> ReadModels:
@@ -154,6 +170,7 @@ def decode(data: bytes, *, seq: int, stream: StreamIdentity, last_seq: int) -> R
         raise Unusable(f"taken of another stream {head.get('stream')!r}, now {stream.plain()}")
     if seq > last_seq:
         raise Unusable(f"at #{seq}, beyond the stream's last #{last_seq}")
+    main, blobs = _parts(head, body)
     # Millions of small objects, none of them garbage: the cyclic collector would run hundreds
     # of times over a growing heap (most of the time of a restore), and once over all of them
     # when enabled again. So it is off meanwhile, and what was restored is moved out of its
@@ -161,7 +178,7 @@ def decode(data: bytes, *, seq: int, stream: StreamIdentity, last_seq: int) -> R
     collecting = gc.isenabled()
     gc.disable()
     try:
-        models = ReadModels.restore(orjson.loads(zlib.decompress(body)))
+        models = ReadModels.restore(orjson.loads(zlib.decompress(body[:main])), blobs)
     except (zlib.error, orjson.JSONDecodeError, KeyError, TypeError, ValueError, IndexError) as exc:
         raise Unusable(f"unreadable read models ({type(exc).__name__}: {exc})") from None
     else:
@@ -170,6 +187,18 @@ def decode(data: bytes, *, seq: int, stream: StreamIdentity, last_seq: int) -> R
     finally:
         if collecting:
             gc.enable()
+
+
+def _parts(head: dict[str, Any], body: bytes) -> tuple[int, bytes]:
+    """The size of the read models part, and the ended tasks' details, checked whole."""
+    main, size = head.get("main"), head.get("blobs")
+    if not isinstance(main, int) or not isinstance(size, int) or main + size != len(body):
+        raise Unusable(f"unreadable read models ({len(body)} bytes, the header says {main}+{size})")
+    blobs = body[main:]
+    # The details are decoded only when read, so they are checked now: what was written whole.
+    if zlib.crc32(blobs) != head.get("blobs_crc32"):
+        raise Unusable("unreadable read models (the ended tasks' details fail their CRC-32)")
+    return main, blobs
 
 
 async def stream_identity(js: JetStreamContext) -> tuple[StreamIdentity, int]:

@@ -35,10 +35,11 @@ class ReadModels:
         self.executions.apply(recorded)
         self.archives.apply(recorded)
 
-    def snapshot(self) -> Plain:
-        """Every read model as plain data (JSON-encodable, nothing decodes into code)."""
+    def snapshot(self, blobs: list[bytes] | None = None) -> Plain:
+        """Every read model as plain data (JSON-encodable, nothing decodes into code); the
+        ended tasks' compressed details go to ``blobs`` (inlined without it)."""
         return {
-            "tasks": self.tasks.snapshot(),
+            "tasks": self.tasks.snapshot(blobs),
             "workspace": self.workspace.snapshot(),
             "executions": self.executions.snapshot(),
             "archives": self.archives.snapshot(),
@@ -46,11 +47,11 @@ class ReadModels:
         }
 
     @classmethod
-    def restore(cls, plain: Plain) -> ReadModels:
-        """Read models holding what :meth:`snapshot` returned; KeyError/TypeError/ValueError
-        when ``plain`` is not such a snapshot."""
+    def restore(cls, plain: Plain, blobs: bytes = b"") -> ReadModels:
+        """Read models holding what :meth:`snapshot` returned (``blobs``: what it appended,
+        joined); KeyError/TypeError/ValueError when ``plain`` is not such a snapshot."""
         models = cls()
-        models.tasks.restore(plain["tasks"])
+        models.tasks.restore(plain["tasks"], blobs)
         models.workspace.restore(plain["workspace"])
         models.executions.restore(plain["executions"])
         models.archives.restore(plain["archives"])

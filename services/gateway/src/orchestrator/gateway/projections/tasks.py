@@ -7,11 +7,15 @@ byte the same.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+import sys
+import zlib
+from collections import OrderedDict
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field, fields
 from datetime import datetime
 from typing import Any, ClassVar
 
+import orjson
 from pydantic import TypeAdapter
 
 from orchestrator.events import RecordedEvent, subjects
@@ -56,6 +60,17 @@ SPECIALIZATION = {
 
 def timestamp(moment: datetime) -> str:
     return moment.isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def seconds_between(start: str, end: str) -> float:
+    """The seconds from one timestamp of this module to a later one (never negative)."""
+    return max(
+        0.0,
+        (
+            datetime.fromisoformat(end.replace("Z", "+00:00"))
+            - datetime.fromisoformat(start.replace("Z", "+00:00"))
+        ).total_seconds(),
+    )
 
 
 def _usage(usage: Usage) -> dict[str, Any]:
@@ -292,50 +307,176 @@ class AgentView:
         }
 
 
+FROZEN_LEVEL = 6
+"""zlib's level for a frozen task: freezing happens once per task that ends."""
+
+
+def _spans(history: list[dict[str, Any]]) -> tuple[tuple[str, float], ...]:
+    return tuple(
+        (sys.intern(entry["agent"]), seconds_between(entry["started_at"], entry["finished_at"]))
+        for entry in history
+        if entry.get("finished_at") and entry.get("started_at")
+    )
+
+
+class FrozenTask:
+    """A task that ended, held small: what listing, counting and the metrics read (its id,
+    status, submission sequence, and how long each finished stage took), and the rest (history,
+    files, checks, approvals...) as its snapshot, orjson and zlib, thawed on demand.
+
+    Memory per ended task is then its compressed snapshot (a few hundred bytes) instead of its
+    whole object graph, and a cold start restores these without decoding the detail."""
+
+    __slots__ = ("blob", "id", "spans", "status", "submitted_seq")
+
+    def __init__(
+        self,
+        id: str,
+        status: str,
+        submitted_seq: int,
+        spans: tuple[tuple[str, float], ...],
+        blob: bytes,
+    ) -> None:
+        self.id = id
+        self.status = status
+        self.submitted_seq = submitted_seq
+        self.spans = spans
+        self.blob = blob
+
+    @classmethod
+    def of(cls, task: TaskView) -> FrozenTask:
+        blob = zlib.compress(orjson.dumps(task.snapshot()), FROZEN_LEVEL)
+        return cls(task.id, sys.intern(task.status), task.submitted_seq, _spans(task.history), blob)
+
+    def thaw(self) -> TaskView:
+        return TaskView.restore(orjson.loads(zlib.decompress(self.blob)))
+
+    def snapshot(self, blobs: list[bytes], offset: int) -> Plain:
+        blobs.append(self.blob)
+        return {
+            "id": self.id,
+            "status": self.status,
+            "submitted_seq": self.submitted_seq,
+            "spans": self.spans,
+            "blob": [offset, len(self.blob)],
+        }
+
+    @classmethod
+    def restore(cls, plain: Plain, blobs: bytes) -> FrozenTask:
+        if plain.keys() != _FROZEN_FIELDS:
+            raise KeyError(f"task fields {sorted(plain.keys() ^ _FROZEN_FIELDS)}")
+        offset, length = plain["blob"]
+        if not (isinstance(offset, int) and isinstance(length, int)) or (
+            offset < 0 or length <= 0 or offset + length > len(blobs)
+        ):
+            raise ValueError(f"task {plain['id']!r}: its detail lies outside the snapshot")
+        return cls(
+            plain["id"],
+            sys.intern(plain["status"]),
+            plain["submitted_seq"],
+            tuple((sys.intern(agent), float(seconds)) for agent, seconds in plain["spans"]),
+            blobs[offset : offset + length],
+        )
+
+
+_FROZEN_FIELDS = {"id", "status", "submitted_seq", "spans", "blob"}
+THAWED = 256
+"""Ended tasks kept whole after a read (an LRU): a task read again is not thawed again."""
+
 Page = tuple[list[dict[str, Any]], int | None]
 """A page of tasks (as the API shows them) and the cursor of the next page."""
 
 
 class TaskBoard:
-    def __init__(self) -> None:
-        self.tasks: dict[str, TaskView] = {}
+    """Tasks in submission order: those that run (or wait) whole, those that ended frozen
+    (:class:`FrozenTask`); an event for an ended task thaws it, and it is frozen again after."""
+
+    def __init__(self, *, freeze: bool = True) -> None:
+        self.freeze = freeze
+        """False: every task held whole (what a frozen one answers is compared with that)."""
+        self.tasks: dict[str, TaskView | FrozenTask] = {}
         self.agents: dict[str, AgentView] = {name: AgentView(name) for name in SPECIALIZATION}
+        self._thawed: OrderedDict[str, TaskView] = OrderedDict()
 
     # -- snapshots ---------------------------------------------------------------------------
 
-    def snapshot(self) -> Plain:
-        """The board as plain data, tasks in submission order."""
-        return {
-            "tasks": [task.snapshot() for task in self.tasks.values()],
-            "agents": [agent.snapshot() for agent in self.agents.values()],
-        }
+    def snapshot(self, blobs: list[bytes] | None = None) -> Plain:
+        """The board as plain data, tasks in submission order; the frozen tasks' details are
+        appended to ``blobs`` (referred to by offset and length), or inlined without it."""
+        tasks: list[Plain] = []
+        offset = 0
+        for task in self.tasks.values():
+            if isinstance(task, TaskView):
+                tasks.append(task.snapshot())
+            elif blobs is None:
+                tasks.append(task.thaw().snapshot())
+            else:
+                tasks.append(task.snapshot(blobs, offset))
+                offset += len(task.blob)
+        return {"tasks": tasks, "agents": [agent.snapshot() for agent in self.agents.values()]}
 
-    def restore(self, plain: Plain) -> None:
-        self.tasks = {t["id"]: TaskView.restore(t) for t in plain["tasks"]}
+    def restore(self, plain: Plain, blobs: bytes = b"") -> None:
+        self.tasks = {
+            t["id"]: FrozenTask.restore(t, blobs) if "blob" in t else TaskView.restore(t)
+            for t in plain["tasks"]
+        }
         self.agents = {a["name"]: AgentView.restore(a) for a in plain["agents"]}
+        self._thawed.clear()
 
     # -- queries -----------------------------------------------------------------------------
 
     def get(self, task_id: str) -> TaskView | None:
-        return self.tasks.get(task_id)
+        task = self.tasks.get(task_id)
+        if task is None or isinstance(task, TaskView):
+            return task
+        return self._whole(task, keep=True)
+
+    def _whole(self, task: FrozenTask, *, keep: bool) -> TaskView:
+        """``task`` thawed (from the LRU when there; into it when ``keep``)."""
+        whole = self._thawed.get(task.id)
+        if whole is not None:
+            self._thawed.move_to_end(task.id)
+            return whole
+        whole = task.thaw()
+        if keep:
+            self._remember(whole)
+        return whole
+
+    def _remember(self, whole: TaskView) -> None:
+        self._thawed[whole.id] = whole
+        self._thawed.move_to_end(whole.id)
+        if len(self._thawed) > THAWED:
+            self._thawed.popitem(last=False)
+
+    def _json(self, task: TaskView | FrozenTask) -> dict[str, Any]:
+        whole = task if isinstance(task, TaskView) else self._whole(task, keep=False)
+        return whole.to_json()
 
     def list(self, status: str | None = None) -> list[dict[str, Any]]:
-        return [t.to_json() for t in self.tasks.values() if status is None or t.status == status]
+        return [self._json(t) for t in self.tasks.values() if status is None or t.status == status]
+
+    def stage_durations(self) -> Iterator[tuple[str, float]]:
+        """Every finished stage of every task: the agent that ran it and its seconds."""
+        for task in self.tasks.values():
+            if isinstance(task, FrozenTask):
+                yield from task.spans
+            else:
+                yield from _spans(task.history)
 
     def page(self, *, status: str | None = None, limit: int, before: int | None = None) -> Page:
         """Up to ``limit`` tasks, newest first, submitted before sequence ``before`` (a cursor);
         and the cursor of the next page (None on the last). Tasks are held in submission order,
         so a page walks back from the newest without sorting."""
-        found: list[TaskView] = []
+        found: list[TaskView | FrozenTask] = []
         for task in reversed(self.tasks.values()):
             if before is not None and task.submitted_seq >= before:
                 continue
             if status is not None and task.status != status:
                 continue
             if len(found) == limit:
-                return [t.to_json() for t in found], found[-1].submitted_seq
+                return [self._json(t) for t in found], found[-1].submitted_seq
             found.append(task)
-        return [t.to_json() for t in found], None
+        return [self._json(t) for t in found], None
 
     def agents_report(self, replicas: Mapping[str, int] | None = None) -> dict[str, Any]:
         """Each agent's view; ``replicas`` maps an agent to the live instances that run it."""
@@ -363,14 +504,22 @@ class TaskBoard:
         task_id = getattr(event, "task_id", None)
         if not isinstance(task_id, str) or not subjects.is_task(recorded.subject):
             return
-        task = self.tasks.get(task_id)
-        if task is None:
+        held = self.tasks.get(task_id)
+        if held is None:
             return
+        if isinstance(held, FrozenTask):
+            task = self._thawed.pop(task_id, None) or held.thaw()
+            self.tasks[task_id] = task  # the same place: submission order is kept
+        else:
+            task = held
         task.version = recorded.seq
         task.updated_at = at
         step = self._STEPS.get(type(event))
         if step is not None:
             step(self, task, event, recorded.seq, at)
+        if self.freeze and task.status in TERMINAL:
+            self.tasks[task_id] = FrozenTask.of(task)
+            self._remember(task)  # who just read it whole goes on seeing it move
 
     def _submitted(self, event: TaskSubmitted, seq: int, at: str) -> None:
         if event.task_id in self.tasks:
@@ -551,4 +700,4 @@ class TaskBoard:
                 agent.last_activity = at
 
 
-__all__ = ["ROLE_AGENT", "TaskBoard", "TaskView"]
+__all__ = ["ROLE_AGENT", "FrozenTask", "TaskBoard", "TaskView"]
