@@ -62,6 +62,10 @@ def test_sigterm_drains_and_exits_zero_within_seconds(system: System, service: s
             return f"{service}-" in log and " ready" in log
 
         wait_until(ready, lambda: f"{service} ready:\n{system.log(service)}", timeout=30)
+        # uvloop for every service's own loop (the gateway's is uvicorn's, uvloop too) but the
+        # workspace's: uvloop cannot start a sandboxed run as another user and group.
+        loop = "asyncio" if service == "workspace" else "uvloop"
+        assert f"(event loop: {loop})" in system.log(service), system.log(service)
     assert process.running()
 
     started = time.monotonic()

@@ -8,7 +8,9 @@ from .bootstrap import start
 
 
 def main() -> None:
-    run_service("workspace", start)
+    # asyncio's own loop: the sandbox starts its runs as another user and group, which
+    # uvloop's subprocess_exec refuses (ValueError), so every check would fail.
+    run_service("workspace", start, uvloop=False)
 
 
 if __name__ == "__main__":
