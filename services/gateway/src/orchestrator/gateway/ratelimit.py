@@ -31,8 +31,6 @@ from __future__ import annotations
 
 import logging
 import math
-import time
-from collections.abc import Callable
 from typing import Any
 
 from starlette.types import ASGIApp, Receive, Scope, Send
@@ -45,6 +43,7 @@ from .rate_windows import WINDOW_SECONDS, counter_key
 from .ratelimit_store import SharedWindows, WindowsUnavailable
 from .security import Policy
 from .settings import GatewaySettings
+from .throttled_log import ThrottledWarning
 
 log = logging.getLogger(__name__)
 
@@ -68,29 +67,6 @@ def category(method: str, path: str) -> str | None:
     return None
 
 
-class UncheckedLog:
-    """Log lines for requests admitted unchecked: the first at once, then at most one a minute."""
-
-    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
-        self._clock = clock
-        self._last: float | None = None
-        self._since = 0
-
-    def admitted(self, kind: str, reason: WindowsUnavailable) -> None:
-        self._since += 1
-        now = self._clock()
-        if self._last is not None and now - self._last < WINDOW_SECONDS:
-            return
-        log.warning(
-            "rate limits not checked, %d request(s) admitted unchecked (latest: %s): %s",
-            self._since,
-            kind,
-            reason,
-        )
-        self._last = now
-        self._since = 0
-
-
 def _shared_windows(scope: Scope) -> SharedWindows | None:
     """The gateway's counts in NATS, once its lifespan has built them."""
     gateway: Any = getattr(scope["app"].state, "gateway", None)
@@ -108,7 +84,9 @@ class RateLimitMiddleware:
         self.trusted_proxies = settings.trusted_proxies
         # The guard in front refused every other token, so one that gets here is genuine.
         self.tokens_checked = bool(settings.gateway_token)
-        self.unchecked = UncheckedLog()
+        self.unchecked = ThrottledWarning(
+            log, "rate limits not checked, %d request(s) admitted unchecked (latest: %s): %s"
+        )
 
     def identity(self, scope: Scope) -> str:
         headers: list[tuple[bytes, bytes]] = scope.get("headers", [])
@@ -138,7 +116,7 @@ class RateLimitMiddleware:
                 raise WindowsUnavailable("the gateway is not started")
             decision = await windows.hit(counter_key(kind, self.identity(scope)), limit)
         except WindowsUnavailable as exc:
-            self.unchecked.admitted(kind, exc)
+            self.unchecked.note(kind, exc)
             await self.app(scope, receive, send)
             return
         if decision.allowed:

@@ -41,6 +41,7 @@ from orchestrator.events.envelope import Envelope
 from orchestrator.events.error_codes import ErrorCode
 
 from . import errors
+from .throttled_log import ThrottledWarning
 
 EVENT_SEQ = "X-Event-Seq"
 AFTER_SEQ = "X-After-Seq"
@@ -164,28 +165,11 @@ class StreamEnd:
         task.add_done_callback(self._asking.discard)
 
 
-class _UncheckedReads:
-    """One warning a minute while reads are answered without knowing the stream's end."""
-
-    def __init__(self) -> None:
-        self._last: float | None = None
-        self._since = 0
-
-    def note(self, reached: int) -> None:
-        self._since += 1
-        now = time.monotonic()
-        if self._last is not None and now - self._last < 60:
-            return
-        log.warning(
-            "NATS is not connected: %d read(s) answered from the read models as they are "
-            "(event #%d) without waiting for the stream's end",
-            self._since,
-            reached,
-        )
-        self._last, self._since = now, 0
-
-
-_unchecked = _UncheckedReads()
+_unchecked = ThrottledWarning(
+    log,
+    "NATS is not connected: %d read(s) answered from the read models as they are "
+    "(event #%d) without waiting for the stream's end",
+)
 
 
 def _unavailable(message: str, seq: int | None, reached: int) -> errors.ApiError:
