@@ -42,10 +42,35 @@ def test_a_bad_nats_url_stops_the_service_at_once_with_a_clear_message(service: 
     assert "Traceback" not in result.stderr
 
 
-def test_a_bad_log_level_is_named_too() -> None:
-    result = run_with_env("agents", NATS_URL="nats://127.0.0.1:1", LOG_LEVEL="chatty")
+@pytest.mark.parametrize(
+    ("service", "variable", "value"),
+    [
+        ("agents", "LOG_LEVEL", "chatty"),
+        ("agents", "EVENT_LOOP", "trio"),
+        ("gateway", "EVENT_LOOP", "x"),
+    ],
+)
+def test_a_bad_log_level_or_event_loop_is_named_too(
+    service: str, variable: str, value: str
+) -> None:
+    result = run_with_env(service, NATS_URL="nats://127.0.0.1:1", **{variable: value})
     assert result.returncode == 2
-    assert "LOG_LEVEL" in result.stderr and "Traceback" not in result.stderr
+    assert variable in result.stderr and "Traceback" not in result.stderr
+
+
+def test_event_loop_asyncio_is_chosen_for_every_service(system: System) -> None:
+    name = "archive-on-asyncio"
+    process = system.start("archive", log_name=name, EVENT_LOOP="asyncio")
+
+    def ready() -> bool:
+        if not process.running():
+            raise RuntimeError(system.log(name))
+        return " ready (event loop: " in system.log(name)
+
+    wait_until(ready, lambda: f"archive ready:\n{system.log(name)}", timeout=30)
+    assert "(event loop: asyncio)" in system.log(name), system.log(name)
+    process.signal(signal.SIGTERM)
+    assert process.wait(10)
 
 
 @pytest.mark.parametrize("service", SERVICES)

@@ -48,6 +48,7 @@ NATS_DID_NOT_ANSWER: tuple[type[BaseException], ...] = (TimeoutError, nats.error
 """What a start that NATS did not answer raises (every ``nats.js`` error is a ``nats.errors``
 one)."""
 LOG_LEVELS = ("CRITICAL", "ERROR", "WARNING", "INFO", "DEBUG")
+EVENT_LOOPS = ("uvloop", "asyncio")
 
 
 def instance_name(service: str) -> str:
@@ -176,6 +177,14 @@ class RedactUrlCredentials(logging.Filter):
         return True
 
 
+def chosen_event_loop() -> str:
+    """``EVENT_LOOP``: ``uvloop`` (the default, where it is installed) or ``asyncio``."""
+    loop = os.environ.get("EVENT_LOOP", "uvloop").lower()
+    if loop not in EVENT_LOOPS:
+        raise SettingsError(f"EVENT_LOOP: {loop!r} is not one of {', '.join(EVENT_LOOPS)}")
+    return loop
+
+
 def describe_settings_error(exc: ValidationError) -> str:
     """One line per bad setting, named as its environment variable; input values left out."""
     lines = []
@@ -221,9 +230,10 @@ def loop_factory(uvloop: bool = True) -> Callable[[], asyncio.AbstractEventLoop]
     standard extra; every other service through this), else asyncio's own.
 
     Measured with ``python -m bench.pipeline``: the services spend most of their own time in
-    the loop's socket reads and callbacks, which uvloop does in C.
+    the loop's socket reads and callbacks, which uvloop does in C. ``EVENT_LOOP=asyncio``
+    chooses asyncio's loop for every service (to compare, or to rule uvloop out of a fault).
     """
-    if not uvloop or os.environ.get("ORCH_ASYNCIO_LOOP") == "asyncio":
+    if not uvloop or chosen_event_loop() == "asyncio":
         return None
     try:
         import uvloop as fast
@@ -244,11 +254,12 @@ def run_service(
     try:
         configure_logging(service)
         settings = nats_settings or NatsSettings()
+        factory = loop_factory(uvloop)
     except (ValidationError, SettingsError) as exc:
         fail_on_bad_settings(service, exc)
         return
     try:
-        with asyncio.Runner(loop_factory=loop_factory(uvloop)) as runner:
+        with asyncio.Runner(loop_factory=factory) as runner:
             runner.run(_main(service, start, settings))
     except (ValidationError, SettingsError) as exc:  # a service's own settings, read in start()
         fail_on_bad_settings(service, exc)

@@ -7,6 +7,7 @@ from pydantic import ValidationError
 
 from orchestrator.events.service import (
     SettingsError,
+    chosen_event_loop,
     configure_logging,
     exit_zero_on_stop_signals,
     fail_on_bad_settings,
@@ -20,6 +21,7 @@ def main() -> None:
     try:
         configure_logging("gateway")
         settings = GatewaySettings()
+        loop = "asyncio" if chosen_event_loop() == "asyncio" else "auto"  # auto: uvloop
     except (ValidationError, SettingsError) as exc:
         fail_on_bad_settings("gateway", exc)  # names the variable, exits 2, no traceback
         return
@@ -29,6 +31,7 @@ def main() -> None:
         host=settings.gateway_host,
         port=settings.gateway_port,
         log_level="warning",
+        loop=loop,
         proxy_headers=False,
         timeout_graceful_shutdown=10,
         # Live frames are small JSON: per-message deflate would compress each frame once per
