@@ -62,7 +62,8 @@ import openai
 import websockets
 
 from orchestrator.agents import prompts  # the same prompts and schemas the agents send
-from orchestrator.agents.providers import AnthropicChat, OpenAIChat, Prompt, parse_json
+from orchestrator.agents.providers import Prompt, parse_json
+from orchestrator.agents.sdk_adapters import AnthropicChat, OpenAIChat
 from orchestrator.agents.static_checks import run_checks
 from orchestrator.events.messages import SandboxWorld
 from orchestrator.workspace.sandbox.probe import probe

@@ -49,6 +49,7 @@ async def start(runtime: Runtime, settings: AgentsSettings | None = None) -> Sto
     parts.started(cancelling(asyncio.create_task(source.run(), name="agents settings refresh")))
     details = partial(_details, settings, source, worker)
     parts.started(runtime.heartbeat(details, settings.agents_heartbeat_interval).stop)
+    clients.warm_up()  # the replica heartbeats (is up) while the SDKs load in a thread
     return parts.stop
 
 

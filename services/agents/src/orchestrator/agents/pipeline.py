@@ -361,7 +361,7 @@ class Pipeline:
         checks: ChecksRecorded | None,
     ) -> StageResult | Rejected | StageFailed:
         """Run the stage with a metered model; its outcome carries what the meter counted."""
-        model = MeteredModel(self.clients.model_for(resolved), meter)
+        model = MeteredModel(await self.clients.model_for(resolved), meter)
         try:
             outcome = await self._stage(
                 state, step, model=model, resolved=resolved, delivery=delivery, checks=checks

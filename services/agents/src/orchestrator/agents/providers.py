@@ -1,4 +1,10 @@
-"""The adapters that call each agent's model through the official SDKs.
+"""The models the agents call: a prompt, its completion, the metered model, and the pool of
+SDK clients.
+
+The adapters over the official SDKs are in :mod:`.sdk_adapters`. Importing the two SDKs costs
+about 2.4 s of CPU, so a replica does it in a thread once it has started (:meth:`Clients.warm_up`)
+rather than before its first heartbeat: a started or restarted agents replica takes work that
+much sooner, and the first model call waits only for what is left of the import.
 
 Which provider, model and key serve an agent is decided by
 :mod:`orchestrator.events.agent_providers` (one rule, shared with the gateway).
@@ -11,20 +17,24 @@ Errors never carry the provider's message text: an authentication error may echo
 
 from __future__ import annotations
 
+import asyncio
+import importlib
 import json
+import threading
 from collections.abc import Awaitable, Callable
+from contextlib import suppress
 from dataclasses import dataclass
-from typing import Any, Protocol, TypeVar
-
-import anthropic
-import openai
+from types import ModuleType
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 from orchestrator.events.agent_providers import ResolvedProvider
-from orchestrator.events.error_codes import ErrorCode
 
 from .budget import BudgetExceeded, Meter
-from .errors import ModelError
 from .settings import AgentsSettings
+
+if TYPE_CHECKING:
+    import anthropic
+    import openai
 
 OnText = Callable[[str], Awaitable[None]]
 K = TypeVar("K")
@@ -80,127 +90,6 @@ class MeteredModel:
         return completion
 
 
-class AnthropicChat:
-    def __init__(self, client: anthropic.AsyncAnthropic, model: str, max_tokens: int) -> None:
-        self.client = client
-        self.model = model
-        self.max_tokens = max_tokens
-
-    async def complete(
-        self, prompt: Prompt, on_text: OnText, *, max_tokens: int | None = None
-    ) -> Completion:
-        try:
-            async with self.client.messages.stream(
-                model=self.model,
-                max_tokens=max_tokens or self.max_tokens,
-                system=prompt.system,
-                messages=[{"role": "user", "content": prompt.user}],
-                output_config={"format": {"type": "json_schema", "schema": prompt.schema}},
-            ) as stream:
-                async for text in stream.text_stream:
-                    await on_text(text)
-                final = await stream.get_final_message()
-        except anthropic.APIError as exc:
-            raise _model_error("anthropic", exc) from None
-        text = "".join(block.text for block in final.content if block.type == "text")
-        return Completion(
-            text,
-            final.usage.input_tokens,
-            final.usage.output_tokens,
-            truncated=final.stop_reason == "max_tokens",
-        )
-
-
-class OpenAIChat:
-    def __init__(
-        self, client: openai.AsyncOpenAI, model: str, max_tokens: int, provider: str
-    ) -> None:
-        self.client = client
-        self.model = model
-        self.max_tokens = max_tokens
-        self.provider = provider
-
-    async def complete(
-        self, prompt: Prompt, on_text: OnText, *, max_tokens: int | None = None
-    ) -> Completion:
-        parts: list[str] = []
-        usage = None
-        truncated = False
-        try:
-            stream = await self.client.chat.completions.create(
-                model=self.model,
-                messages=[
-                    {"role": "system", "content": prompt.system},
-                    {"role": "user", "content": prompt.user},
-                ],
-                stream=True,
-                stream_options={"include_usage": True},
-                max_completion_tokens=max_tokens or self.max_tokens,
-                response_format={
-                    "type": "json_schema",
-                    "json_schema": {
-                        "name": prompt.schema_name,
-                        "schema": prompt.schema,
-                        "strict": True,
-                    },
-                },
-            )
-            async with stream:
-                async for chunk in stream:
-                    if chunk.usage is not None:
-                        usage = chunk.usage
-                    for choice in chunk.choices:
-                        truncated = truncated or choice.finish_reason == "length"
-                        if choice.delta.content:
-                            parts.append(choice.delta.content)
-                            await on_text(choice.delta.content)
-        except openai.APIError as exc:
-            raise _model_error(self.provider, exc) from None
-        return Completion(
-            "".join(parts),
-            usage.prompt_tokens if usage else 0,
-            usage.completion_tokens if usage else 0,
-            truncated=truncated,
-        )
-
-
-def _model_error(provider: str, exc: anthropic.APIError | openai.APIError) -> ModelError:
-    """What a call that still failed after the SDK's retries tells the stage. Both SDKs raise
-    the same tree of errors (status, timeout, connection, any other, e.g. mid-stream); the
-    provider's own message text is never repeated."""
-    if isinstance(exc, anthropic.APIStatusError | openai.APIStatusError):
-        return _status_error(provider, exc.status_code, _error_type(exc.body))
-    if isinstance(exc, anthropic.APITimeoutError | openai.APITimeoutError):
-        return ModelError(ErrorCode.AGENT_UNAVAILABLE, f"{provider}: the call timed out")
-    if isinstance(exc, anthropic.APIConnectionError | openai.APIConnectionError):
-        return ModelError(ErrorCode.AGENT_UNAVAILABLE, f"{provider}: cannot connect")
-    return ModelError(
-        ErrorCode.AGENT_UNAVAILABLE, f"{provider}: the call failed ({type(exc).__name__})"
-    )
-
-
-def _error_type(body: object) -> str | None:
-    if isinstance(body, dict):
-        inner = body.get("error", body)
-        if isinstance(inner, dict):
-            kind = inner.get("type") or inner.get("code")
-            return str(kind) if kind else None
-    return None
-
-
-def _status_error(provider: str, status: int, kind: str | None) -> ModelError:
-    suffix = f" {kind}" if kind else ""
-    if status in (401, 403):
-        return ModelError(
-            ErrorCode.AGENT_UNAVAILABLE,
-            f"{provider} rejected the API key (HTTP {status}{suffix}): check the key in settings",
-        )
-    return ModelError(
-        ErrorCode.AGENT_UNAVAILABLE,
-        f"{provider} is unavailable (HTTP {status}{suffix}) after retries",
-    )
-
-
 class Clients:
     """SDK clients by (provider, base URL, key), reused so connections are pooled."""
 
@@ -208,8 +97,16 @@ class Clients:
         self.settings = settings
         self._anthropic: dict[tuple[str | None, str], anthropic.AsyncAnthropic] = {}
         self._openai: dict[tuple[str | None, str], openai.AsyncOpenAI] = {}
+        self._adapters: asyncio.Future[ModuleType] | None = None
 
-    def model_for(self, resolved: ResolvedProvider) -> ChatModel:
+    def warm_up(self) -> asyncio.Future[ModuleType]:
+        """Start importing the SDK adapters off the event loop (once)."""
+        if self._adapters is None:
+            self._adapters = import_in_thread(f"{__package__}.sdk_adapters")
+        return self._adapters
+
+    async def model_for(self, resolved: ResolvedProvider) -> ChatModel:
+        sdk = await asyncio.shield(self.warm_up())
         s = self.settings
         key = resolved.api_key.get_secret_value() if resolved.api_key else ""
         pool_key = (resolved.base_url, key)
@@ -219,22 +116,45 @@ class Clients:
             "timeout": s.agents_llm_timeout,
         }
         if resolved.provider == "anthropic":
-            client = _pooled(
-                self._anthropic, pool_key, lambda: anthropic.AsyncAnthropic(api_key=key, **options)
-            )
-            return AnthropicChat(client, resolved.model, s.agents_max_tokens)
-        oa = _pooled(
-            self._openai,
-            pool_key,
-            lambda: openai.AsyncOpenAI(api_key=key or "not-needed", **options),
-        )
-        return OpenAIChat(oa, resolved.model, s.agents_max_tokens, resolved.provider)
+            client = _pooled(self._anthropic, pool_key, lambda: sdk.anthropic_client(key, options))
+            chat: ChatModel = sdk.AnthropicChat(client, resolved.model, s.agents_max_tokens)
+            return chat
+        oa = _pooled(self._openai, pool_key, lambda: sdk.openai_client(key, options))
+        chat = sdk.OpenAIChat(oa, resolved.model, s.agents_max_tokens, resolved.provider)
+        return chat
 
     async def close(self) -> None:
         for a in self._anthropic.values():
             await a.close()
         for o in self._openai.values():
             await o.close()
+
+
+def import_in_thread(name: str) -> asyncio.Future[ModuleType]:
+    """The module ``name``, imported in a daemon thread: the loop goes on meanwhile, and a stop
+    does not wait for it (an executor's thread would be joined at the loop's close)."""
+    loop = asyncio.get_running_loop()
+    future: asyncio.Future[ModuleType] = loop.create_future()
+
+    def settle(module: ModuleType | None, error: Exception | None) -> None:
+        if future.done():
+            return
+        if module is not None:
+            future.set_result(module)
+        else:
+            future.set_exception(error or ImportError(name))
+
+    def load() -> None:
+        module, error = None, None
+        try:
+            module = importlib.import_module(name)
+        except Exception as exc:  # noqa: BLE001 - handed to whoever awaits the future
+            error = exc
+        with suppress(RuntimeError):  # the loop closed first: the service stopped
+            loop.call_soon_threadsafe(settle, module, error)
+
+    threading.Thread(target=load, name=f"import {name}", daemon=True).start()
+    return future
 
 
 def _pooled(pool: dict[K, C], key: K, make: Callable[[], C]) -> C:
