@@ -19,7 +19,7 @@ import httpx
 import nats.errors
 
 from orchestrator.launcher.nats_server import NatsServer, free_port
-from orchestrator.launcher.supervisor import ServiceProcess
+from orchestrator.launcher.supervisor import ServiceProcess, stop_all
 
 TRANSIENT: tuple[type[BaseException], ...] = (
     httpx.HTTPError,
@@ -200,8 +200,7 @@ class System:
         )
 
     def stop(self) -> None:
-        for process in reversed(self.processes):
-            process.stop(timeout=10)
+        stop_all(list(reversed(self.processes)), timeout=10)  # drained side by side
         if self.nats is not None:
             self.nats.stop()
 

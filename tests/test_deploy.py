@@ -30,7 +30,7 @@ import yaml  # type: ignore[import-untyped]  # ships with schemathesis; untyped
 from orchestrator.events.nats_settings import NatsSettings
 from orchestrator.launcher.nats_server import find_binary, free_port
 from tests.harness import wait_until
-from tests.test_launcher import Launched, launch_cluster, launched, wait_for_output  # noqa: F401
+from tests.test_launcher import Launched, kill_launched, launch_cluster, wait_for_output
 
 ROOT = Path(__file__).resolve().parent.parent
 DEPLOY = ROOT / "deploy"
@@ -168,10 +168,13 @@ def test_the_kubernetes_nats_runs_the_deploy_config_on_persistent_volumes() -> N
     assert mounts["data"] == _conf_settings(config)["store_dir"] and "data" in claims
 
 
-@pytest.fixture
-def cluster_behind_proxy(tmp_path: Path, launched: list[Launched]) -> Iterator[dict[str, Any]]:  # noqa: F811
+@pytest.fixture(scope="module")
+def cluster_behind_proxy(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
+    """One ``make cluster`` behind the compose proxy for the module's tests (a cluster takes
+    seconds to start; each test uses its own client addresses, so they share it safely)."""
     if not Path(NGINX).exists():
         pytest.skip("nginx is not installed (.ci/run installs Debian's nginx-light)")
+    tmp_path = tmp_path_factory.mktemp("proxy")
     item, base = launch_cluster(
         tmp_path,
         GATEWAY_TRUSTED_PROXIES="127.0.0.1",
@@ -182,9 +185,14 @@ def cluster_behind_proxy(tmp_path: Path, launched: list[Launched]) -> Iterator[d
         ANTHROPIC_BASE_URL="http://127.0.0.1:9",
         OPENAI_BASE_URL="http://127.0.0.1:9",
     )
-    launched.append(item)
-    wait_for_output(item, "Orchestrator is up at", timeout=150)
+    try:
+        yield from _behind_proxy(tmp_path, item, base)
+    finally:
+        kill_launched(item)
 
+
+def _behind_proxy(tmp_path: Path, item: Launched, base: int) -> Iterator[dict[str, Any]]:
+    wait_for_output(item, "Orchestrator is up at", timeout=150)
     conf = tmp_path / "proxy"
     shutil.copytree(DEPLOY / "proxy", conf)
     port = free_port()

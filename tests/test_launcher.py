@@ -80,13 +80,18 @@ def launched() -> Iterator[list[Launched]]:
     started: list[Launched] = []
     yield started
     for item in started:
-        groups = {g for g in (_pgid(p) for p in item.descendants()) if g is not None}
-        for group in groups | {item.process.pid}:
-            with suppress(ProcessLookupError, PermissionError):
-                os.killpg(group, signal.SIGKILL)
-        if item.process.poll() is None:
-            item.process.kill()
-        item.process.wait(10)
+        kill_launched(item)
+
+
+def kill_launched(item: Launched) -> None:
+    """SIGKILL a launcher and every process group under it, if still there."""
+    groups = {g for g in (_pgid(p) for p in item.descendants()) if g is not None}
+    for group in groups | {item.process.pid}:
+        with suppress(ProcessLookupError, PermissionError):
+            os.killpg(group, signal.SIGKILL)
+    if item.process.poll() is None:
+        item.process.kill()
+    item.process.wait(10)
 
 
 def _pgid(process: psutil.Process) -> int | None:

@@ -229,8 +229,14 @@ def test_a_plan_gate_waits_through_a_kill_of_everything_and_nats_then_approve_co
     assert task["approval"]["summary"] == PLAN["summary"]
     assert task["progress"] == 25
     assert [stage_of(r) for r in calls(fake, task_id)] == ["analysis"]
-    health = httpx.get(f"{pipeline.base_url}/api/health", timeout=5).json()
-    assert health["services"]["agents"]["details"]["running"] == 0  # waiting holds no slot
+
+    def agents_running() -> int:
+        health = httpx.get(f"{pipeline.base_url}/api/health", timeout=5).json()
+        return int(health["services"]["agents"]["details"]["running"])
+
+    # Waiting holds no slot (the count is the agents' heartbeat's, every interval).
+    wait_until(lambda: agents_running() == 0, "the waiting task to free its agent slot")
+    assert api.task(task_id)["status"] == task["status"]
 
     for process in pipeline.processes:
         process.kill()  # SIGKILL, every service
