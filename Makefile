@@ -29,8 +29,11 @@ lint: $(STAMP)
 	$(VENV)/bin/mypy libs/events/src services/gateway/src services/agents/src services/workspace/src services/archive/src launcher/src \
 		clients/python/src clients/cli/src tests bench
 
+# Two workers, each a whole test file at a time: most tests wait on real processes (timeouts,
+# restarts, a minute's rate window), so a second file runs in that time. 12:24 against 16:42.
+TEST_WORKERS ?= 2
 test: $(STAMP) lint
-	$(PY) -m pytest
+	$(PY) -m pytest -n $(TEST_WORKERS) --dist loadfile
 
 format: $(STAMP)
 	$(VENV)/bin/ruff format .
