@@ -22,6 +22,7 @@ import nats
 import pytest
 
 from orchestrator.events import subjects
+from orchestrator.events.catalog import ApprovalRequested
 from orchestrator.events.catalog.workspace import FileWritten
 from orchestrator.events.envelope import Envelope, encode
 from orchestrator.launcher.nats_server import free_port
@@ -183,6 +184,60 @@ def test_a_write_on_one_replica_is_read_on_the_other_at_once(pair: Pair) -> None
         # Settings saved on A (read from the settings bucket, not a projection).
         event_seq(http.post(f"{pair.a}/api/settings", json={"default_priority": 9}))
         assert http.get(f"{pair.b}/api/settings").json()["default_priority"] == 9
+
+
+def ask_approval(system: System, task_id: str, round_: int) -> None:
+    """The task waits at its plan gate (what the agents append when ``approve_plan`` is set)."""
+
+    async def append() -> None:
+        assert system.nats is not None
+        nc = await nats.connect(system.nats.url)
+        try:
+            event = ApprovalRequested(task_id=task_id, gate="plan", round=round_)
+            body, headers = encode(Envelope.wrap(event))
+            await nc.jetstream().publish(subjects.task(task_id), body, headers=headers)
+        finally:
+            await nc.close()
+
+    asyncio.run(append())
+
+
+def test_approve_and_feedback_on_one_replica_are_read_on_the_other_at_once(pair: Pair) -> None:
+    with httpx.Client(timeout=30) as http:
+        submitted = http.post(f"{pair.a}/api/requirements", json={"requirement": "gate me"})
+        task_id = submitted.json()["task_id"]
+        path = f"/api/tasks/{task_id}"
+
+        def waiting(round_: int) -> bool:
+            task = http.get(f"{pair.b}{path}").json()
+            return bool(
+                task["status"] == "awaiting_approval" and task["approval"]["round"] == round_
+            )
+
+        ask_approval(pair.system, task_id, 1)
+        wait_until(lambda: waiting(1), "the task to wait at its plan gate on B")
+
+        def feedback() -> httpx.Response:
+            return http.post(f"{pair.a}{path}/feedback", json={"message": "smaller, please"})
+
+        status, body = read_on_b_right_after(pair, feedback, path)
+        assert status == 200, body
+        task = json.loads(body)
+        assert task["status"] == "in_progress" and task["approval"] is None
+        assert task["approvals"][-1]["status"] == "revise"
+        assert task["approvals"][-1]["feedback"] == "smaller, please"
+
+        ask_approval(pair.system, task_id, 2)
+        wait_until(lambda: waiting(2), "the revised plan to wait on B")
+
+        def approve() -> httpx.Response:
+            return http.post(f"{pair.a}{path}/approve")
+
+        status, body = read_on_b_right_after(pair, approve, path, after_seq=True)
+        assert status == 200, body
+        task = json.loads(body)
+        assert task["status"] == "in_progress"
+        assert [a["status"] for a in task["approvals"]] == ["revise", "approved"]
 
 
 def test_a_read_naming_a_write_waits_for_it(pair: Pair) -> None:
