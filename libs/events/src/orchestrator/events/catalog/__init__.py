@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated, get_args
 
-from pydantic import Field, TypeAdapter
+from pydantic import Field
 
 from .archives import ArchiveMaterialised
 from .base import Event, Record
@@ -85,8 +85,6 @@ EVENT_TYPES: dict[str, type[Event]] = {
 }
 """Each event class by its ``type`` name, derived from the union so the two never disagree."""
 
-event_adapter: TypeAdapter[AnyEvent] = TypeAdapter(AnyEvent)
-
 __all__ = [
     "EVENT_TYPES",
     "GATE_STAGE",
@@ -132,5 +130,4 @@ __all__ = [
     "Usage",
     "ValidationFailed",
     "WorkspaceArchived",
-    "event_adapter",
 ]
