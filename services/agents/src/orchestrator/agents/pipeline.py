@@ -62,6 +62,7 @@ from orchestrator.events.worker import Delivery
 
 from .budget import Meter, spent_of
 from .domain import (
+    TRIGGER_TYPES,
     FailTask,
     RequestApproval,
     RunStage,
@@ -86,6 +87,9 @@ log = logging.getLogger(__name__)
 
 STATE_CACHE_SIZE = 4096
 TERMINAL_TYPES = frozenset({"TaskCompleted", "TaskFailed", "TaskCancelled"})
+WANTED_TYPES = TRIGGER_TYPES | TERMINAL_TYPES
+"""What the task worker decodes: the triggers, and the ends that let go of a task's priority
+(:meth:`Pipeline.order_key`); any other type is acknowledged unread."""
 
 
 class Pipeline:
