@@ -322,9 +322,10 @@ class Worker:
             with carry_on(log, f"nak of {where}", correlation_id=correlation):
                 await msg.nak(delay=delay)
         else:
-            # Not acked (NATS away), the effect is recorded and the redelivery finds it done.
+            # A plain ack, no round trip: not received (NATS away), the effect is recorded and
+            # the redelivery finds it done, as after a lost ack_sync.
             with carry_on(log, f"ack of {where}", correlation_id=correlation):
-                await msg.ack_sync()
+                await msg.ack()
 
     async def _progress_loop(self) -> None:
         while True:
