@@ -163,6 +163,15 @@ class EventStore:
             return 0
         return int(msg.seq or 0)
 
+    async def seq_after(self, subject: str, after: int) -> int:
+        """The stream sequence of the first event on ``subject`` past ``after``, 0 when none
+        (one request, like :meth:`last_seq`: no consumer)."""
+        try:
+            msg = await self.js.get_msg(self.stream, seq=after + 1, subject=subject, next=True)
+        except NotFoundError:
+            return 0
+        return int(msg.seq or 0)
+
     async def read(self, subject_filter: str, *, start_seq: int = 1) -> list[RecordedEvent]:
         """Every decodable event matching ``subject_filter`` from ``start_seq`` to now."""
         events, _ = await self._read(subject_filter, start_seq)
