@@ -106,7 +106,7 @@ async def start(runtime: Runtime) -> Stop:
         deps=deps,
         runtimes=machine.runtimes,
     )
-    handler = ChecksHandler(store, runner)
+    handler = ChecksHandler(store, runner, histories, follower.wait_for)
     checks = _worker(
         runtime,
         settings,
