@@ -4,7 +4,7 @@ a fold of the stream up to each, and a project file's write never shows."""
 
 from __future__ import annotations
 
-from orchestrator.agents.workspace_view import WorkspaceView
+from orchestrator.agents.workspace_view import FEW, WorkspaceView
 from orchestrator.events import EventStore, subjects
 from orchestrator.events.catalog import FileDeleted, FileWritten, WorkspaceArchived
 
@@ -39,3 +39,14 @@ async def test_versions_in_any_order_see_the_workspace_as_it_stood(store: EventS
     assert await _paths(view, d) == ["notes/d.md"]
     assert await _paths(view, deleted) == ["notes/b.md"]
     assert await _paths(view, 0) == []
+
+
+async def test_a_long_catch_up_is_read_whole(store: EventStore) -> None:
+    """More events to catch up on than are read one by one: the rest are read with a reader."""
+    first = await _write(store, "notes/first.md")
+    for i in range(FEW + 3):
+        await _write(store, f"implementation/m{i}.py")
+    last = await _write(store, "notes/last.md")
+    view = WorkspaceView(store)
+    assert await _paths(view, last) == ["notes/first.md", "notes/last.md"]
+    assert await _paths(view, first) == ["notes/first.md"]

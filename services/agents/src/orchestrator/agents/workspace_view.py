@@ -21,6 +21,9 @@ from orchestrator.events import EventStore, RecordedEvent, subjects
 from orchestrator.events.catalog import FileDeleted, FileRef, FileWritten, WorkspaceArchived
 from orchestrator.events.workspace_files import MAX_PROJECT_FILES, WorkspaceFiles, in_project
 
+FEW = 8
+"""Workspace events read one request each before a catch-up reads the rest with a consumer."""
+
 
 def outside(recorded: RecordedEvent) -> bool:
     """Whether the workspace event can change the files outside the project."""
@@ -48,10 +51,7 @@ class WorkspaceView:
             return ()
         async with self._lock:
             if version > self._read_to:
-                events = await self.store.read(subjects.WORKSPACE, start_seq=self._read_to + 1)
-                self._kept.extend(e for e in events if outside(e))
-                # ``version`` was read from the stream before, so the read reached it.
-                self._read_to = max([version, *(e.seq for e in events[-1:])])
+                await self._read_through(version)
             if version < self._folded_at:  # an older task than the last one asked: fold again
                 self._folded, self._folded_at = WorkspaceFiles(), 0
             for recorded in self._kept:
@@ -61,3 +61,19 @@ class WorkspaceView:
             files = self._folded.files
             found = [files[path].ref for path in sorted(files) if in_project(path) is None]
         return tuple(found[:MAX_PROJECT_FILES])
+
+    async def _read_through(self, version: int) -> None:
+        """Read the workspace events up to ``version`` not read yet: one request per event for
+        the few a task in flight usually has to catch up on, a reader past :data:`FEW`."""
+        for _ in range(FEW):
+            seq, recorded = await self.store.next_event(subjects.WORKSPACE, self._read_to)
+            if seq == 0 or seq > version:
+                self._read_to = version
+                return
+            if recorded is not None and outside(recorded):
+                self._kept.append(recorded)
+            self._read_to = seq
+        events = await self.store.read(subjects.WORKSPACE, start_seq=self._read_to + 1)
+        self._kept.extend(e for e in events if outside(e))
+        # ``version`` was read from the stream before, so the read reached it.
+        self._read_to = max([version, *(e.seq for e in events[-1:])])
