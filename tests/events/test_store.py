@@ -99,6 +99,18 @@ async def test_last_seq_of_an_empty_subject_is_zero(store: EventStore) -> None:
     assert await store.last_seq(subjects.task("nobody")) == 0
 
 
+async def test_seq_after_names_the_first_event_of_the_subject_past_a_sequence(
+    store: EventStore,
+) -> None:
+    subject = subjects.task("after")
+    first = await store.append(subject, submitted("after"))
+    await store.append(subjects.task("other"), submitted("other"))  # between, elsewhere
+    second = await store.append(subject, TaskCancelled(task_id="after", reason="done"))
+    assert await store.seq_after(subject, 0) == first
+    assert await store.seq_after(subject, first) == second
+    assert await store.seq_after(subject, second) == 0
+
+
 async def test_load_versions_past_an_undecodable_last_event_so_appends_can_go_on(
     store: EventStore, js: JetStreamContext
 ) -> None:

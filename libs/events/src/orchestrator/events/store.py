@@ -163,6 +163,32 @@ class EventStore:
             return 0
         return int(msg.seq or 0)
 
+    async def seq_after(self, subject: str, after: int) -> int:
+        """The stream sequence of the first event on ``subject`` past ``after``, 0 when none
+        (one request, like :meth:`last_seq`: no consumer)."""
+        msg = await self._first_after(subject, after)
+        return int(msg.seq or 0) if msg is not None else 0
+
+    async def next_event(self, subject: str, after: int) -> tuple[int, RecordedEvent | None]:
+        """The first event on ``subject`` past ``after``: ``(seq, event)``, ``(0, None)`` when
+        there is none, ``(seq, None)`` when it cannot be decoded (logged). One request: cheaper
+        than :meth:`read`'s consumer when a few events are wanted."""
+        msg = await self._first_after(subject, after)
+        if msg is None:
+            return 0, None
+        seq = int(msg.seq or 0)
+        try:
+            return seq, decode(msg.data or b"", msg.headers, msg.subject or subject, seq)
+        except UndecodableEvent as exc:
+            log.error("skipping event: %s", exc)
+            return seq, None
+
+    async def _first_after(self, subject: str, after: int) -> api.RawStreamMsg | None:
+        try:
+            return await self.js.get_msg(self.stream, seq=after + 1, subject=subject, next=True)
+        except NotFoundError:
+            return None
+
     async def read(self, subject_filter: str, *, start_seq: int = 1) -> list[RecordedEvent]:
         """Every decodable event matching ``subject_filter`` from ``start_seq`` to now."""
         events, _ = await self._read(subject_filter, start_seq)

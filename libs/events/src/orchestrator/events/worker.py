@@ -32,7 +32,7 @@ from nats.js import JetStreamContext, api
 from nats.js.errors import APIError
 
 from . import subjects
-from .envelope import RecordedEvent, decode
+from .envelope import TYPE_HEADER, RecordedEvent, decode
 from .errors import UndecodableEvent
 from .failures import carry_on
 
@@ -64,6 +64,9 @@ class WorkerConfig:
     prefetch: int | None = None
     deliver_policy: api.DeliverPolicy = api.DeliverPolicy.ALL
     max_ack_pending: int = 1000
+    types: frozenset[str] | None = None
+    """The event types the handler wants (None: all). A message whose type header names another
+    is acknowledged unread: not decoded, queued or given a handler task."""
 
     @property
     def progress_every(self) -> float:
@@ -247,6 +250,12 @@ class Worker:
             self._dispatch()
 
     async def _enqueue(self, msg: Msg) -> None:
+        wanted = self.config.types
+        kind = msg.headers.get(TYPE_HEADER) if msg.headers else None
+        if wanted is not None and kind is not None and kind not in wanted:
+            with carry_on(log, f"ack of {msg.subject} ({kind}, not wanted)"):
+                await msg.ack()
+            return
         meta = msg.metadata
         try:
             recorded = decode(msg.data, dict(msg.headers or {}), msg.subject, meta.sequence.stream)
@@ -313,9 +322,10 @@ class Worker:
             with carry_on(log, f"nak of {where}", correlation_id=correlation):
                 await msg.nak(delay=delay)
         else:
-            # Not acked (NATS away), the effect is recorded and the redelivery finds it done.
+            # A plain ack, no round trip: not received (NATS away), the effect is recorded and
+            # the redelivery finds it done, as after a lost ack_sync.
             with carry_on(log, f"ack of {where}", correlation_id=correlation):
-                await msg.ack_sync()
+                await msg.ack()
 
     async def _progress_loop(self) -> None:
         while True:

@@ -12,7 +12,7 @@ from orchestrator.events.messages import AgentReport, AgentsDetails
 from orchestrator.events.service import Parts, Runtime, Stop, cancelling
 from orchestrator.events.worker import Worker, WorkerConfig
 
-from .pipeline import Pipeline
+from .pipeline import WANTED_TYPES, Pipeline
 from .providers import Clients
 from .sandbox_world import SandboxWorldSource
 from .settings import AgentsSettings
@@ -61,6 +61,7 @@ def _task_worker(runtime: Runtime, settings: AgentsSettings, pipeline: Pipeline)
         prefetch=settings.agents_prefetch,
         ack_wait=settings.agents_ack_wait,
         max_ack_pending=max(1000, settings.agents_prefetch * 4),
+        types=WANTED_TYPES,
     )
     return Worker(runtime.nc, runtime.js, config, pipeline.handle, order_key=pipeline.order_key)
 

@@ -62,6 +62,7 @@ from orchestrator.events.worker import Delivery
 
 from .budget import Meter, spent_of
 from .domain import (
+    TRIGGER_TYPES,
     FailTask,
     RequestApproval,
     RunStage,
@@ -86,6 +87,9 @@ log = logging.getLogger(__name__)
 
 STATE_CACHE_SIZE = 4096
 TERMINAL_TYPES = frozenset({"TaskCompleted", "TaskFailed", "TaskCancelled"})
+WANTED_TYPES = TRIGGER_TYPES | TERMINAL_TYPES
+"""What the task worker decodes: the triggers, and the ends that let go of a task's priority
+(:meth:`Pipeline.order_key`); any other type is acknowledged unread."""
 
 
 class Pipeline:
@@ -223,12 +227,25 @@ class Pipeline:
 
     async def _state(self, task_id: str, recorded: RecordedEvent) -> TaskState:
         """The task's state now: the cached one when the stream has nothing newer (one cheap
-        last-sequence lookup instead of reading the whole task back)."""
+        last-sequence lookup instead of reading the whole task back), or the cached one with
+        the message in hand applied when that is the only event past it (another writer's, such
+        as the workspace's ChecksRecorded: the lookup of the first event past the cached
+        version goes alongside)."""
         subject = subjects.task(task_id)
-        last = await self.store.last_seq(subject)
         cached = self._states.get(task_id)
+        after = 0
+        if cached is not None and cached.version < recorded.seq and recorded.subject == subject:
+            last, after = await asyncio.gather(
+                self.store.last_seq(subject), self.store.seq_after(subject, cached.version)
+            )
+        else:
+            last = await self.store.last_seq(subject)
         if cached is not None and cached.version == last:
             self._states.move_to_end(task_id)
+            return cached
+        if cached is not None and after == recorded.seq == last:
+            apply(cached, recorded)
+            self._remember(cached)
             return cached
         if isinstance(recorded.event, TaskSubmitted) and recorded.seq == last:
             state = fold([recorded])  # a new task: its only event is the one in hand

@@ -24,6 +24,7 @@ from .check_runner import CheckRunner
 from .checks_handler import ChecksHandler
 from .dependency_cache import DependencyCache
 from .execution_handler import Executions
+from .integration import TRIGGER_TYPES
 from .integration_handler import IntegrationHandler
 from .materialiser import Materialiser
 from .runtimes import this_machine
@@ -78,7 +79,14 @@ async def start(runtime: Runtime) -> Stop:
         store, files, workspace, histories, follower.wait_for, runtimes=machine.runtimes
     )
     await parts.start(
-        _worker(runtime, settings, subjects.WORKSPACE_DURABLE, subjects.TASK_ALL, integration)
+        _worker(
+            runtime,
+            settings,
+            subjects.WORKSPACE_DURABLE,
+            subjects.TASK_ALL,
+            integration,
+            types=TRIGGER_TYPES,
+        )
     )
     exec_worker = _worker(
         runtime,
@@ -98,9 +106,14 @@ async def start(runtime: Runtime) -> Stop:
         deps=deps,
         runtimes=machine.runtimes,
     )
-    handler = ChecksHandler(store, runner)
+    handler = ChecksHandler(store, runner, histories, follower.wait_for)
     checks = _worker(
-        runtime, settings, subjects.WORKSPACE_CHECKS_DURABLE, subjects.TASK_ALL, handler
+        runtime,
+        settings,
+        subjects.WORKSPACE_CHECKS_DURABLE,
+        subjects.TASK_ALL,
+        handler,
+        types=frozenset({"ChecksRequested"}),
     )
     await parts.start(checks, stop=partial(checks.stop, grace=2))
     details = partial(_details, machine, workspace, executions)
@@ -125,6 +138,7 @@ def _worker(
     handler: Handler,
     *,
     max_concurrency: int = 4,
+    types: frozenset[str] | None = None,
 ) -> Worker:
     # A short ack_wait: a delivery lost on the way (a pull that failed and was re-bound)
     # comes back in seconds; a long handler is kept alive by the worker's in_progress.
@@ -134,6 +148,7 @@ def _worker(
         ack_wait=settings.worker_ack_wait,
         backoff=settings.worker_backoff,
         max_concurrency=max_concurrency,
+        types=types,
     )
     return Worker(runtime.nc, runtime.js, config, handler)
 

@@ -3,7 +3,8 @@
 Checks are asked for on the task's subject, and handed out through a durable consumer of this
 service's own, so one replica takes each request; a replica killed mid-check never acks, the
 request is delivered again, and the checks run again (nothing was recorded). The outcome is
-appended expecting the task's version as read before running: if anything was recorded meanwhile
+appended expecting the task's version as read before running (the live task history when it has
+the request, see :mod:`.task_histories`; else read back): if anything was recorded meanwhile
 (a cancel, another replica's outcome after a redelivery) the append is refused and the task read
 again, so a round never has two outcomes.
 
@@ -30,6 +31,7 @@ from orchestrator.events.worker import Delivery
 
 from . import checks
 from .check_runner import CheckRunner
+from .task_histories import TaskHistories, WaitFor, live_history
 
 log = logging.getLogger(__name__)
 
@@ -51,15 +53,29 @@ def still_wanted(events: list[RecordedEvent], request_seq: int, request: ChecksR
 
 
 class ChecksHandler:
-    def __init__(self, store: EventStore, runner: CheckRunner) -> None:
+    def __init__(
+        self,
+        store: EventStore,
+        runner: CheckRunner,
+        histories: TaskHistories | None = None,
+        wait_for: WaitFor | None = None,
+    ) -> None:
         self.store = store
         self.runner = runner
+        self.histories = histories
+        self.wait_for = wait_for
 
     async def __call__(self, recorded: RecordedEvent, delivery: Delivery) -> None:
         request = recorded.event
         if not isinstance(request, ChecksRequested):
             return
-        events, version = await self.store.load(recorded.subject)
+        # The live history when it has the request (no read back); a stale one is a conflict
+        # on the append below, and the task is read back then.
+        live = await live_history(self.histories, self.wait_for, recorded)
+        if live is not None:
+            events, version = live, live[-1].seq
+        else:
+            events, version = await self.store.load(recorded.subject)
         if not still_wanted(events, recorded.seq, request):
             return
         outcomes = await self._outcomes(request, delivery)

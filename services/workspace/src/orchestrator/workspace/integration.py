@@ -54,6 +54,10 @@ class Integrate:
     """The project as the task found it (what it changed against)."""
 
 
+TRIGGER_TYPES = frozenset({"StageCompleted", "ApprovalGranted", "TaskRetried"})
+"""The event types :func:`is_trigger` can accept (its worker acknowledges any other unread)."""
+
+
 def is_trigger(recorded: RecordedEvent) -> bool:
     """Whether ``recorded`` can make integration due (which one does depends on the task's
     gates: see :func:`decide`)."""

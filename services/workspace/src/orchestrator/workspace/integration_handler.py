@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable
 from dataclasses import KW_ONLY, dataclass
 
 from nats.js.object_store import ObjectStore
@@ -35,12 +34,9 @@ from orchestrator.events.worker import Delivery
 
 from . import integration
 from .materialiser import Materialiser
-from .task_histories import TaskHistories
+from .task_histories import TaskHistories, WaitFor, live_history
 
 log = logging.getLogger(__name__)
-
-
-WaitFor = Callable[[int, float], Awaitable[None]]
 
 
 @dataclass(frozen=True)
@@ -60,10 +56,6 @@ class _Refused:
     reason: str
 
 
-LIVE_WAIT = 0.5
-"""How long a trigger waits for the live histories to reach it before reading the task back."""
-
-
 @dataclass(eq=False)
 class IntegrationHandler:
     store: EventStore
@@ -78,7 +70,7 @@ class IntegrationHandler:
         if not integration.is_trigger(recorded):
             return
         subject = recorded.subject
-        live = await self._live(recorded)
+        live = await live_history(self.histories, self.wait_for, recorded)
         while True:
             from_live = live is not None
             if live is not None:
@@ -100,16 +92,6 @@ class IntegrationHandler:
                 # Someone else recorded a step (another replica, a cancel): re-decide.
                 log.info("integration of %s raced another writer; re-deciding", subject)
                 continue
-
-    async def _live(self, recorded: RecordedEvent) -> list[RecordedEvent] | None:
-        """The task's live history through the trigger, or None (then it is read back)."""
-        if self.histories is None or self.wait_for is None:
-            return None
-        try:
-            await self.wait_for(recorded.seq, LIVE_WAIT)
-        except TimeoutError:
-            return None
-        return self.histories.history(recorded.subject, through=recorded.seq)
 
     async def _integrate(
         self, subject: str, plan: integration.Integrate, version: int, delivery: Delivery

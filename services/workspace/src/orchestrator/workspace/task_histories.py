@@ -15,11 +15,16 @@ tasks are dropped.
 from __future__ import annotations
 
 from collections import OrderedDict
+from collections.abc import Awaitable, Callable
 
 from orchestrator.events import RecordedEvent
 from orchestrator.events.catalog import TaskCancelled, TaskCompleted, TaskSubmitted
 
 DEFAULT_LIMIT = 4096
+LIVE_WAIT = 0.5
+"""How long a trigger waits for the live histories to reach it before reading the task back."""
+
+WaitFor = Callable[[int, float], Awaitable[None]]
 
 
 class TaskHistories:
@@ -49,3 +54,17 @@ class TaskHistories:
         if history is None or history[-1].seq < through:
             return None
         return list(history)
+
+
+async def live_history(
+    histories: TaskHistories | None, wait_for: WaitFor | None, recorded: RecordedEvent
+) -> list[RecordedEvent] | None:
+    """The task's live history through ``recorded``, or None (then it is read back): what the
+    follower behind ``wait_for`` has not reached within :data:`LIVE_WAIT` is not waited for."""
+    if histories is None or wait_for is None:
+        return None
+    try:
+        await wait_for(recorded.seq, LIVE_WAIT)
+    except TimeoutError:
+        return None
+    return histories.history(recorded.subject, through=recorded.seq)
