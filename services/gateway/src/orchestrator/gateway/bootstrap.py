@@ -71,7 +71,9 @@ class Gateway:
         runtime = await Runtime.open("gateway", settings)
         js = runtime.js
         settings_kv = await settings_bucket(js, settings)
-        snapshots = SnapshotStore(js, await snapshots_store(js, settings))
+        snapshots = SnapshotStore(
+            js, await snapshots_store(js, settings), max_payload=runtime.nc.max_payload
+        )
         restored = await snapshots.load()
         gateway = cls(
             settings=settings,

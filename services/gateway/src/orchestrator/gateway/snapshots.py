@@ -33,7 +33,6 @@ from __future__ import annotations
 import asyncio
 import gc
 import hashlib
-import io
 import logging
 import os
 import signal
@@ -49,6 +48,7 @@ from typing import Any
 
 import orjson
 from nats.js import JetStreamContext
+from nats.js.api import ObjectMeta, ObjectMetaOptions
 from nats.js.errors import NotFoundError
 from nats.js.object_store import ObjectStore
 
@@ -56,6 +56,7 @@ import orchestrator.events.catalog
 import orchestrator.events.workspace_files
 from orchestrator.events import Follower, subjects
 from orchestrator.events.failures import carry_on
+from orchestrator.events.objects import locate_named, read_chunks
 
 from . import projections
 from .projections import ReadModels
@@ -66,6 +67,8 @@ FORMAT = 2
 """The layout of a snapshot object; bump it when the header or the envelope changes."""
 PREFIX = "read-models."
 KEEP = 2
+CHUNK_SIZE = 4 * 1024 * 1024
+"""The object store's chunks of a snapshot (nats-py's default is 128 KiB)."""
 """Snapshots kept in the bucket: the newest and the one before (older ones are deleted)."""
 
 
@@ -211,9 +214,15 @@ async def stream_identity(js: JetStreamContext) -> tuple[StreamIdentity, int]:
 class SnapshotStore:
     """The snapshots in the ``snapshots`` bucket: the newest usable one, and writing one."""
 
-    def __init__(self, js: JetStreamContext, bucket: ObjectStore) -> None:
+    def __init__(
+        self, js: JetStreamContext, bucket: ObjectStore, *, max_payload: int = 1024 * 1024
+    ) -> None:
+        """``max_payload``: the server's (its INFO says; NATS's default when not given)."""
         self.js = js
         self.bucket = bucket
+        self.chunk_size = min(CHUNK_SIZE, max_payload // 2)
+        """Chunks as big as the server takes (half its ``max_payload``: room for the headers),
+        up to :data:`CHUNK_SIZE`: fewer round trips when a start fetches the snapshot."""
 
     async def sequences(self) -> list[int]:
         """The sequences of the snapshots held, newest first."""
@@ -232,10 +241,7 @@ class SnapshotStore:
         for seq in held:
             data: bytes | None = None
             with carry_on(log, f"reading snapshot #{seq}"):
-                # Into a buffer: without one nats-py appends chunk to bytes, quadratic in size.
-                into = io.BytesIO()
-                await self.bucket.get(object_name(seq), writeinto=into)
-                data = into.getvalue()
+                data = await self.fetch(seq)
             if data is None:
                 continue
             fetched = time.perf_counter()
@@ -262,14 +268,26 @@ class SnapshotStore:
             log.info("no snapshot yet: replaying the stream from #1")
         return None
 
+    async def fetch(self, seq: int) -> bytes:
+        """Snapshot #``seq``'s bytes, checked against the size and sha256 recorded at put;
+        :class:`~orchestrator.events.objects.ContentMissing` when they do not match.
+
+        One direct get per chunk (``read_chunks``), not nats-py's ``ObjectStore.get``: at 1M
+        events (63 MB) that took 1.33 s whatever the chunk size, a direct get per 4 MiB chunk
+        0.38 s (128 KiB chunks 0.65 s), measured on the launcher's nats-server."""
+        stored = await locate_named(self.bucket, object_name(seq))
+        return b"".join([chunk async for chunk in read_chunks(self.js, stored)])
+
     async def put(self, path: Path, seq: int) -> bool:
         """Upload the snapshot at ``path`` as #``seq`` unless one as new is held (another
         replica's); then delete all but the newest :data:`KEEP`. True when it was uploaded."""
         held = await self.sequences()
         if held and held[0] >= seq:
             return False
+        name = object_name(seq)
+        meta = ObjectMeta(name=name, options=ObjectMetaOptions(max_chunk_size=self.chunk_size))
         with path.open("rb") as data:
-            await self.bucket.put(object_name(seq), data)
+            await self.bucket.put(name, data, meta=meta)
         for old in sorted({seq, *held}, reverse=True)[KEEP:]:
             with carry_on(log, f"deleting snapshot #{old}"):
                 await self.bucket.delete(object_name(old))
