@@ -35,14 +35,12 @@ import gc
 import hashlib
 import logging
 import os
-import signal
 import tempfile
 import time
 import zlib
 from collections.abc import Callable
 from contextlib import suppress
 from dataclasses import dataclass
-from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -54,18 +52,26 @@ from nats.js.object_store import ObjectStore
 
 import orchestrator.events.catalog
 import orchestrator.events.workspace_files
-from orchestrator.events import Follower, subjects
+from orchestrator.events import Follower
 from orchestrator.events.failures import carry_on
 from orchestrator.events.objects import locate_named, read_chunks
 
 from . import projections
 from .projections import ReadModels
+from .snapshot_prefetch import (
+    Fetched,
+    Prefetch,
+    StreamIdentity,
+    child_exit,
+    object_name,
+    seq_of,
+    stream_identity,
+)
 
 log = logging.getLogger(__name__)
 
 FORMAT = 2
 """The layout of a snapshot object; bump it when the header or the envelope changes."""
-PREFIX = "read-models."
 KEEP = 2
 CHUNK_SIZE = 4 * 1024 * 1024
 """The object store's chunks of a snapshot (nats-py's default is 128 KiB)."""
@@ -91,31 +97,6 @@ def code_fingerprint() -> str:
 
 
 FINGERPRINT = code_fingerprint()
-
-
-@dataclass(frozen=True)
-class StreamIdentity:
-    """Which stream a snapshot was taken of: a stream deleted and created again under the same
-    name has another creation time, and its sequences mean other events."""
-
-    created: str
-    first_seq: int
-
-    def plain(self) -> dict[str, Any]:
-        return {"created": self.created, "first_seq": self.first_seq}
-
-
-def object_name(seq: int) -> str:
-    return f"{PREFIX}{seq:012d}"
-
-
-def seq_of(name: str) -> int | None:
-    if not name.startswith(PREFIX):
-        return None
-    try:
-        return int(name[len(PREFIX) :])
-    except ValueError:
-        return None
 
 
 class Unusable(Exception):
@@ -204,11 +185,19 @@ def _parts(head: dict[str, Any], body: bytes) -> tuple[int, bytes]:
     return main, blobs
 
 
-async def stream_identity(js: JetStreamContext) -> tuple[StreamIdentity, int]:
-    """The events stream's identity and its last sequence now."""
-    info = await js.stream_info(subjects.EVENTS_STREAM)
-    created = info.created.isoformat() if isinstance(info.created, datetime) else ""
-    return StreamIdentity(created, int(info.state.first_seq)), int(info.state.last_seq)
+async def _prefetched(
+    prefetch: Prefetch | None, stream: StreamIdentity, newest: int
+) -> Fetched | None:
+    """What ``prefetch`` fetched when it is snapshot #``newest`` of ``stream`` (else logged)."""
+    if prefetch is None:
+        return None
+    fetched, why = await prefetch.take()
+    if fetched is not None and (fetched.seq, fetched.stream) == (newest, stream):
+        return fetched
+    if fetched is not None:
+        why = f"it fetched #{fetched.seq} of {fetched.stream}, the newest is #{newest} of {stream}"
+    log.info("the snapshot prefetch is not used: %s", why)
+    return None
 
 
 class SnapshotStore:
@@ -233,15 +222,18 @@ class SnapshotStore:
         found = (seq_of(info.name) for info in infos if not info.deleted)
         return sorted((seq for seq in found if seq is not None), reverse=True)
 
-    async def load(self) -> Restored | None:
-        """The newest usable snapshot restored, or None (logged) to replay from #1."""
+    async def load(self, prefetch: Prefetch | None = None) -> Restored | None:
+        """The newest usable snapshot restored, or None (logged) to replay from #1; with the
+        bytes ``prefetch`` fetched when they are of the newest snapshot of this stream."""
         started = time.perf_counter()
         stream, last_seq = await stream_identity(self.js)
         held = await self.sequences()
+        early = await _prefetched(prefetch, stream, held[0]) if held else None
         for seq in held:
-            data: bytes | None = None
-            with carry_on(log, f"reading snapshot #{seq}"):
-                data = await self.fetch(seq)
+            data: bytes | None = early.data if early is not None and early.seq == seq else None
+            if data is None:
+                with carry_on(log, f"reading snapshot #{seq}"):
+                    data = await self.fetch(seq)
             if data is None:
                 continue
             fetched = time.perf_counter()
@@ -252,12 +244,13 @@ class SnapshotStore:
                 continue
             seconds = time.perf_counter() - started
             log.info(
-                "read models restored from snapshot #%d (%d bytes) in %.3fs (fetched in %.3fs, "
+                "read models restored from snapshot #%d (%d bytes) in %.3fs (fetched in %.3fs%s, "
                 "decoded in %.3fs); following from #%d",
                 seq,
                 len(data),
                 seconds,
                 fetched - started,
+                f", prefetched in {early.seconds:.3f}s" if early and early.seq == seq else "",
                 time.perf_counter() - fetched,
                 seq + 1,
             )
@@ -391,7 +384,7 @@ class SnapshotWriter:
                     os._exit(code)
             pause = time.perf_counter() - before
             try:
-                status = await _child_exit(pid)
+                status = await child_exit(pid)
             finally:
                 if collecting:
                     gc.enable()
@@ -428,19 +421,3 @@ class SnapshotWriter:
                 task.cancel()
                 with suppress(asyncio.CancelledError):
                     await task
-
-
-async def _child_exit(pid: int) -> int:
-    """Wait for child ``pid`` without blocking the event loop; its exit status. Cancelled (the
-    gateway stops), the child is killed and reaped, not left behind."""
-    try:
-        while True:
-            done, status = os.waitpid(pid, os.WNOHANG)  # noqa: ASYNC222 - WNOHANG never blocks
-            if done:
-                return os.waitstatus_to_exitcode(status)
-            await asyncio.sleep(0.01)
-    except asyncio.CancelledError:
-        with suppress(ProcessLookupError, ChildProcessError):
-            os.kill(pid, signal.SIGKILL)
-            os.waitpid(pid, 0)  # noqa: ASYNC222 - a killed child is reaped at once
-        raise
