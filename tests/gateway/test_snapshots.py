@@ -223,7 +223,12 @@ def test_a_gateway_from_a_snapshot_and_the_tail_answers_like_the_one_that_replay
 
     started, log = stream.gateway()
 
-    assert f"read models restored from snapshot #{stream.snapshot_seq} " in stream.system.log(log)
+    restored = await_line(stream.system, log, "read models restored from snapshot #.*")
+    assert restored.group(0).startswith(
+        f"read models restored from snapshot #{stream.snapshot_seq} "
+    )
+    # Fetched by the child forked at the start, while the gateway imported (snapshot_prefetch).
+    assert ", prefetched in " in restored.group(0)
     assert "replaying the stream" not in stream.system.log(log)
     same_reads(stream.system, started.port, stream.reference.port)
     gated = httpx.get(f"http://127.0.0.1:{started.port}/api/tasks/{GATED}", timeout=10).json()

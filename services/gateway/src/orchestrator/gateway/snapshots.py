@@ -186,9 +186,10 @@ def _parts(head: dict[str, Any], body: bytes) -> tuple[int, bytes]:
 
 
 async def _prefetched(
-    prefetch: Prefetch | None, stream: StreamIdentity, newest: int
+    prefetch: Prefetch | None, stream: StreamIdentity, newest: int | None
 ) -> Fetched | None:
-    """What ``prefetch`` fetched when it is snapshot #``newest`` of ``stream`` (else logged)."""
+    """What ``prefetch`` fetched when it is snapshot #``newest`` of ``stream`` (else logged;
+    taken even when nothing is held, so that the child is reaped)."""
     if prefetch is None:
         return None
     fetched, why = await prefetch.take()
@@ -228,7 +229,7 @@ class SnapshotStore:
         started = time.perf_counter()
         stream, last_seq = await stream_identity(self.js)
         held = await self.sequences()
-        early = await _prefetched(prefetch, stream, held[0]) if held else None
+        early = await _prefetched(prefetch, stream, held[0] if held else None)
         for seq in held:
             data: bytes | None = early.data if early is not None and early.seq == seq else None
             if data is None:
