@@ -8,14 +8,16 @@ reflects (``read-models.<seq>``, so a write never replaces a newer one), holding
    parts that follow it (and the CRC-32 of the second);
 2. the read models as plain data (:meth:`ReadModels.snapshot`), JSON by ``orjson``, compressed
    with zlib: never pickle, since whoever can write to NATS would then run code on the gateway.
-   (Compressed because fetching is the slow part of a start: nats-py reads ~100 MB/s, zlib
-   inflates several times faster, and a snapshot's JSON is very repetitive.) An ended task is
+   (Compressed because fetching is a slow part of a start, and a snapshot's JSON is very
+   repetitive.) An ended task is
    there as its summary and the place of its detail in part 3;
 3. the ended tasks' details, each as the board holds it (its own orjson+zlib,
    :class:`~.projections.tasks.FrozenTask`), one after the other. A start restores these
    without decoding them (a task's detail is thawed when first read): most of a snapshot, and
    most of what a restore used to spend its time on.
 
+A start fetches the newest snapshot while it imports (:mod:`.snapshot_prefetch`: a child
+forked first thing), by direct gets of its 4 MiB chunks (:meth:`SnapshotStore.fetch`).
 :meth:`SnapshotStore.load` takes the newest snapshot whose header matches this code and this
 stream and whose sequence the stream has reached; anything else (unreadable, another format or
 projection code, a sequence beyond the stream's end, a recreated stream) is logged and the
