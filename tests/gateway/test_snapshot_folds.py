@@ -29,7 +29,8 @@ from orchestrator.events.testing import history
 from orchestrator.gateway import snapshots
 from orchestrator.gateway.projections import ReadModels
 from orchestrator.gateway.projections.tasks import FrozenTask, TaskBoard, TaskView
-from orchestrator.gateway.snapshots import StreamIdentity, Unusable
+from orchestrator.gateway.snapshot_prefetch import StreamIdentity
+from orchestrator.gateway.snapshots import Unusable
 
 from .snapshot_builders import waiting_at_a_gate, with_header, with_models
 

@@ -35,6 +35,7 @@ from orchestrator.events.connection import files_store, provision, snapshots_sto
 from orchestrator.events.nats_settings import NatsSettings
 from orchestrator.events.objects import put_content
 from orchestrator.gateway import snapshots
+from orchestrator.gateway.snapshot_prefetch import object_name
 from tests.harness import System, wait_until
 
 from .snapshot_builders import waiting_at_a_gate, with_header
@@ -181,9 +182,9 @@ class Stream:
         async def work(js: JetStreamContext) -> None:
             store = await bucket(js)
             for seq in await snapshots.SnapshotStore(js, store).sequences():
-                await store.delete(snapshots.object_name(seq))
+                await store.delete(object_name(seq))
             for seq, data in objects.items():
-                await store.put(snapshots.object_name(seq), data)
+                await store.put(object_name(seq), data)
 
         on_nats(self.system, work)
 
@@ -204,7 +205,7 @@ def stream(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stream]:
 
         def fetch(js: JetStreamContext) -> Awaitable[Any]:
             async def work() -> bytes:
-                got = await (await bucket(js)).get(snapshots.object_name(prefix))
+                got = await (await bucket(js)).get(object_name(prefix))
                 return got.data or b""
 
             return work()
@@ -223,7 +224,12 @@ def test_a_gateway_from_a_snapshot_and_the_tail_answers_like_the_one_that_replay
 
     started, log = stream.gateway()
 
-    assert f"read models restored from snapshot #{stream.snapshot_seq} " in stream.system.log(log)
+    restored = await_line(stream.system, log, "read models restored from snapshot #.*")
+    assert restored.group(0).startswith(
+        f"read models restored from snapshot #{stream.snapshot_seq} "
+    )
+    # Fetched by the child forked at the start, while the gateway imported (snapshot_prefetch).
+    assert ", prefetched in " in restored.group(0)
     assert "replaying the stream" not in stream.system.log(log)
     same_reads(stream.system, started.port, stream.reference.port)
     gated = httpx.get(f"http://127.0.0.1:{started.port}/api/tasks/{GATED}", timeout=10).json()
@@ -302,7 +308,7 @@ async def _held(js: JetStreamContext) -> dict[int, bytes]:
     store = await bucket(js)
     out = {}
     for seq in await snapshots.SnapshotStore(js, store).sequences():
-        out[seq] = (await store.get(snapshots.object_name(seq))).data or b""
+        out[seq] = (await store.get(object_name(seq))).data or b""
     return out
 
 

@@ -14,11 +14,14 @@ a download holds one chunk per file and an abandoned one leaves nothing behind o
 
 from __future__ import annotations
 
+import base64
+import binascii
 import hashlib
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
 from nats.js import JetStreamContext
+from nats.js.api import ObjectInfo
 from nats.js.errors import NotFoundError, ObjectNotFoundError
 from nats.js.object_store import OBJ_CHUNKS_PRE_TEMPLATE, OBJ_STREAM_TEMPLATE, ObjectStore
 
@@ -53,14 +56,33 @@ class StoredObject:
 
 async def locate(files: ObjectStore, digest: str) -> StoredObject:
     """Where the chunks of the object stored under ``digest`` are; :class:`ContentMissing`."""
+    return _stored(await _info(files, digest), digest)
+
+
+async def locate_named(store: ObjectStore, name: str) -> StoredObject:
+    """Where the chunks of the object named ``name`` are, to be verified against the digest the
+    store recorded when it was put (nats-py's ``SHA-256=`` and base64); :class:`ContentMissing`."""
+    info = await _info(store, name)
+    recorded = (info.digest or "").partition("=")[2]
     try:
-        info = await files.get_info(digest)
+        digest = base64.urlsafe_b64decode(recorded).hex()
+    except (binascii.Error, ValueError) as exc:
+        raise ContentMissing(f"{name}: no readable digest recorded ({info.digest!r})") from exc
+    return _stored(info, digest)
+
+
+async def _info(store: ObjectStore, name: str) -> ObjectInfo:
+    try:
+        return await store.get_info(name)
     except (ObjectNotFoundError, NotFoundError) as exc:
-        raise ContentMissing(f"{digest} is not in the object store") from exc
+        raise ContentMissing(f"{name} is not in the object store") from exc
+
+
+def _stored(info: ObjectInfo, digest: str) -> StoredObject:
     link = info.options.link if info.options is not None else None
     if not info.nuid or link is not None:
-        # Our writers store every object whole under its digest, never as a link.
-        raise ContentMissing(f"{digest} is not a plain object")
+        # Our writers store every object whole under its name, never as a link.
+        raise ContentMissing(f"{info.name} is not a plain object")
     return StoredObject(
         digest=digest,
         size=int(info.size or 0),
@@ -99,6 +121,7 @@ __all__ = [
     "StoredObject",
     "fetch_content",
     "locate",
+    "locate_named",
     "put_content",
     "read_chunks",
 ]

@@ -2,22 +2,28 @@
 
 from __future__ import annotations
 
-import uvicorn
-from pydantic import ValidationError
-
-from orchestrator.events.service import (
-    SettingsError,
-    chosen_event_loop,
-    configure_logging,
-    exit_zero_on_stop_signals,
-    fail_on_bad_settings,
-)
-
-from .app import create_app
-from .settings import GatewaySettings
+from .snapshot_prefetch import Prefetch
 
 
 def main() -> None:
+    # First of all, before the imports below (about a second): a child fetches the newest
+    # snapshot meanwhile (snapshot_prefetch).
+    prefetch = Prefetch.start()
+
+    import uvicorn
+    from pydantic import ValidationError
+
+    from orchestrator.events.service import (
+        SettingsError,
+        chosen_event_loop,
+        configure_logging,
+        exit_zero_on_stop_signals,
+        fail_on_bad_settings,
+    )
+
+    from .app import create_app
+    from .settings import GatewaySettings
+
     try:
         configure_logging("gateway")
         settings = GatewaySettings()
@@ -27,7 +33,7 @@ def main() -> None:
         return
     exit_zero_on_stop_signals()
     uvicorn.run(
-        create_app(settings),
+        create_app(settings, prefetch=prefetch),
         host=settings.gateway_host,
         port=settings.gateway_port,
         log_level="warning",

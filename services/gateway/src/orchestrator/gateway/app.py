@@ -43,6 +43,7 @@ from .routes import (
 )
 from .security import LocalhostGuard
 from .settings import GatewaySettings
+from .snapshot_prefetch import Prefetch
 
 
 def operation_id(route: APIRoute) -> str:
@@ -73,14 +74,15 @@ ROUTERS = (
 
 
 def lifespan_of(
-    settings: GatewaySettings,
+    settings: GatewaySettings, prefetch: Prefetch | None = None
 ) -> Callable[[FastAPI], AbstractAsyncContextManager[None]]:
-    """Open the gateway before the first request, close it after the last."""
+    """Open the gateway before the first request (with what ``prefetch`` fetched meanwhile),
+    close it after the last."""
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         try:
-            gateway = await Gateway.open(settings)
+            gateway = await Gateway.open(settings, prefetch=prefetch)
         except NATS_DID_NOT_ANSWER as exc:
             # Raised, uvicorn would print its traceback and exit 3; every service says this in
             # one line and exits 75 for its supervisor. Nothing is served or held yet.
@@ -105,13 +107,15 @@ def include_routers(app: FastAPI) -> None:
     ]
 
 
-def create_app(settings: GatewaySettings | None = None) -> FastAPI:
+def create_app(
+    settings: GatewaySettings | None = None, *, prefetch: Prefetch | None = None
+) -> FastAPI:
     settings = settings or GatewaySettings()
     app = FastAPI(
         title="Orchestrator",
         version="0.1.0",
         description="Turns a plain-language requirement into working code with four AI agents.",
-        lifespan=lifespan_of(settings),
+        lifespan=lifespan_of(settings, prefetch),
         generate_unique_id_function=operation_id,
         # /docs is the dashboard's own page with a vendored Swagger UI (no CDN); no ReDoc.
         docs_url=None,

@@ -41,6 +41,7 @@ from .projections import ReadModels, ws_messages
 from .ratelimit_store import SharedWindows, open_bucket
 from .read_after import RecordingStore
 from .settings import GatewaySettings
+from .snapshot_prefetch import Prefetch
 from .snapshots import SnapshotStore, SnapshotWriter
 from .system_health import SystemHealthBroadcaster
 from .ws_hub import LiveHub
@@ -67,12 +68,14 @@ class Gateway:
     _parts: Parts = field(default_factory=Parts)
 
     @classmethod
-    async def open(cls, settings: GatewaySettings) -> Gateway:
+    async def open(cls, settings: GatewaySettings, *, prefetch: Prefetch | None = None) -> Gateway:
         runtime = await Runtime.open("gateway", settings)
         js = runtime.js
         settings_kv = await settings_bucket(js, settings)
-        snapshots = SnapshotStore(js, await snapshots_store(js, settings))
-        restored = await snapshots.load()
+        snapshots = SnapshotStore(
+            js, await snapshots_store(js, settings), max_payload=runtime.nc.max_payload
+        )
+        restored = await snapshots.load(prefetch)
         gateway = cls(
             settings=settings,
             nc=runtime.nc,
