@@ -9,7 +9,14 @@ def main() -> None:
     # First of all, before the imports below (about a second): a child fetches the newest
     # snapshot meanwhile (snapshot_prefetch).
     prefetch = Prefetch.start()
+    try:
+        _serve(prefetch)
+    finally:
+        if prefetch is not None:
+            prefetch.cancel()  # only if the start never took it
 
+
+def _serve(prefetch: Prefetch | None) -> None:
     import uvicorn
     from pydantic import ValidationError
 

@@ -80,6 +80,7 @@ class Prefetch:
             code = 1
             try:
                 os.close(read)
+                _detach_standard_streams()  # a reader of the gateway's output waits for it alone
                 said = json.dumps(_fetch_in_child(file)).encode()
                 os.write(write, said)  # a few hundred bytes: a pipe holds them
                 code = 0
@@ -87,6 +88,18 @@ class Prefetch:
                 os._exit(code)
         os.close(write)
         return cls(pid, file, read, started)
+
+    def cancel(self) -> None:
+        """Kill and reap the child if it was never taken (the gateway stops before it needs the
+        snapshot: bad settings, a failed start)."""
+        pid, self._pid = self._pid, None
+        if pid is None:
+            return
+        with suppress(ProcessLookupError, ChildProcessError):
+            os.kill(pid, signal.SIGKILL)
+            os.waitpid(pid, 0)
+        os.close(self._pipe)
+        os.close(self._file)
 
     async def take(self) -> tuple[Fetched | None, str]:
         """What the child fetched, or None and why not; the child is reaped either way."""
@@ -123,6 +136,13 @@ def _answer(said: bytes, file: int) -> tuple[Fetched | None, str]:
         return Fetched(answer["seq"], stream, data, answer["seconds"]), ""
     except (ValueError, KeyError, TypeError) as exc:
         return None, f"the child's answer is unreadable ({type(exc).__name__})"
+
+
+def _detach_standard_streams() -> None:
+    devnull = os.open(os.devnull, os.O_RDWR)
+    for fd in (0, 1, 2):
+        os.dup2(devnull, fd)
+    os.close(devnull)
 
 
 def _read_all(fd: int) -> bytes:
