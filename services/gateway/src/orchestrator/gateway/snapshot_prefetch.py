@@ -30,7 +30,10 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from collections.abc import AsyncIterator
+
     from nats.js import JetStreamContext
+    from nats.js.object_store import ObjectStore
 
 TIMEOUT = 30.0
 """Seconds the parent waits for the child once it needs the snapshot (then fetches itself)."""
@@ -95,9 +98,7 @@ class Prefetch:
         pid, self._pid = self._pid, None
         if pid is None:
             return
-        with suppress(ProcessLookupError, ChildProcessError):
-            os.kill(pid, signal.SIGKILL)
-            os.waitpid(pid, 0)
+        kill_and_reap(pid)
         os.close(self._pipe)
         os.close(self._file)
 
@@ -165,7 +166,6 @@ async def _fetch(file: int, started: float) -> dict[str, Any]:
     from nats.js.errors import NotFoundError
 
     from orchestrator.events import subjects
-    from orchestrator.events.objects import locate_named, read_chunks
 
     from .settings import GatewaySettings
 
@@ -186,14 +186,13 @@ async def _fetch(file: int, started: float) -> dict[str, Any]:
         stream, _ = await stream_identity(js)
         try:
             bucket = await js.object_store(subjects.SNAPSHOTS_BUCKET)
-            names = [info.name for info in await bucket.list() if not info.deleted]
-        except NotFoundError:  # no bucket, or nats-py's word for an empty one
+        except NotFoundError:  # no bucket yet
             return {"error": "no snapshot held"}
-        held = sorted((seq for seq in map(seq_of, names) if seq is not None), reverse=True)
+        held = await held_sequences(bucket)
         if not held:
             return {"error": "no snapshot held"}
         size = 0
-        async for chunk in read_chunks(js, await locate_named(bucket, object_name(held[0]))):
+        async for chunk in snapshot_chunks(js, bucket, held[0]):
             size += os.write(file, chunk)
     finally:
         await nc.close()
@@ -206,6 +205,29 @@ PREFIX = "read-models."
 
 def object_name(seq: int) -> str:
     return f"{PREFIX}{seq:012d}"
+
+
+async def held_sequences(bucket: ObjectStore) -> list[int]:
+    """The sequences of the snapshots ``bucket`` holds, newest first."""
+    from nats.js.errors import NotFoundError
+
+    try:
+        infos = await bucket.list()
+    except NotFoundError:  # nats-py: an empty bucket
+        return []
+    found = (seq_of(info.name) for info in infos if not info.deleted)
+    return sorted((seq for seq in found if seq is not None), reverse=True)
+
+
+async def snapshot_chunks(
+    js: JetStreamContext, bucket: ObjectStore, seq: int
+) -> AsyncIterator[bytes]:
+    """Snapshot #``seq``'s chunks, one direct get each, checked against the size and sha256
+    recorded at put (:class:`~orchestrator.events.objects.ContentMissing` when they differ)."""
+    from orchestrator.events.objects import locate_named, read_chunks
+
+    async for chunk in read_chunks(js, await locate_named(bucket, object_name(seq))):
+        yield chunk
 
 
 def seq_of(name: str) -> int | None:
@@ -236,7 +258,11 @@ async def child_exit(pid: int) -> int:
                 return os.waitstatus_to_exitcode(status)
             await asyncio.sleep(0.01)
     except asyncio.CancelledError:
-        with suppress(ProcessLookupError, ChildProcessError):
-            os.kill(pid, signal.SIGKILL)
-            os.waitpid(pid, 0)  # noqa: ASYNC222 - a killed child is reaped at once
+        kill_and_reap(pid)
         raise
+
+
+def kill_and_reap(pid: int) -> None:
+    with suppress(ProcessLookupError, ChildProcessError):
+        os.kill(pid, signal.SIGKILL)
+        os.waitpid(pid, 0)  # a killed child is reaped at once
