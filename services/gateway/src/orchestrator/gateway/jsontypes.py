@@ -8,7 +8,7 @@ takes and nothing else.
 from __future__ import annotations
 
 import re
-from typing import Annotated, Any
+from typing import Annotated
 
 from pydantic import AfterValidator, BeforeValidator, Field, StrictBool, StrictInt
 
@@ -45,26 +45,3 @@ NonBlank = Annotated[
 ]
 """Text with some character that is not whitespace (the pattern documents the check); give its
 ``max_length`` where it is used."""
-
-
-INT_RANGE = (-(2**63), 2**64 - 1)
-"""The integers every reader of an event can hold exactly (orjson, most JSON parsers): a larger
-one is refused, never stored to break a projection's encoding or come back rounded."""
-
-
-def _ints_in_range(value: Any) -> Any:
-    low, high = INT_RANGE
-    stack = [value]
-    while stack:
-        item = stack.pop()
-        if isinstance(item, dict):
-            stack.extend(item.values())
-        elif isinstance(item, list):
-            stack.extend(item)
-        elif isinstance(item, int) and not isinstance(item, bool) and not low <= item <= high:
-            raise ValueError("integers must fit in 64 bits")
-    return value
-
-
-JsonObject = Annotated[dict[str, Any], AfterValidator(_ints_in_range)]
-"""Free-form JSON (a requirement's ``metadata``) whose integers fit in 64 bits."""

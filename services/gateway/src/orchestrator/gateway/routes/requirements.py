@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import hashlib
 import uuid
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Header
 from pydantic import (
@@ -46,7 +46,7 @@ from orchestrator.events.settings_document import StoredSettings
 
 from .. import errors
 from ..bootstrap import Gateway, GatewayDep
-from ..jsontypes import JsonObject, NonBlank, Priority, integral
+from ..jsontypes import NonBlank, Priority, integral
 
 router = APIRouter(tags=["requirements"])
 
@@ -96,7 +96,7 @@ class RequirementIn(BaseModel):
 
     requirement: NonBlank = Field(max_length=MAX_REQUIREMENT_CHARS)
     priority: Priority | None = None
-    metadata: JsonObject = Field(default_factory=dict)
+    metadata: dict[str, Any] = Field(default_factory=dict)
     budget: BudgetIn | None = None
     approval: ApprovalIn | None = None
     approval_timeout_s: Money | None = None
