@@ -74,6 +74,29 @@ def test_bad_input_everywhere_is_an_envelope(gateway_system: System) -> None:
     )
 
 
+def test_integers_beyond_64_bits_in_metadata_are_kept_exactly_and_break_nothing(
+    gateway_system: System,
+) -> None:
+    """schemathesis found it: metadata is free-form JSON, and an ended task's frozen detail
+    (orjson) failed to encode such a one, so every gateway retried that event forever and
+    applied none after it."""
+    base = gateway_system.base_url
+    wide = {"n": 2**70, "deep": [{"m": -(2**80), "edge": 2**64 - 1}]}
+    submitted = requests.post(
+        f"{base}/api/requirements", json={"requirement": "count", "metadata": wide}, timeout=10
+    )
+    assert submitted.status_code == 200, submitted.text
+    task_id = submitted.json()["task_id"]
+    cancelled = requests.post(f"{base}/api/tasks/{task_id}/cancel", timeout=10)
+    assert cancelled.status_code == 200, cancelled.text  # an ended task is frozen
+    task = requests.get(f"{base}/api/tasks/{task_id}", timeout=10).json()
+    assert task["status"] == "cancelled" and task["metadata"] == wide
+    after = requests.post(f"{base}/api/requirements", json={"requirement": "next"}, timeout=10)
+    assert after.status_code == 200, after.text  # events after it are still applied:
+    listed = requests.get(f"{base}/api/tasks/{after.json()['task_id']}", timeout=10)
+    assert listed.status_code == 200, listed.text
+
+
 def test_an_unexpected_exception_is_a_500_envelope_without_a_trace() -> None:
     app = FastAPI()
     errors.install(app)

@@ -10,6 +10,7 @@ compared with the reference on every read the read models answer, byte for byte.
 from __future__ import annotations
 
 import asyncio
+import json
 import re
 from collections.abc import Awaitable, Callable, Iterator
 from pathlib import Path
@@ -29,6 +30,8 @@ from orchestrator.events.catalog import (
     Event,
     FileDeleted,
     FileWritten,
+    TaskCancelled,
+    TaskSubmitted,
     WorkspaceArchived,
 )
 from orchestrator.events.connection import files_store, provision, snapshots_store
@@ -45,6 +48,9 @@ QUIET = {"GATEWAY_SNAPSHOT_EVERY": "0", "GATEWAY_SNAPSHOT_INTERVAL": "0"}
 """A gateway that never writes a snapshot (it still loads one)."""
 GATED = "task_" + "9" * 32
 RUN = f"exec_{50:016x}"
+WIDE = {"n": 2**70, "deep": [{"m": -(2**80)}], "edge": 2**64 - 1}
+"""Free-form metadata with integers beyond 64 bits (orjson refuses them; schemathesis sent one)."""
+WIDE_LIVE, WIDE_ENDED = "task_" + "8" * 32, "task_" + "7" * 32
 
 
 def on_nats(system: System, work: Callable[[JetStreamContext], Awaitable[T]]) -> T:
@@ -83,6 +89,10 @@ def prefix_of_history() -> Callable[[JetStreamContext], Awaitable[int]]:
             await real_file(js, "implementation/hello.py", "print('hello')\n"),
             await real_file(js, "notes/readme.md", "# notes\n"),
             *waiting_at_a_gate(GATED),
+            # Held live in the snapshot's main part, and frozen as an ended task's blob.
+            TaskSubmitted(task_id=WIDE_LIVE, requirement="wide", priority=5, metadata=WIDE),
+            TaskSubmitted(task_id=WIDE_ENDED, requirement="wide", priority=5, metadata=WIDE),
+            TaskCancelled(task_id=WIDE_ENDED),
         ]
         return await append(js, iter(events))
 
@@ -118,6 +128,8 @@ def reads(port: int) -> dict[str, bytes]:
         f"/api/tasks/{GATED}",
         f"/api/tasks/task_{5:032x}",
         f"/api/tasks/task_{13:032x}",  # cancelled
+        f"/api/tasks/{WIDE_LIVE}",
+        f"/api/tasks/{WIDE_ENDED}",
         "/api/workspace/files",
         "/api/archive",
         "/api/workspace/executions",
@@ -148,6 +160,8 @@ def same_reads(system: System, port: int, reference: int, timeout: float = 15.0)
     for path, body in expected.items():
         assert got[path] == body, path
     assert orjson.loads(got["/api/tasks"])["tasks"], "an empty board proves nothing"
+    for task_id in (WIDE_LIVE, WIDE_ENDED):  # exact: orjson.loads would have made floats
+        assert json.loads(got[f"/api/tasks/{task_id}"])["metadata"] == WIDE, task_id
 
 
 def projection_seq(port: int) -> int:

@@ -6,12 +6,12 @@ reflects (``read-models.<seq>``, so a write never replaces a newer one), holding
 1. a header: the format number, the fingerprint of the projection code, the sequence, the
    stream it was taken from (its creation time and first sequence), and the sizes of the two
    parts that follow it (and the CRC-32 of the second);
-2. the read models as plain data (:meth:`ReadModels.snapshot`), JSON by ``orjson``, compressed
-   with zlib: never pickle, since whoever can write to NATS would then run code on the gateway.
-   (Compressed because fetching is a slow part of a start, and a snapshot's JSON is very
-   repetitive.) An ended task is
-   there as its summary and the place of its detail in part 3;
-3. the ended tasks' details, each as the board holds it (its own orjson+zlib,
+2. the read models as plain data (:meth:`ReadModels.snapshot`), JSON by :mod:`.plain_json`
+   (orjson, or the standard library for a wide integer), compressed with zlib: never pickle,
+   since whoever can write to NATS would then run code on the gateway. (Compressed because
+   fetching is a slow part of a start, and a snapshot's JSON is very repetitive.) An ended
+   task is there as its summary and the place of its detail in part 3;
+3. the ended tasks' details, each as the board holds it (its own JSON+zlib,
    :class:`~.projections.tasks.FrozenTask`), one after the other. A start restores these
    without decoding them (a task's detail is thawed when first read): most of a snapshot, and
    most of what a restore used to spend its time on.
@@ -56,7 +56,7 @@ import orchestrator.events.workspace_files
 from orchestrator.events import Follower
 from orchestrator.events.failures import carry_on
 
-from . import projections
+from . import plain_json, projections
 from .projections import ReadModels
 from .snapshot_prefetch import (
     Fetched,
@@ -81,10 +81,12 @@ CHUNK_SIZE = 4 * 1024 * 1024
 
 def _sources() -> list[Path]:
     """The code a snapshot's contents depend on: the projections, the fold of workspace files
-    they share, the event catalog they hold values of, and this module (the encoding)."""
+    they share, the event catalog they hold values of, and the encoding (this module and
+    :mod:`.plain_json`)."""
     packages = (projections, orchestrator.events.catalog)
     files = [path for package in packages for path in Path(package.__path__[0]).rglob("*.py")]
     files += [Path(orchestrator.events.workspace_files.__file__), Path(__file__)]
+    files.append(Path(plain_json.__file__))
     return sorted(files)
 
 
@@ -130,7 +132,7 @@ time is the child's, not the event loop's."""
 
 def encode(models: ReadModels, seq: int, stream: StreamIdentity) -> bytes:
     parts: list[bytes] = []
-    body = zlib.compress(orjson.dumps(models.snapshot(parts)), COMPRESSION)
+    body = zlib.compress(plain_json.dumps(models.snapshot(parts)), COMPRESSION)
     blobs = b"".join(parts)
     return orjson.dumps(header(seq, stream, len(body), blobs)) + b"\n" + body + blobs
 
@@ -163,7 +165,7 @@ def decode(data: bytes, *, seq: int, stream: StreamIdentity, last_seq: int) -> R
     collecting = gc.isenabled()
     gc.disable()
     try:
-        models = ReadModels.restore(orjson.loads(zlib.decompress(body[:main])), blobs)
+        models = ReadModels.restore(plain_json.loads(zlib.decompress(body[:main])), blobs)
     except (zlib.error, orjson.JSONDecodeError, KeyError, TypeError, ValueError, IndexError) as exc:
         raise Unusable(f"unreadable read models ({type(exc).__name__}: {exc})") from None
     else:

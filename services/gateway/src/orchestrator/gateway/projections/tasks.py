@@ -15,7 +15,6 @@ from dataclasses import dataclass, field, fields
 from datetime import datetime
 from typing import Any, ClassVar
 
-import orjson
 from pydantic import TypeAdapter
 
 from orchestrator.events import RecordedEvent, subjects
@@ -44,6 +43,7 @@ from orchestrator.events.catalog import (
 from orchestrator.events.catalog.base import Event
 from orchestrator.events.pricing import add_costs
 
+from .. import plain_json
 from .plain import Plain, file_refs, plain_refs
 
 PROGRESS_AT_START = {"analysis": 0, "implementation": 25, "validation": 50, "integration": 75}
@@ -322,7 +322,8 @@ def _spans(history: list[dict[str, Any]]) -> tuple[tuple[str, float], ...]:
 class FrozenTask:
     """A task that ended, held small: what listing, counting and the metrics read (its id,
     status, submission sequence, and how long each finished stage took), and the rest (history,
-    files, checks, approvals...) as its snapshot, orjson and zlib, thawed on demand.
+    files, checks, approvals...) as its snapshot, JSON (:mod:`..plain_json`) and zlib, thawed
+    on demand.
 
     Memory per ended task is then its compressed snapshot (a few hundred bytes) instead of its
     whole object graph, and a cold start restores these without decoding the detail."""
@@ -345,11 +346,11 @@ class FrozenTask:
 
     @classmethod
     def of(cls, task: TaskView) -> FrozenTask:
-        blob = zlib.compress(orjson.dumps(task.snapshot()), FROZEN_LEVEL)
+        blob = zlib.compress(plain_json.dumps(task.snapshot()), FROZEN_LEVEL)
         return cls(task.id, sys.intern(task.status), task.submitted_seq, _spans(task.history), blob)
 
     def thaw(self) -> TaskView:
-        return TaskView.restore(orjson.loads(zlib.decompress(self.blob)))
+        return TaskView.restore(plain_json.loads(zlib.decompress(self.blob)))
 
     def snapshot(self, blobs: list[bytes], offset: int) -> Plain:
         blobs.append(self.blob)
