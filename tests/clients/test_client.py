@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import threading
 import uuid
 
 from orchestrator_client import (
@@ -15,7 +16,9 @@ from orchestrator_client import (
     Task,
     TaskUpdate,
 )
+from tests.fakes import FakeLLM
 from tests.harness import System
+from tests.pipeline.conftest import held
 
 REQUIREMENT = "I want a FastAPI server that serves Hello World"
 
@@ -56,11 +59,18 @@ def test_every_submit_carries_an_idempotency_key_a_retry_reuses(client: Client) 
     client.wait(first.task_id, timeout=60)
 
 
-async def test_the_async_client_follows_a_task_with_its_model_output(system: System) -> None:
+async def test_the_async_client_follows_a_task_with_its_model_output(
+    system: System, fake: FakeLLM
+) -> None:
+    # The analysis is held until the stream is open, so neither its frames nor its model
+    # output can be over before the client connects (the fake answers in milliseconds).
+    release = threading.Event()
+    fake.anthropic.responder = held("follow me", release, stage="analysis")
     async with AsyncClient(system.base_url) as client:
-        submitted = await client.submit("print hello world")
+        submitted = await client.submit("print hello world, follow me")
         updates, tokens = [], []
-        async for frame in client.follow(submitted.task_id):
+        async for frame in client.follow(submitted.task_id, from_start=True):
+            release.set()  # a frame came: the stream is open, so what follows is seen live
             if isinstance(frame, TaskUpdate):
                 updates.append((frame.stage, frame.status))
             elif isinstance(frame, ModelOutput):

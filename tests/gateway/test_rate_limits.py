@@ -57,6 +57,19 @@ def test_archive_limit_is_configurable(limited_system: System) -> None:
     assert statuses(f"{limited_system.base_url}/api/archive", 4) == [200, 200, 200, 429]
 
 
+def test_a_request_the_server_fails_does_not_spend_the_clients_budget(tmp_path: Path) -> None:
+    """Without the archive service a reset is a 503 (it will be done when the service is back):
+    a client told to retry must not run out of budget by retrying."""
+    env = {"RATE_LIMIT_ARCHIVE": "2", "GATEWAY_REQUEST_TIMEOUT": "0.3"}
+    with running(tmp_path, ("gateway",), env) as system:
+        within_one_minute(15)
+        reset = f"{system.base_url}/api/project/reset"
+        failed = [httpx.post(reset, timeout=10) for _ in range(3)]
+        assert [r.status_code for r in failed] == [503, 503, 503]
+        assert {r.json()["error"]["code"] for r in failed} == {"WORKSPACE_ERROR"}
+        assert statuses(f"{system.base_url}/api/archive", 3) == [200, 200, 429]
+
+
 def test_categories() -> None:
     assert category("POST", "/api/requirements") == "requirements"
     assert category("GET", "/api/tasks") is None

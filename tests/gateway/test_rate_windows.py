@@ -74,6 +74,18 @@ def test_retry_after_is_never_beyond_a_minute_and_is_when_the_next_hit_is_admitt
             assert decide(counts, now + refused.retry_after + 0.01, limit).allowed
 
 
+def test_a_failed_request_is_taken_back_from_the_minute_that_counted_it() -> None:
+    counts = WindowCounts(window=10, current=3, previous=5)
+    assert counts.without_one_of(10) == WindowCounts(window=10, current=2, previous=5)
+    assert counts.without_one_of(9) == WindowCounts(window=10, current=3, previous=4)
+    assert counts.without_one_of(8) == counts  # no longer counted: nothing to take back
+    assert counts.without_one_of(11) == counts  # a minute these counts never saw
+    assert WindowCounts(window=10).without_one_of(10) == WindowCounts(window=10)  # never below 0
+    spent, refused = admit_all(None, MINUTE_10 + 10, limit=3)
+    assert spent == 3
+    assert decide(refused.without_one_of(10), MINUTE_10 + 10, limit=3).allowed
+
+
 def test_counts_survive_the_bucket_and_garbage_counts_as_nothing() -> None:
     counts = WindowCounts(window=29_000_000, current=7, previous=2)
     assert WindowCounts.decode(counts.encode()) == counts

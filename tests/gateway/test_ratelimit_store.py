@@ -46,6 +46,19 @@ async def test_two_replicas_racing_admit_exactly_the_limit(nats_server: NatsServ
         await nc_b.close()
 
 
+async def test_a_refund_gives_one_request_back_to_the_budget(nats_server: NatsServer) -> None:
+    nc, windows = await replica(nats_server.url)
+    try:
+        decisions = [await windows.hit("archive.client", 2) for _ in range(3)]
+        assert [d.allowed for d in decisions] == [True, True, False]
+        assert await windows.refund("archive.client", window=10)
+        assert (await windows.hit("archive.client", 2)).allowed
+        assert not (await windows.hit("archive.client", 2)).allowed
+        assert await windows.refund("archive.never-seen", window=10)  # nothing to take back
+    finally:
+        await nc.close()
+
+
 async def test_the_bucket_forgets_on_its_own_and_keeps_one_value_in_memory(
     nats_server: NatsServer,
 ) -> None:

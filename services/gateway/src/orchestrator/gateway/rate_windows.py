@@ -36,6 +36,15 @@ class WindowCounts:
             return WindowCounts(window, 0, self.current)
         return WindowCounts(window)
 
+    def without_one_of(self, window: int) -> WindowCounts:
+        """These counts with one request admitted in minute ``window`` taken back (a request
+        the server failed); unchanged when that minute is no longer counted or holds none."""
+        if window == self.window and self.current > 0:
+            return replace(self, current=self.current - 1)
+        if window == self.window - 1 and self.previous > 0:
+            return replace(self, previous=self.previous - 1)
+        return self
+
     def encode(self) -> bytes:
         return json.dumps(
             {"window": self.window, "current": self.current, "previous": self.previous}

@@ -14,7 +14,8 @@ ten); across a minute boundary it assumes the previous minute's requests were sp
 a client that spent its whole budget in the last second of a minute gets a few more soon after
 the next begins, where a fixed window would give it a whole second budget at once. Only admitted
 requests count; a refusal's ``Retry-After`` says when this client's next request would be
-admitted (at most 60 s).
+admitted (at most 60 s). A request admitted and then failed by the server (5xx) is taken back from
+the counts, so retrying it, as a 503 asks, is not refused because of it.
 
 When the counts cannot be read or written (NATS unreachable, or slower than
 :data:`.ratelimit_store.COUNTER_TIMEOUT`), the request is admitted unchecked and the gateway logs
@@ -31,9 +32,11 @@ from __future__ import annotations
 
 import logging
 import math
+from collections.abc import Awaitable, Callable
+from functools import partial
 from typing import Any
 
-from starlette.types import ASGIApp, Receive, Scope, Send
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from orchestrator.events.error_codes import ErrorCode
 
@@ -46,6 +49,9 @@ from .settings import GatewaySettings
 from .throttled_log import ThrottledWarning
 
 log = logging.getLogger(__name__)
+
+Refund = Callable[[], Awaitable[bool]]
+"""Takes an admitted request back from its client's counts; False when it could not."""
 
 
 def category(method: str, path: str) -> str | None:
@@ -114,13 +120,15 @@ class RateLimitMiddleware:
             windows = _shared_windows(scope)
             if windows is None:
                 raise WindowsUnavailable("the gateway is not started")
-            decision = await windows.hit(counter_key(kind, self.identity(scope)), limit)
+            key = counter_key(kind, self.identity(scope))
+            decision = await windows.hit(key, limit)
         except WindowsUnavailable as exc:
             self.unchecked.note(kind, exc)
             await self.app(scope, receive, send)
             return
         if decision.allowed:
-            await self.app(scope, receive, send)
+            refund = partial(windows.refund, key, decision.counts.window)
+            await self._counted(self.app, scope, receive, send, refund)
             return
         retry_after = max(1, math.ceil(decision.retry_after))
         response = errors.envelope(
@@ -131,3 +139,23 @@ class RateLimitMiddleware:
             headers={"Retry-After": str(retry_after)},
         )
         await response(scope, receive, send)
+
+    @staticmethod
+    async def _counted(
+        app: ASGIApp, scope: Scope, receive: Receive, send: Send, refund: Refund
+    ) -> None:
+        """Serve an admitted request; one the server fails (5xx, or no answer at all) is taken
+        back from the counts, so a client's retry of it is not refused for it."""
+        status: int | None = None
+
+        async def send_noting_status(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+            await send(message)
+
+        try:
+            await app(scope, receive, send_noting_status)
+        finally:
+            if (status is None or status >= 500) and not await refund():
+                log.warning("a failed request stays counted against its client's rate limit")

@@ -5,7 +5,8 @@ One key per (category, client) holds its :class:`.rate_windows.WindowCounts`. A 
 and writes the counts with this request included only if nobody wrote since (``update`` with the
 revision it read, ``create`` when there was no key), else reads again: of two replicas racing for
 the last request of a budget, one write wins and the other replica sees the spent budget and
-refuses. Only admitted requests write; a refusal costs one read.
+refuses. Only admitted requests write; a refusal costs one read. A request the server then fails
+(5xx) is taken back the same way (:meth:`SharedWindows.refund`).
 
 The bucket keeps one value per key (history 1) for :data:`BUCKET_TTL`, the two minutes a count is
 of any use plus a margin, so idle clients cost nothing after that. It is in memory, replicated like
@@ -91,6 +92,37 @@ class SharedWindows:
         except (nats.errors.Error, TimeoutError, OSError) as exc:
             raise WindowsUnavailable(repr(exc)) from exc
         raise WindowsUnavailable(f"the counts kept changing over {MAX_ATTEMPTS} attempts")
+
+    async def refund(self, key: str, window: int) -> bool:
+        """Take back one request counted against ``key`` in minute ``window``: the server failed
+        it (5xx), so it must not spend the client's budget, and its retry is counted afresh.
+        False when the counts could not be written (the request then stays counted)."""
+        if not self._nc.is_connected:
+            return False
+        try:
+            for _ in range(MAX_ATTEMPTS):
+                if await self._take_back(key, window):
+                    return True
+        except (nats.errors.Error, TimeoutError, OSError):
+            return False
+        return False
+
+    async def _take_back(self, key: str, window: int) -> bool:
+        """One read and, when there is something to take back, one conditional write; False
+        when the write lost a race."""
+        try:
+            entry = await self._kv.get(key)
+        except KeyNotFoundError:
+            return True  # forgotten already: nothing left to take back
+        stored = WindowCounts.decode(entry.value) if entry.value else None
+        counts = stored.without_one_of(window) if stored else None
+        if counts is None or counts == stored:
+            return True
+        try:
+            await self._kv.update(key, counts.encode(), last=entry.revision)
+        except KeyWrongLastSequenceError:
+            return False
+        return True
 
     async def _attempt(self, key: str, limit: int) -> Decision | None:
         """One read and, when admitted, one conditional write; None when the write lost a race."""
