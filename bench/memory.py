@@ -118,27 +118,36 @@ async def last_seq(js: JetStreamContext) -> int:
     return int((await js.stream_info(subjects.EVENTS_STREAM)).state.last_seq or 0)
 
 
-async def caught_up(js: JetStreamContext, http: httpx.AsyncClient, timeout: float) -> float:
-    """Wait until the gateway and every consumer of the stream have seen all of it; seconds."""
+async def caught_up(
+    js: JetStreamContext, http: httpx.AsyncClient, timeout: float
+) -> tuple[float, str]:
+    """Wait until the gateway and every consumer of the stream have seen all of it: the seconds
+    it took, and who was the last still busy (a durable consumer's name, or the gateway)."""
     started = time.perf_counter()
+    last_busy = "nobody"
 
     async def all_seen() -> bool:
+        nonlocal last_busy
         target = await last_seq(js)
         ready = (await http.get("/readyz")).json()
         consumers = [
             *await js.consumers_info(subjects.EVENTS_STREAM),
             *await js.consumers_info(subjects.OUTPUT_STREAM),
         ]
-        busy = [c for c in consumers if (c.num_pending or 0) or (c.num_ack_pending or 0)]
-        return (
-            ready.get("projection_seq", 0) >= target and not busy and await last_seq(js) == target
-        )
+        busy = [
+            c.name or "?" for c in consumers if (c.num_pending or 0) or (c.num_ack_pending or 0)
+        ]
+        if ready.get("projection_seq", 0) < target:
+            busy.append("gateway")
+        if busy:
+            last_busy = ", ".join(sorted(busy))
+        return not busy and await last_seq(js) == target
 
     await eventually(
         all_seen, "the services caught up with the stream", timeout=timeout, interval=0.5
     )
     await asyncio.sleep(1.0)  # the last batch delivered is applied
-    return time.perf_counter() - started
+    return time.perf_counter() - started, last_busy
 
 
 async def append_all(
@@ -265,10 +274,11 @@ async def phase(
 ) -> None:
     before = await last_seq(js)
     appended, seconds = await load()
-    waited = await caught_up(js, http, timeout=900)
+    waited, last_busy = await caught_up(js, http, timeout=900)
     reacted = await last_seq(js) - before - appended
     figures.notes.append(
         f"{what}: {appended:,} events appended in {seconds:.1f}s, caught up {waited:.1f}s later"
+        f" (the last busy: {last_busy})"
         + (f"; the services appended {reacted:,} of their own in reaction" if reacted else "")
     )
 

@@ -29,7 +29,16 @@ from orchestrator.workspace.sandbox.cgroups import GROUP, ROOT, V1_CONTROLLERS
 from orchestrator.workspace.sandbox.probe import traversable_by_others
 from tests.harness import System, eventually
 
-from .conftest import TEST_ENV, api, run_output, sandbox_processes, start_run, wait_finished
+from .conftest import (
+    TEST_ENV,
+    api,
+    requires_bwrap,
+    requires_landlock,
+    run_output,
+    sandbox_processes,
+    start_run,
+    wait_finished,
+)
 from .test_sandbox_attacks import attack
 
 # A uid of this test session alone, outside the range conftest's SANDBOX_UID takes.
@@ -55,10 +64,12 @@ requires_v1 = pytest.mark.skipif(
     reason="no cgroup v1 memory, pids and cpu hierarchies here",
 )
 VARIANTS = [
-    pytest.param(("bwrap", False), id="bwrap"),
-    pytest.param(("landlock", False), id="landlock"),
-    pytest.param(("bwrap", True), marks=requires_v1, id="bwrap-delegated-v1"),
-    pytest.param(("landlock", True), marks=requires_v1, id="landlock-delegated-v1"),
+    pytest.param(("bwrap", False), marks=requires_bwrap, id="bwrap"),
+    pytest.param(("landlock", False), marks=requires_landlock, id="landlock"),
+    pytest.param(("bwrap", True), marks=[requires_bwrap, requires_v1], id="bwrap-delegated-v1"),
+    pytest.param(
+        ("landlock", True), marks=[requires_landlock, requires_v1], id="landlock-delegated-v1"
+    ),
 ]
 pytestmark = requires_root
 

@@ -22,8 +22,8 @@ from nats.js import JetStreamContext, api
 from nats.js.errors import APIError, NotFoundError
 
 from . import subjects
-from .catalog import Event
-from .envelope import MSG_ID, Envelope, RecordedEvent, decode, encode, new_id
+from .catalog import TASK_END_TYPES, Event
+from .envelope import MSG_ID, TYPE_HEADER, Envelope, RecordedEvent, decode, encode, new_id
 from .errors import AppendFailed, ConcurrencyConflict, ReadIncomplete, UndecodableEvent
 from .failures import carry_on
 
@@ -157,11 +157,23 @@ class EventStore:
 
     async def last_seq(self, subject: str) -> int:
         """The stream sequence of the last event on ``subject``, 0 when there is none."""
+        seq, _ = await self.last_of(subject)
+        return seq
+
+    async def last_of(self, subject: str) -> tuple[int, str | None]:
+        """The stream sequence and the type of the last event on ``subject``, ``(0, None)``
+        when there is none: one request, like :meth:`last_seq`."""
         try:
             msg = await self.js.get_last_msg(self.stream, subject)
         except NotFoundError:
-            return 0
-        return int(msg.seq or 0)
+            return 0, None
+        return int(msg.seq or 0), (msg.headers or {}).get(TYPE_HEADER)
+
+    async def has_ended(self, subject: str) -> bool:
+        """Whether the last event on the task ``subject`` ends it (:data:`TASK_END_TYPES`):
+        one request, where reading the task back to find out takes a consumer."""
+        _, last_type = await self.last_of(subject)
+        return last_type in TASK_END_TYPES
 
     async def seq_after(self, subject: str, after: int) -> int:
         """The stream sequence of the first event on ``subject`` past ``after``, 0 when none

@@ -40,6 +40,7 @@ from orchestrator.events import ConcurrencyConflict, Envelope, EventStore, Recor
 from orchestrator.events.agent_providers import ResolvedProvider
 from orchestrator.events.catalog import (
     STAGE_AGENT,
+    TASK_END_TYPES,
     ApprovalDeadline,
     ApprovalRequested,
     ChecksRecorded,
@@ -86,8 +87,7 @@ from .stages import Rejected, StageResult, Stages
 log = logging.getLogger(__name__)
 
 STATE_CACHE_SIZE = 4096
-TERMINAL_TYPES = frozenset({"TaskCompleted", "TaskFailed", "TaskCancelled"})
-WANTED_TYPES = TRIGGER_TYPES | TERMINAL_TYPES
+WANTED_TYPES = TRIGGER_TYPES | TASK_END_TYPES
 """What the task worker decodes: the triggers, and the ends that let go of a task's priority
 (:meth:`Pipeline.order_key`); any other type is acknowledged unread."""
 
@@ -124,7 +124,7 @@ class Pipeline:
         event = recorded.event
         if isinstance(event, TaskSubmitted):
             self._priorities[event.task_id] = (event.priority, recorded.seq)
-        elif recorded.envelope.type in TERMINAL_TYPES:
+        elif recorded.envelope.type in TASK_END_TYPES:
             # A finished task is scheduled no more: its priority is not kept (memory stays
             # bounded by the tasks in flight, not by history).
             self._priorities.pop(str(getattr(event, "task_id", "")), None)
@@ -162,6 +162,8 @@ class Pipeline:
         # The settings document is read fresh for every step a model may run; reading it
         # alongside the task's version costs one round trip instead of two.
         state, _ = await asyncio.gather(self._state(task_id, recorded), self.source.refresh())
+        if state is None:
+            return  # the task has ended since: nothing is due
         self._priorities[task_id] = (state.priority, state.submitted_seq)
         decision = decide(state, recorded.seq)
         if isinstance(decision, FailTask):
@@ -225,21 +227,25 @@ class Pipeline:
             text += f"; {len(deleted)} to delete: {', '.join(deleted)}"
         return f"{text} ({len(files)} in the project after)"
 
-    async def _state(self, task_id: str, recorded: RecordedEvent) -> TaskState:
+    async def _state(self, task_id: str, recorded: RecordedEvent) -> TaskState | None:
         """The task's state now: the cached one when the stream has nothing newer (one cheap
-        last-sequence lookup instead of reading the whole task back), or the cached one with
-        the message in hand applied when that is the only event past it (another writer's, such
-        as the workspace's ChecksRecorded: the lookup of the first event past the cached
-        version goes alongside)."""
+        lookup of the last event instead of reading the whole task back), or the cached one
+        with the message in hand applied when that is the only event past it (another writer's,
+        such as the workspace's ChecksRecorded: the lookup of the first event past the cached
+        version goes alongside). None when the task's last event ends it: nothing can be due,
+        so a backlog of finished tasks (a replica catching up) is not read back task by task."""
         subject = subjects.task(task_id)
         cached = self._states.get(task_id)
         after = 0
         if cached is not None and cached.version < recorded.seq and recorded.subject == subject:
-            last, after = await asyncio.gather(
-                self.store.last_seq(subject), self.store.seq_after(subject, cached.version)
+            (last, last_type), after = await asyncio.gather(
+                self.store.last_of(subject), self.store.seq_after(subject, cached.version)
             )
         else:
-            last = await self.store.last_seq(subject)
+            last, last_type = await self.store.last_of(subject)
+        if last_type in TASK_END_TYPES:
+            self._states.pop(task_id, None)
+            return None
         if cached is not None and cached.version == last:
             self._states.move_to_end(task_id)
             return cached

@@ -74,6 +74,8 @@ class ChecksHandler:
         live = await live_history(self.histories, self.wait_for, recorded)
         if live is not None:
             events, version = live, live[-1].seq
+        elif await self.store.has_ended(recorded.subject):
+            return  # no longer wanted, found without reading the task back
         else:
             events, version = await self.store.load(recorded.subject)
         if not still_wanted(events, recorded.seq, request):

@@ -278,6 +278,13 @@ class TaskCancelled(Event):
     """How far the task had got when it was cancelled (0, 25, 50, 75)."""
 
 
+TASK_END_TYPES = frozenset(
+    str(kind.model_fields["type"].default) for kind in (TaskCompleted, TaskFailed, TaskCancelled)
+)
+"""The types of the events that end a task. Nothing is due on a task whose last event is one
+of them: a failed task retried has ``TaskRetried`` after it, and that is its own trigger."""
+
+
 class TaskRetried(Event):
     type: Literal["TaskRetried"] = "TaskRetried"
     task_id: str
