@@ -324,6 +324,16 @@ def main(argv: list[str] | None = None) -> None:
                 ),
                 None,
             )
+            opened = next(
+                (
+                    line.split(": ", 1)[-1]
+                    for line in system.log("gateway-snapshot").splitlines()
+                    if "after the process started" in line
+                ),
+                None,
+            )
+            if restored and opened:
+                restored = f"{restored}\n  gateway: {opened}"
             warm.process.stop(timeout=15)
 
             deleted = asyncio.run(delete_snapshots(url))

@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
+import time
 from collections.abc import Callable
 from contextlib import suppress
 from dataclasses import dataclass, field
@@ -69,13 +71,16 @@ class Gateway:
 
     @classmethod
     async def open(cls, settings: GatewaySettings, *, prefetch: Prefetch | None = None) -> Gateway:
+        opened = time.perf_counter()
         runtime = await Runtime.open("gateway", settings)
         js = runtime.js
         settings_kv = await settings_bucket(js, settings)
         snapshots = SnapshotStore(
             js, await snapshots_store(js, settings), max_payload=runtime.nc.max_payload
         )
+        connected = time.perf_counter()
         restored = await snapshots.load(prefetch)
+        loaded = time.perf_counter()
         gateway = cls(
             settings=settings,
             nc=runtime.nc,
@@ -98,6 +103,20 @@ class Gateway:
             ),
         )
         await gateway._start(runtime, start_seq=restored.seq + 1 if restored else 1)
+        done = time.perf_counter()
+        age = process_age()
+        log.info(
+            "open at #%d, %.3fs after the process started: %.3fs before opening (interpreter, "
+            "imports, app), connected in %.3fs, read models %s in %.3fs, the rest (replaying the "
+            "events after them) in %.3fs",
+            gateway.last_seq,
+            age,
+            age - (done - opened),
+            connected - opened,
+            "restored" if restored else "not restored",
+            loaded - connected,
+            done - loaded,
+        )
         return gateway
 
     async def _start(self, runtime: Runtime, start_seq: int) -> None:
@@ -219,6 +238,18 @@ GatewayDep = Annotated[Gateway, Depends(get_gateway)]
 
 CATCH_UP_STALL = 30.0
 """Seconds the start's replay may go without applying an event before the start gives up."""
+
+
+def process_age() -> float:
+    """Seconds since this process started, to the kernel's clock tick (Linux: its start time in
+    ``/proc/self/stat`` against the boot clock; psutil's ``create_time`` rounds the boot time to
+    a second); NaN elsewhere."""
+    try:
+        with open("/proc/self/stat", "rb") as stat:
+            started_ticks = int(stat.read().rsplit(b")", 1)[1].split()[19])
+        return time.clock_gettime(time.CLOCK_BOOTTIME) - started_ticks / os.sysconf("SC_CLK_TCK")
+    except (OSError, ValueError, IndexError, AttributeError):
+        return float("nan")
 
 
 async def _caught_up_while_progressing(follower: Follower) -> None:
