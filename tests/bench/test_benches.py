@@ -151,9 +151,16 @@ def test_the_cold_start_bench_prints_both_starts_the_snapshot_and_its_write_paus
         re.M,
     ), text
     header = lines.index("start                        events  time to ready")
-    first, warm, restored, cold = lines[header + 1 : header + 5]
+    first, warm, restored, opened, cold = lines[header + 1 : header + 6]
     assert re.fullmatch(rf"first start \(full replay\)\s+3,800\s+{NUMBER} s", first), first
     # Every event of the tail is counted once: the stream's end is the snapshot's seq + 200.
     assert re.fullmatch(rf"snapshot \+ tail\s+4,000\s+{NUMBER} s  \(tail 200\)", warm), warm
     assert re.match(r"  gateway: read models restored from snapshot #3800 ", restored), restored
+    # Where the start went, by the gateway's own clock (from the process's start).
+    assert re.fullmatch(
+        rf"  gateway: open at #4000, {NUMBER}s after the process started: {NUMBER}s before "
+        rf"opening \(interpreter, imports, app\), connected in {NUMBER}s, read models restored "
+        rf"in {NUMBER}s, the rest \(replaying the events after them\) in {NUMBER}s",
+        opened,
+    ), opened
     assert re.fullmatch(rf"full replay\s+4,000\s+{NUMBER} s  \(1 snapshots deleted\)", cold), cold
