@@ -142,17 +142,14 @@ class EventStore:
         """The sequence of our own event on ``subject`` past ``after``, if an earlier try stored it.
 
         On a single node the server checks the expected sequence before de-duplicating, so a
-        retry after a lost ack sees a conflict caused by its own first attempt.
+        retry after a lost ack sees a conflict caused by its own first attempt. That attempt was
+        stored only if the subject's last event was then ``after``: so it can only be the first
+        event past ``after``, and one direct get tells (no consumer to create, which on an R3
+        stream under load is what the cluster is slowest to answer).
         """
-        try:
-            last = await self.js.get_last_msg(self.stream, subject)
-        except NotFoundError:
-            return None
-        if last.headers and last.headers.get(MSG_ID) == event_id:
-            return int(last.seq or 0)
-        async for seq, headers, _, _ in self._messages(subject, after + 1, headers_only=True):
-            if headers.get(MSG_ID) == event_id:
-                return seq
+        msg = await self._first_after(subject, after)
+        if msg is not None and msg.headers and msg.headers.get(MSG_ID) == event_id:
+            return int(msg.seq or 0)
         return None
 
     async def last_seq(self, subject: str) -> int:
@@ -226,12 +223,10 @@ class EventStore:
         return events, last
 
     async def _messages(
-        self, subject_filter: str, start_seq: int, headers_only: bool = False
+        self, subject_filter: str, start_seq: int
     ) -> AsyncIterator[tuple[int, dict[str, str], bytes, str]]:
         """Read to the current end with a short-lived pull consumer, then stop."""
-        async with ephemeral_reader(
-            self.js, self.stream, subject_filter, start_seq, headers_only=headers_only
-        ) as sub:
+        async with ephemeral_reader(self.js, self.stream, subject_filter, start_seq) as sub:
             pending = int((await sub.consumer_info()).num_pending or 0)
             while pending > 0:
                 try:
@@ -253,7 +248,6 @@ async def ephemeral_reader(
     subject_filter: str,
     start_seq: int,
     *,
-    headers_only: bool = False,
     inactive_threshold: float = 30.0,
     name: str | None = None,
 ) -> AsyncIterator[JetStreamContext.PullSubscription]:
@@ -268,7 +262,6 @@ async def ephemeral_reader(
         inactive_threshold=inactive_threshold,
         mem_storage=True,
         num_replicas=1,
-        headers_only=headers_only or None,
     )
     await js.add_consumer(stream, config)
     sub = await js.pull_subscribe_bind(name, stream=stream)
