@@ -135,6 +135,17 @@ class Executions:
             return
         if self._closing:
             raise RuntimeError("stopping: leave the request to another replica")
+        # While it starts a run, the request is waited for by ``stop`` as a run's supervision is.
+        current = asyncio.current_task()
+        if current is not None:
+            self._tasks.add(current)
+        try:
+            await self._start_requested(recorded, event)
+        finally:
+            if current is not None:
+                self._tasks.discard(current)
+
+    async def _start_requested(self, recorded: RecordedEvent, event: ExecutionRequested) -> None:
         subject = recorded.subject
         events, version = await self.store.load(subject)
         if any(
@@ -180,6 +191,8 @@ class Executions:
             return
         if event.execution_id in self._stop_requested:
             run.stop("stop requested")
+        elif self._closing:  # the service began to stop while this run was starting
+            run.stop("workspace service stopping")
         log.info("%s started: %s (pid %d)", event.execution_id, started.command, run.pid)
         self._supervise(run, record=True)
 
@@ -338,8 +351,11 @@ class Executions:
             await self._stops.stop()
         for run in list(self.runs.values()):
             run.stop("workspace service stopping")
-        if self._tasks:
-            await asyncio.wait(list(self._tasks), timeout=15)
+        # A run that was starting meanwhile stops itself once started (``handle``): its
+        # supervision, begun after this one's, is waited for too.
+        deadline = asyncio.get_running_loop().time() + 15
+        while self._tasks and (left := deadline - asyncio.get_running_loop().time()) > 0:
+            await asyncio.wait(list(self._tasks), timeout=left)
         with suppress(OSError):
             self.profile.stage_root.rmdir()  # only when empty: every run removed its snapshot
 
