@@ -141,7 +141,7 @@ async def test_poison_message_is_dead_lettered_after_max_attempts_without_blocki
 
     async def nothing_left() -> bool:
         info = await js.consumer_info(subjects.EVENTS_STREAM, "poisoned")
-        return info.num_ack_pending == 0 and info.num_pending == 0
+        return bool(info.num_ack_pending == 0 and info.num_pending == 0)
 
     # Acks are not confirmed (a plain ack, no reply awaited), and the server applies them apart
     # from the API's requests: the poison's last ack may be seen a moment after the worker stops.
