@@ -316,24 +316,9 @@ def main(argv: list[str] | None = None) -> None:
             tail = last - int(seq)
 
             warm = start_gateway(system, "gateway-snapshot", args.timeout)
-            restored = next(
-                (
-                    line.split(": ", 1)[-1]
-                    for line in system.log("gateway-snapshot").splitlines()
-                    if "restored from snapshot" in line
-                ),
-                None,
-            )
-            opened = next(
-                (
-                    line.split(": ", 1)[-1]
-                    for line in system.log("gateway-snapshot").splitlines()
-                    if "after the process started" in line
-                ),
-                None,
-            )
-            if restored and opened:
-                restored = f"{restored}\n  gateway: {opened}"
+            log = system.log("gateway-snapshot")
+            restored = _said(log, "restored from snapshot")
+            opened = _said(log, "after the process started")
             warm.process.stop(timeout=15)
 
             deleted = asyncio.run(delete_snapshots(url))
@@ -347,9 +332,14 @@ def main(argv: list[str] | None = None) -> None:
         Figures(before_tail, first.seconds, last, warm.seconds, cold.seconds, tail, deleted),
         found.groups(),
         slowest,
-        restored,
+        (restored, opened),
         replayed,
     )
+
+
+def _said(log: str, marker: str) -> str | None:
+    """The message of the gateway's first log line holding ``marker`` (its prefix cut off)."""
+    return next((line.split(": ", 1)[-1] for line in log.splitlines() if marker in line), None)
 
 
 @dataclass(frozen=True)
@@ -367,10 +357,12 @@ def _report(
     figures: Figures,
     written: tuple[str | Any, ...],
     slowest: float,
-    restored: str | None,
+    gateway_said: tuple[str | None, str | None],
     replayed: bool,
 ) -> None:
+    """``gateway_said``: the snapshot start's lines on its restore and on where its start went."""
     seq, size, pause_ms, encode_s, upload_s = written
+    restored, opened = gateway_said
     before_tail, last, tail, deleted = (
         figures.before_tail,
         figures.last,
@@ -391,6 +383,8 @@ def _report(
     )
     if restored:
         print(f"  gateway: {restored}")
+        if opened:
+            print(f"  gateway: {opened}")
     print(
         f"full replay               {last:>10,} {figures.cold_s:>12.2f} s"
         f"  ({deleted} snapshots deleted{'' if replayed else ', DID NOT REPLAY'})"

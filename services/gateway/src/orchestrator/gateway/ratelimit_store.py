@@ -20,7 +20,8 @@ Only the gateway uses the bucket, so the gateway provisions it (:func:`open_buck
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
+from typing import TypeVar
 
 import nats.errors
 from nats.aio.client import Client as NATS
@@ -39,6 +40,8 @@ from orchestrator.events.connection import STREAM_NAME_IN_USE
 from orchestrator.events.nats_settings import NatsSettings
 
 from .rate_windows import WINDOW_SECONDS, Decision, WindowCounts, decide
+
+T = TypeVar("T")
 
 BUCKET_TTL = 2 * WINDOW_SECONDS + 30
 COUNTER_TIMEOUT = 2.0
@@ -82,33 +85,32 @@ class SharedWindows:
 
     async def hit(self, key: str, limit: int) -> Decision:
         """Count one request against ``key`` if ``limit`` allows it; say what was decided."""
-        if not self._nc.is_connected:  # do not wait out a reconnect on every request
-            raise WindowsUnavailable("not connected to NATS")
-        try:
-            for _ in range(MAX_ATTEMPTS):
-                decision = await self._attempt(key, limit)
-                if decision is not None:
-                    return decision
-        except (nats.errors.Error, TimeoutError, OSError) as exc:
-            raise WindowsUnavailable(repr(exc)) from exc
-        raise WindowsUnavailable(f"the counts kept changing over {MAX_ATTEMPTS} attempts")
+        return await self._until_written(lambda: self._attempt(key, limit))
 
     async def refund(self, key: str, window: int) -> bool:
         """Take back one request counted against ``key`` in minute ``window``: the server failed
         it (5xx), so it must not spend the client's budget, and its retry is counted afresh.
         False when the counts could not be written (the request then stays counted)."""
-        if not self._nc.is_connected:
+        try:
+            return await self._until_written(lambda: self._take_back(key, window))
+        except WindowsUnavailable:
             return False
+
+    async def _until_written(self, attempt: Callable[[], Awaitable[T | None]]) -> T:
+        """``attempt`` (a read and a conditional write) again while it loses a race (None)."""
+        if not self._nc.is_connected:  # do not wait out a reconnect on every request
+            raise WindowsUnavailable("not connected to NATS")
         try:
             for _ in range(MAX_ATTEMPTS):
-                if await self._take_back(key, window):
-                    return True
-        except (nats.errors.Error, TimeoutError, OSError):
-            return False
-        return False
+                result = await attempt()
+                if result is not None:
+                    return result
+        except (nats.errors.Error, TimeoutError, OSError) as exc:
+            raise WindowsUnavailable(repr(exc)) from exc
+        raise WindowsUnavailable(f"the counts kept changing over {MAX_ATTEMPTS} attempts")
 
-    async def _take_back(self, key: str, window: int) -> bool:
-        """One read and, when there is something to take back, one conditional write; False
+    async def _take_back(self, key: str, window: int) -> bool | None:
+        """One read and, when there is something to take back, one conditional write; None
         when the write lost a race."""
         try:
             entry = await self._kv.get(key)
@@ -121,7 +123,7 @@ class SharedWindows:
         try:
             await self._kv.update(key, counts.encode(), last=entry.revision)
         except KeyWrongLastSequenceError:
-            return False
+            return None
         return True
 
     async def _attempt(self, key: str, limit: int) -> Decision | None:

@@ -353,8 +353,9 @@ class Executions:
             run.stop("workspace service stopping")
         # A run that was starting meanwhile stops itself once started (``handle``): its
         # supervision, begun after this one's, is waited for too.
-        deadline = asyncio.get_running_loop().time() + 15
-        while self._tasks and (left := deadline - asyncio.get_running_loop().time()) > 0:
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + 15
+        while self._tasks and (left := deadline - loop.time()) > 0:
             await asyncio.wait(list(self._tasks), timeout=left)
         with suppress(OSError):
             self.profile.stage_root.rmdir()  # only when empty: every run removed its snapshot
