@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import asyncio
 import inspect
+import os
+import signal
 import time
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
@@ -203,6 +205,20 @@ class System:
         stop_all(list(reversed(self.processes)), timeout=10)  # drained side by side
         if self.nats is not None:
             self.nats.stop()
+
+
+@contextmanager
+def paused(processes: Iterable[ServiceProcess]) -> Iterator[None]:
+    """The processes stopped (SIGSTOP) inside the block, running again after it."""
+    pids = [p.pid for p in processes if p.pid is not None]
+    assert pids
+    for pid in pids:
+        os.kill(pid, signal.SIGSTOP)
+    try:
+        yield
+    finally:
+        for pid in pids:
+            os.kill(pid, signal.SIGCONT)
 
 
 @contextmanager

@@ -109,6 +109,19 @@ class Topology:
                 self.exits[f"{service} (exit {process.returncode()})"] += 1
                 process.start()
 
+    def report(self) -> str:
+        """For a failure: which replicas run, what exited, and the gateways' last log lines."""
+        states = {
+            f"{s}-{i}": p.pid if p.running() else p.returncode()
+            for (s, i), p in self.replicas.items()
+        }
+        tails = "".join(
+            f"\n== gateway-{i} (port {self.ports[i]})\n"
+            + (self.root / "logs" / f"gateway-{i}.log").read_text(errors="replace")[-3000:]
+            for i in range(REPLICAS)
+        )
+        return f"pids (or exit codes) {states}; exits {dict(self.exits)}{tails}"
+
     def stop(self) -> None:
         for process in self.replicas.values():
             process.terminate()
@@ -236,8 +249,16 @@ async def test_a_hundred_tasks_complete_while_nodes_and_replicas_are_killed(
             assert statuses["completed"] == len(task_ids), dict(statuses)
             return dict(statuses)
 
-        statuses = await eventually(every_task_completed, "every task completed", timeout=240)
-        await eventually(lambda: all_up(http, topology), "every replica back", timeout=60)
+        statuses = await eventually(
+            every_task_completed,
+            lambda: f"every task completed; {topology.report()}",
+            timeout=240,
+        )
+        await eventually(
+            lambda: all_up(http, topology),
+            lambda: f"every replica back; {topology.report()}",
+            timeout=60,
+        )
 
         async def same_lists() -> bool:
             a, b = [(await http.get(f"{url}/api/tasks")).content for url in topology.gateways]

@@ -203,6 +203,16 @@ def test_a_nats_port_already_in_use_is_a_clear_error_not_a_hang(
     assert item.descendants() == []
 
 
+def test_free_ports_are_outside_the_ephemeral_range_and_bindable() -> None:
+    """A port from the ephemeral range can be taken, while its server restarts, by the local end
+    of any outgoing connection; free_port never hands one out."""
+    low, high = (int(p) for p in Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split())
+    ports = [free_port() for _ in range(50)]
+    assert len(set(ports)) == len(ports)
+    assert not [port for port in ports if low <= port <= high]
+    assert all(port_is_free(port) for port in ports)
+
+
 def test_with_nats_url_set_the_launcher_starts_no_nats_server(
     tmp_path: Path, nats_server: NatsServer, launched: list[Launched]
 ) -> None:

@@ -4,10 +4,6 @@ cost of one lookup per trigger: no task of it is read back, and nothing is done 
 from __future__ import annotations
 
 import json
-import os
-import signal
-from collections.abc import Iterable, Iterator
-from contextlib import contextmanager
 
 import nats
 from nats.aio.msg import Msg
@@ -15,8 +11,7 @@ from nats.aio.msg import Msg
 from bench.memory import copy_of
 from orchestrator.events import EventStore, subjects
 from orchestrator.launcher.nats_server import NatsServer
-from orchestrator.launcher.supervisor import ServiceProcess
-from tests.harness import System, eventually
+from tests.harness import System, eventually, paused
 
 from .conftest import Api
 
@@ -26,20 +21,6 @@ DURABLES = (
     subjects.WORKSPACE_DURABLE,
     subjects.WORKSPACE_CHECKS_DURABLE,
 )
-
-
-@contextmanager
-def paused(processes: Iterable[ServiceProcess]) -> Iterator[None]:
-    """The processes stopped (SIGSTOP) inside the block, running again after it."""
-    pids = [p.pid for p in processes if p.pid is not None]
-    assert pids
-    for pid in pids:
-        os.kill(pid, signal.SIGSTOP)
-    try:
-        yield
-    finally:
-        for pid in pids:
-            os.kill(pid, signal.SIGCONT)
 
 
 async def test_a_backlog_of_finished_tasks_is_acknowledged_without_reading_any_back(

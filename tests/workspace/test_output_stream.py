@@ -22,7 +22,7 @@ from orchestrator.events.catalog import (
 )
 from orchestrator.events.envelope import decode
 from orchestrator_client import Client
-from tests.harness import System, eventually
+from tests.harness import System, eventually, paused
 
 from .conftest import (
     TEST_ENV,
@@ -106,28 +106,33 @@ async def test_a_run_recorded_before_the_output_stream_still_reads_from_the_doma
 ) -> None:
     execution_id = "exec_0123456789abcdef"
     subject = subjects.execution(execution_id)
-    await wstore.append(subject, ExecutionRequested(execution_id=execution_id, path="old.py"))
-    started = ExecutionStarted(execution_id=execution_id, path="old.py", command="python", pid=1)
-    await wstore.append(subject, started)
-    for first, old in ((1, ("old 1", "old 2")), (3, ("old 3",))):
-        batch = ExecutionOutput(execution_id=execution_id, first_line=first, lines=old)
-        await wstore.append(subject, batch)
-    # ExecutionFinished as version 1 wrote it: no output position.
-    v1 = {
-        "id": "evt_old_finished",
-        "type": "ExecutionFinished",
-        "occurred_at": "2026-01-01T00:00:00+00:00",
-        "schema_version": 1,
-        "data": {
+    # The workspace is paused while the old run is written: awake, it could take the request
+    # for a new one before the rest of the run is there (and reject it: old.py is not there).
+    with paused(p for p in ws_system.processes if p.service == "workspace"):
+        await wstore.append(subject, ExecutionRequested(execution_id=execution_id, path="old.py"))
+        started = ExecutionStarted(
+            execution_id=execution_id, path="old.py", command="python", pid=1
+        )
+        await wstore.append(subject, started)
+        for first, old in ((1, ("old 1", "old 2")), (3, ("old 3",))):
+            batch = ExecutionOutput(execution_id=execution_id, first_line=first, lines=old)
+            await wstore.append(subject, batch)
+        # ExecutionFinished as version 1 wrote it: no output position.
+        v1 = {
+            "id": "evt_old_finished",
             "type": "ExecutionFinished",
-            "execution_id": execution_id,
-            "status": "completed",
-            "exit_code": 0,
-            "duration_s": 0.1,
-        },
-    }
-    headers = {"Orch-Event-Type": "ExecutionFinished", "Orch-Schema-Version": "1"}
-    ack = await wjs.publish(subject, json.dumps(v1).encode(), headers=headers)
+            "occurred_at": "2026-01-01T00:00:00+00:00",
+            "schema_version": 1,
+            "data": {
+                "type": "ExecutionFinished",
+                "execution_id": execution_id,
+                "status": "completed",
+                "exit_code": 0,
+                "duration_s": 0.1,
+            },
+        }
+        headers = {"Orch-Event-Type": "ExecutionFinished", "Orch-Schema-Version": "1"}
+        ack = await wjs.publish(subject, json.dumps(v1).encode(), headers=headers)
     upcast = decode(json.dumps(v1).encode(), headers, subject, ack.seq).event
     assert isinstance(upcast, ExecutionFinished) and upcast.output_lines is None
 

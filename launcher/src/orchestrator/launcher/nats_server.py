@@ -7,6 +7,7 @@ port that is already taken instead of hanging on it.
 
 from __future__ import annotations
 
+import random
 import shutil
 import socket
 import subprocess
@@ -44,9 +45,51 @@ def port_is_free(port: int, host: str = "127.0.0.1") -> bool:
 
 
 def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+    """A loopback port nothing listens on now, for a server about to be started on it.
+
+    Chosen outside the kernel's ephemeral range (``ip_local_port_range``), not by binding port 0:
+    a port from that range, free for a moment while its server restarts, can be taken meanwhile
+    as the local end of any outgoing connection (a NATS client reconnecting to a restarted node,
+    an HTTP client), for as long as that connection lives, and the server then cannot bind it.
+    The chaos test saw a restarted gateway fail to bind its port for minutes that way. Ports are
+    handed out in turn from a random start, so that two processes choosing at once rarely meet.
+    """
+    return _PORTS.take()
+
+
+class _Ports:
+    FIRST = 10_000  # clear of the well-known servers below it
+
+    def __init__(self) -> None:
+        self._span = self._outside_ephemeral()
+        self._next = random.randrange(*self._span) if self._span else 0  # noqa: S311 (no secret)
+
+    @staticmethod
+    def _outside_ephemeral() -> tuple[int, int] | None:
+        try:
+            text = Path("/proc/sys/net/ipv4/ip_local_port_range").read_text()
+            low, high = (int(part) for part in text.split())
+        except (OSError, ValueError):
+            low, high = 32768, 60999  # Linux's default
+        below, above = (_Ports.FIRST, low), (high + 1, 65536)
+        span = max(below, above, key=lambda s: s[1] - s[0])
+        return span if span[1] - span[0] >= 1000 else None
+
+    def take(self) -> int:
+        if self._span is None:  # an ephemeral range that leaves too little room outside it
+            with socket.socket() as sock:
+                sock.bind(("127.0.0.1", 0))
+                return int(sock.getsockname()[1])
+        first, end = self._span
+        for _ in range(end - first):
+            port = self._next
+            self._next = first + (port + 1 - first) % (end - first)
+            if port_is_free(port):
+                return port
+        raise NatsServerError(f"no free port between {first} and {end - 1}")
+
+
+_PORTS = _Ports()
 
 
 @dataclass
