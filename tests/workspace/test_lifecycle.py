@@ -5,17 +5,26 @@ is chosen."""
 
 from __future__ import annotations
 
+import contextlib
+import os
+import shutil
 import signal
 import socket
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 import httpx
+import pytest
 from nats.js import JetStreamContext
 
 from tests.harness import System, eventually
 
 from .conftest import (
     HELLO_API,
+    SANDBOX_MODES,
+    SANDBOX_UID,
     TEST_ENV,
     api,
     requires_bwrap,
@@ -157,3 +166,57 @@ async def test_without_bubblewrap_auto_mode_is_landlock_and_hello_world_answers_
     stopped = await api(system, "POST", f"/api/workspace/executions/{body['execution_id']}/stop")
     assert stopped.json()["status"] == "stopped"
     await eventually(lambda: not sandbox_processes(), timeout=10, what="sandbox processes gone")
+
+
+@pytest.mark.parametrize("mode", SANDBOX_MODES)
+def test_a_run_whose_service_dies_as_it_lets_it_through_the_gate_does_not_outlive_it(
+    mode: str, tmp_path: Path
+) -> None:
+    """The service SIGKILLed a moment after starting a run: the sandbox is still being set up,
+    and bubblewrap's --die-with-parent alone (PDEATHSIG asked for after the parent had died)
+    left such a run going, parented to pid 1. The run's lifeline (its stdin, closed by the
+    service's death) kills it from inside; Landlock's entry point sees its parent gone."""
+    uid = SANDBOX_UID + 1  # a uid of this test's alone: its processes are the run's
+    env = {**os.environ, **TEST_ENV, "SANDBOX_UID": str(uid), "SANDBOX_GID": str(uid)}
+    env["DATA_DIR"] = str(tmp_path)  # where the Landlock mode stages its runs
+    stages = []
+    try:
+        for n in range(5):  # the race is the point: five services that die at once
+            started = subprocess.run(
+                [
+                    sys.executable,
+                    "-m",
+                    "tests.workspace.orphaned_run",
+                    mode,
+                    f"orphan-{tmp_path.name}-{n}",
+                ],
+                env=env,
+                capture_output=True,
+                text=True,
+                timeout=60,
+                check=False,
+            )
+            assert started.returncode == 0, started.stderr[-2000:]
+            stages.append(Path(started.stdout.strip()))
+        left = wait_until_gone(uid, timeout=10)
+        assert left == [], f"left running as uid {uid}: {left}"
+    finally:
+        for pid in sandbox_processes(uid):
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+        for stage in stages:
+            shutil.rmtree(stage, ignore_errors=True)
+
+
+def wait_until_gone(uid: int, timeout: float) -> list[str]:
+    """The command lines of ``uid``'s processes still there after ``timeout`` (none: [])."""
+    deadline = time.monotonic() + timeout
+    while True:
+        left = [
+            Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()[:200]
+            for pid in sandbox_processes(uid)
+            if Path(f"/proc/{pid}").exists()
+        ]
+        if not left or time.monotonic() > deadline:
+            return left
+        time.sleep(0.1)

@@ -65,6 +65,7 @@ class Run:
     _listener: socket.socket | None = None
     _flush_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
     _cgroup: RunCgroup | None = None
+    _lifeline: bool = False
     deps: str | None = None  # the installed environment of the project's requirements
     first_line: int = 1  # past what an earlier attempt at this run recorded (a redelivery)
     output_seq: int = 0
@@ -144,6 +145,7 @@ class Run:
                 deps=self.deps,
             )
             await asyncio.to_thread(command.prepare, stage, launch)
+            self._lifeline = launch.lifeline
             if self.profile.cgroup_placement and self.profile.contained:
                 self._cgroup = RunCgroup(self.profile.cgroup_placement, self.execution_id)
                 await asyncio.to_thread(self._cgroup.create, self._cgroup_limits())
@@ -191,7 +193,14 @@ class Run:
         with suppress(ConnectionError):
             self.proc.stdin.write(b"\n")
             await self.proc.stdin.drain()
-        self.proc.stdin.close()
+        if not self._lifeline:
+            self.proc.stdin.close()
+        # else held open until the run has ended: the sandbox's lifeline (see .sandbox.bubblewrap)
+
+    def _cut_lifeline(self) -> None:
+        """Close the run's stdin: in a sandbox with a lifeline, every process of it is killed."""
+        if self.proc is not None and self.proc.stdin is not None:
+            self.proc.stdin.close()
 
     async def _open_preview(self, port: int) -> None:
         host = self.settings.preview_host
@@ -218,6 +227,8 @@ class Run:
             str(fd),
             "--allowed-hosts",
             self.settings.preview_allowed_hosts,
+            "--parent",
+            str(os.getpid()),
             env={"PATH": "/usr/bin:/bin", "LANG": "C.UTF-8"},
             pass_fds=(fd,),
             stdin=asyncio.subprocess.DEVNULL,
@@ -308,7 +319,9 @@ class Run:
                 os.killpg(pgid, signal.SIGTERM)
             with suppress(TimeoutError):
                 await asyncio.wait_for(self.proc.wait(), self.settings.exec_kill_grace)
-        # bwrap dies, its --die-with-parent child takes the whole PID namespace with it.
+        # bwrap dies, its --die-with-parent child takes the whole PID namespace with it; and the
+        # lifeline cut kills that namespace from inside, should bwrap still be setting up.
+        self._cut_lifeline()
         with suppress(ProcessLookupError, PermissionError):
             os.killpg(pgid, signal.SIGKILL)
 
@@ -357,6 +370,7 @@ class Run:
         return batch
 
     async def _cleanup(self) -> None:
+        self._cut_lifeline()
         if self._relay is not None and self._relay.returncode is None:
             with suppress(ProcessLookupError):
                 self._relay.kill()

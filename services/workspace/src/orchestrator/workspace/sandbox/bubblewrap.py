@@ -2,8 +2,9 @@
 builds a root of read-only binds (``/usr``, the interpreter's packages, the run's snapshot at
 ``/snapshot``) that it remounts read-only, sized tmpfs mounts for ``/workspace`` (the run's
 writable copy), ``/tmp`` and ``/dev/shm``, and new user, PID, IPC, UTS, cgroup and network
-namespaces; inside, ``sh`` copies the snapshot into ``/workspace`` and execs the code under
-seccomp. The whole line starts behind the gate (see :mod:`.command`)."""
+namespaces; inside, ``sh`` starts the lifeline's watcher (see ``LIFELINE_THEN_RUN``), copies the
+snapshot into ``/workspace`` and execs the code under seccomp. The whole line starts behind the
+gate (see :mod:`.command`)."""
 
 from __future__ import annotations
 
@@ -19,9 +20,17 @@ from .profile import SandboxProfile
 
 WORKSPACE = "/workspace"
 SNAPSHOT = "/snapshot"
-GATE = ["/bin/sh", "-c", 'read -r _ && exec "$@" </dev/null', "gate"]
-# Copies the snapshot into the sized /workspace tmpfs, then goes to the file's folder ($0).
-COPY_THEN_RUN = (
+GATE = ["/bin/sh", "-c", 'read -r _ && exec "$@"', "gate"]
+# The run's stdin stays open past the gate: the service holds its other end for the run's whole
+# life (the lifeline). Inside, first of all, a watcher waits on it; when it closes (the service
+# died, however abruptly, or is stopping the run) the watcher kills every process of the
+# sandbox's PID namespace. bwrap's --die-with-parent alone leaves a race: killed while bwrap is
+# still setting up, before its inner process asks for PDEATHSIG, the service leaves a sandbox
+# that outlives it (seen: a preview server running on, its parent pid 1). Then the snapshot is
+# copied into the sized /workspace tmpfs and the code starts in the file's folder ($0), with
+# /dev/null as its stdin.
+LIFELINE_THEN_RUN = (
+    "exec 3<&0 </dev/null; (read -r _ <&3; kill -9 -1) & exec 3<&-; "
     f'cp -RP --preserve=mode,timestamps {SNAPSHOT}/. {WORKSPACE}/ && cd "$0" && exec "$@"'
 )
 
@@ -78,8 +87,8 @@ def launch(profile: SandboxProfile, run: Run, *, seccomp_fd: int | None) -> Laun
         argv += ["--seccomp", str(seccomp_fd)]
     # As root, the sandbox uid's RLIMIT_NPROC is set outside (above); otherwise inside.
     inside = code if profile.as_root or not profile.rlimits else [*nproc_inside(limits), *code]
-    argv += ["--", "/bin/sh", "-c", COPY_THEN_RUN, inside_cwd, *inside]
-    return Launch(argv, env, "/", seccomp=seccomp_fd is not None)
+    argv += ["--", "/bin/sh", "-c", LIFELINE_THEN_RUN, inside_cwd, *inside]
+    return Launch(argv, env, "/", seccomp=seccomp_fd is not None, lifeline=True)
 
 
 def filesystem(profile: SandboxProfile, run: Run) -> list[str]:

@@ -91,12 +91,15 @@ def supervise(child: int) -> NoReturn:
 def main() -> NoReturn:
     parser = argparse.ArgumentParser()
     parser.add_argument("--policy", required=True)
+    parser.add_argument("--parent", type=int, required=True, help="the service's pid")
     parser.add_argument("argv", nargs="+")
     args = parser.parse_args()
     policy = Policy.read(args.policy)
     if policy.gate:
         wait_at_gate()
     namespaces.die_with_parent(signal.SIGKILL)
+    if os.getppid() != args.parent:  # it died before the line above: no signal would come
+        fail("the service is gone")
     uid = os.geteuid() if policy.uid is None else policy.uid
     gid = os.getegid() if policy.gid is None else policy.gid
     try:

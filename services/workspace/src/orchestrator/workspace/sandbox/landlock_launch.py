@@ -4,6 +4,7 @@ write (its own copy of the project, its scratch directory, ``/dev/shm``, ``/dev/
 
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
 
@@ -57,5 +58,6 @@ def launch(profile: SandboxProfile, run: Run, *, server: bool) -> Launch:
         own_network=not allow_network,
     )
     enter = [sys.executable, "-I", "-m", "orchestrator.workspace.sandbox.enter"]
-    argv = [*enter, "--policy", f"{stage}/policy.json", "--", *run.code]
+    policy_file, parent = f"{stage}/policy.json", str(os.getpid())  # the service starts it
+    argv = [*enter, "--policy", policy_file, "--parent", parent, "--", *run.code]
     return Launch(argv, {"PATH": PATH, "LANG": "C.UTF-8"}, "/", policy.seccomp, policy)

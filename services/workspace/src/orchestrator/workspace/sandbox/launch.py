@@ -73,6 +73,9 @@ class Launch:
     cwd: str
     seccomp: bool
     policy: Policy | None = None  # the landlock mode's: written next to the run before start
+    lifeline: bool = False
+    """The run's stdin must stay open, past the gate, until it has ended: closing it ends the
+    run (bubblewrap's mode, see :mod:`.bubblewrap`)."""
 
 
 def base_env(

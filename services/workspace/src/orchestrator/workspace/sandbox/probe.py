@@ -262,25 +262,37 @@ def _run_proof(
     launch: command.Launch, who: Identity, bpf_fd: int | None
 ) -> tuple[dict[str, Any] | None, str]:
     try:
-        result = subprocess.run(
+        with subprocess.Popen(
             launch.argv,
-            input=b"\n",  # through the gate
-            capture_output=True,
-            timeout=30,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
             env=launch.env,
             cwd=launch.cwd,
             pass_fds=() if bpf_fd is None else (bpf_fd,),
-            check=False,
             user=who.user,
             group=who.group,
             extra_groups=who.extra_groups,
-        )
+        ) as proc:
+            assert proc.stdin is not None
+            proc.stdin.write(b"\n")  # through the gate
+            proc.stdin.flush()
+            # Held open until the proof has ended, as a run's is (the lifeline: closing it
+            # ends a bubblewrap sandbox); communicate() would close it first.
+            lifeline, proc.stdin = proc.stdin, None
+            try:
+                stdout, stderr = proc.communicate(timeout=30)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                raise
+            finally:
+                lifeline.close()
     except (OSError, subprocess.TimeoutExpired) as exc:
         return None, str(exc)
-    error = result.stderr.decode(errors="replace").strip()[-300:]
-    lines = result.stdout.decode(errors="replace").strip().splitlines()
-    if result.returncode != 0 or not lines:
-        return None, error or f"exit {result.returncode}"
+    error = stderr.decode(errors="replace").strip()[-300:]
+    lines = stdout.decode(errors="replace").strip().splitlines()
+    if proc.returncode != 0 or not lines:
+        return None, error or f"exit {proc.returncode}"
     try:
         proof: dict[str, Any] = json.loads(lines[-1])
     except ValueError:

@@ -16,8 +16,10 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import signal
 import socket
+import sys
 from contextlib import suppress
 
 from .netns import die_with_parent, enter_network_of
@@ -102,9 +104,14 @@ def main() -> None:
     parser.add_argument("--port", type=int, required=True, help="the server's port inside")
     parser.add_argument("--fd", type=int, required=True, help="inherited listening socket")
     parser.add_argument("--allowed-hosts", default="127.0.0.1,localhost,[::1]")
+    parser.add_argument("--parent", type=int, required=True, help="the service's pid")
     args = parser.parse_args()
     allowed = {h.strip().lower() for h in args.allowed_hosts.split(",") if h.strip()}
     die_with_parent(signal.SIGKILL)
+    if os.getppid() != args.parent:
+        # The service died before the line above (while this interpreter started): no signal
+        # will come, and a relay left running would hold the preview's port for good.
+        sys.exit("the workspace service is gone")
     listener = socket.socket(fileno=args.fd)  # bound on the host before we move
     enter_network_of(args.pid)
     asyncio.run(_serve(listener, args.port, allowed))
