@@ -51,8 +51,9 @@ def free_port() -> int:
     a port from that range, free for a moment while its server restarts, can be taken meanwhile
     as the local end of any outgoing connection (a NATS client reconnecting to a restarted node,
     an HTTP client), for as long as that connection lives, and the server then cannot bind it.
-    The chaos test saw a restarted gateway fail to bind its port for minutes that way. Ports are
-    handed out in turn from a random start, so that two processes choosing at once rarely meet.
+    (The chaos test once saw a restarted gateway unreachable on its port for minutes; this is
+    one way that happens.) Ports are handed out in turn from a random start, so that two
+    processes choosing at once rarely meet.
     """
     return _PORTS.take()
 
