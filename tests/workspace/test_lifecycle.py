@@ -12,14 +12,13 @@ import signal
 import socket
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import httpx
 import pytest
 from nats.js import JetStreamContext
 
-from tests.harness import System, eventually
+from tests.harness import System, eventually, wait_until
 
 from .conftest import (
     HELLO_API,
@@ -176,7 +175,9 @@ def test_a_run_whose_service_dies_as_it_lets_it_through_the_gate_does_not_outliv
     and bubblewrap's --die-with-parent alone (PDEATHSIG asked for after the parent had died)
     left such a run going, parented to pid 1. The run's lifeline (its stdin, closed by the
     service's death) kills it from inside; Landlock's entry point sees its parent gone."""
-    uid = SANDBOX_UID + 1  # a uid of this test's alone: its processes are the run's
+    # A uid of this test's alone, so its processes are the runs': outside the 62000-64999 of
+    # every session's SANDBOX_UID (the other pytest worker's pid, so its uid, is often ours + 1).
+    uid = SANDBOX_UID + 4000
     env = {**os.environ, **TEST_ENV, "SANDBOX_UID": str(uid), "SANDBOX_GID": str(uid)}
     env["DATA_DIR"] = str(tmp_path)  # where the Landlock mode stages its runs
     stages = []
@@ -198,8 +199,11 @@ def test_a_run_whose_service_dies_as_it_lets_it_through_the_gate_does_not_outliv
             )
             assert started.returncode == 0, started.stderr[-2000:]
             stages.append(Path(started.stdout.strip()))
-        left = wait_until_gone(uid, timeout=10)
-        assert left == [], f"left running as uid {uid}: {left}"
+        wait_until(
+            lambda: not sandbox_processes(uid),
+            lambda: f"no process left as uid {uid}: {command_lines(sandbox_processes(uid))}",
+            timeout=10,
+        )
     finally:
         for pid in sandbox_processes(uid):
             with contextlib.suppress(ProcessLookupError):
@@ -208,15 +212,9 @@ def test_a_run_whose_service_dies_as_it_lets_it_through_the_gate_does_not_outliv
             shutil.rmtree(stage, ignore_errors=True)
 
 
-def wait_until_gone(uid: int, timeout: float) -> list[str]:
-    """The command lines of ``uid``'s processes still there after ``timeout`` (none: [])."""
-    deadline = time.monotonic() + timeout
-    while True:
-        left = [
-            Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()[:200]
-            for pid in sandbox_processes(uid)
-            if Path(f"/proc/{pid}").exists()
-        ]
-        if not left or time.monotonic() > deadline:
-            return left
-        time.sleep(0.1)
+def command_lines(pids: list[int]) -> list[str]:
+    lines = []
+    for pid in pids:
+        with contextlib.suppress(OSError):  # gone meanwhile
+            lines.append(Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ")[:200])
+    return [line.decode(errors="replace") for line in lines]
