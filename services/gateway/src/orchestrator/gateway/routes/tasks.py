@@ -194,7 +194,11 @@ async def retry_task(
                 409,
                 {"task_id": task_id, "status": task.status},
             )
+        resumed.append(task.error["stage"])
         return TaskRetried(task_id=task_id, stage=task.error["stage"], budget=budget)
 
+    # The stage it resumes from, as decided: by the time the view has caught up with the
+    # retry, a fast agent may already have finished that stage and moved the task on.
+    resumed: list[str] = []
     task = await control(gateway, task_id, make)
-    return {"task_id": task_id, "status": task.status, "stage": task.stage}
+    return {"task_id": task_id, "status": task.status, "stage": resumed[-1]}
