@@ -1,5 +1,6 @@
 """The service's own lifecycle: stopping it (SIGTERM, as `make run` Ctrl-C does) or killing it
-leaves no sandboxed process and no preview port behind; without bubblewrap it comes up in the
+leaves no sandboxed process and no preview port behind, and what a killed one leaves on disk the
+next start removes; without bubblewrap it comes up in the
 Landlock mode, and where the mode asked for does not work it refuses to run code unless weak mode
 is chosen."""
 
@@ -18,6 +19,9 @@ import httpx
 import pytest
 from nats.js import JetStreamContext
 
+from orchestrator.workspace.sandbox.probe import stage_root_for
+from orchestrator.workspace.sandboxed_run import sweep_stage_root
+from orchestrator.workspace.settings import WorkspaceSettings
 from tests.harness import System, eventually, wait_until
 
 from .conftest import (
@@ -95,19 +99,22 @@ async def test_a_killed_service_takes_its_runs_with_it_and_the_next_one_records_
 
     workspace = next(p for p in system.processes if p.service == "workspace")
     assert workspace.pid is not None
-    import os
-
     os.kill(workspace.pid, signal.SIGKILL)  # the process only, not its group: like an OOM kill
     assert workspace.wait(10)
 
     await eventually(lambda: not sandbox_processes(), timeout=10, what="sandbox processes gone")
     await eventually(lambda: not listening(port), timeout=10, what="relay gone")
+    # Killed outright, it removed none of its runs' directories: the next start does.
+    stage_root = stage_root_for(WorkspaceSettings(data_dir=system.data_dir))
+    left = [stage_root / body["execution_id"] for body in (script, server)]
+    assert all(path.is_dir() for path in left), sorted(os.listdir(stage_root))
 
     system.start("workspace", log_name="workspace-2")
     for body in (script, server):
         record = await wait_finished(system, body["execution_id"], timeout=30)
         assert record["status"] == "failed"
         assert "died" in record["reason"]
+    assert not any(path.exists() for path in left)
 
 
 async def test_without_isolation_runs_are_refused_unless_weak_mode_is_chosen(
@@ -218,3 +225,19 @@ def command_lines(pids: list[int]) -> list[str]:
         with contextlib.suppress(OSError):  # gone meanwhile
             lines.append(Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ")[:200])
     return [line.decode(errors="replace") for line in lines]
+
+
+def test_the_sweep_removes_what_runs_left_even_where_the_code_took_write_permission_away(
+    tmp_path: Path,
+) -> None:
+    root = tmp_path / "runs"
+    locked = root / "exec_1" / "project" / "locked"
+    (locked / "inner").mkdir(parents=True)
+    (locked / "inner" / "out.txt").write_text("x")
+    locked.chmod(0o500)
+    (locked / "inner").chmod(0o500)
+    (root / "probe-open").mkdir()
+    (root / "stray").write_text("a file")
+    assert sweep_stage_root(root) == 3
+    assert root.is_dir() and list(root.iterdir()) == []
+    assert sweep_stage_root(tmp_path / "missing") == 0

@@ -30,6 +30,7 @@ from .materialiser import Materialiser
 from .runtimes import this_machine
 from .sandbox.probe import probe
 from .sandbox.profile import SandboxProfile
+from .sandboxed_run import sweep_stage_root
 from .settings import WorkspaceSettings
 from .task_histories import TaskHistories
 from .world import describe as describe_world
@@ -60,6 +61,9 @@ async def start(runtime: Runtime) -> Stop:
     store = EventStore(runtime.js)
     files = await files_store(runtime.js, runtime.nats)
     machine = await Machine.probe(settings)
+    swept = await asyncio.to_thread(sweep_stage_root, machine.profile.stage_root)
+    if swept:
+        log.info("removed %d run directories an earlier start left behind", swept)
     workspace = Materialiser(runtime.js, files, store, settings.workspace_dir)
     await parts.start(workspace)
     histories = TaskHistories()

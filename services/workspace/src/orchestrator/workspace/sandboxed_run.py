@@ -26,6 +26,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager, suppress
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import Any
 
 from orchestrator.events import EventStore, subjects
 from orchestrator.events.catalog import ExecutionFinished, ExecutionOutput
@@ -381,6 +382,40 @@ class Run:
             await asyncio.to_thread(self._cgroup.remove)
         if self._stage is not None:
             await asyncio.to_thread(shutil.rmtree, self._stage, True)
+
+
+def sweep_stage_root(stage_root: Path) -> int:
+    """Remove every run directory a previous life of this service left in ``stage_root`` (a
+    service killed outright cleans up none of its runs; their lifeline ended the runs themselves).
+    Called at start, before any run of this life: the stage root belongs to one data directory,
+    and a data directory to one workspace service. Returns how many were removed."""
+    removed = 0
+    if not stage_root.is_dir():
+        return removed
+    for entry in stage_root.iterdir():
+        if entry.is_dir() and not entry.is_symlink():
+            shutil.rmtree(entry, onerror=_writable_then_retry)
+        else:
+            entry.unlink(missing_ok=True)
+        removed += 1
+    return removed
+
+
+def _writable_then_retry(func: Any, path: str, _exc: Any) -> None:
+    """``rmtree``'s error hook: the code may have left a directory without write permission;
+    give it back to the owner (the service, or root) and try once more. A second failure is
+    logged and the rest goes on: a leftover directory is disk, not a reason not to start."""
+    with suppress(OSError):
+        parent = os.path.dirname(path)
+        os.chmod(parent, 0o700)
+        if os.path.isdir(path) and not os.path.islink(path):
+            os.chmod(path, 0o700)
+    try:
+        func(path)
+    except FileNotFoundError:
+        pass
+    except OSError as exc:
+        log.warning("could not remove %s left by an earlier run: %s", path, exc)
 
 
 def _snapshot(root: Path, stage: Path) -> None:
