@@ -9,17 +9,23 @@ the median gap from the previous step's end to this step's start (for an event: 
 ``occurred_at``, when the writer built it) and how long the step itself took (for an event:
 from ``occurred_at`` to the server's stored timestamp). "LLM request" rows are the times the
 fake received each model call; "POST" and "ws completed" are the client's view.
+
+``--files N`` has the implementer write N files of new content in every task (the default
+answer writes one file, the same in every task, whose bytes are stored once and found after):
+what storing a task's files and integrating them costs as they grow.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import itertools
 import json
 import statistics
 import tempfile
 import time
 from collections import defaultdict
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -30,18 +36,36 @@ from nats.js import api
 
 from orchestrator.events import subjects
 from orchestrator.events.envelope import decode
-from tests.fakes import FakeLLM
+from tests.fakes import FakeLLM, RecordedRequest, Reply, Text
 from tests.harness import System
+from tests.pipeline.conftest import stage_of
 
 from .pipeline import instant
 
 Row = tuple[str, float, float]  # label, started (epoch s), ended (epoch s)
 
 
-async def run(tasks: int) -> dict[str, list[tuple[float, float]]]:
+def new_files(count: int) -> Callable[[RecordedRequest], Reply]:
+    """``instant``, but the implementation writes ``count`` files whose bytes no task wrote."""
+    answers = itertools.count()
+
+    def answer(request: RecordedRequest) -> Reply:
+        if stage_of(request) != "implementation":
+            return instant(request)
+        n = next(answers)
+        files = [
+            {"path": f"part_{i}.py", "content": f"# answer {n}\nVALUE = {n * count + i}\n"}
+            for i in range(count)
+        ]
+        return Text(json.dumps({"summary": f"{count} parts", "files": files}), chunk_size=1 << 20)
+
+    return answer
+
+
+async def run(tasks: int, files: int | None = None) -> dict[str, list[tuple[float, float]]]:
     with FakeLLM() as fake, tempfile.TemporaryDirectory() as tmp:
         fake.anthropic.responder = instant
-        fake.openai.responder = instant
+        fake.openai.responder = instant if files is None else new_files(files)
         system = System(root=Path(tmp) / "system")
         server = system.start_nats()
         system.env.update(
@@ -160,4 +184,6 @@ def report(steps: dict[str, list[tuple[float, float]]]) -> None:
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--tasks", type=int, default=20)
-    report(asyncio.run(run(parser.parse_args().tasks)))
+    parser.add_argument("--files", type=int, default=None, help="new files per task")
+    args = parser.parse_args()
+    report(asyncio.run(run(args.tasks, args.files)))

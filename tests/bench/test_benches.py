@@ -164,3 +164,16 @@ def test_the_cold_start_bench_prints_both_starts_the_snapshot_and_its_write_paus
         opened,
     ), opened
     assert re.fullmatch(rf"full replay\s+4,000\s+{NUMBER} s  \(1 snapshots deleted\)", cold), cold
+
+
+def test_the_timeline_bench_prints_every_step_of_a_task_with_new_files_each() -> None:
+    lines = run_bench("bench.timeline", "--tasks", "2", "--files", "3")
+
+    assert lines[0].split() == ["step", "gap", "before", "took", "(medians,", "ms)"]
+    steps = [line.split()[1] for line in lines[1:-1]]
+    assert steps[0] == "POST" and steps[-1] == "ws"
+    # Each task wrote three files of its own, each its own append in integration.
+    assert steps.count("FileWritten") == 3, lines
+    assert steps.index("StageStarted(integration)") < steps.index("FileWritten")
+    assert steps.index("FileWritten") < steps.index("TaskCompleted")
+    assert re.fullmatch(rf"total\s+{NUMBER}\s+{NUMBER}", lines[-1]), lines[-1]

@@ -182,7 +182,7 @@ class Stages:
                 f"{resolved.agent}: the model's answer is not the files JSON",
             )
         ops = read_file_ops(answer, {ref.path for ref in state.project})
-        refs = tuple([await self._store(path, data) for path, data in sorted(ops.writes.items())])
+        refs = await self._store_all(ops.writes)
         names = ", ".join(ref.path for ref in refs) or "none"
         model_summary = str(answer.get("summary") or "").strip()
         summary = f"{len(refs)} file(s): {names}"
@@ -299,10 +299,22 @@ class Stages:
             shown[0 if inside else 1][ref.path] = body.decode(errors="replace")
         return shown
 
-    async def _store(self, path: str, data: bytes) -> FileRef:
+    async def _store_all(self, writes: dict[str, bytes]) -> tuple[FileRef, ...]:
+        """The files' refs, by path, their bytes stored: every distinct content at once (a put
+        is up to four round trips; one file after the other, N files cost N times that), and
+        each once (two puts of one digest would race and leave one copy's chunks unreferenced)."""
+        distinct = list(dict.fromkeys(writes.values()))
+        digests = await asyncio.gather(*(self._store(data) for data in distinct))
+        digest_of = dict(zip(distinct, digests, strict=True))
+        return tuple(
+            FileRef(path=path, digest=digest_of[data], size=len(data))
+            for path, data in sorted(writes.items())
+        )
+
+    async def _store(self, data: bytes) -> str:
         digest = await put_content(self.files, data)
         self._keep(digest, data)
-        return FileRef(path=path, digest=digest, size=len(data))
+        return digest
 
     async def _load(self, ref: FileRef) -> bytes:
         cached = self._cache.get(ref.digest)

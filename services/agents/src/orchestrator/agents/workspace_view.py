@@ -73,6 +73,8 @@ class WorkspaceView:
             if recorded is not None and outside(recorded):
                 self._kept.append(recorded)
             self._read_to = seq
+            if seq == version:  # the next would be past it: no request to find that out
+                return
         events = await self.store.read(subjects.WORKSPACE, start_seq=self._read_to + 1)
         self._kept.extend(e for e in events if outside(e))
         # ``version`` was read from the stream before, so the read reached it.
