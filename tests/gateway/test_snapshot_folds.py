@@ -75,6 +75,7 @@ def answers(models: ReadModels) -> str:
         "tasks": models.tasks.list(),
         "page": models.tasks.page(limit=50),
         "agents": models.tasks.agents_report(),
+        "outside_version": models.workspace.state.outside_version,
         "files": [
             [f.path, f.digest, f.size, f.written_at.isoformat(), f.task_id, f.source]
             for f in models.workspace.listing()

@@ -7,6 +7,7 @@ from __future__ import annotations
 from orchestrator.agents.workspace_view import FEW, WorkspaceView
 from orchestrator.events import EventStore, subjects
 from orchestrator.events.catalog import FileDeleted, FileWritten, WorkspaceArchived
+from orchestrator.events.workspace_files import WorkspaceFiles
 
 
 async def _write(store: EventStore, path: str) -> int:
@@ -50,3 +51,43 @@ async def test_a_long_catch_up_is_read_whole(store: EventStore) -> None:
     view = WorkspaceView(store)
     assert await _paths(view, last) == ["notes/first.md", "notes/last.md"]
     assert await _paths(view, first) == ["notes/first.md"]
+
+
+async def test_a_task_naming_the_last_outside_change_is_answered_without_reading_past_it(
+    store: EventStore,
+) -> None:
+    """``outside_version`` says where the last change outside the project before the task's
+    version was. Once the view has read that far it reads no further: to show that it does not,
+    the stream below holds an outside write the (deliberately wrong) claim leaves out."""
+    a = await _write(store, "notes/a.md")
+    view = WorkspaceView(store)
+    assert [r.path for r in await view.outside_project(a, a)] == ["notes/a.md"]
+    project = [await _write(store, f"implementation/m{i}.py") for i in range(3)]
+    assert [r.path for r in await view.outside_project(project[-1], a)] == ["notes/a.md"]
+    hidden = await _write(store, "notes/hidden.md")
+    claimed = await view.outside_project(hidden, a)  # says nothing changed outside since a
+    assert [r.path for r in claimed] == ["notes/a.md"]
+    # Not known (an older event): read up to the version as before, and the write is there.
+    assert [r.path for r in await view.outside_project(hidden)] == ["notes/a.md", "notes/hidden.md"]
+    # A claim past what was read is read up to the version; 0 means none ever changed.
+    b = await _write(store, "notes/b.md")
+    assert [r.path for r in await view.outside_project(b, b)] == [
+        "notes/a.md",
+        "notes/b.md",
+        "notes/hidden.md",
+    ]
+    assert await view.outside_project(b, 0) == ()
+
+
+async def test_the_gateway_names_the_last_outside_change_on_every_task(store: EventStore) -> None:
+    """The shared fold the gateway submits from keeps ``outside_version`` as it goes."""
+    events = [
+        await _write(store, "implementation/app.py"),
+        await _write(store, "notes/a.md"),
+        await _write(store, "implementation/b.py"),
+    ]
+    fold = WorkspaceFiles()
+    assert fold.outside_version == 0
+    for recorded in await store.read(subjects.WORKSPACE):
+        fold.apply(recorded)
+    assert fold.version == events[2] and fold.outside_version == events[1]

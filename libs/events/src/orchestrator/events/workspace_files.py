@@ -53,6 +53,15 @@ class WorkspaceFile:
         return FileRef(path=self.path, digest=self.digest, size=self.size)
 
 
+def changes_outside_project(recorded: RecordedEvent) -> bool:
+    """Whether the workspace event can change the files outside the project (a person's notes,
+    specs, data): a write or delete of such a path, or an archive, which clears every file."""
+    event = recorded.event
+    if isinstance(event, FileWritten | FileDeleted):
+        return in_project(event.path) is None
+    return isinstance(event, WorkspaceArchived)
+
+
 @dataclass
 class WorkspaceFiles:
     """Path -> file, as of event ``version`` (the sequence of the last workspace event)."""
@@ -61,10 +70,14 @@ class WorkspaceFiles:
     version: int = 0
     refused: list[str] = field(default_factory=list)
     """Paths of ``FileWritten`` events the path policy refused (never materialised)."""
+    outside_version: int = 0
+    """The sequence of the last event folded that :func:`changes_outside_project` (0: none)."""
 
     def apply(self, recorded: RecordedEvent) -> bool:
         """Fold one event in; False when it is not a workspace event (nothing changed)."""
         event = recorded.event
+        if changes_outside_project(recorded):
+            self.outside_version = max(self.outside_version, recorded.seq)
         if isinstance(event, FileWritten):
             try:
                 path = safe_relative_path(event.path)
@@ -107,6 +120,7 @@ __all__ = [
     "PROJECT_DIR",
     "WorkspaceFile",
     "WorkspaceFiles",
+    "changes_outside_project",
     "in_project",
     "in_workspace",
 ]

@@ -89,6 +89,7 @@ class TaskState:
     project: tuple[FileRef, ...] = ()
     """The project the task builds on (empty: a new project)."""
     workspace_version: int = 0
+    outside_version: int | None = None
     """The ``events.workspace`` sequence ``project`` was read at (the rest of the workspace is
     read as of it too)."""
     submitted_seq: int = 0
@@ -158,6 +159,7 @@ def _submitted(state: TaskState, event: TaskSubmitted, seq: int) -> None:
     state.metadata = dict(event.metadata)
     state.project = event.project
     state.workspace_version = event.workspace_version
+    state.outside_version = event.outside_version
     state.submitted_seq = seq
     state.budget = event.budget
     state.gates = event.approval

@@ -98,7 +98,9 @@ class Stages:
     async def analysis(
         self, state: TaskState, model: ChatModel, resolved: ResolvedProvider, publish: Publish
     ) -> StageResult:
-        others = await self.workspace.outside_project(state.workspace_version)
+        others = await self.workspace.outside_project(
+            state.workspace_version, state.outside_version
+        )
         shown = await self._project_shown(state.project, others, wanted=None)
         completion = await self._plan(state, model, publish, others, shown)
         plan = _plan_of(completion)
@@ -153,7 +155,9 @@ class Stages:
         plan = _plan(state)
         previous = await self._previous_files(state) if round_ > 1 else {}
         planned = {str(f.get("path")) for f in plan.get("files") or [] if isinstance(f, dict)}
-        others = await self.workspace.outside_project(state.workspace_version)
+        others = await self.workspace.outside_project(
+            state.workspace_version, state.outside_version
+        )
         shown = await self._project_shown(state.project, others, wanted=planned or None)
         completion = await model.complete(
             Prompt(

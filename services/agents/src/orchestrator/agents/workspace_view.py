@@ -10,7 +10,11 @@ is read again (a redelivery, another replica). The fold is the shared one
 Only the events that can change what lies outside the project are kept (a project file's write or
 delete cannot), in memory, and the stream is read only past the last sequence already read: tasks
 in flight together ask for versions in any order, and an older one is folded again from memory,
-not from the stream (before, each such ask read the whole workspace history back).
+not from the stream (before, each such ask read the whole workspace history back). A task that
+says where the last outside change before its version was (``TaskSubmitted.outside_version``)
+is not read for at all once the view has read that far: the events after it, up to the task's
+version, are the project's own (the previous tasks' writes), which the view would read only to
+drop.
 """
 
 from __future__ import annotations
@@ -18,19 +22,16 @@ from __future__ import annotations
 import asyncio
 
 from orchestrator.events import EventStore, RecordedEvent, subjects
-from orchestrator.events.catalog import FileDeleted, FileRef, FileWritten, WorkspaceArchived
-from orchestrator.events.workspace_files import MAX_PROJECT_FILES, WorkspaceFiles, in_project
+from orchestrator.events.catalog import FileRef
+from orchestrator.events.workspace_files import (
+    MAX_PROJECT_FILES,
+    WorkspaceFiles,
+    changes_outside_project,
+    in_project,
+)
 
 FEW = 8
 """Workspace events read one request each before a catch-up reads the rest with a consumer."""
-
-
-def outside(recorded: RecordedEvent) -> bool:
-    """Whether the workspace event can change the files outside the project."""
-    event = recorded.event
-    if isinstance(event, FileWritten | FileDeleted):
-        return in_project(event.path) is None
-    return isinstance(event, WorkspaceArchived)
 
 
 class WorkspaceView:
@@ -45,13 +46,19 @@ class WorkspaceView:
         """The sequence ``_folded`` stands at."""
         self._lock = asyncio.Lock()
 
-    async def outside_project(self, version: int) -> tuple[FileRef, ...]:
-        """The workspace's files outside the project as of ``version``, by workspace path."""
-        if version <= 0:
+    async def outside_project(
+        self, version: int, outside_version: int | None = None
+    ) -> tuple[FileRef, ...]:
+        """The workspace's files outside the project as of ``version``, by workspace path;
+        ``outside_version``, when known, is the last event before it that changed any."""
+        if version <= 0 or outside_version == 0:
             return ()
         async with self._lock:
             if version > self._read_to:
-                await self._read_through(version)
+                if outside_version is not None and outside_version <= self._read_to:
+                    version = self._read_to  # nothing outside changed in between
+                else:
+                    await self._read_through(version)
             if version < self._folded_at:  # an older task than the last one asked: fold again
                 self._folded, self._folded_at = WorkspaceFiles(), 0
             for recorded in self._kept:
@@ -70,12 +77,12 @@ class WorkspaceView:
             if seq == 0 or seq > version:
                 self._read_to = version
                 return
-            if recorded is not None and outside(recorded):
+            if recorded is not None and changes_outside_project(recorded):
                 self._kept.append(recorded)
             self._read_to = seq
             if seq == version:  # the next would be past it: no request to find that out
                 return
         events = await self.store.read(subjects.WORKSPACE, start_seq=self._read_to + 1)
-        self._kept.extend(e for e in events if outside(e))
+        self._kept.extend(e for e in events if changes_outside_project(e))
         # ``version`` was read from the stream before, so the read reached it.
         self._read_to = max([version, *(e.seq for e in events[-1:])])

@@ -130,6 +130,11 @@ class TaskSubmitted(Event):
     (paths relative to the project root). Empty: a new project."""
     workspace_version: int = 0
     """The ``events.workspace`` sequence ``project`` was read at."""
+    outside_version: int | None = None
+    """As of ``workspace_version``, the sequence of the last workspace event that changed the
+    files outside the project (0: none ever did), so a reader holding the workspace's events up
+    to it need read no further. None (an event from before it was recorded): read up to
+    ``workspace_version``."""
     budget: Budget | None = None
     approval: tuple[Gate, ...] = ()
     """The gates the task stops at for a person's approval."""

@@ -58,6 +58,7 @@ class WorkspaceView:
             ],
             "version": self.state.version,
             "refused": self.state.refused,
+            "outside_version": self.state.outside_version,
         }
 
     def restore(self, plain: Plain) -> None:
@@ -69,6 +70,7 @@ class WorkspaceView:
             files={f.path: f for f in files},
             version=plain["version"],
             refused=list(plain["refused"]),
+            outside_version=plain["outside_version"],
         )
         self.metadata = {}
 

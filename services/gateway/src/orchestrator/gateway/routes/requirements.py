@@ -187,6 +187,7 @@ async def submit(
         idempotency_key=idempotency_key,
         project=workspace.project(),
         workspace_version=workspace.version,
+        outside_version=workspace.outside_version,
         budget=budget,
         approval=gates,
         approval_timeout_s=float(timeout) if timeout is not None and gates else None,
