@@ -228,7 +228,9 @@ class ModelOutputRelay:
             await self._sub.unsubscribe()
 
 
-def get_gateway(request: Request) -> Gateway:
+async def get_gateway(request: Request) -> Gateway:
+    """``async``: FastAPI runs a plain function dependency in its thread pool, a thread hand-off
+    on every request for a lookup."""
     gateway: Gateway = request.app.state.gateway
     return gateway
 
