@@ -1,8 +1,7 @@
 """The service's own lifecycle: stopping it (SIGTERM, as `make run` Ctrl-C does) or killing it
-leaves no sandboxed process and no preview port behind, and what a killed one leaves on disk the
-next start removes; without bubblewrap it comes up in the
-Landlock mode, and where the mode asked for does not work it refuses to run code unless weak mode
-is chosen."""
+leaves no sandboxed process and no preview port behind, and the next start removes the run
+directories a killed one left on disk; without bubblewrap it comes up in the Landlock mode, and
+where the mode asked for does not work it refuses to run code unless weak mode is chosen."""
 
 from __future__ import annotations
 
@@ -227,15 +226,18 @@ def command_lines(pids: list[int]) -> list[str]:
     return [line.decode(errors="replace") for line in lines]
 
 
-def test_the_sweep_removes_what_runs_left_even_where_the_code_took_write_permission_away(
+def test_the_sweep_removes_every_directory_runs_left_read_only_ones_included(
     tmp_path: Path,
 ) -> None:
+    """Where the service is not root, code runs as its uid and may take write permission away
+    from a directory of its copy; the sweep gives it back to remove it. (As root, as in CI,
+    permission bits do not stop the removal: the case the hook handles shows only as a user.)"""
     root = tmp_path / "runs"
     locked = root / "exec_1" / "project" / "locked"
     (locked / "inner").mkdir(parents=True)
     (locked / "inner" / "out.txt").write_text("x")
-    locked.chmod(0o500)
     (locked / "inner").chmod(0o500)
+    locked.chmod(0o500)
     (root / "probe-open").mkdir()
     (root / "stray").write_text("a file")
     assert sweep_stage_root(root) == 3

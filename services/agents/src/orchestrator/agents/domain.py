@@ -89,9 +89,10 @@ class TaskState:
     project: tuple[FileRef, ...] = ()
     """The project the task builds on (empty: a new project)."""
     workspace_version: int = 0
-    outside_version: int | None = None
     """The ``events.workspace`` sequence ``project`` was read at (the rest of the workspace is
     read as of it too)."""
+    outside_version: int | None = None
+    """The last workspace change outside the project as of it (None: not recorded)."""
     submitted_seq: int = 0
     status: Status = "created"
     version: int = 0
