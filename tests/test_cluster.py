@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator, Iterator
+from functools import partial
 from pathlib import Path
 
 import nats
@@ -107,6 +108,15 @@ async def test_r3_rate_limit_counts_shared_by_replicas_on_different_nodes(
         )
         info = await first.jetstream().stream_info(f"KV_{subjects.RATE_LIMIT_BUCKET}")
         assert info.config.num_replicas == 3
+
+        # A new R3 stream takes writes from a node once it has a leader and the node has heard
+        # of its subjects; before that a count fails open (no responders), which is the rule,
+        # but not what this test counts. So each connection first writes a key of its own.
+        for n, nc in enumerate((first, last)):
+            bucket = await open_bucket(nc, nc.jetstream(), settings)
+            await eventually(
+                partial(bucket.put, f"ready.{n}", b"1"), "the bucket taking writes", timeout=30
+            )
         now = 630.0  # half-way through a minute, whenever the test runs
         a = SharedWindows(first, kv, clock=lambda: now)
         b = SharedWindows(last, await open_bucket(last, last.jetstream(), settings), lambda: now)

@@ -144,4 +144,9 @@ class SharedWindows:
                 await self._kv.update(key, value, last=entry.revision)
         except KeyWrongLastSequenceError:
             return None
+        except KeyNotFoundError:
+            # Lost the race to create the key on an R3 bucket: the winner's write was still in
+            # flight when the leader refused ours, and nats-py's create, reading the key back to
+            # tell a deleted one, did not find it yet.
+            return None
         return decision
