@@ -20,6 +20,7 @@ import os
 import shutil
 import signal
 import socket
+import stat
 import sys
 import time
 from collections.abc import AsyncIterator
@@ -381,7 +382,7 @@ class Run:
         if self._cgroup is not None:
             await asyncio.to_thread(self._cgroup.remove)
         if self._stage is not None:
-            await asyncio.to_thread(shutil.rmtree, self._stage, True)
+            await asyncio.to_thread(remove_run_directory, self._stage)
 
 
 def sweep_stage_root(stage_root: Path) -> int:
@@ -394,36 +395,51 @@ def sweep_stage_root(stage_root: Path) -> int:
         return removed
     for entry in stage_root.iterdir():
         if entry.is_dir() and not entry.is_symlink():
-            shutil.rmtree(entry, onerror=_writable_then_retry)
+            remove_run_directory(entry)
         else:
             entry.unlink(missing_ok=True)
         removed += 1
     return removed
 
 
-def _writable_then_retry(func: Any, path: str, _exc: Any) -> None:
-    """``rmtree``'s error hook: the code may have left a directory without write permission;
-    give it back to the owner (the service, or root) and try once more. A second failure is
-    logged and the rest goes on: a leftover directory is disk, not a reason not to start."""
-    with suppress(OSError):
-        parent = os.path.dirname(path)
-        os.chmod(parent, 0o700)
-        if os.path.isdir(path) and not os.path.islink(path):
-            os.chmod(path, 0o700)
-    try:
-        func(path)
-    except FileNotFoundError:
-        pass
-    except OSError as exc:
-        log.warning("could not remove %s left by an earlier run: %s", path, exc)
+def remove_run_directory(path: Path) -> None:
+    """Remove a run's directory and all under it, those the code made read-only included; one
+    already gone is no error, and what cannot be removed is logged (it is disk, not a reason for
+    a run or a start to fail)."""
+    if sys.version_info >= (3, 12):
+        shutil.rmtree(path, onexc=_writable_then_retry)
+    else:
+        shutil.rmtree(path, onerror=lambda func, at, info: _writable_then_retry(func, at, info[1]))
+
+
+def _writable_then_retry(func: Any, path: str, error: BaseException) -> None:
+    """``rmtree``'s error hook: code running as the service's uid (where it is not root) may
+    have taken write permission away from a directory of its copy. Give the owner its rwx back
+    on the directory and its parent, keeping every other bit (the stage root stays traversable
+    by the sandbox uid), and try once more."""
+    if isinstance(error, FileNotFoundError):
+        return
+    if isinstance(error, PermissionError):
+        for target in (os.path.dirname(path), path):
+            with suppress(OSError):
+                if os.path.isdir(target) and not os.path.islink(target):
+                    os.chmod(target, stat.S_IMODE(os.stat(target).st_mode) | stat.S_IRWXU)
+        try:
+            func(path)
+            return
+        except FileNotFoundError:
+            return
+        except OSError as exc:
+            error = exc
+    log.warning("could not remove %s of a run: %s", path, error)
 
 
 def _snapshot(root: Path, stage: Path) -> None:
     """A copy of the workspace for this run alone (``stage/project``): the code sees the files as
     they were when it started, and nothing it could do touches the materialised workspace."""
     if stage.exists():
-        shutil.rmtree(stage)
-    stage.mkdir(parents=True)
+        remove_run_directory(stage)
+    stage.mkdir(parents=True)  # raises if what was there could not all be removed
     stage.chmod(0o755)
     project = stage / "project"
     shutil.copytree(root, project, symlinks=True)
