@@ -3,13 +3,18 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 
+import nats
 import pytest
+from nats.aio.msg import Msg
 from nats.js import JetStreamContext
 from nats.js.api import PubAck
+from nats.js.errors import NotFoundError
 
 from orchestrator.events import ConcurrencyConflict, Envelope, EventStore, encode, subjects
 from orchestrator.events.catalog import TaskCancelled, TaskSubmitted
+from orchestrator.launcher.nats_server import NatsServer
 
 
 def submitted(task_id: str) -> TaskSubmitted:
@@ -126,3 +131,43 @@ async def test_load_versions_past_an_undecodable_last_event_so_appends_can_go_on
         subject, TaskCancelled(task_id="garbled"), expected_last_seq=version
     )
     assert appended > garbage.seq
+
+
+async def test_a_read_whose_consumer_vanishes_midway_reads_on_with_a_new_one(
+    store: EventStore, js: JetStreamContext, nats_server: NatsServer
+) -> None:
+    """A read's consumer the server no longer has (its node restarted; on a cluster, one a node
+    has not heard of yet) answers its next fetch with no responders: the read goes on from
+    where it stopped with a new consumer, every event once and in order."""
+    subject = subjects.task("vanishing")
+    acks = await asyncio.gather(
+        *(js.publish(subject, encode(Envelope.wrap(submitted(str(i))))[0]) for i in range(4 * 512))
+    )
+    published = sorted(ack.seq for ack in acks)
+
+    # A second connection sees every message delivered to the reader's inbox: on the first,
+    # it deletes the consumer delivering it, while the read has three batches to go.
+    spy = await nats.connect(nats_server.url)
+    readers: list[str] = []
+    deleted: list[bool] = []
+
+    async def delete_the_first_reader(msg: Msg) -> None:
+        if not msg.reply.startswith("$JS.ACK."):
+            return
+        reader = msg.reply.split(".")[3]
+        if reader not in readers:
+            readers.append(reader)
+        if not deleted:
+            deleted.append(False)
+            with contextlib.suppress(NotFoundError):
+                deleted[0] = await spy.jetstream().delete_consumer(store.stream, reader)
+
+    await spy.subscribe("_INBOX.>", cb=delete_the_first_reader)
+    try:
+        events = await store.read(subject)
+    finally:
+        await spy.close()
+
+    assert deleted == [True], "the first reader was gone before the spy could delete it"
+    assert len(readers) >= 2, readers
+    assert [e.seq for e in events] == published

@@ -18,8 +18,9 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 import nats.errors
+from nats.aio.msg import Msg
 from nats.js import JetStreamContext, api
-from nats.js.errors import APIError, NotFoundError
+from nats.js.errors import APIError, NotFoundError, ServiceUnavailableError
 
 from . import subjects
 from .catalog import TASK_END_TYPES, Event
@@ -32,6 +33,7 @@ log = logging.getLogger(__name__)
 EXPECTED_LAST_SUBJECT_SEQ = "Nats-Expected-Last-Subject-Sequence"
 WRONG_LAST_SEQUENCE = {10071, 10164}
 RETRYABLE_API = {10158, 10163}  # message id in flight; per-subject check unavailable
+CONSUMER_NOT_FOUND = 10014
 READ_BATCH = 512
 
 
@@ -225,20 +227,45 @@ class EventStore:
     async def _messages(
         self, subject_filter: str, start_seq: int
     ) -> AsyncIterator[tuple[int, dict[str, str], bytes, str]]:
-        """Read to the current end with a short-lived pull consumer, then stop."""
-        async with ephemeral_reader(self.js, self.stream, subject_filter, start_seq) as sub:
-            pending = int((await sub.consumer_info()).num_pending or 0)
-            while pending > 0:
-                try:
-                    msgs = await sub.fetch(min(READ_BATCH, pending), timeout=self.request_timeout)
-                except TimeoutError as exc:  # nats-py's own, or at times asyncio's
-                    raise ReadIncomplete(
-                        f"{subject_filter}: read stopped with {pending} events still pending"
-                    ) from exc
-                for msg in msgs:
-                    meta = msg.metadata
-                    pending = int(meta.num_pending)
-                    yield int(meta.sequence.stream), dict(msg.headers or {}), msg.data, msg.subject
+        """Read to the current end with a short-lived pull consumer, then stop.
+
+        A consumer the node we are connected to does not know (on a cluster, a node hears of a
+        new consumer a moment after it is made; a consumer's node may restart) answers 503, no
+        responders, or is not found: the read goes on from where it stopped with a new
+        consumer, for up to ``retry_for``.
+        """
+        deadline = time.monotonic() + self.retry_for
+        delay = 0.05
+        next_seq = start_seq
+        while True:
+            try:
+                async with ephemeral_reader(self.js, self.stream, subject_filter, next_seq) as sub:
+                    pending = int((await sub.consumer_info()).num_pending or 0)
+                    while pending > 0:
+                        msgs = await self._fetch(sub, subject_filter, pending)
+                        for msg in msgs:
+                            meta = msg.metadata
+                            pending = int(meta.num_pending)
+                            next_seq = int(meta.sequence.stream) + 1
+                            yield next_seq - 1, dict(msg.headers or {}), msg.data, msg.subject
+                return
+            except (APIError, nats.errors.NoRespondersError) as exc:
+                gone = isinstance(exc, APIError) and exc.err_code == CONSUMER_NOT_FOUND
+                if not (gone or _is_unavailable(exc)) or time.monotonic() + delay > deadline:
+                    raise
+                log.warning("reading %s failed (%r); reading on", subject_filter, exc)
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 1.0)
+
+    async def _fetch(
+        self, sub: JetStreamContext.PullSubscription, subject_filter: str, pending: int
+    ) -> list[Msg]:
+        try:
+            return await sub.fetch(min(READ_BATCH, pending), timeout=self.request_timeout)
+        except TimeoutError as exc:  # nats-py's own, or at times asyncio's
+            raise ReadIncomplete(
+                f"{subject_filter}: read stopped with {pending} events still pending"
+            ) from exc
 
 
 @asynccontextmanager
@@ -275,5 +302,10 @@ async def ephemeral_reader(
             await js.delete_consumer(stream, name)
 
 
-def _is_unavailable(exc: APIError) -> bool:
+def _is_unavailable(exc: APIError | nats.errors.NoRespondersError) -> bool:
+    """No responders: JetStream is briefly not answering on this subject (an election, a
+    restart, a consumer this node has not heard of yet). nats-py raises a status-only 503 as
+    ``ServiceUnavailableError`` without a code."""
+    if isinstance(exc, (ServiceUnavailableError, nats.errors.NoRespondersError)):
+        return True
     return exc.code == 503
