@@ -22,7 +22,7 @@ from orchestrator.events.connection import provision
 from orchestrator.events.nats_settings import NatsSettings
 from orchestrator.gateway.ratelimit_store import SharedWindows, open_bucket
 from orchestrator.launcher.cluster import LocalCluster
-from tests.events.test_store import append_losing_the_ack
+from tests.events.test_store import append_losing_the_ack, one_message_reads, read_last_and_next
 from tests.harness import eventually
 
 DEPLOY = Path(__file__).resolve().parent.parent / "deploy" / "nats"
@@ -56,6 +56,15 @@ async def cluster_store(cluster: list[str]) -> AsyncIterator[EventStore]:
     assert output.config.num_replicas == 3  # run output is replicated like the domain events
     yield EventStore(js)
     await nc.close()
+
+
+async def test_r3_one_message_reads_go_to_the_leader_never_to_a_replica_behind_it(
+    cluster: list[str], cluster_store: EventStore
+) -> None:
+    """A direct get may be answered by a follower not yet caught up with the append just
+    acknowledged; the reads that decide what to append next must not be."""
+    async with one_message_reads(cluster[1]) as seen:
+        assert await read_last_and_next(cluster_store, seen, "leader") == ["api", "api"]
 
 
 async def test_r3_ten_appenders_one_winner_and_retried_append_stored_once(

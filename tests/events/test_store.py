@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+from collections.abc import AsyncIterator
 
 import nats
 import pytest
@@ -15,6 +16,7 @@ from nats.js.errors import NotFoundError
 from orchestrator.events import ConcurrencyConflict, Envelope, EventStore, encode, subjects
 from orchestrator.events.catalog import TaskCancelled, TaskSubmitted
 from orchestrator.launcher.nats_server import NatsServer
+from tests.harness import eventually
 
 
 def submitted(task_id: str) -> TaskSubmitted:
@@ -171,3 +173,39 @@ async def test_a_read_whose_consumer_vanishes_midway_reads_on_with_a_new_one(
     assert deleted == [True], "the first reader was gone before the spy could delete it"
     assert len(readers) >= 2, readers
     assert [e.seq for e in events] == published
+
+
+@contextlib.asynccontextmanager
+async def one_message_reads(url: str) -> AsyncIterator[list[str]]:
+    """How the store's one-message reads reach JetStream meanwhile, as seen by a second
+    connection: ``direct`` (the stream answers, any replica may) or ``api`` (the leader)."""
+    seen: list[str] = []
+    spy = await nats.connect(url)
+
+    async def note(msg: Msg) -> None:
+        seen.append("direct" if msg.subject.startswith("$JS.API.DIRECT.GET.") else "api")
+
+    await spy.subscribe("$JS.API.DIRECT.GET.>", cb=note)
+    await spy.subscribe("$JS.API.STREAM.MSG.GET.>", cb=note)
+    await spy.flush()
+    try:
+        yield seen
+    finally:
+        await spy.close()
+
+
+async def read_last_and_next(store: EventStore, seen: list[str], task_id: str) -> list[str]:
+    """Append one event, look it up the two one-message ways; what ``seen`` saw of both."""
+    subject = subjects.task(task_id)
+    seq = await store.append(subject, submitted(task_id), expected_last_seq=0)
+    assert await store.last_of(subject) == (seq, "TaskSubmitted")
+    assert await store.seq_after(subject, 0) == seq
+    await eventually(lambda: len(seen) >= 2, "both reads seen")
+    return seen
+
+
+async def test_one_message_reads_are_direct_gets_where_the_stream_has_one_replica(
+    store: EventStore, nats_server: NatsServer
+) -> None:
+    async with one_message_reads(nats_server.url) as seen:
+        assert await read_last_and_next(store, seen, "direct") == ["direct", "direct"]

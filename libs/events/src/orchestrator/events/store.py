@@ -52,6 +52,7 @@ class EventStore:
         self.stream = stream
         self.retry_for = retry_for
         self.request_timeout = request_timeout
+        self._direct_reads: bool | None = None
 
     async def append(
         self,
@@ -163,7 +164,9 @@ class EventStore:
         """The stream sequence and the type of the last event on ``subject``, ``(0, None)``
         when there is none: one request, like :meth:`last_seq`."""
         try:
-            msg = await self.js.get_last_msg(self.stream, subject)
+            msg = await self.js.get_msg(
+                self.stream, subject=subject, direct=await self._direct_reads_allowed()
+            )
         except NotFoundError:
             return 0, None
         return int(msg.seq or 0), (msg.headers or {}).get(TYPE_HEADER)
@@ -196,9 +199,28 @@ class EventStore:
 
     async def _first_after(self, subject: str, after: int) -> api.RawStreamMsg | None:
         try:
-            return await self.js.get_msg(self.stream, seq=after + 1, subject=subject, next=True)
+            return await self.js.get_msg(
+                self.stream,
+                seq=after + 1,
+                subject=subject,
+                next=True,
+                direct=await self._direct_reads_allowed(),
+            )
         except NotFoundError:
             return None
+
+    async def _direct_reads_allowed(self) -> bool:
+        """Whether a one-message read may be a direct get: only where the stream has one
+        replica. A direct get skips the JetStream API (about 0.1 ms and, in this process, 70 us
+        of CPU less per read, no base64 to undo), but on a replicated stream any replica may
+        answer it, one not yet caught up included, and these reads decide what to append next.
+        Learned from the stream once per store: a stream scaled up under running services is
+        read the safe way by each once it restarts (``make cluster`` and the deploy files
+        create their streams replicated from the start)."""
+        if self._direct_reads is None:
+            config = (await self.js.stream_info(self.stream)).config
+            self._direct_reads = bool(config.allow_direct) and (config.num_replicas or 1) == 1
+        return self._direct_reads
 
     async def read(self, subject_filter: str, *, start_seq: int = 1) -> list[RecordedEvent]:
         """Every decodable event matching ``subject_filter`` from ``start_seq`` to now."""
