@@ -17,7 +17,7 @@ import pytest
 from nats.js import JetStreamContext
 
 from orchestrator.events import EventStore, subjects
-from orchestrator.events.catalog import FileDeleted, FileWritten
+from orchestrator.events.catalog import FileDeleted, FileWritten, TaskSubmitted
 from orchestrator.gateway.ratelimit import category
 from tests.harness import System, eventually, running
 from tests.workspace.conftest import TEST_ENV, api, jetstream_of, listed
@@ -289,3 +289,25 @@ async def test_another_method_with_a_raw_body_on_a_file_url_is_405_not_415(
         assert answer.status_code == 405, (method, answer.text)
         assert answer.json()["error"]["code"] == "METHOD_NOT_ALLOWED"
         assert answer.headers["allow"] == "GET, PUT, DELETE"
+
+
+async def test_a_requirement_names_the_workspace_it_was_submitted_on_and_its_last_outside_change(
+    ws_system: System, wjs: JetStreamContext
+) -> None:
+    """A person's note, then a project file: the task records both positions, so the agents
+    read the note and need not read the project write after it just to drop it."""
+    assert (await put(ws_system, "notes/brief.md", b"# brief\n")).status_code in (200, 201)
+    assert (await put(ws_system, "implementation/app.py", b"x = 1\n")).status_code in (200, 201)
+    written = {
+        r.event.path: r.seq
+        for r in await EventStore(wjs).read(subjects.WORKSPACE)
+        if isinstance(r.event, FileWritten)
+    }
+
+    accepted = await api(ws_system, "POST", "/api/requirements", json={"requirement": "go on"})
+    assert accepted.status_code == 200, accepted.text
+    events = await EventStore(wjs).read(subjects.task(accepted.json()["task_id"]))
+    submitted = events[0].event
+    assert isinstance(submitted, TaskSubmitted)
+    assert submitted.workspace_version == written["implementation/app.py"]
+    assert submitted.outside_version == written["notes/brief.md"]

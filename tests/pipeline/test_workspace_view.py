@@ -79,8 +79,8 @@ async def test_a_task_naming_the_last_outside_change_is_answered_without_reading
     assert await view.outside_project(b, 0) == ()
 
 
-async def test_the_gateway_names_the_last_outside_change_on_every_task(store: EventStore) -> None:
-    """The shared fold the gateway submits from keeps ``outside_version`` as it goes."""
+async def test_the_shared_fold_keeps_the_last_outside_change_as_it_goes(store: EventStore) -> None:
+    """The fold the gateway submits from keeps ``outside_version`` as it goes."""
     events = [
         await _write(store, "implementation/app.py"),
         await _write(store, "notes/a.md"),

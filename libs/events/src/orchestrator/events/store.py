@@ -254,12 +254,14 @@ class EventStore:
         A consumer the node we are connected to does not know (on a cluster, a node hears of a
         new consumer a moment after it is made; a consumer's node may restart) answers 503, no
         responders, or is not found: the read goes on from where it stopped with a new
-        consumer, for up to ``retry_for``.
+        consumer, for up to ``retry_for`` without progress (a long read that has moved on since
+        its last failure has its whole ``retry_for`` again).
         """
-        deadline = time.monotonic() + self.retry_for
+        deadline: float | None = None
         delay = 0.05
         next_seq = start_seq
         while True:
+            failed_at = next_seq
             try:
                 async with ephemeral_reader(self.js, self.stream, subject_filter, next_seq) as sub:
                     pending = int((await sub.consumer_info()).num_pending or 0)
@@ -273,7 +275,11 @@ class EventStore:
                 return
             except (APIError, nats.errors.NoRespondersError) as exc:
                 gone = isinstance(exc, APIError) and exc.err_code == CONSUMER_NOT_FOUND
-                if not (gone or _is_unavailable(exc)) or time.monotonic() + delay > deadline:
+                if not (gone or _is_unavailable(exc)):
+                    raise
+                if deadline is None or next_seq > failed_at:  # the first failure, or progress
+                    deadline, delay = time.monotonic() + self.retry_for, 0.05
+                if time.monotonic() + delay > deadline:
                     raise
                 log.warning("reading %s failed (%r); reading on", subject_filter, exc)
             await asyncio.sleep(delay)

@@ -63,7 +63,7 @@ async def start(runtime: Runtime) -> Stop:
     machine = await Machine.probe(settings)
     swept = await asyncio.to_thread(sweep_stage_root, machine.profile.stage_root)
     if swept:
-        log.info("removed %d run directories an earlier start left behind", swept)
+        log.info("removed %d entries an earlier start left in the stage root", swept)
     workspace = Materialiser(runtime.js, files, store, settings.workspace_dir)
     await parts.start(workspace)
     histories = TaskHistories()

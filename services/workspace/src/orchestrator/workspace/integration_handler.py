@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Sequence
 from dataclasses import KW_ONLY, dataclass
 
 from nats.js.object_store import ObjectStore
@@ -180,34 +181,35 @@ class IntegrationHandler:
         distinct paths, so their order among themselves changes nothing, and one after the
         other a task's N files cost N fsynced round trips. Each append is idempotent across a
         redelivery of the same trigger (its event id)."""
-        await asyncio.gather(
-            *(
-                self.store.append(
-                    subjects.WORKSPACE,
-                    FileWritten(
-                        path=ref.path,
-                        digest=ref.digest,
-                        size=ref.size,
-                        task_id=plan.task_id,
-                        source="agent",
-                    ),
-                    event_id=f"fw-{plan.task_id}-{plan.trigger_seq}-{index}",
-                    correlation_id=plan.task_id,
-                )
-                for index, ref in enumerate(refs)
+        writes = [
+            FileWritten(
+                path=ref.path,
+                digest=ref.digest,
+                size=ref.size,
+                task_id=plan.task_id,
+                source="agent",
             )
-        )
+            for ref in refs
+        ]
+        deletes = [
+            FileDeleted(path=integration.workspace_path(path), task_id=plan.task_id, source="agent")
+            for path in plan.deleted
+        ]
+        await self._append_at_once(plan, "fw", writes)
+        await self._append_at_once(plan, "fd", deletes)
+
+    async def _append_at_once(
+        self, plan: integration.Integrate, kind: str, events: Sequence[Event]
+    ) -> None:
         await asyncio.gather(
             *(
                 self.store.append(
                     subjects.WORKSPACE,
-                    FileDeleted(
-                        path=integration.workspace_path(path), task_id=plan.task_id, source="agent"
-                    ),
-                    event_id=f"fd-{plan.task_id}-{plan.trigger_seq}-{index}",
+                    event,
+                    event_id=f"{kind}-{plan.task_id}-{plan.trigger_seq}-{index}",
                     correlation_id=plan.task_id,
                 )
-                for index, path in enumerate(plan.deleted)
+                for index, event in enumerate(events)
             )
         )
 
